@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# sealmail — non-recursive build. Every lib/*.c and sandbox/*.c goes into
+# build/libsealmail.a; every handlers/<name>/ becomes build/<name>; every
+# tests/unit/test_*.c becomes one cmocka test program; every tests/tools/*.c
+# a helper program for the integration tests; every tests/fuzz/fuzz_*.c a
+# fuzz target (libFuzzer with `make fuzz`, a corpus replayer in `make check`).
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SYSCONFDIR ?= /etc
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MANDIR    ?= $(PREFIX)/share/man
+B         := build
+PYTHON    := /usr/bin/python3
+
+PKGS      := openssl libsystemd sqlcipher hiredis libbsd libseccomp libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CC        ?= cc
+WARN      := -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wmissing-prototypes \
+             -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation -Werror
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -fPIE -fstack-protector-strong \
+             -fno-strict-aliasing -Ilib -Isandbox $(PKG_CFLAGS) \
+             -DSQLITE_HAS_CODEC $(WARN)
+LDFLAGS_BASE := -pie -Wl,-z,relro,-z,now
+
+ifeq ($(SAN),1)
+  CFLAGS_BASE += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                 -fno-sanitize-recover=undefined -DSEALMAIL_SAN=1
+  LDFLAGS_BASE += -fsanitize=address,undefined
+  B := build-san
+else
+  CFLAGS_BASE += -O2 -D_FORTIFY_SOURCE=2
+endif
+ifeq ($(TESTHOOKS),1)
+  CFLAGS_BASE += -DSEALMAIL_TEST_HOOKS=1
+endif
+
+ALL_CFLAGS  = $(CFLAGS_BASE) $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS_BASE) $(LDFLAGS)
+
+LIB_SRCS  := $(wildcard lib/*.c) $(wildcard sandbox/*.c)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+LIBA      := $(B)/libsealmail.a
+
+HANDLERS  := $(notdir $(patsubst %/,%,$(dir $(wildcard handlers/*/*.c))))
+HANDLERS  := $(sort $(HANDLERS))
+PROGS     := $(HANDLERS:%=$(B)/%)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/tests/%-replay)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+
+.SECONDARY:
+.PHONY: all check check-unit check-integration check-fuzz check-systemd run deps \
+        install bench fuzz clean format tests
+all: $(PROGS)
+
+tests: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# One program per handlers/<name>/ directory.
+define handler_rule
+$(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard handlers/$(1)/*.c)) $(LIBA)
+	$(CC) $(ALL_LDFLAGS) -o $$@ $$^ $(PKG_LIBS)
+endef
+$(foreach h,$(HANDLERS),$(eval $(call handler_rule,$(h))))
+
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+$(B)/tests/%-replay: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/obj/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/tests/%: $(B)/obj/tests/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+deps:
+	@tests/deps.sh
+
+# The whole test suite: unit, fuzz corpus replay, integration, real systemd.
+check: deps
+	@$(MAKE) --no-print-directory all tests
+	@B=$(B) PYTHON=$(PYTHON) tests/check.sh
+
+check-unit: all tests
+	@B=$(B) PYTHON=$(PYTHON) tests/check.sh unit
+
+check-integration: all tests
+	@B=$(B) PYTHON=$(PYTHON) tests/check.sh integration
+
+check-systemd: all tests
+	@B=$(B) PYTHON=$(PYTHON) tests/check.sh systemd
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@B=$(B) tests/devinstance.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all tests
+	@B=$(B) tests/bench/run.sh
+
+# libFuzzer builds (clang); run each target for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+               -Ilib -Isandbox $(PKG_CFLAGS) -DSQLITE_HAS_CODEC
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+install: all
+	@B=$(B) DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" \
+	  UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)" \
+	  MANDIR="$(MANDIR)" HANDLERS="$(HANDLERS)" tests/install.sh
+
+format:
+	clang-format -i $(wildcard lib/*.[ch] sandbox/*.[ch] handlers/*/*.[ch] tests/unit/*.c tests/tools/*.c tests/fuzz/*.c)
+
+clean:
+	rm -rf build build-san build-fuzz

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Configuration: `key = value` lines, `#` comments. Every key lives in one
+ * table (conf.c); an unknown key or a bad value is an error naming
+ * file:line. Trust: admin. */
+#ifndef SEALMAIL_CONF_H
+#define SEALMAIL_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_DEFAULT_PATH "/etc/sealmail/sealmail.conf"
+#define CONF_LINE_MAX 4096
+
+enum conf_plaintext_auth { CONF_PLAINTEXT_NEVER, CONF_PLAINTEXT_LOOPBACK, CONF_PLAINTEXT_ALWAYS };
+enum conf_milter_action { CONF_MILTER_TEMPFAIL, CONF_MILTER_ACCEPT, CONF_MILTER_REJECT };
+
+struct conf {
+	char *hostname;      /* default: gethostname() */
+	char *state_dir;     /* /var/lib/sealmail */
+	char *run_dir;       /* /run/sealmail */
+	char *redis;         /* "" = disabled */
+	char *tls_cert;
+	char *tls_key;
+	uint64_t max_message_size;
+	enum conf_plaintext_auth plaintext_auth;
+	uint64_t kdf_memlimit;
+	uint64_t kdf_opslimit;
+	uint64_t kdf_concurrency; /* 0 = number of cores */
+	char *postmaster;         /* local user receiving postmaster@ of every domain */
+	uint64_t max_connections; /* Accept=no: concurrent children */
+
+	uint64_t smtpd_max_recipients;
+	uint64_t smtpd_timeout_ms;
+	uint64_t smtpd_data_timeout_ms;
+	char *smtpd_milters;
+	char *lmtpd_milters;
+	char *submitd_milters;
+
+	uint64_t imapd_idle_timeout_ms;
+	uint64_t imapd_login_timeout_ms;
+	uint64_t imapd_max_line;
+	uint64_t pop3d_timeout_ms;
+	uint64_t auth_fail_delay_ms;
+
+	enum conf_milter_action milter_default_action;
+	uint64_t milter_connect_timeout_ms;
+	uint64_t milter_command_timeout_ms;
+	uint64_t milter_content_timeout_ms;
+};
+
+/* Defaults for every key. Caller frees with conf_free. */
+struct conf *conf_new(void);
+/* Path from -c, else $SEALMAIL_CONF, else the default. */
+const char *conf_path(const char *flag_path);
+/* Parse text (name used in errors): 0 ok; -1 with *error_r (static buffer
+ * inside conf, valid until the next call) as "name:line: what". */
+int conf_parse(struct conf *c, const char *name, const char *text, size_t len, const char **error_r);
+/* Read and parse a file; a missing file is an error. */
+int conf_load(struct conf *c, const char *path, const char **error_r);
+/* Set one key from a string (same checks as the file). */
+int conf_set(struct conf *c, const char *key, const char *value, const char **error_r);
+void conf_free(struct conf **c);
+/* Parse "10k", "25M", "1G" or a plain number: 1 ok, 0 bad. */
+int conf_parse_size(const char *s, uint64_t *out);
+/* Parse a duration "300", "300s", "5m", "1h", "250ms" into ms: 1 ok, 0 bad. */
+int conf_parse_duration(const char *s, uint64_t *ms_out);
+
+#endif
