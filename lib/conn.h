@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* How a handler gets its connection (DESIGN section 1, INTERFACES):
+ *  - fd 0/1 (inetd, systemd StandardInput=socket, systemd-socket-activate --inetd);
+ *  - fd 3 with LISTEN_FDS=1 and a connected socket (Accept=yes without StandardInput);
+ *  - listening sockets from LISTEN_FDS (Accept=no): accept and fork one child per
+ *    connection, which runs the same session code; sockets named (FileDescriptorName=)
+ *    imaps, pop3s or submissions carry implicit TLS.
+ * Trust: pre-auth. */
+#ifndef SEALMAIL_CONN_H
+#define SEALMAIL_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONN_ADDR_MAX 64
+
+struct conn {
+	int rfd, wfd;
+	bool implicit_tls;  /* --tls, or a listening socket named imaps/pop3s/submissions */
+	bool loopback;      /* peer is 127.0.0.0/8, ::1 or a unix socket */
+	bool is_unix;
+	char remote[CONN_ADDR_MAX]; /* textual peer address, "unix" or "local" */
+	char remote_port[8];
+	char local[CONN_ADDR_MAX];
+	char session[17];   /* random session id, also in every log event */
+};
+
+struct conn_opts {
+	bool tls_flag;            /* --tls: implicit TLS on fd 0/1 or fd 3 */
+	unsigned max_children;    /* accept mode: concurrent sessions */
+	/* Accept mode: called in the parent once, after the listening sockets were
+	 * found and before the loop (the sandbox goes here). */
+	void (*before_loop)(void *arg);
+};
+
+typedef int (*conn_session_fn)(struct conn *c, void *arg);
+
+/* Find the connection(s) and run fn for each; returns the exit status for
+ * main(): fn's result for a single connection, 0 when an accept loop ends
+ * on SIGTERM, 1 on a server fault. Ignores SIGPIPE. */
+int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg);
+/* Fill c from a connected socket (or any fd): addresses, loopback, session id. */
+void conn_describe(struct conn *c, int rfd, int wfd);
+/* True if the socket fd is listening (for Accept=no). */
+bool conn_is_listening(int fd);
+
+#endif

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "tls.h"
+
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char tls_error[512];
+
+static const char *tls_openssl_error(const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char detail[256] = "", w[256];
+	snprintf(w, sizeof(w), "%s", what); /* what may point into tls_error */
+	if (e != 0)
+		ERR_error_string_n(e, detail, sizeof(detail));
+	snprintf(tls_error, sizeof(tls_error), "%s%s%s", w, detail[0] ? ": " : "", detail);
+	ERR_clear_error();
+	return tls_error;
+}
+
+int tls_resolve_path(const char *value, char *out, size_t outsz, const char **error_r)
+{
+	if (value == NULL || value[0] == '\0') {
+		*error_r = "no certificate or key configured (tls_cert, tls_key)";
+		return -1;
+	}
+	if (value[0] == '/') {
+		snprintf(out, outsz, "%s", value);
+		return 0;
+	}
+	if (strchr(value, '/') != NULL) {
+		*error_r = "credential names must not contain '/' (use an absolute path for a file)";
+		return -1;
+	}
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	if (dir == NULL || dir[0] == '\0') {
+		snprintf(tls_error, sizeof(tls_error),
+			 "'%s' is a credential name but $CREDENTIALS_DIRECTORY is not set", value);
+		*error_r = tls_error;
+		return -1;
+	}
+	snprintf(out, outsz, "%s/%s", dir, value);
+	return 0;
+}
+
+void tls_warm(void)
+{
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS |
+				 OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+			 NULL);
+}
+
+SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char **error_r)
+{
+	char cpath[4096], kpath[4096];
+	if (tls_resolve_path(cert, cpath, sizeof(cpath), error_r) < 0 ||
+	    tls_resolve_path(key, kpath, sizeof(kpath), error_r) < 0)
+		return NULL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		*error_r = tls_openssl_error("SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* IGNORE_UNEXPECTED_EOF: a client that drops the TCP connection without
+	 * close_notify is an ordinary end of session, not a protocol error. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+					 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cpath) != 1) {
+		snprintf(tls_error, sizeof(tls_error), "certificate %s", cpath);
+		*error_r = tls_openssl_error(tls_error);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, kpath, SSL_FILETYPE_PEM) != 1) {
+		snprintf(tls_error, sizeof(tls_error), "key %s", kpath);
+		*error_r = tls_openssl_error(tls_error);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		*error_r = tls_openssl_error("key does not match certificate");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *tls_client_ctx(int verify, const char **error_r)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		*error_r = tls_openssl_error("SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_default_verify_paths(ctx);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Run fn with fd 2 redirected to a temp file; return what it wrote. */
+static char *capture(void (*fn)(void))
+{
+	static char out[8192];
+	char path[] = "/tmp/sealmail-logtest-XXXXXX";
+	int fd = mkstemp(path);
+	int saved = dup(2);
+	dup2(fd, 2);
+	unsetenv("JOURNAL_STREAM");
+	setenv("LOG_TARGET", "stderr", 1);
+	log_init("test");
+	fn();
+	dup2(saved, 2);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	ssize_t n = read(fd, out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(fd);
+	unlink(path);
+	return out;
+}
+
+static void emit_basic(void)
+{
+	log_set("SESSION", "abc123");
+	log_set("REMOTE", "192.0.2.1");
+	log_event(LOG_INFO, "deliver", "MSGID", "<x@y>", "SIZE", "1234", NULL);
+	log_set("SESSION", NULL);
+	log_set("REMOTE", NULL);
+}
+
+static void test_stderr_format(void **state)
+{
+	char *out = capture(emit_basic);
+	assert_string_equal(out, "<6>deliver SEALMAIL_SESSION=abc123 SEALMAIL_REMOTE=192.0.2.1 "
+				 "SEALMAIL_MSGID=<x@y> SEALMAIL_SIZE=1234\n");
+}
+
+static void emit_hostile(void)
+{
+	log_event(LOG_WARNING, "reject", "REASON", "evil\r\nSEALMAIL_EVENT=forged \"q\"", NULL);
+}
+
+static void test_escaping(void **state)
+{
+	char *out = capture(emit_hostile);
+	/* The CRLF cannot start a forged line; quotes are escaped. */
+	assert_string_equal(out, "<4>reject SEALMAIL_REASON=\"evil\\x0d\\x0aSEALMAIL_EVENT=forged "
+				 "\\\"q\\\"\"\n");
+}
+
+static void emit_long(void)
+{
+	char big[1000];
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_event(LOG_INFO, "x", "REASON", big, NULL);
+}
+
+static void test_truncation(void **state)
+{
+	char *out = capture(emit_long);
+	assert_true(strlen(out) < LOG_VALUE_MAX + 40);
+	assert_non_null(strstr(out, "AAA...\n"));
+}
+
+static void emit_debug(void)
+{
+	log_event(LOG_DEBUG, "noise", NULL);
+	log_msg(LOG_NOTICE, "started %d", 3);
+}
+
+static void test_debug_filtered_and_msg(void **state)
+{
+	unsetenv("SEALMAIL_DEBUG");
+	char *out = capture(emit_debug);
+	assert_string_equal(out, "<5>message MESSAGE=\"started 3\"\n");
+}
+
+static void test_escape_function(void **state)
+{
+	char out[32];
+	log_escape("a\tb\\", out, sizeof(out));
+	assert_string_equal(out, "a\\x09b\\\\");
+	log_escape("0123456789012345678901234567890123456789", out, sizeof(out));
+	assert_true(strlen(out) < sizeof(out));
+	assert_non_null(strstr(out, "..."));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stderr_format),
+		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_debug_filtered_and_msg),
+		cmocka_unit_test(test_escape_function),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
