@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""Shared pieces of the integration tests: where the binaries are, a private
+redis-server, a throw-away sealmail instance (state dir, config, TLS
+certificate, directory) and handlers started exactly as INTERFACES.md shows:
+systemd-socket-activate --inetd -a -l 127.0.0.1:PORT -E SEALMAIL_CONF ..."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("SEALMAIL_BUILD", os.path.join(ROOT, "build"))
+PASSTHROUGH_ENV = ["SEALMAIL_CONF", "LOG_TARGET", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                   "SEALMAIL_DEBUG", "SEALMAIL_TEST_HOOK", "SEALMAIL_LANDLOCK_ABI"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, what="condition"):
+    """Poll pred() until true: readiness polling, not synchronisation by sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def can_connect(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Redis:
+    def __init__(self, tmp):
+        self.sock = os.path.join(tmp, "redis.sock")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: os.path.exists(self.sock), what="redis socket")
+
+    def cli(self, *args, **kw):
+        return subprocess.run(["redis-cli", "-s", self.sock, *args], capture_output=True,
+                              text=True, **kw)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def make_cert(tmp):
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-days", "30", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class Instance:
+    """One sealmail installation in a temp dir, with its own config."""
+
+    def __init__(self, redis=None, extra_conf="", cert=None):
+        self.tmp = tempfile.mkdtemp(prefix="sealmail-it-")
+        self.state = os.path.join(self.tmp, "state")
+        self.run_dir = os.path.join(self.tmp, "run")
+        os.makedirs(self.run_dir)
+        self.redis = redis
+        self.cert, self.key = cert if cert else make_cert(self.tmp)
+        self.conf = os.path.join(self.tmp, "sealmail.conf")
+        self.procs = []
+        self.logs = []
+        with open(self.conf, "w") as f:
+            f.write(f"hostname = mx.example.test\nstate_dir = {self.state}\n"
+                    f"run_dir = {self.run_dir}\ntls_cert = {self.cert}\ntls_key = {self.key}\n"
+                    # Tests lower the KDF: correctness does not need its cost.
+                    "kdf_memlimit = 64k\nkdf_opslimit = 1\nauth_fail_delay = 0\n")
+            if redis:
+                f.write(f"redis = unix:{redis.sock}\n")
+            f.write(extra_conf)
+        self.env = dict(os.environ, SEALMAIL_CONF=self.conf, LOG_TARGET="stderr")
+        self.env.pop("JOURNAL_STREAM", None)
+
+    def sealctl(self, *args, input=None, check=True):
+        p = subprocess.run([f"{BUILD}/sealctl", *args], input=input, capture_output=True,
+                           text=True, env=self.env, timeout=60)
+        if check and p.returncode != 0:
+            raise AssertionError(f"sealctl {' '.join(args)} -> {p.returncode}: {p.stderr}")
+        return p
+
+    def setup_domain(self, domain="example.test"):
+        self.sealctl("init")
+        self.sealctl("domain", "add", domain)
+
+    def add_user(self, address, password="secret-pw"):
+        self.sealctl("user", "add", address, "--password-stdin", input=password + "\n")
+        return password
+
+    def user_dir(self, address):
+        out = self.sealctl("user", "list").stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == address:
+                for p in parts[1:]:
+                    if p.startswith("id="):
+                        return os.path.join(self.state, "users", p[3:])
+        raise KeyError(address)
+
+    def start(self, handler, *args, port=None, unix=None):
+        """Start handler under systemd-socket-activate --inetd; return the port
+        (or the unix socket path)."""
+        listen = unix if unix else f"127.0.0.1:{port or free_port()}"
+        log = open(os.path.join(self.tmp, f"{handler}-{len(self.procs)}.log"), "w")
+        cmd = ["systemd-socket-activate", "--inetd", "-a", "-l", listen]
+        for e in PASSTHROUGH_ENV:
+            cmd += ["-E", e]
+        cmd += [f"{BUILD}/{handler}", *args]
+        p = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        self.procs.append(p)
+        self.logs.append(log.name)
+        if unix:
+            wait_until(lambda: os.path.exists(unix), what=f"{handler} socket")
+            return unix
+        port = int(listen.rsplit(":", 1)[1])
+        wait_until(lambda: can_connect(port), what=f"{handler} on {port}")
+        return port
+
+    def log_text(self):
+        out = []
+        for name in self.logs:
+            with open(name, errors="replace") as f:
+                out.append(f.read())
+        return "\n".join(out)
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs = []
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
