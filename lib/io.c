@@ -267,6 +267,23 @@ ssize_t io_read_some(struct io *io, void *out, size_t n)
 	return (ssize_t)k;
 }
 
+ssize_t io_peek(struct io *io, unsigned char **p_r)
+{
+	if (io_pending(io) == 0) {
+		int r = io_fill(io);
+		if (r <= 0)
+			return r;
+	}
+	*p_r = io->in.data + io->in_pos;
+	return (ssize_t)io_pending(io);
+}
+
+void io_consume(struct io *io, size_t n)
+{
+	size_t avail = io_pending(io);
+	io->in_pos += n < avail ? n : avail;
+}
+
 int io_read_exact(struct io *io, void *out, size_t n)
 {
 	unsigned char *p = out;

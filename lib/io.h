@@ -61,6 +61,12 @@ int io_read_line(struct io *io, char **line_r, size_t *len_r, size_t max);
 ssize_t io_read_some(struct io *io, void *out, size_t n);
 /* Read exactly n bytes: 1 ok, 0 EOF before n, -1 error. */
 int io_read_exact(struct io *io, void *out, size_t n);
+/* Make at least one byte available (reading if the buffer is empty) and
+ * point *p_r at all buffered bytes: returns the count, 0 EOF, -1 error.
+ * Consume what was used with io_consume; the rest stays for later reads
+ * (pipelined commands after the end of DATA, for instance). */
+ssize_t io_peek(struct io *io, unsigned char **p_r);
+void io_consume(struct io *io, size_t n);
 /* Bytes already buffered and not consumed. */
 size_t io_pending(const struct io *io);
 /* Wait until input is available (buffered, TLS-pending or readable) or
