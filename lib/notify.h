@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Change notification between handlers over Redis pub/sub (DESIGN section 3).
+ * Channel `sealmail:user:<id>`; messages carry no content: "new" or
+ * "changed <modseq>". Redis is optional: every call is bounded by a short
+ * timeout and failure only costs latency (sessions fall back to polling);
+ * delivery never depends on it. Trust: any. */
+#ifndef SEALMAIL_NOTIFY_H
+#define SEALMAIL_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define NOTIFY_TIMEOUT_MS 200
+#define NOTIFY_MSG_MAX 128
+
+struct notify;
+
+/* spec: "unix:/path" or "host:port"; NULL or "" means disabled (returns
+ * NULL). The connection is made lazily on first use. */
+struct notify *notify_new(const char *spec);
+/* Connect now (before a sandbox narrows what we may open): 0/-1. */
+int notify_connect(struct notify *n);
+/* PUBLISH msg on the user's channel: 0 sent, -1 failed (logged once). */
+int notify_publish(struct notify *n, const char *user_id, const char *msg);
+/* SUBSCRIBE to the user's channel on this connection (it becomes a
+ * subscriber connection): 0/-1. Then poll notify_fd() for input. */
+int notify_subscribe(struct notify *n, const char *user_id);
+int notify_fd(const struct notify *n);
+/* After notify_fd() polled readable: 1 one message copied into msg, 0 none
+ * complete yet, -1 connection lost. */
+int notify_read(struct notify *n, char *msg, size_t msgsz);
+void notify_free(struct notify **n);
+
+#endif
