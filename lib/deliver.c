@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Trust: post-DATA (see deliver.h). */
+#include "deliver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "directory.h"
+#include "log.h"
+#include "mem.h"
+#include "notify.h"
+#include "spool.h"
+
+struct deliver {
+	const struct conf *conf;
+	struct directory *dir;
+	int users_fd;
+	struct notify *notify;
+};
+
+struct deliver *deliver_new(const struct conf *c, const char **error_r)
+{
+	static char err[512];
+	struct deliver *d = mem_zalloc(sizeof(*d));
+	d->conf = c;
+	if (directory_open(c->state_dir, DIRECTORY_READ, &d->dir, error_r) < 0) {
+		free(d);
+		return NULL;
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/users", c->state_dir);
+	d->users_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->users_fd < 0) {
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		*error_r = err;
+		directory_close(&d->dir);
+		free(d);
+		return NULL;
+	}
+	d->notify = notify_new(c->redis);
+	return d;
+}
+
+void deliver_free(struct deliver **dp)
+{
+	struct deliver *d = *dp;
+	if (d == NULL)
+		return;
+	directory_close(&d->dir);
+	if (d->users_fd >= 0)
+		close(d->users_fd);
+	notify_free(&d->notify);
+	free(d);
+	*dp = NULL;
+}
+
+void deliver_warm(struct deliver *d)
+{
+	if (d->notify != NULL)
+		notify_connect(d->notify);
+}
+
+/* Bytes the user occupies: the mailbox file plus what waits in the spool.
+ * The MX cannot read the mailbox, but it can stat it. */
+static uint64_t deliver_usage(struct deliver *d, const char *id)
+{
+	char path[128];
+	struct stat st;
+	uint64_t total = 0, spool_bytes = 0;
+	size_t files;
+	snprintf(path, sizeof(path), "%s/mailbox.db", id);
+	if (fstatat(d->users_fd, path, &st, 0) == 0)
+		total += (uint64_t)st.st_size;
+	snprintf(path, sizeof(path), "%s/spool", id);
+	int fd = openat(d->users_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (spool_usage(fd, &spool_bytes, &files) == 0)
+			total += spool_bytes;
+		close(fd);
+	}
+	return total;
+}
+
+int deliver_resolve(struct deliver *d, const char *addr, size_t group,
+		    struct deliver_target **targets, size_t *ntargets, const char **reply_r)
+{
+	struct directory_result res;
+	memset(&res, 0, sizeof(res));
+	int r = directory_resolve(d->dir, addr, d->conf->postmaster, &res);
+	if (r < 0) {
+		log_event(LOG_ERR, "directory-error", "REASON", directory_error(d->dir), NULL);
+		*reply_r = "451 4.3.0 Error: temporary directory failure";
+		directory_result_clear(&res);
+		return -1;
+	}
+	if (r == 0) {
+		switch (res.miss) {
+		case DIRECTORY_MISS_DOMAIN:
+			*reply_r = "550 5.7.1 Error: relay access denied";
+			break;
+		case DIRECTORY_MISS_SYNTAX:
+			*reply_r = "501 5.1.3 Error: bad recipient address syntax";
+			break;
+		case DIRECTORY_MISS_LOOP:
+			*reply_r = "550 5.4.6 Error: alias loop";
+			break;
+		default:
+			*reply_r = "550 5.1.1 Error: no such user here";
+			break;
+		}
+		directory_result_clear(&res);
+		return 0;
+	}
+	size_t added = 0;
+	for (size_t i = 0; i < res.n; i++) {
+		struct directory_target *t = &res.targets[i];
+		if (t->kind != DIRECTORY_TARGET_LOCAL) {
+			/* Forwarding needs the outbound queue; until then such
+			 * targets are not delivered (sealctl refuses to add them). */
+			log_event(LOG_WARNING, "skip-target", "RCPT", addr, "REASON",
+				  "external or URL alias target not deliverable yet", NULL);
+			continue;
+		}
+		struct directory_user u;
+		memset(&u, 0, sizeof(u));
+		int g = directory_user_get_by_id(d->dir, t->id, &u);
+		uint64_t quota = g == 1 ? u.quota_bytes : 0;
+		directory_user_clear(&u);
+		if (g < 0) {
+			*reply_r = "451 4.3.0 Error: temporary directory failure";
+			directory_result_clear(&res);
+			return -1;
+		}
+		if (quota > 0 && deliver_usage(d, t->id) >= quota) {
+			*reply_r = "452 4.2.2 Error: mailbox full";
+			directory_result_clear(&res);
+			return 0;
+		}
+		*targets = mem_realloc(*targets, *ntargets + 1, sizeof(**targets));
+		struct deliver_target *dt = &(*targets)[*ntargets];
+		memset(dt, 0, sizeof(*dt));
+		snprintf(dt->user_id, sizeof(dt->user_id), "%s", t->id);
+		snprintf(dt->address, sizeof(dt->address), "%s", t->value);
+		memcpy(dt->pk, t->seal_pk, sizeof(dt->pk));
+		dt->group = group;
+		(*ntargets)++;
+		added++;
+	}
+	directory_result_clear(&res);
+	if (added == 0) {
+		*reply_r = "550 5.7.1 Error: forwarding to external targets is not available";
+		return 0;
+	}
+	return 1;
+}
+
+static const char *deliver_fail_reply(enum spool_result r, int err)
+{
+	if (r == SPOOL_NOSPACE)
+		return err == EDQUOT ? "452 4.2.2 Error: mailbox full"
+				     : "452 4.3.1 Error: insufficient system storage";
+	return "451 4.3.0 Error: local delivery failed, try again later";
+}
+
+/* Seal and fsync one copy (not yet visible): the delivery object or NULL. */
+static struct spool_delivery *deliver_prepare(struct deliver *d, struct deliver_target *t,
+					      const struct buf *prefix, const unsigned char *msg,
+					      size_t len)
+{
+	char path[64];
+	enum spool_result r = SPOOL_ERROR;
+	snprintf(path, sizeof(path), "%s/spool", t->user_id);
+	int fd = openat(d->users_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct spool_delivery *sd = NULL;
+	if (fd >= 0)
+		sd = spool_deliver_begin(fd, t->pk, &r);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (sd != NULL) {
+		struct buf dto = BUF_INIT;
+		buf_printf(&dto, "Delivered-To: %s\r\n", t->address);
+		r = spool_write(sd, prefix->data, prefix->len);
+		if (r == SPOOL_OK)
+			r = spool_write(sd, dto.data, dto.len);
+		if (r == SPOOL_OK)
+			r = spool_write(sd, msg, len);
+		if (r == SPOOL_OK)
+			r = spool_prepare(sd);
+		buf_free(&dto);
+		err = spool_errno(sd);
+		if (r == SPOOL_OK)
+			return sd;
+		spool_abort(&sd);
+	}
+	t->result = -1;
+	t->reply = deliver_fail_reply(r, err);
+	log_event(LOG_ERR, "spool-error", "USER", t->user_id, "REASON", strerror(err), NULL);
+	return NULL;
+}
+
+size_t deliver_run(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
+		   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
+		   const char *queue_id)
+{
+	struct spool_delivery **sd = mem_array(ntargets ? ntargets : 1, sizeof(*sd));
+	size_t *primary = mem_array(ntargets ? ntargets : 1, sizeof(*primary));
+	bool failed = false;
+	if (msg == NULL)
+		msg = (const unsigned char *)"";
+	/* 1. One sealed, fsync'd copy per distinct user. */
+	for (size_t i = 0; i < ntargets; i++) {
+		targets[i].result = 0;
+		targets[i].reply = NULL;
+		primary[i] = i;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(targets[j].user_id, targets[i].user_id) == 0) {
+				primary[i] = j;
+				break;
+			}
+		if (primary[i] != i)
+			continue;
+		sd[i] = deliver_prepare(d, &targets[i], prefix, msg, len);
+		if (sd[i] == NULL)
+			failed = true;
+	}
+	/* 2. SMTP has one reply for all: any failure aborts every copy. */
+	if (failed && all_or_nothing) {
+		for (size_t i = 0; i < ntargets; i++) {
+			spool_abort(&sd[i]);
+			if (targets[i].result == 0) {
+				targets[i].result = -1;
+				targets[i].reply = "451 4.3.0 Error: local delivery failed, try again later";
+			}
+		}
+	}
+	/* 3. Commit: rename into new/ and fsync the directory; only now may the
+	 * caller acknowledge. */
+	for (size_t i = 0; i < ntargets; i++) {
+		if (sd[i] == NULL)
+			continue;
+		enum spool_result r = spool_commit(sd[i]);
+		if (r != SPOOL_OK) {
+			targets[i].result = -1;
+			targets[i].reply = deliver_fail_reply(r, spool_errno(sd[i]));
+			log_event(LOG_ERR, "spool-error", "USER", targets[i].user_id, "REASON",
+				  strerror(spool_errno(sd[i])), NULL);
+		} else {
+			log_event(LOG_DEBUG, "spooled", "USER", targets[i].user_id, "QUEUEID", queue_id,
+				  "FILE", spool_name(sd[i]), NULL);
+		}
+		spool_free(&sd[i]);
+	}
+	/* 4. Duplicates share their primary's outcome; notify after commit. */
+	size_t ok = 0;
+	for (size_t i = 0; i < ntargets; i++) {
+		if (primary[i] != i) {
+			targets[i].result = targets[primary[i]].result;
+			targets[i].reply = targets[primary[i]].reply;
+		} else if (targets[i].result == 0) {
+			notify_publish(d->notify, targets[i].user_id, "new");
+		}
+		if (targets[i].result == 0)
+			ok++;
+	}
+	free(sd);
+	free(primary);
+	return ok;
+}

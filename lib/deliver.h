@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Local delivery for the MX handlers (DESIGN section 3): resolve a recipient
+ * through directory.db to local users, then seal one copy per user into
+ * users/<id>/spool (tmp, fsync, rename, directory fsync) and publish "new" on
+ * the user's Redis channel. Holds no user secret. Trust: post-DATA; the
+ * message comes from the network and is never interpreted here. */
+#ifndef SEALMAIL_DELIVER_H
+#define SEALMAIL_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "age.h"
+#include "buf.h"
+#include "conf.h"
+
+#define DELIVER_ID_MAX 33      /* user id: 32 hex + NUL */
+#define DELIVER_ADDR_MAX 256
+
+struct deliver_target {
+	char user_id[DELIVER_ID_MAX];
+	char address[DELIVER_ADDR_MAX]; /* the user's address: Delivered-To */
+	unsigned char pk[AGE_KEY_LEN];
+	size_t group;                   /* index of the RCPT that produced it */
+	int result;                     /* after deliver_run: 0 ok, or a reply code */
+	const char *reply;              /* failure reply line (static) */
+};
+
+struct deliver;
+
+/* Open directory.db read-only and the users directory under state_dir;
+ * connect to Redis lazily. NULL with *error_r. */
+struct deliver *deliver_new(const struct conf *c, const char **error_r);
+void deliver_free(struct deliver **d);
+/* Connect to Redis now (before the sandbox). */
+void deliver_warm(struct deliver *d);
+
+/* Resolve addr (local@domain, or "postmaster") into local users, appending
+ * to *targets (grown with mem_realloc) with group set. 1 accepted; 0
+ * refused with *reply_r (550 5.1.1 unknown user, 550 5.7.1 relay denied,
+ * 452 4.2.2 over quota, 550 5.7.1 external targets not yet deliverable);
+ * -1 temporary failure with *reply_r (451 4.3.0). */
+int deliver_resolve(struct deliver *d, const char *addr, size_t group,
+		    struct deliver_target **targets, size_t *ntargets, const char **reply_r);
+
+/* Deliver one message to every target. prefix is written before each copy
+ * (Return-Path, Received); then "Delivered-To: <address>" and msg.
+ * all_or_nothing (SMTP): every copy is fsync'd before any is committed, and
+ * one failure aborts all. Otherwise (LMTP) each group stands alone. Targets
+ * for the same user share one copy. Sets every target's result; returns the
+ * number of targets delivered. */
+size_t deliver_run(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
+		   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
+		   const char *queue_id);
+
+#endif

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "server.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tls.h"
+#include "timeutil.h"
+
+void server_args(int argc, char **argv, const char *prog, struct server_args *a)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"tls", no_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	memset(a, 0, sizeof(*a));
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			a->conf_path = optarg;
+			break;
+		case 't':
+			a->tls = true;
+			break;
+		case 'h':
+			printf("usage: %s [-c FILE] [--tls]\n"
+			       "Serves one connection on fd 0/1 (inetd, systemd StandardInput=socket),\n"
+			       "or the sockets passed by systemd (LISTEN_FDS).\n",
+			       prog);
+			exit(0);
+		case 'V':
+			printf("%s (sealmail) " SEALMAIL_VERSION "\n", prog);
+			exit(0);
+		default:
+			fprintf(stderr, "usage: %s [-c FILE] [--tls]\n", prog);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: %s [-c FILE] [--tls]\n", prog);
+		exit(2);
+	}
+}
+
+struct conf *server_config(const char *prog, const struct server_args *a)
+{
+	static char ident[64];
+	snprintf(ident, sizeof(ident), "sealmail-%s", prog);
+	log_init(ident);
+	struct conf *c = conf_new();
+	const char *err;
+	if (conf_load(c, conf_path(a->conf_path), &err) < 0)
+		log_fatal("configuration: %s", err);
+	return c;
+}
+
+SSL_CTX *server_tls(const struct conf *c)
+{
+	if (c->tls_cert[0] == '\0' && c->tls_key[0] == '\0')
+		return NULL;
+	const char *err;
+	SSL_CTX *ctx = tls_server_ctx(c->tls_cert, c->tls_key, &err);
+	if (ctx == NULL)
+		log_fatal("TLS: %s", err);
+	return ctx;
+}
+
+void server_warm(void)
+{
+	unsigned char b;
+	tls_warm();
+	timeutil_warm();
+	if (sodium_init() < 0)
+		log_fatal("libsodium initialisation failed");
+	/* SQLite opens /dev/urandom on first use of its PRNG. */
+	sqlite3_initialize();
+	sqlite3_randomness(1, &b);
+}

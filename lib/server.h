@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* The handler skeleton every main() follows (DESIGN section 4, CONVENTIONS
+ * 5): log -> config -> open privileged things -> warm lazy libraries ->
+ * sandbox -> session -> exit. Trust: admin (flags and config). */
+#ifndef SEALMAIL_SERVER_H
+#define SEALMAIL_SERVER_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+
+#include "conf.h"
+
+struct server_args {
+	const char *conf_path; /* -c FILE */
+	bool tls;              /* --tls: implicit TLS on fd 0/1 */
+};
+
+/* Parse the common handler flags (-c FILE, --tls, --help, --version); exits
+ * with status 2 on a usage error. */
+void server_args(int argc, char **argv, const char *prog, struct server_args *a);
+/* Initialise logging as "sealmail-<prog>" and load the configuration; a bad
+ * configuration is a server fault (exit 1, logged with file:line). */
+struct conf *server_config(const char *prog, const struct server_args *a);
+/* The TLS context from tls_cert/tls_key, or NULL when neither is set.
+ * A configured but unusable certificate is fatal. */
+SSL_CTX *server_tls(const struct conf *c);
+/* Load what libraries would open lazily after the sandbox: OpenSSL
+ * configuration, time zone, SQLite's randomness source, libsodium. */
+void server_warm(void);
+
+#endif

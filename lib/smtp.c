@@ -1,0 +1,638 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Trust: pre-auth; everything read here comes from the network. */
+#include "smtp.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "buf.h"
+#include "io.h"
+#include "log.h"
+#include "mem.h"
+#include "rnd.h"
+#include "server.h"
+#include "smtpparse.h"
+#include "timeutil.h"
+
+/* Session states (OpenSMTPD style: changed in one place, named for logs). */
+enum smtp_state {
+	SMTP_ST_INIT,   /* greeted, waiting for EHLO/HELO/LHLO */
+	SMTP_ST_READY,  /* after EHLO: MAIL may start a transaction */
+	SMTP_ST_MAIL,   /* MAIL accepted */
+	SMTP_ST_RCPT,   /* at least one RCPT accepted */
+	SMTP_ST_BDAT,   /* inside a BDAT sequence */
+	SMTP_ST_QUIT,
+};
+
+static const char *const smtp_state_names[] = {"init", "ready", "mail", "rcpt", "bdat", "quit"};
+
+struct smtp_rcpt {
+	char addr[SMTP_PATH_MAX + 1];
+};
+
+struct smtp_sess {
+	const struct smtp_server *srv;
+	struct conn *conn;
+	struct io io;
+	enum smtp_state st;
+	bool esmtp;
+	char helo[SMTP_DOMAIN_MAX + 1];
+	unsigned errors;
+	char queue_id[17];
+	/* transaction */
+	struct smtp_path from;
+	struct smtp_mail_params mp;
+	struct smtp_rcpt *rcpts;
+	size_t nrcpts;
+	struct deliver_target *targets;
+	size_t ntargets;
+	struct buf msg;
+	bool bdat_failed; /* a chunk was refused: the rest of the sequence is too */
+	uint64_t bdat_total;
+	unsigned messages; /* delivered in this session */
+};
+
+static void smtp_set_state(struct smtp_sess *s, enum smtp_state st)
+{
+	if (s->st != st)
+		log_event(LOG_DEBUG, "state", "FROM", smtp_state_names[s->st], "TO",
+			  smtp_state_names[st], NULL);
+	s->st = st;
+}
+
+/* Every reply goes through here. Replies are queued and flushed before the
+ * next blocking read (RFC 2920 section 3.1). */
+static void smtp_reply(struct smtp_sess *s, const char *line)
+{
+	io_puts(&s->io, line);
+	io_puts(&s->io, "\r\n");
+}
+
+static void smtp_replyf(struct smtp_sess *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void smtp_replyf(struct smtp_sess *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&s->io.out, fmt, ap);
+	va_end(ap);
+	io_puts(&s->io, "\r\n");
+}
+
+static void smtp_reject(struct smtp_sess *s, const char *reply, const char *what)
+{
+	char code[4] = {0};
+	memcpy(code, reply, 3);
+	smtp_reply(s, reply);
+	log_event(LOG_NOTICE, "reject", "STAGE", what, "REASON", reply + 4, "CODE", code, NULL);
+}
+
+static void smtp_error(struct smtp_sess *s, const char *reply, const char *what)
+{
+	s->errors++;
+	smtp_reject(s, reply, what);
+}
+
+static void smtp_txn_reset(struct smtp_sess *s)
+{
+	memset(&s->from, 0, sizeof(s->from));
+	memset(&s->mp, 0, sizeof(s->mp));
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	free(s->targets);
+	s->targets = NULL;
+	s->ntargets = 0;
+	buf_free(&s->msg);
+	s->bdat_failed = false;
+	s->bdat_total = 0;
+	if (s->st > SMTP_ST_READY)
+		smtp_set_state(s, SMTP_ST_READY);
+}
+
+static bool smtp_lmtp(const struct smtp_sess *s)
+{
+	return s->srv->mode == SMTP_MODE_LMTP;
+}
+
+/* ---- HELO / EHLO / LHLO ------------------------------------------------ */
+
+static void smtp_cmd_helo(struct smtp_sess *s, enum smtp_cmd cmd, const char *arg)
+{
+	if (smtp_lmtp(s) != (cmd == SMTP_CMD_LHLO)) {
+		/* RFC 2033 section 4.1: LMTP has LHLO only, and SMTP has no LHLO. */
+		smtp_error(s, smtp_lmtp(s) ? "500 5.5.1 Use LHLO in LMTP" : "500 5.5.1 Unknown command",
+			   "helo");
+		return;
+	}
+	if (!smtpparse_helo_ok(arg)) {
+		smtp_error(s, "501 5.5.4 Syntax: EHLO domain or address literal", "helo");
+		return;
+	}
+	snprintf(s->helo, sizeof(s->helo), "%s", arg);
+	smtp_txn_reset(s); /* RFC 5321 section 4.1.4: EHLO also resets */
+	s->esmtp = cmd != SMTP_CMD_HELO;
+	smtp_set_state(s, SMTP_ST_READY);
+	if (!s->esmtp) {
+		smtp_replyf(s, "250 %s", s->srv->conf->hostname);
+		return;
+	}
+	smtp_replyf(s, "250-%s", s->srv->conf->hostname);
+	smtp_reply(s, "250-PIPELINING");
+	smtp_replyf(s, "250-SIZE %" PRIu64, s->srv->conf->max_message_size);
+	if (s->srv->tls != NULL && !io_is_tls(&s->io))
+		smtp_reply(s, "250-STARTTLS");
+	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
+	smtp_reply(s, "250-8BITMIME");
+	smtp_reply(s, "250-DSN");
+	smtp_reply(s, "250-CHUNKING");
+	smtp_reply(s, "250 SMTPUTF8");
+}
+
+/* ---- MAIL / RCPT ------------------------------------------------------- */
+
+static void smtp_cmd_mail(struct smtp_sess *s, const char *arg)
+{
+	const char *reply;
+	if (s->st == SMTP_ST_INIT) {
+		smtp_error(s, "503 5.5.1 Error: send HELO/EHLO first", "mail");
+		return;
+	}
+	if (s->st != SMTP_ST_READY) {
+		smtp_error(s, "503 5.5.1 Error: nested MAIL command", "mail");
+		return;
+	}
+	struct smtp_path from;
+	struct smtp_mail_params mp;
+	if (smtpparse_mail(arg, &from, &mp, &reply) < 0) {
+		smtp_error(s, reply, "mail");
+		return;
+	}
+	if (!s->esmtp && (mp.size_set || mp.body || mp.smtputf8 || mp.ret || mp.envid[0])) {
+		smtp_error(s, "555 5.5.4 MAIL parameters need EHLO", "mail");
+		return;
+	}
+	if (mp.size_set && mp.size > s->srv->conf->max_message_size) {
+		smtp_reject(s, "552 5.3.4 Message size exceeds fixed limit", "mail");
+		return;
+	}
+	s->from = from;
+	s->mp = mp;
+	rnd_hex(s->queue_id, 8);
+	smtp_set_state(s, SMTP_ST_MAIL);
+	smtp_reply(s, "250 2.1.0 Ok");
+}
+
+static void smtp_cmd_rcpt(struct smtp_sess *s, const char *arg)
+{
+	const char *reply;
+	if (s->st != SMTP_ST_MAIL && s->st != SMTP_ST_RCPT) {
+		smtp_error(s, "503 5.5.1 Error: need MAIL command", "rcpt");
+		return;
+	}
+	struct smtp_path to;
+	struct smtp_rcpt_params rp;
+	if (smtpparse_rcpt(arg, &to, &rp, &reply) < 0) {
+		smtp_error(s, reply, "rcpt");
+		return;
+	}
+	if (to.utf8 && !s->mp.smtputf8) {
+		smtp_error(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8 (RFC 6531)", "rcpt");
+		return;
+	}
+	/* RFC 5321 section 4.5.3.1.8 requires at least 100; 452 4.5.3 tells
+	 * the client to send the rest in another transaction. */
+	if (s->nrcpts >= s->srv->conf->smtpd_max_recipients) {
+		smtp_reject(s, "452 4.5.3 Error: too many recipients", "rcpt");
+		return;
+	}
+	int r = deliver_resolve(s->srv->deliver, to.addr, s->nrcpts, &s->targets, &s->ntargets,
+				&reply);
+	if (r <= 0) {
+		log_event(LOG_NOTICE, "reject", "STAGE", "rcpt", "RCPT", to.addr, "REASON",
+			  reply + 4, NULL);
+		smtp_reply(s, reply);
+		return;
+	}
+	s->rcpts = mem_realloc(s->rcpts, s->nrcpts + 1, sizeof(*s->rcpts));
+	snprintf(s->rcpts[s->nrcpts].addr, sizeof(s->rcpts[s->nrcpts].addr), "%s", to.addr);
+	s->nrcpts++;
+	smtp_set_state(s, SMTP_ST_RCPT);
+	smtp_reply(s, "250 2.1.5 Ok");
+}
+
+/* ---- delivery ---------------------------------------------------------- */
+
+/* "with" keyword per RFC 3848 and RFC 6531 section 3.7.3. */
+static const char *smtp_with(const struct smtp_sess *s)
+{
+	bool tls = io_is_tls(&s->io);
+	if (smtp_lmtp(s))
+		return tls ? "LMTPS" : "LMTP";
+	if (s->mp.smtputf8)
+		return tls ? "UTF8SMTPS" : "UTF8SMTP";
+	if (!s->esmtp)
+		return "SMTP";
+	return tls ? "ESMTPS" : "ESMTP";
+}
+
+static void smtp_build_prefix(struct smtp_sess *s, struct buf *p)
+{
+	char date[TIMEUTIL_DATE_MAX], tls[128];
+	timeutil_rfc5322(time(NULL), date);
+	buf_printf(p, "Return-Path: <%s>\r\n", s->from.null ? "" : s->from.addr);
+	buf_printf(p, "Received: from %s (%s [%s])\r\n\tby %s (sealmail) with %s id %s", s->helo,
+		   s->conn->is_unix ? "localhost" : s->conn->remote,
+		   s->conn->is_unix ? "127.0.0.1" : s->conn->remote, s->srv->conf->hostname,
+		   smtp_with(s), s->queue_id);
+	if (io_is_tls(&s->io))
+		buf_printf(p, "\r\n\t(%s)", io_tls_desc(&s->io, tls, sizeof(tls)));
+	if (s->nrcpts == 1)
+		buf_printf(p, "\r\n\tfor <%s>", s->rcpts[0].addr);
+	buf_printf(p, ";\r\n\t%s\r\n", date);
+}
+
+/* Find the Message-ID of the message for logs (header part only). */
+static void smtp_msgid(const unsigned char *m, size_t len, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	size_t i = 0;
+	while (i < len) {
+		const unsigned char *nl = memchr(m + i, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - (m + i)) : len - i;
+		if (ll <= 1)
+			return; /* end of header */
+		if (ll > 11 && strncasecmp((const char *)m + i, "Message-ID:", 11) == 0) {
+			size_t a = i + 11, b = i + ll;
+			while (a < b && (m[a] == ' ' || m[a] == '\t'))
+				a++;
+			while (b > a && (m[b - 1] == '\r' || m[b - 1] == ' '))
+				b--;
+			snprintf(out, outsz, "%.*s", (int)(b - a), (const char *)m + a);
+			return;
+		}
+		i += ll + 1;
+	}
+}
+
+static void smtp_deliver(struct smtp_sess *s)
+{
+	char sizebuf[24], nbuf[16], msgid[256];
+	struct buf prefix = BUF_INIT;
+	smtp_build_prefix(s, &prefix);
+	smtp_msgid(s->msg.data ? s->msg.data : (const unsigned char *)"", s->msg.len, msgid,
+		   sizeof(msgid));
+	size_t ok = deliver_run(s->srv->deliver, &prefix, s->msg.data, s->msg.len, s->targets,
+				s->ntargets, !smtp_lmtp(s), s->queue_id);
+	buf_free(&prefix);
+	snprintf(sizebuf, sizeof(sizebuf), "%zu", s->msg.len);
+	snprintf(nbuf, sizeof(nbuf), "%zu", s->nrcpts);
+	char tls[128];
+	io_tls_desc(&s->io, tls, sizeof(tls));
+	if (smtp_lmtp(s)) {
+		/* RFC 2033 section 4.2: one reply per accepted RCPT, in order. */
+		for (size_t g = 0; g < s->nrcpts; g++) {
+			const char *reply = NULL;
+			for (size_t t = 0; t < s->ntargets; t++)
+				if (s->targets[t].group == g && s->targets[t].result != 0)
+					reply = s->targets[t].reply;
+			if (reply == NULL)
+				smtp_replyf(s, "250 2.0.0 <%s> %s Saved", s->rcpts[g].addr, s->queue_id);
+			else
+				smtp_replyf(s, "%.4s<%s> %s", reply, s->rcpts[g].addr, reply + 4);
+			log_event(reply ? LOG_WARNING : LOG_INFO, reply ? "deliver-fail" : "deliver",
+				  "QUEUEID", s->queue_id, "MSGID", msgid, "SIZE", sizebuf, "RCPT",
+				  s->rcpts[g].addr, "TLS", tls[0] ? tls : "no", "REASON", reply, NULL);
+		}
+	} else if (ok == s->ntargets) {
+		smtp_replyf(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
+		log_event(LOG_INFO, "deliver", "QUEUEID", s->queue_id, "MSGID", msgid, "SIZE", sizebuf,
+			  "RECIPIENTS", nbuf, "TLS", tls[0] ? tls : "no", NULL);
+	} else {
+		const char *reply = "451 4.3.0 Error: local delivery failed, try again later";
+		for (size_t t = 0; t < s->ntargets; t++)
+			if (s->targets[t].result != 0 && s->targets[t].reply != NULL)
+				reply = s->targets[t].reply;
+		smtp_reply(s, reply);
+		log_event(LOG_WARNING, "deliver-fail", "QUEUEID", s->queue_id, "MSGID", msgid, "SIZE",
+			  sizebuf, "RECIPIENTS", nbuf, "REASON", reply + 4, NULL);
+	}
+	s->messages++;
+	smtp_txn_reset(s);
+}
+
+/* Checks common to the end of DATA and of BDAT LAST. */
+static bool smtp_message_ok(struct smtp_sess *s, uint64_t total, bool bare)
+{
+	if (total > s->srv->conf->max_message_size) {
+		smtp_reject(s, "552 5.3.4 Message size exceeds fixed limit", "data");
+		return false;
+	}
+	if (bare) {
+		/* Never normalised: a bare CR or LF is how SMTP smuggling hides a
+		 * second message (RFC 5321 section 2.3.8). */
+		smtp_reject(s, "554 5.6.0 Message contains bare CR or LF (RFC 5321 section 2.3.8)",
+			    "data");
+		return false;
+	}
+	return true;
+}
+
+static int smtp_cmd_data(struct smtp_sess *s, const char *arg)
+{
+	if (arg[0] != '\0') {
+		smtp_error(s, "501 5.5.4 Syntax: DATA takes no argument", "data");
+		return 0;
+	}
+	if (s->st == SMTP_ST_BDAT) {
+		smtp_error(s, "503 5.5.1 Error: DATA inside a BDAT sequence", "data");
+		return 0;
+	}
+	if (s->st != SMTP_ST_RCPT) {
+		smtp_error(s, s->st == SMTP_ST_MAIL ? "554 5.5.1 Error: no valid recipients"
+						    : "503 5.5.1 Error: need RCPT command",
+			   "data");
+		return 0;
+	}
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	if (io_flush(&s->io) < 0)
+		return -1;
+	struct smtp_data d;
+	smtp_data_init(&d, s->srv->conf->max_message_size);
+	io_set_idle(&s->io, (int)s->srv->conf->smtpd_data_timeout_ms);
+	while (!d.done) {
+		unsigned char *p;
+		ssize_t n = io_peek(&s->io, &p);
+		if (n <= 0)
+			return -1; /* EOF or timeout inside DATA: nothing acknowledged */
+		io_consume(&s->io, smtp_data_feed(&d, p, (size_t)n, &s->msg));
+	}
+	io_set_idle(&s->io, (int)s->srv->conf->smtpd_timeout_ms);
+	if (!smtp_message_ok(s, d.total, d.bare_lf || d.bare_cr)) {
+		smtp_txn_reset(s);
+		return 0;
+	}
+	smtp_deliver(s);
+	return 0;
+}
+
+static int smtp_cmd_bdat(struct smtp_sess *s, const char *arg)
+{
+	uint64_t size;
+	bool last;
+	const char *reply;
+	if (smtpparse_bdat(arg, &size, &last, &reply) < 0) {
+		/* The chunk size is unknown: the byte stream cannot be followed. */
+		smtp_reject(s, reply, "bdat");
+		smtp_reply(s, "421 4.5.0 Closing connection: unreadable BDAT");
+		return -1;
+	}
+	/* RFC 3030 section 3: the chunk is always read, even when refused. */
+	bool keep = (s->st == SMTP_ST_RCPT || s->st == SMTP_ST_BDAT) && !s->bdat_failed &&
+		    s->bdat_total + size <= s->srv->conf->max_message_size;
+	io_set_idle(&s->io, (int)s->srv->conf->smtpd_data_timeout_ms);
+	uint64_t left = size;
+	while (left > 0) {
+		unsigned char *p;
+		ssize_t n = io_peek(&s->io, &p);
+		if (n <= 0)
+			return -1;
+		size_t k = (uint64_t)n < left ? (size_t)n : (size_t)left;
+		if (keep)
+			buf_append(&s->msg, p, k);
+		io_consume(&s->io, k);
+		left -= k;
+	}
+	io_set_idle(&s->io, (int)s->srv->conf->smtpd_timeout_ms);
+	if (s->st != SMTP_ST_RCPT && s->st != SMTP_ST_BDAT) {
+		smtp_error(s, s->st == SMTP_ST_MAIL ? "554 5.5.1 Error: no valid recipients"
+						    : "503 5.5.1 Error: need RCPT command",
+			   "bdat");
+		return 0;
+	}
+	s->bdat_total += size;
+	if (s->bdat_total > s->srv->conf->max_message_size)
+		s->bdat_failed = true;
+	if (s->bdat_failed) {
+		smtp_reject(s, "552 5.3.4 Message size exceeds fixed limit", "bdat");
+		if (last)
+			smtp_txn_reset(s);
+		else
+			smtp_set_state(s, SMTP_ST_BDAT);
+		return 0;
+	}
+	if (!last) {
+		smtp_set_state(s, SMTP_ST_BDAT);
+		smtp_replyf(s, "250 2.0.0 %" PRIu64 " octets received", size);
+		return 0;
+	}
+	if (!smtp_message_ok(s, s->msg.len, !smtp_data_clean(s->msg.data, s->msg.len))) {
+		smtp_txn_reset(s);
+		return 0;
+	}
+	smtp_deliver(s);
+	return 0;
+}
+
+/* ---- STARTTLS ---------------------------------------------------------- */
+
+static int smtp_cmd_starttls(struct smtp_sess *s, const char *arg)
+{
+	if (s->srv->tls == NULL) {
+		smtp_error(s, "502 5.5.1 Error: command not implemented", "starttls");
+		return 0;
+	}
+	if (io_is_tls(&s->io)) {
+		smtp_error(s, "503 5.5.1 Error: TLS already active", "starttls");
+		return 0;
+	}
+	if (arg[0] != '\0') {
+		smtp_error(s, "501 5.5.4 Syntax: STARTTLS", "starttls");
+		return 0;
+	}
+	if (s->st == SMTP_ST_INIT) {
+		smtp_error(s, "503 5.5.1 Error: send EHLO first", "starttls");
+		return 0;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	size_t discarded = 0;
+	if (io_starttls(&s->io, s->srv->tls, &discarded) < 0) {
+		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(s->io.err), NULL);
+		return -1;
+	}
+	char tls[128], nd[24];
+	snprintf(nd, sizeof(nd), "%zu", discarded);
+	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS",
+		  io_tls_desc(&s->io, tls, sizeof(tls)), "DISCARDED", discarded ? nd : NULL, NULL);
+	/* RFC 3207 section 4.2: forget everything learnt before TLS. */
+	smtp_txn_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	smtp_set_state(s, SMTP_ST_INIT);
+	return 0;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+/* Returns -1 to end the session. */
+static int smtp_command(struct smtp_sess *s, char *line, size_t len)
+{
+	struct smtp_command c;
+	if (strlen(line) != len) {
+		smtp_error(s, "500 5.5.2 Error: NUL byte in command", "command");
+		return 0;
+	}
+	if (smtpparse_command(line, len, &c) == 0) {
+		smtp_error(s, "500 5.5.2 Error: command not recognized", "command");
+		return 0;
+	}
+	/* Inside a BDAT sequence only BDAT, RSET, NOOP and QUIT make sense
+	 * (RFC 3030 section 2). */
+	if (s->st == SMTP_ST_BDAT && c.cmd != SMTP_CMD_BDAT && c.cmd != SMTP_CMD_RSET &&
+	    c.cmd != SMTP_CMD_NOOP && c.cmd != SMTP_CMD_QUIT) {
+		smtp_error(s, "503 5.5.1 Error: BDAT sequence in progress", "command");
+		return 0;
+	}
+	switch (c.cmd) {
+	case SMTP_CMD_HELO:
+	case SMTP_CMD_EHLO:
+	case SMTP_CMD_LHLO:
+		smtp_cmd_helo(s, c.cmd, c.arg);
+		return 0;
+	case SMTP_CMD_MAIL:
+		smtp_cmd_mail(s, c.arg);
+		return 0;
+	case SMTP_CMD_RCPT:
+		smtp_cmd_rcpt(s, c.arg);
+		return 0;
+	case SMTP_CMD_DATA:
+		return smtp_cmd_data(s, c.arg);
+	case SMTP_CMD_BDAT:
+		return smtp_cmd_bdat(s, c.arg);
+	case SMTP_CMD_RSET:
+		smtp_txn_reset(s);
+		smtp_reply(s, "250 2.0.0 Ok");
+		return 0;
+	case SMTP_CMD_NOOP:
+		smtp_reply(s, "250 2.0.0 Ok");
+		return 0;
+	case SMTP_CMD_QUIT:
+		smtp_replyf(s, "221 2.0.0 %s closing connection", s->srv->conf->hostname);
+		smtp_set_state(s, SMTP_ST_QUIT);
+		return -1;
+	case SMTP_CMD_VRFY:
+		/* RFC 5321 section 3.5.3: 252 when we do not verify. */
+		smtp_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+		return 0;
+	case SMTP_CMD_EXPN:
+		smtp_reply(s, "502 5.5.1 Error: EXPN disabled");
+		return 0;
+	case SMTP_CMD_HELP:
+		smtp_reply(s, "214 2.0.0 See https://www.rfc-editor.org/rfc/rfc5321");
+		return 0;
+	case SMTP_CMD_STARTTLS:
+		return smtp_cmd_starttls(s, c.arg);
+	case SMTP_CMD_AUTH:
+		smtp_error(s, "503 5.5.1 Error: authentication not enabled", "auth");
+		return 0;
+	case SMTP_CMD_HTTP:
+		log_event(LOG_NOTICE, "reject", "STAGE", "command", "REASON", "HTTP command on SMTP port",
+			  NULL);
+		smtp_reply(s, "221 2.7.0 Error: I can break rules, too. Goodbye.");
+		return -1;
+	case SMTP_CMD_UNKNOWN:
+		break;
+	}
+	smtp_error(s, "500 5.5.2 Error: command not recognized", "command");
+	return 0;
+}
+
+int smtp_session(const struct smtp_server *srv, struct conn *c)
+{
+	struct smtp_sess s;
+	memset(&s, 0, sizeof(s));
+	s.srv = srv;
+	s.conn = c;
+	io_init(&s.io, c->rfd, c->wfd, (int)srv->conf->smtpd_timeout_ms);
+	log_event(LOG_INFO, "connect", "PROTO", srv->proto_name, NULL);
+	int rc = 0;
+	if (c->implicit_tls && srv->tls != NULL) {
+		if (io_starttls(&s.io, srv->tls, NULL) < 0) {
+			log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(s.io.err), NULL);
+			goto out;
+		}
+	}
+	smtp_replyf(&s, "220 %s %s sealmail", srv->conf->hostname, smtp_lmtp(&s) ? "LMTP" : "ESMTP");
+	for (;;) {
+		if (io_pending(&s.io) == 0 && io_flush(&s.io) < 0)
+			break;
+		char *line;
+		size_t len;
+		int r = io_read_line(&s.io, &line, &len, SMTP_CMD_LINE_MAX);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (s.io.err == IO_TOOLONG) {
+				smtp_error(&s, "500 5.5.2 Error: line too long", "command");
+			} else if (s.io.err == IO_BARELF || s.io.err == IO_BARECR) {
+				smtp_error(&s, "500 5.5.2 Error: bare CR or LF in command", "command");
+			} else {
+				if (s.io.err == IO_TIMEOUT) {
+					smtp_replyf(&s, "421 4.4.2 %s Error: timeout exceeded",
+						    srv->conf->hostname);
+					io_flush(&s.io);
+				}
+				log_event(LOG_INFO, "disconnect", "REASON", io_strerror(s.io.err), NULL);
+				goto out;
+			}
+		} else if (smtp_command(&s, line, len) < 0) {
+			io_flush(&s.io);
+			break;
+		}
+		if (s.errors >= SMTP_ERROR_LIMIT) {
+			smtp_reply(&s, "421 4.7.0 Error: too many errors");
+			io_flush(&s.io);
+			log_event(LOG_NOTICE, "disconnect", "REASON", "too many errors", NULL);
+			goto out;
+		}
+	}
+	{
+		char n[16];
+		snprintf(n, sizeof(n), "%u", s.messages);
+		log_event(LOG_INFO, "disconnect", "MESSAGES", n, NULL);
+	}
+out:
+	smtp_txn_reset(&s);
+	io_cleanup(&s.io);
+	return rc;
+}
+
+static int smtp_conn(struct conn *c, void *arg)
+{
+	return smtp_session(arg, c);
+}
+
+int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
+{
+	struct server_args a;
+	server_args(argc, argv, prog, &a);
+	struct conf *c = server_config(prog, &a);
+	const char *err;
+	struct smtp_server srv = {.mode = mode, .conf = c, .proto_name = prog};
+	srv.tls = server_tls(c);
+	srv.deliver = deliver_new(c, &err);
+	if (srv.deliver == NULL)
+		log_fatal("%s", err);
+	server_warm();
+	deliver_warm(srv.deliver);
+	struct conn_opts opts = {.tls_flag = a.tls, .max_children = (unsigned)c->max_connections};
+	int rc = conn_serve(&opts, smtp_conn, &srv);
+	deliver_free(&srv.deliver);
+	SSL_CTX_free(srv.tls);
+	conf_free(&c);
+	return rc;
+}

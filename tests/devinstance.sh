@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# `make run`: the development instance of INTERFACES.md, on loopback only.
+# State, config, certificate and logs live in ./run/. Every handler that is
+# built is started under systemd-socket-activate exactly as inetd/systemd
+# would start it; a private redis-server carries notifications. Ctrl-C stops
+# everything. SEALMAIL_PORT_BASE=N moves every port to N + standard port
+# (smtpd at N + 525); default N = 2000.
+set -euo pipefail
+B=${B:-build}
+TOP=$(pwd)
+RUN=$TOP/run
+BASE=${SEALMAIL_PORT_BASE:-2000}
+mkdir -p "$RUN/tls" "$RUN/logs"
+chmod 700 "$RUN"
+CONF=$RUN/sealmail.conf
+if [ ! -f "$RUN/tls/cert.pem" ]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+		-subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout "$RUN/tls/key.pem" -out "$RUN/tls/cert.pem" 2>/dev/null
+fi
+cat >"$CONF" <<CONF
+# Development instance written by \`make run\`; edit etc/sealmail.conf for production.
+hostname = localhost
+state_dir = $RUN/state
+run_dir = $RUN/rundir
+redis = unix:$RUN/redis.sock
+tls_cert = $RUN/tls/cert.pem
+tls_key = $RUN/tls/key.pem
+CONF
+mkdir -p "$RUN/rundir"
+export SEALMAIL_CONF=$CONF LOG_TARGET=stderr
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	echo "sealmail: stopped"
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+redis-server --port 0 --unixsocket "$RUN/redis.sock" --unixsocketperm 700 --save '' \
+	--appendonly no --dir "$RUN" >"$RUN/logs/redis.log" 2>&1 &
+pids+=($!)
+
+"$B/sealctl" init >/dev/null
+"$B/sealctl" domain list | grep -qx example.test || "$B/sealctl" domain add example.test
+if ! "$B/sealctl" user list | grep -q '^demo@example.test '; then
+	pw=$("$B/sealctl" user add demo@example.test | sed -n 's/^password: //p')
+	umask 077
+	printf '%s\n' "$pw" >"$RUN/demo-password"
+fi
+PW=$(cat "$RUN/demo-password")
+
+start() { # name listen [args...]
+	local name=$1 listen=$2
+	shift 2
+	[ -x "$B/$name" ] || return 0
+	systemd-socket-activate --inetd -a -l "$listen" -E SEALMAIL_CONF -E LOG_TARGET \
+		"$TOP/$B/$name" "$@" >>"$RUN/logs/$name.log" 2>&1 &
+	pids+=($!)
+	started+=("$name $listen $*")
+}
+started=()
+start smtpd 127.0.0.1:$((BASE + 525))
+rm -f "$RUN/rundir/lmtp"
+start lmtpd "$RUN/rundir/lmtp"
+start submitd 127.0.0.1:$((BASE + 587))
+start submitd 127.0.0.1:$((BASE + 465)) --tls
+start imapd 127.0.0.1:$((BASE + 143))
+start imapd 127.0.0.1:$((BASE + 993)) --tls
+start pop3d 127.0.0.1:$((BASE + 110))
+start pop3d 127.0.0.1:$((BASE + 995)) --tls
+
+cat <<INFO
+
+sealmail development instance (loopback only; state in $RUN)
+  user:      demo@example.test
+  password:  $PW
+  cert:      $RUN/tls/cert.pem (self-signed)
+INFO
+for s in "${started[@]}"; do echo "  listening: $s"; done
+cat <<INFO
+
+  incoming mail (MX):   swaks --server 127.0.0.1:$((BASE + 525)) --to demo@example.test
+  LMTP:                 swaks --protocol LMTP --socket $RUN/rundir/lmtp --to demo@example.test
+  IMAP:                 127.0.0.1:$((BASE + 143)) STARTTLS, 127.0.0.1:$((BASE + 993)) TLS
+  POP3:                 127.0.0.1:$((BASE + 110)) STLS, 127.0.0.1:$((BASE + 995)) TLS
+  submission:           127.0.0.1:$((BASE + 587)) STARTTLS, 127.0.0.1:$((BASE + 465)) TLS
+  admin:                SEALMAIL_CONF=$CONF $B/sealctl user list
+  logs:                 $RUN/logs/
+(handlers not built yet are skipped; Ctrl-C stops everything)
+INFO
+wait
