@@ -589,15 +589,16 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 				log_event(LOG_INFO, "disconnect", "REASON", io_strerror(s.io.err), NULL);
 				goto out;
 			}
-		} else if (smtp_command(&s, line, len) < 0) {
-			io_flush(&s.io);
-			break;
-		}
-		if (s.errors >= SMTP_ERROR_LIMIT) {
+		} else if (s.errors >= SMTP_ERROR_LIMIT) {
+			/* Like Postfix's hard error limit: the next command after too
+			 * many errors ends the session. */
 			smtp_reply(&s, "421 4.7.0 Error: too many errors");
 			io_flush(&s.io);
 			log_event(LOG_NOTICE, "disconnect", "REASON", "too many errors", NULL);
 			goto out;
+		} else if (smtp_command(&s, line, len) < 0) {
+			io_flush(&s.io);
+			break;
 		}
 	}
 	{

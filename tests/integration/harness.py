@@ -156,3 +156,29 @@ class Instance:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def mbox(inst, address, password, *args, check=True):
+    """Read a mailbox the way a login does (tests/tools/mboxdump)."""
+    p = subprocess.run([f"{BUILD}/tests/mboxdump", address, *args],
+                       input=(password + "\n").encode(),
+                       capture_output=True, env=inst.env, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError(f"mboxdump {args} -> {p.returncode}: {p.stderr!r}")
+    return p
+
+
+def mbox_messages(inst, address, password, folder="INBOX"):
+    """[(uid, raw bytes)] of a folder."""
+    out = mbox(inst, address, password, "list", folder).stdout.decode()
+    result = []
+    for line in out.splitlines():
+        uid = line.split()[0]
+        raw = mbox(inst, address, password, "get", folder, uid).stdout
+        result.append((int(uid), raw))
+    return result
+
+
+def spool_files(inst, address, sub="new"):
+    d = os.path.join(inst.user_dir(address), "spool", sub)
+    return sorted(os.path.join(d, f) for f in os.listdir(d)) if os.path.isdir(d) else []
