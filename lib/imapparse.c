@@ -1140,3 +1140,123 @@ int imapparse_fetch_parse(const struct imapparse_arg *arg, struct imapparse_fetc
 	}
 	return 1;
 }
+
+/* ---- CONDSTORE / QRESYNC (RFC 7162) ---- */
+
+int imapparse_fetch_modifiers(const struct imapparse_arg *list, struct imapparse_fetch_mods *out,
+			      const char **error_r)
+{
+	memset(out, 0, sizeof(*out));
+	if (list->type != IMAPPARSE_LIST || list->count == 0)
+		return imapparse_ffail(error_r, "Invalid FETCH modifiers");
+	for (size_t i = 0; i < list->count; i++) {
+		const struct imapparse_arg *a = &list->list[i];
+		if (imapparse_arg_is_atom(a, "CHANGEDSINCE")) {
+			if (out->changedsince || i + 1 >= list->count ||
+			    imapparse_arg_modseq(&list->list[i + 1], true, &out->modseq) != 1)
+				return imapparse_ffail(error_r, "Invalid CHANGEDSINCE");
+			out->changedsince = true;
+			i++;
+		} else if (imapparse_arg_is_atom(a, "VANISHED")) {
+			if (out->vanished)
+				return imapparse_ffail(error_r, "Repeated VANISHED");
+			out->vanished = true;
+		} else {
+			return imapparse_ffail(error_r, "Unknown FETCH modifier");
+		}
+	}
+	/* RFC 7162 section 3.2.6: VANISHED only together with CHANGEDSINCE. */
+	if (out->vanished && !out->changedsince)
+		return imapparse_ffail(error_r, "VANISHED requires CHANGEDSINCE");
+	return 1;
+}
+
+int imapparse_store_modifiers(const struct imapparse_arg *list, struct imapparse_store_mods *out,
+			      const char **error_r)
+{
+	memset(out, 0, sizeof(*out));
+	if (list->type != IMAPPARSE_LIST || list->count == 0)
+		return imapparse_ffail(error_r, "Invalid STORE modifiers");
+	for (size_t i = 0; i < list->count; i++) {
+		if (!imapparse_arg_is_atom(&list->list[i], "UNCHANGEDSINCE"))
+			return imapparse_ffail(error_r, "Unknown STORE modifier");
+		if (out->unchangedsince || i + 1 >= list->count ||
+		    imapparse_arg_modseq(&list->list[i + 1], true, &out->modseq) != 1)
+			return imapparse_ffail(error_r, "Invalid UNCHANGEDSINCE");
+		out->unchangedsince = true;
+		i++;
+	}
+	return 1;
+}
+
+void imapparse_select_params_free(struct imapparse_select_params *sp)
+{
+	seqset_free(&sp->known_uids);
+	seqset_free(&sp->match_seqs);
+	seqset_free(&sp->match_uids);
+	memset(sp, 0, sizeof(*sp));
+}
+
+/* A sequence-set atom without '*' (RFC 7162 section 7: known-uids,
+ * known-sequence-set and known-uid-set exclude it). */
+static int imapparse_plain_set(const struct imapparse_arg *a, size_t max_ranges,
+			       struct seqset *out)
+{
+	if (a->type != IMAPPARSE_ATOM || (a->flags & ~IMAPPARSE_ARG_WILDCARD) != 0)
+		return 0;
+	if (seqset_parse(out, a->str, a->len, max_ranges, NULL) != 1 || seqset_has_star(out))
+		return 0;
+	return 1;
+}
+
+static int imapparse_qresync(const struct imapparse_arg *l, size_t max_ranges,
+			     struct imapparse_select_params *out)
+{
+	size_t i = 2;
+
+	if (l->type != IMAPPARSE_LIST || l->count < 2 || l->count > 4)
+		return 0;
+	if (imapparse_arg_nz_number(&l->list[0], &out->uidvalidity) != 1 ||
+	    imapparse_arg_modseq(&l->list[1], false, &out->modseq) != 1)
+		return 0;
+	if (i < l->count && l->list[i].type == IMAPPARSE_ATOM) {
+		if (imapparse_plain_set(&l->list[i], max_ranges, &out->known_uids) != 1)
+			return 0;
+		i++;
+	}
+	if (i < l->count) {
+		const struct imapparse_arg *m = &l->list[i];
+		if (m->type != IMAPPARSE_LIST || m->count != 2 ||
+		    imapparse_plain_set(&m->list[0], max_ranges, &out->match_seqs) != 1 ||
+		    imapparse_plain_set(&m->list[1], max_ranges, &out->match_uids) != 1)
+			return 0;
+		i++;
+	}
+	return i == l->count;
+}
+
+int imapparse_select_params(const struct imapparse_arg *list, size_t max_ranges,
+			    struct imapparse_select_params *out, const char **error_r)
+{
+	memset(out, 0, sizeof(*out));
+	if (list->type != IMAPPARSE_LIST || list->count == 0)
+		return imapparse_ffail(error_r, "Invalid SELECT parameters");
+	for (size_t i = 0; i < list->count; i++) {
+		const struct imapparse_arg *a = &list->list[i];
+		if (imapparse_arg_is_atom(a, "CONDSTORE") && !out->condstore) {
+			out->condstore = true;
+		} else if (imapparse_arg_is_atom(a, "QRESYNC") && !out->qresync) {
+			if (i + 1 >= list->count ||
+			    imapparse_qresync(&list->list[i + 1], max_ranges, out) != 1) {
+				imapparse_select_params_free(out);
+				return imapparse_ffail(error_r, "Invalid QRESYNC parameters");
+			}
+			out->qresync = true;
+			i++;
+		} else {
+			imapparse_select_params_free(out);
+			return imapparse_ffail(error_r, "Unknown SELECT parameter");
+		}
+	}
+	return 1;
+}

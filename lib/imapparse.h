@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seqset.h"
+
 /* RFC 7888 section 5: with LITERAL- a non-synchronising literal holds at
  * most 4096 octets. */
 #define IMAPPARSE_LITERAL_MINUS_MAX 4096
@@ -241,5 +243,48 @@ struct imapparse_fetch {
 int imapparse_fetch_parse(const struct imapparse_arg *arg, struct imapparse_fetch *out,
 			  const char **error_r);
 void imapparse_fetch_free(struct imapparse_fetch *f);
+
+/* ---- CONDSTORE / QRESYNC arguments (RFC 7162) ---- */
+
+/* FETCH modifiers, section 3.1.4.1 and 3.2.6: "(" fetch-modifier *(SP
+ * fetch-modifier) ")" with CHANGEDSINCE mod-sequence and VANISHED. */
+struct imapparse_fetch_mods {
+	bool changedsince;
+	uint64_t modseq;   /* CHANGEDSINCE value; 0 is accepted (all changes) */
+	bool vanished;     /* only valid with UID FETCH: the caller checks */
+};
+/* 1 ok, 0 invalid (unknown or repeated modifier, VANISHED without
+ * CHANGEDSINCE, bad number; *error_r a static reason). */
+int imapparse_fetch_modifiers(const struct imapparse_arg *list, struct imapparse_fetch_mods *out,
+			      const char **error_r);
+
+/* STORE modifiers, section 3.1.3: "(" "UNCHANGEDSINCE" SP
+ * mod-sequence-valzer ")". 1 ok, 0 invalid. */
+struct imapparse_store_mods {
+	bool unchangedsince;
+	uint64_t modseq;
+};
+int imapparse_store_modifiers(const struct imapparse_arg *list, struct imapparse_store_mods *out,
+			      const char **error_r);
+
+/* SELECT/EXAMINE parameters, sections 3.1.8 and 3.2.5: "(" select-param
+ * *(SP select-param) ")", select-param = "CONDSTORE" / "QRESYNC" SP "("
+ * uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")".
+ * The sets are as sent (no '*' allowed in them); an absent one is empty.
+ * Whether the two seq-match-data sets pair up is for the caller to judge. */
+struct imapparse_select_params {
+	bool condstore;
+	bool qresync;
+	uint32_t uidvalidity;       /* nz-number */
+	uint64_t modseq;            /* mod-sequence-value, >= 1 */
+	struct seqset known_uids;
+	struct seqset match_seqs;   /* known-sequence-set */
+	struct seqset match_uids;   /* known-uid-set */
+};
+/* 1 ok (release with imapparse_select_params_free), 0 invalid (out is
+ * released already). max_ranges bounds each set (0: no limit). */
+int imapparse_select_params(const struct imapparse_arg *list, size_t max_ranges,
+			    struct imapparse_select_params *out, const char **error_r);
+void imapparse_select_params_free(struct imapparse_select_params *sp);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "buf.h"
 #include "imapparse.h"
 
 static struct imapparse *newp(unsigned flags)
@@ -1045,6 +1046,191 @@ static void test_fetch_part_depth_limit(void **state)
 	fetch_bad(items);
 }
 
+/* ---- CONDSTORE / QRESYNC ---- */
+
+static void test_fetch_modifiers(void **state)
+{
+	struct imapparse *p = newp(0);
+	struct imapparse_fetch_mods m;
+	const char *err = NULL;
+	const struct imapparse_cmd *c = ok(p, "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)");
+	assert_int_equal(imapparse_fetch_modifiers(&c->args[2], &m, &err), 1);
+	assert_true(m.changedsince);
+	assert_int_equal(m.modseq, 12345);
+	assert_true(m.vanished);
+	imapparse_free(&p);
+}
+
+static void test_fetch_modifiers_invalid(void **state)
+{
+	static const char *bad[] = {
+		"a FETCH 1 FLAGS (VANISHED)",                      /* needs CHANGEDSINCE */
+		"a FETCH 1 FLAGS (CHANGEDSINCE)",
+		"a FETCH 1 FLAGS (CHANGEDSINCE x)",
+		"a FETCH 1 FLAGS (CHANGEDSINCE 1 CHANGEDSINCE 2)",
+		"a FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED VANISHED)",
+		"a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)",
+		"a FETCH 1 FLAGS (FOO)",
+		"a FETCH 1 FLAGS ()",
+		"a FETCH 1 FLAGS CHANGEDSINCE",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct imapparse *p = newp(0);
+		struct imapparse_fetch_mods m;
+		const char *err = NULL;
+		const struct imapparse_cmd *c = ok(p, bad[i]);
+		assert_int_equal(imapparse_fetch_modifiers(&c->args[2], &m, &err), 0);
+		assert_non_null(err);
+		imapparse_free(&p);
+	}
+}
+
+static void test_store_modifiers(void **state)
+{
+	struct imapparse *p = newp(0);
+	struct imapparse_store_mods m;
+	const char *err = NULL;
+	const struct imapparse_cmd *c =
+		ok(p, "a STORE 1 (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Seen)");
+	assert_int_equal(imapparse_store_modifiers(&c->args[1], &m, &err), 1);
+	assert_true(m.unchangedsince);
+	assert_int_equal(m.modseq, 0);
+	imapparse_free(&p);
+}
+
+static void test_store_modifiers_invalid(void **state)
+{
+	static const char *bad[] = {"a X (UNCHANGEDSINCE)", "a X (UNCHANGEDSINCE -1)",
+				    "a X (UNCHANGEDSINCE 1 UNCHANGEDSINCE 2)", "a X (FOO 1)",
+				    "a X ()"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct imapparse *p = newp(0);
+		struct imapparse_store_mods m;
+		const struct imapparse_cmd *c = ok(p, bad[i]);
+		assert_int_equal(imapparse_store_modifiers(&c->args[0], &m, NULL), 0);
+		imapparse_free(&p);
+	}
+}
+
+static void test_select_condstore(void **state)
+{
+	struct imapparse *p = newp(0);
+	struct imapparse_select_params sp;
+	const struct imapparse_cmd *c = ok(p, "a SELECT INBOX (CONDSTORE)");
+	assert_int_equal(imapparse_select_params(&c->args[1], 100, &sp, NULL), 1);
+	assert_true(sp.condstore);
+	assert_false(sp.qresync);
+	imapparse_select_params_free(&sp);
+	imapparse_free(&p);
+}
+
+static void test_select_qresync_full(void **state)
+{
+	/* RFC 7162 section 3.2.5.2 example. */
+	struct imapparse *p = newp(0);
+	struct imapparse_select_params sp;
+	struct buf b = BUF_INIT;
+	const struct imapparse_cmd *c =
+		ok(p, "A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541 "
+		      "(1,3:5 41,43:45)))");
+	assert_int_equal(imapparse_select_params(&c->args[1], 100, &sp, NULL), 1);
+	assert_true(sp.qresync);
+	assert_int_equal(sp.uidvalidity, 67890007);
+	assert_int_equal(sp.modseq, 20050715194045000ull);
+	seqset_format(&sp.known_uids, &b);
+	assert_string_equal(buf_cstr(&b), "41,43:211,214:541");
+	assert_int_equal(sp.match_seqs.count, 2);
+	assert_int_equal(sp.match_uids.count, 2);
+	buf_free(&b);
+	imapparse_select_params_free(&sp);
+	imapparse_free(&p);
+}
+
+static void test_select_qresync_minimal(void **state)
+{
+	struct imapparse *p = newp(0);
+	struct imapparse_select_params sp;
+	const struct imapparse_cmd *c = ok(p, "a EXAMINE x (QRESYNC (1 2) CONDSTORE)");
+	assert_int_equal(imapparse_select_params(&c->args[1], 100, &sp, NULL), 1);
+	assert_true(sp.qresync);
+	assert_true(sp.condstore);
+	assert_int_equal(sp.known_uids.count, 0);
+	assert_int_equal(sp.match_seqs.count, 0);
+	imapparse_select_params_free(&sp);
+	imapparse_free(&p);
+}
+
+static void test_select_qresync_match_data_only(void **state)
+{
+	struct imapparse *p = newp(0);
+	struct imapparse_select_params sp;
+	const struct imapparse_cmd *c = ok(p, "a SELECT x (QRESYNC (1 2 (1:2 7:8)))");
+	assert_int_equal(imapparse_select_params(&c->args[1], 100, &sp, NULL), 1);
+	assert_int_equal(sp.known_uids.count, 0);
+	assert_int_equal(sp.match_seqs.count, 1);
+	imapparse_select_params_free(&sp);
+	imapparse_free(&p);
+}
+
+static void test_select_params_invalid(void **state)
+{
+	static const char *bad[] = {
+		"a SELECT x (QRESYNC)",
+		"a SELECT x (QRESYNC ())",
+		"a SELECT x (QRESYNC (0 2))",           /* uidvalidity is nz-number */
+		"a SELECT x (QRESYNC (1 0))",           /* mod-sequence-value >= 1 */
+		"a SELECT x (QRESYNC (1 2 1:*))",       /* no '*' in known-uids */
+		"a SELECT x (QRESYNC (1 2 1 (1)))",
+		"a SELECT x (QRESYNC (1 2 1 (1 2) 3))",
+		"a SELECT x (QRESYNC (1 2 (1 *)))",
+		"a SELECT x (QRESYNC (1 2) QRESYNC (1 2))",
+		"a SELECT x (CONDSTORE CONDSTORE)",
+		"a SELECT x (FOO)",
+		"a SELECT x ()",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct imapparse *p = newp(0);
+		struct imapparse_select_params sp;
+		const char *err = NULL;
+		const struct imapparse_cmd *c = ok(p, bad[i]);
+		if (imapparse_select_params(&c->args[1], 100, &sp, &err) != 0)
+			fail_msg("accepted: %s", bad[i]);
+		assert_non_null(err);
+		assert_int_equal(sp.known_uids.count, 0);
+		assert_null(sp.known_uids.ranges);
+		imapparse_free(&p);
+	}
+}
+
+static void test_select_params_range_limit(void **state)
+{
+	struct imapparse *p = newp(0);
+	struct imapparse_select_params sp;
+	const struct imapparse_cmd *c = ok(p, "a SELECT x (QRESYNC (1 2 1,3,5))");
+	assert_int_equal(imapparse_select_params(&c->args[1], 2, &sp, NULL), 0);
+	imapparse_free(&p);
+}
+
+static void test_extension_shapes_tokenize(void **state)
+{
+	/* SPECIAL-USE (RFC 6154), LIST-EXTENDED, ID (RFC 2971), ENABLE
+	 * (RFC 5161), MOVE (RFC 6851) and APPEND with flags and date. */
+	static const char *lines[] = {
+		"a CREATE Drafts (USE (\\Drafts))",
+		"a LIST (SPECIAL-USE) \"\" * RETURN (SPECIAL-USE CHILDREN)",
+		"a ID (\"name\" \"x\" \"version\" NIL)",
+		"a ENABLE CONDSTORE QRESYNC UTF8=ACCEPT",
+		"a UID MOVE 1:5 Archive",
+		"a STATUS INBOX (MESSAGES UIDNEXT HIGHESTMODSEQ APPENDLIMIT)",
+		"a UID EXPUNGE 3:5",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct imapparse *p = newp(0);
+		ok(p, lines[i]);
+		imapparse_free(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1137,6 +1323,17 @@ int main(void)
 		cmocka_unit_test(test_fetch_binary),
 		cmocka_unit_test(test_fetch_invalid_forms),
 		cmocka_unit_test(test_fetch_part_depth_limit),
+		cmocka_unit_test(test_fetch_modifiers),
+		cmocka_unit_test(test_fetch_modifiers_invalid),
+		cmocka_unit_test(test_store_modifiers),
+		cmocka_unit_test(test_store_modifiers_invalid),
+		cmocka_unit_test(test_select_condstore),
+		cmocka_unit_test(test_select_qresync_full),
+		cmocka_unit_test(test_select_qresync_minimal),
+		cmocka_unit_test(test_select_qresync_match_data_only),
+		cmocka_unit_test(test_select_params_invalid),
+		cmocka_unit_test(test_select_params_range_limit),
+		cmocka_unit_test(test_extension_shapes_tokenize),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
