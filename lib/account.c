@@ -275,14 +275,19 @@ int account_rekey(struct directory *dir, const struct conf *c, struct directory_
 		*error_r = store_error(st);
 		goto out;
 	}
-	if (store_rekey(st, mk, error_r) < 0)
+	/* Export under the new key, record the new key in the directory, then
+	 * rename the export into place: a crash before the directory update
+	 * leaves the old mailbox and keys; after it, store_open with the new
+	 * key finishes the rename (lib/store.h). */
+	if (store_rekey_prepare(st, mk, error_r) < 0)
 		goto out;
 	if (directory_user_update(dir, u, fields) < 0) {
-		/* The mailbox is under the new key but the directory still wraps
-		 * the old one: report loudly, the admin must retry rekey. */
 		*error_r = directory_error(dir);
+		store_rekey_abort(st);
 		goto out;
 	}
+	if (store_rekey_commit(st, mk, error_r) < 0)
+		goto out;
 	rc = 0;
 out:
 	store_close(&st);

@@ -990,6 +990,234 @@ int store_folder_create(struct store *st, const char *name, const char *special_
 	return rc;
 }
 
+static int store_bump_modseq(struct store *st, int64_t folder_id, uint64_t *modseq_r);
+
+int store_folder_delete(struct store *st, int64_t folder_id)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "imap.recent.%lld", (long long)folder_id);
+	if (store_begin(st) < 0)
+		return -1;
+	sqlite3_stmt *s = store_prepare(st, "DELETE FROM folders WHERE id = ?1 AND name != 'INBOX'");
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, folder_id);
+	int rc = sqlite3_step(s);
+	int changed = sqlite3_changes(st->db);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		store_fail(st, "delete folder");
+		goto fail;
+	}
+	if (changed == 0) {
+		store_fail_msg(st, "no such folder (or INBOX)");
+		goto fail;
+	}
+	s = store_prepare(st, "DELETE FROM meta WHERE key = ?1");
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		store_fail(st, "delete folder meta");
+		goto fail;
+	}
+	return store_commit(st);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+/* Move every message of INBOX into the fresh folder to_id under the same
+ * UIDs, recording them as expunged from INBOX. */
+static int store_move_inbox(struct store *st, int64_t inbox_id, int64_t to_id)
+{
+	uint64_t modseq;
+	if (store_bump_modseq(st, inbox_id, &modseq) < 0)
+		return -1;
+	static const char *const sql[] = {
+		"INSERT OR REPLACE INTO expunged(folder_id, uid, modseq) SELECT ?1, uid, ?3 "
+		"FROM messages WHERE folder_id = ?1",
+		"UPDATE messages SET folder_id = ?2 WHERE folder_id = ?1",
+		"UPDATE folders SET uidnext = (SELECT uidnext FROM folders WHERE id = ?1), "
+		"highestmodseq = ?3 WHERE id = ?2",
+	};
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *s = store_prepare(st, sql[i]);
+		if (s == NULL)
+			return -1;
+		sqlite3_bind_int64(s, 1, inbox_id);
+		sqlite3_bind_int64(s, 2, to_id);
+		sqlite3_bind_int64(s, 3, (int64_t)modseq);
+		int rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE)
+			return store_fail(st, "move INBOX");
+	}
+	return 0;
+}
+
+int store_folder_rename(struct store *st, const char *from, const char *to)
+{
+	struct store_folder f, t;
+	from = store_canonical_name(from);
+	to = store_canonical_name(to);
+	if (!store_folder_name_valid(to) || strcmp(to, "INBOX") == 0)
+		return store_fail_msg(st, "invalid folder name");
+	if (store_begin(st) < 0)
+		return -1;
+	int r = store_folder_get(st, to, &t);
+	if (r != 0) {
+		if (r == 1)
+			store_folder_clear(&t);
+		store_rollback(st);
+		return r < 0 ? -1 : store_fail_msg(st, "target folder exists");
+	}
+	r = store_folder_get(st, from, &f);
+	if (r != 1) {
+		store_rollback(st);
+		return r < 0 ? -1 : store_fail_msg(st, "no such folder");
+	}
+	if (strcmp(from, "INBOX") == 0) {
+		int64_t to_id;
+		if (store_insert_folder(st, to, NULL, false, &to_id) < 0 ||
+		    store_move_inbox(st, f.id, to_id) < 0)
+			goto fail;
+	} else {
+		/* The folder itself and its descendants ("from/..."). */
+		sqlite3_stmt *s = store_prepare(
+			st, "UPDATE folders SET name = ?2 || substr(name, length(?1) + 1) "
+			    "WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'");
+		if (s == NULL)
+			goto fail;
+		sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE) {
+			store_fail(st, "rename folder");
+			goto fail;
+		}
+	}
+	store_folder_clear(&f);
+	return store_commit(st);
+fail:
+	store_folder_clear(&f);
+	store_rollback(st);
+	return -1;
+}
+
+int store_folder_subscribe(struct store *st, const char *name, bool on)
+{
+	sqlite3_stmt *s = store_prepare(st, "UPDATE folders SET subscribed = ?2 WHERE name = ?1");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, store_canonical_name(name), -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, on ? 1 : 0);
+	int rc = sqlite3_step(s);
+	int changed = sqlite3_changes(st->db);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, "subscribe");
+	return changed > 0 ? 1 : 0;
+}
+
+int store_copy(struct store *st, int64_t from_folder, const uint32_t *uids, size_t n,
+	       int64_t to_folder, bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
+	       size_t *n_r, uint64_t *src_modseq_r)
+{
+	uint32_t *src = mem_array(n ? n : 1, sizeof(*src));
+	uint32_t *dst = mem_array(n ? n : 1, sizeof(*dst));
+	size_t k = 0;
+	uint64_t modseq = 0;
+	*src_uids_r = *dst_uids_r = NULL;
+	*n_r = 0;
+	if (src_modseq_r != NULL)
+		*src_modseq_r = 0;
+	if (store_begin(st) < 0)
+		goto fail_nt;
+	sqlite3_stmt *sel = store_prepare(st, "SELECT flags, keywords, internaldate, size, body_id, "
+					      "envelope, bodystructure FROM messages "
+					      "WHERE folder_id = ?1 AND uid = ?2");
+	sqlite3_stmt *ins = store_prepare(
+		st, "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, internaldate, "
+		    "size, body_id, envelope, bodystructure) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+		    "?9, ?10)");
+	sqlite3_stmt *cnt = store_stmt(st, S_FOLDER_COUNTERS);
+	if (sel == NULL || ins == NULL || cnt == NULL)
+		goto fail;
+	sqlite3_bind_int64(cnt, 1, to_folder);
+	if (sqlite3_step(cnt) != SQLITE_ROW) {
+		sqlite3_reset(cnt);
+		store_fail_msg(st, "no such folder");
+		goto fail;
+	}
+	int64_t uidnext = sqlite3_column_int64(cnt, 0);
+	modseq = (uint64_t)sqlite3_column_int64(cnt, 1) + 1;
+	sqlite3_reset(cnt);
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(sel);
+		sqlite3_bind_int64(sel, 1, from_folder);
+		sqlite3_bind_int64(sel, 2, uids[i]);
+		int rc = sqlite3_step(sel);
+		if (rc == SQLITE_DONE)
+			continue;
+		if (rc != SQLITE_ROW) {
+			store_fail(st, "copy read");
+			goto fail;
+		}
+		if (uidnext >= (int64_t)UINT32_MAX) {
+			store_fail_msg(st, "folder has run out of UIDs");
+			goto fail;
+		}
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, to_folder);
+		sqlite3_bind_int64(ins, 2, uidnext);
+		sqlite3_bind_int64(ins, 3, (int64_t)modseq);
+		for (int c = 0; c < 7; c++)
+			sqlite3_bind_value(ins, 4 + c, sqlite3_column_value(sel, c));
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			store_fail(st, "copy insert");
+			goto fail;
+		}
+		src[k] = uids[i];
+		dst[k] = (uint32_t)uidnext++;
+		k++;
+	}
+	if (k > 0) {
+		sqlite3_stmt *u = store_stmt(st, S_FOLDER_SET_COUNTERS);
+		if (u == NULL)
+			goto fail;
+		sqlite3_bind_int64(u, 1, to_folder);
+		sqlite3_bind_int64(u, 2, uidnext);
+		sqlite3_bind_int64(u, 3, (int64_t)modseq);
+		if (store_step_done(st, u, "copy counters") < 0)
+			goto fail;
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	sel = ins = NULL;
+	if (move && k > 0 && store_expunge(st, from_folder, src, k, NULL, src_modseq_r) < 0)
+		goto fail;
+	if (store_commit(st) < 0)
+		goto fail_nt;
+	*src_uids_r = src;
+	*dst_uids_r = dst;
+	*n_r = k;
+	return 0;
+fail:
+	if (sel != NULL)
+		sqlite3_finalize(sel);
+	if (ins != NULL)
+		sqlite3_finalize(ins);
+	store_rollback(st);
+fail_nt:
+	free(src);
+	free(dst);
+	return -1;
+}
+
 /* ---- messages ---- */
 
 /* Next mod-sequence of a folder (inside a transaction). */

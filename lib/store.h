@@ -128,6 +128,28 @@ int store_folder_create(struct store *st, const char *name, const char *special_
 void store_folder_clear(struct store_folder *f);
 void store_folder_list_free(struct store_folder **list, size_t n);
 
+/* Delete a folder with all its messages (their bodies go when no other
+ * message shares them). INBOX cannot be deleted. 0 ok, -1. */
+int store_folder_delete(struct store *st, int64_t folder_id);
+/* Rename a folder and every folder below it ("a" -> "b" also moves "a/x"
+ * to "b/x"); UIDVALIDITY is kept since UIDs stay valid. Renaming INBOX
+ * (RFC 3501 section 6.3.5) creates the new folder and moves INBOX's
+ * messages into it, leaving INBOX empty. 0 ok, -1 (target exists, source
+ * missing, invalid name). */
+int store_folder_rename(struct store *st, const char *from, const char *to);
+/* Set a folder's subscription: 1 done, 0 no such folder, -1 error. */
+int store_folder_subscribe(struct store *st, const char *name, bool on);
+/* Copy messages (RFC 3501 section 6.4.7) into another folder, keeping flags,
+ * keywords and INTERNALDATE and sharing the stored body; the copies get new
+ * UIDs in the order of uids and one new mod-sequence. *dst_uids_r (caller
+ * frees; one per copied source, ascending) and *n_r get the new UIDs and the
+ * sources actually copied go to *src_uids_r (missing UIDs are skipped). With
+ * move set, the sources are expunged in the same transaction (RFC 6851) and
+ * *src_modseq_r gets that expunge's mod-sequence. 0 ok, -1. */
+int store_copy(struct store *st, int64_t from_folder, const uint32_t *uids, size_t n,
+	       int64_t to_folder, bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
+	       size_t *n_r, uint64_t *src_modseq_r);
+
 /* Append a message to a folder in its own transaction (or inside the
  * caller's): assigns UID = UIDNEXT, bumps UIDNEXT and HIGHESTMODSEQ.
  * internaldate in unix seconds; flags is a mask of enum store_flag; keywords

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* The post-auth IMAP session: command loop, dispatch, responses, and the
+ * small commands (CAPABILITY, NOOP, CHECK, LOGOUT, ID, ENABLE, NAMESPACE).
+ * Trust: post-auth; the client is authenticated but still untrusted input. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "imapd.h"
+#include "log.h"
+#include "mem.h"
+#include "mutf7.h"
+#include "timeutil.h"
+
+static void imap_vtagged(struct imap_sess *s, const char *status, const char *fmt, va_list ap)
+{
+	io_printf(&s->io, "%s %s ", s->cmd && s->cmd->tag ? s->cmd->tag : "*", status);
+	buf_vprintf(&s->io.out, fmt, ap);
+	io_puts(&s->io, "\r\n");
+}
+
+void imap_untagged(struct imap_sess *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	io_puts(&s->io, "* ");
+	buf_vprintf(&s->io.out, fmt, ap);
+	io_puts(&s->io, "\r\n");
+	va_end(ap);
+}
+
+void imap_ok(struct imap_sess *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	imap_vtagged(s, "OK", fmt, ap);
+	va_end(ap);
+}
+
+void imap_no(struct imap_sess *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	imap_vtagged(s, "NO", fmt, ap);
+	va_end(ap);
+}
+
+void imap_bad(struct imap_sess *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	imap_vtagged(s, "BAD", fmt, ap);
+	va_end(ap);
+}
+
+void imap_publish_change(struct imap_sess *s, uint64_t modseq)
+{
+	char msg[40];
+	snprintf(msg, sizeof(msg), "changed %llu", (unsigned long long)modseq);
+	notify_publish(s->notify, s->user_id, msg);
+}
+
+int imap_mailbox_arg(struct imap_sess *s, const struct imapparse_arg *a, struct buf *out)
+{
+	const char *name = imapparse_arg_astring(a);
+	const char *err;
+	buf_reset(out);
+	if (name == NULL) {
+		imap_bad(s, "Invalid mailbox name.");
+		return -1;
+	}
+	/* RFC 3501 section 5.1: INBOX is case-insensitive. */
+	if (strcasecmp(name, "INBOX") == 0) {
+		buf_append_str(out, "INBOX");
+		return 0;
+	}
+	if (mutf7_to_utf8(name, a->len, out, &err) < 0) {
+		imap_no(s, "[CANNOT] Invalid mailbox name: %s", err);
+		return -1;
+	}
+	/* INBOX/child keeps INBOX's canonical case. */
+	if (out->len > 6 && strncasecmp((const char *)out->data, "INBOX/", 6) == 0)
+		memcpy(out->data, "INBOX", 5);
+	if (out->len == 0 || out->len > STORE_FOLDER_NAME_MAX || out->data[0] == IMAPD_DELIM ||
+	    out->data[out->len - 1] == IMAPD_DELIM || strstr(buf_cstr(out), "//") != NULL) {
+		imap_no(s, "[CANNOT] Invalid mailbox name.");
+		return -1;
+	}
+	return 0;
+}
+
+void imap_append_mailbox(struct buf *out, const char *utf8name)
+{
+	struct buf enc = BUF_INIT;
+	const char *err;
+	if (mutf7_from_utf8(utf8name, strlen(utf8name), &enc, &err) < 0)
+		buf_append_str(&enc, utf8name);
+	buf_append_byte(out, '"');
+	for (size_t i = 0; i < enc.len; i++) {
+		if (enc.data[i] == '"' || enc.data[i] == '\\')
+			buf_append_byte(out, '\\');
+		buf_append_byte(out, enc.data[i]);
+	}
+	buf_append_byte(out, '"');
+	buf_free(&enc);
+}
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} imap_sysflags[] = {
+	{STORE_FLAG_ANSWERED, "\\Answered"}, {STORE_FLAG_FLAGGED, "\\Flagged"},
+	{STORE_FLAG_DELETED, "\\Deleted"},   {STORE_FLAG_SEEN, "\\Seen"},
+	{STORE_FLAG_DRAFT, "\\Draft"},
+};
+
+void imap_append_flags(struct buf *out, unsigned flags, const char *keywords, bool recent)
+{
+	bool first = true;
+	buf_append_byte(out, '(');
+	for (size_t i = 0; i < sizeof(imap_sysflags) / sizeof(imap_sysflags[0]); i++) {
+		if (!(flags & imap_sysflags[i].bit))
+			continue;
+		if (!first)
+			buf_append_byte(out, ' ');
+		buf_append_str(out, imap_sysflags[i].name);
+		first = false;
+	}
+	if (recent) {
+		if (!first)
+			buf_append_byte(out, ' ');
+		buf_append_str(out, "\\Recent");
+		first = false;
+	}
+	if (keywords != NULL && keywords[0] != '\0') {
+		if (!first)
+			buf_append_byte(out, ' ');
+		buf_append_str(out, keywords);
+	}
+	buf_append_byte(out, ')');
+}
+
+static int imap_one_flag(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags,
+			 struct buf *kw)
+{
+	if (a->type != IMAPPARSE_ATOM || !imapparse_arg_is_flag(a)) {
+		imap_bad(s, "Invalid flag.");
+		return -1;
+	}
+	if (a->str[0] == '\\') {
+		for (size_t i = 0; i < sizeof(imap_sysflags) / sizeof(imap_sysflags[0]); i++) {
+			if (strcasecmp(a->str, imap_sysflags[i].name) == 0) {
+				*flags |= imap_sysflags[i].bit;
+				return 0;
+			}
+		}
+		/* \Recent cannot be stored (RFC 3501 section 2.3.2). */
+		imap_bad(s, "Invalid system flag %s.", strcasecmp(a->str, "\\Recent") == 0 ? "\\Recent" : "");
+		return -1;
+	}
+	if (a->len > STORE_KEYWORD_MAX) {
+		imap_bad(s, "Keyword too long.");
+		return -1;
+	}
+	/* Keywords keep the case of their first use; duplicates collapse. */
+	const char *p = buf_cstr(kw);
+	size_t l = a->len;
+	while (*p) {
+		const char *sp = strchr(p, ' ');
+		size_t wl = sp ? (size_t)(sp - p) : strlen(p);
+		if (wl == l && strncasecmp(p, a->str, l) == 0)
+			return 0;
+		p += wl + (sp ? 1 : 0);
+	}
+	if (kw->len)
+		buf_append_byte(kw, ' ');
+	buf_append(kw, a->str, a->len);
+	return 0;
+}
+
+int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags_r,
+		     struct buf *keywords)
+{
+	*flags_r = 0;
+	buf_reset(keywords);
+	if (a->type == IMAPPARSE_LIST) {
+		for (size_t i = 0; i < a->count; i++)
+			if (imap_one_flag(s, &a->list[i], flags_r, keywords) < 0)
+				return -1;
+		return 0;
+	}
+	return imap_one_flag(s, a, flags_r, keywords);
+}
+
+/* ---- small commands ------------------------------------------------------ */
+
+static int cmd_capability(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "Syntax: CAPABILITY");
+		return 0;
+	}
+	imap_untagged(s, "CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu",
+		      (unsigned long long)s->conf->max_message_size);
+	imap_ok(s, "Capability completed.");
+	return 0;
+}
+
+static int cmd_noop(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "Syntax: %s", s->cmd->name);
+		return 0;
+	}
+	imap_ok(s, "%s completed.", s->cmd->name);
+	return 0;
+}
+
+static int cmd_logout(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "Syntax: LOGOUT");
+		return 0;
+	}
+	imap_untagged(s, "BYE Logging out");
+	imap_ok(s, "Logout completed.");
+	s->state = IMAP_ST_LOGOUT;
+	return -1;
+}
+
+static int cmd_id(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	if (n != 1 || (args[0].type != IMAPPARSE_LIST && args[0].type != IMAPPARSE_NIL)) {
+		imap_bad(s, "Syntax: ID ( field value ... ) or ID NIL");
+		return 0;
+	}
+	imap_untagged(s, "ID (\"name\" \"sealmail\" \"version\" \"" SEALMAIL_VERSION "\")");
+	imap_ok(s, "ID completed.");
+	return 0;
+}
+
+static int cmd_enable(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	/* RFC 5161: list what was newly enabled; unknown names are ignored. */
+	struct buf en = BUF_INIT;
+	if (n == 0) {
+		imap_bad(s, "Syntax: ENABLE capability...");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (args[i].type != IMAPPARSE_ATOM) {
+			imap_bad(s, "Syntax: ENABLE capability...");
+			buf_free(&en);
+			return 0;
+		}
+		if (imapparse_arg_is_atom(&args[i], "CONDSTORE") && !s->condstore) {
+			s->condstore = true;
+			buf_append_str(&en, " CONDSTORE");
+		} else if (imapparse_arg_is_atom(&args[i], "QRESYNC") && !s->qresync) {
+			/* RFC 7162 section 3.2.3: QRESYNC implies CONDSTORE. */
+			s->qresync = true;
+			s->condstore = true;
+			buf_append_str(&en, " QRESYNC");
+		}
+	}
+	imap_untagged(s, "ENABLED%s", buf_cstr(&en));
+	buf_free(&en);
+	imap_ok(s, "Enabled.");
+	return 0;
+}
+
+static int cmd_namespace(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "Syntax: NAMESPACE");
+		return 0;
+	}
+	/* RFC 2342: one personal namespace, no shared or other users'. */
+	imap_untagged(s, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+	imap_ok(s, "Namespace completed.");
+	return 0;
+}
+
+static int cmd_check(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	if (n != 0) {
+		imap_bad(s, "Syntax: CHECK");
+		return 0;
+	}
+	imap_ok(s, "Check completed.");
+	return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+#define CMD_SELECTED 0x1u   /* needs a selected mailbox */
+#define CMD_UID 0x2u        /* has a UID form */
+#define CMD_NO_EXPUNGE 0x4u /* RFC 3501 section 7.4.1: no EXPUNGE responses during it */
+
+static const struct {
+	const char *name;
+	imap_cmd_fn *fn;
+	unsigned flags;
+} imap_cmds[] = {
+	{"CAPABILITY", cmd_capability, 0},
+	{"NOOP", cmd_noop, 0},
+	{"LOGOUT", cmd_logout, 0},
+	{"ID", cmd_id, 0},
+	{"ENABLE", cmd_enable, 0},
+	{"NAMESPACE", cmd_namespace, 0},
+	{"SELECT", imap_cmd_select, 0},
+	{"EXAMINE", imap_cmd_examine, 0},
+	{"CREATE", imap_cmd_create, 0},
+	{"DELETE", imap_cmd_delete, 0},
+	{"RENAME", imap_cmd_rename, 0},
+	{"SUBSCRIBE", imap_cmd_subscribe, 0},
+	{"UNSUBSCRIBE", imap_cmd_unsubscribe, 0},
+	{"LIST", imap_cmd_list, 0},
+	{"LSUB", imap_cmd_lsub, 0},
+	{"STATUS", imap_cmd_status, 0},
+	{"APPEND", imap_cmd_append, 0},
+	{"IDLE", imap_cmd_idle, 0},
+	{"CHECK", cmd_check, CMD_SELECTED},
+	{"CLOSE", imap_cmd_close, CMD_SELECTED},
+	{"UNSELECT", imap_cmd_unselect, CMD_SELECTED},
+	{"EXPUNGE", imap_cmd_expunge, CMD_SELECTED | CMD_UID},
+	{"SEARCH", imap_cmd_search, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
+	{"FETCH", imap_cmd_fetch, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
+	{"STORE", imap_cmd_store, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
+	{"COPY", imap_cmd_copy, CMD_SELECTED | CMD_UID},
+	{"MOVE", imap_cmd_move, CMD_SELECTED | CMD_UID},
+};
+
+/* Whether the command's tagged reply may be preceded by EXPUNGE. */
+static bool imap_expunge_ok(const struct imapparse_cmd *c)
+{
+	for (size_t i = 0; i < sizeof(imap_cmds) / sizeof(imap_cmds[0]); i++)
+		if (strcmp(imap_cmds[i].name, c->name) == 0)
+			/* UID FETCH/STORE/SEARCH may (RFC 3501 section 7.4.1). */
+			return !(imap_cmds[i].flags & CMD_NO_EXPUNGE) || c->uid;
+	return true;
+}
+
+static int imap_dispatch(struct imap_sess *s, const struct imapparse_cmd *c)
+{
+	s->cmd = c;
+	for (size_t i = 0; i < sizeof(imap_cmds) / sizeof(imap_cmds[0]); i++) {
+		if (strcmp(imap_cmds[i].name, c->name) != 0)
+			continue;
+		unsigned fl = imap_cmds[i].flags;
+		if (c->uid && !(fl & CMD_UID))
+			break;
+		if ((fl & CMD_SELECTED) && s->sel == NULL) {
+			imap_bad(s, "No mailbox selected.");
+			return 0;
+		}
+		/* Changes by other sessions are reported before the command's
+		 * own output (and so before its tagged reply). SELECT/EXAMINE
+		 * and IDLE report in their own way. */
+		if (s->sel != NULL && imap_cmds[i].fn != imap_cmd_select &&
+		    imap_cmds[i].fn != imap_cmd_examine && imap_cmds[i].fn != imap_cmd_idle)
+			imap_sync(s, imap_expunge_ok(c));
+		return imap_cmds[i].fn(s, c->args, c->count);
+	}
+	if (strcmp(c->name, "LOGIN") == 0 || strcmp(c->name, "AUTHENTICATE") == 0) {
+		imap_bad(s, "Already logged in.");
+		return 0;
+	}
+	if (strcmp(c->name, "STARTTLS") == 0) {
+		imap_bad(s, "STARTTLS is only allowed before login.");
+		return 0;
+	}
+	imap_bad(s, "Unknown command.");
+	return 0;
+}
+
+/* Read one command with its literals into the parser: 1 command ready, 0 an
+ * error was answered, -1 end of session. */
+static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c_r)
+{
+	char *line;
+	size_t len;
+	if (io_pending(&s->io) == 0 && io_flush(&s->io) < 0)
+		return -1;
+	int r = io_read_line(&s->io, &line, &len, s->conf->imapd_max_line);
+	if (r == 0)
+		return -1;
+	if (r < 0) {
+		switch (s->io.err) {
+		case IO_TOOLONG:
+			io_puts(&s->io, "* BAD [TOOBIG] Command line too long.\r\n");
+			imapparse_reset(s->parser);
+			return 0;
+		case IO_BARELF:
+		case IO_BARECR:
+			io_puts(&s->io, "* BAD Lines must end with CRLF.\r\n");
+			imapparse_reset(s->parser);
+			return 0;
+		case IO_TIMEOUT:
+			io_puts(&s->io, "* BYE Disconnected for inactivity.\r\n");
+			io_flush(&s->io);
+			log_event(LOG_INFO, "disconnect", "REASON", "idle timeout", NULL);
+			return -1;
+		default:
+			return -1;
+		}
+	}
+	r = imapparse_feed_line(s->parser, line, len);
+	while (r == 0) {
+		struct imapparse_literal lit;
+		if (!imapparse_literal(s->parser, &lit))
+			return -1;
+		if (lit.sync) {
+			io_puts(&s->io, "+ Ready for literal data\r\n");
+			if (io_flush(&s->io) < 0)
+				return -1;
+		}
+		while (lit.remaining > 0) {
+			unsigned char *p;
+			ssize_t k = io_peek(&s->io, &p);
+			if (k <= 0)
+				return -1;
+			size_t used;
+			int lr = imapparse_feed_literal(s->parser, p, (size_t)k, &used);
+			io_consume(&s->io, used);
+			lit.remaining -= used;
+			if (lr < 0)
+				return -1;
+		}
+		r = io_read_line(&s->io, &line, &len, s->conf->imapd_max_line);
+		if (r <= 0)
+			return -1;
+		r = imapparse_feed_line(s->parser, line, len);
+	}
+	if (r == 1) {
+		*c_r = imapparse_command(s->parser);
+		return 1;
+	}
+	bool fatal = false;
+	enum imapparse_err code;
+	const char *why = imapparse_error(s->parser, &code, &fatal);
+	const char *tag = imapparse_tag(s->parser);
+	io_printf(&s->io, "%s BAD %s%s\r\n", tag ? tag : "*",
+		  code == IMAPPARSE_ERR_TOOBIG ? "[TOOBIG] " : "", why ? why : "Syntax error.");
+	if (fatal) {
+		io_flush(&s->io);
+		return -1;
+	}
+	return 0;
+}
+
+int imap_import_spool(struct imap_sess *s)
+{
+	struct store_import_stats stats;
+	const char *err;
+	if (s->spool_fd < 0)
+		return 0;
+	if (store_import_spool(s->st, s->spool_fd, (size_t)s->conf->max_message_size + (1 << 20),
+			       &stats, &err) < 0) {
+		log_event(LOG_ERR, "import-error", "REASON", err, NULL);
+		return -1;
+	}
+	return (int)stats.imported;
+}
+
+int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, const char *user,
+		 const char *user_id, const char *tag)
+{
+	struct imap_sess s;
+	memset(&s, 0, sizeof(s));
+	s.conf = c;
+	s.st = st;
+	s.spool_fd = spool_fd;
+	s.state = IMAP_ST_AUTH;
+	snprintf(s.user, sizeof(s.user), "%s", user);
+	snprintf(s.user_id, sizeof(s.user_id), "%s", user_id);
+	s.notify = notify_new(c->redis);
+	io_init(&s.io, fd, fd, (int)c->imapd_idle_timeout_ms);
+	struct imapparse_limits lim;
+	imapparse_limits_default(&lim);
+	lim.max_line = c->imapd_max_line;
+	lim.max_literal = c->max_message_size;
+	lim.max_nonsync_literal = c->max_message_size;
+	lim.max_command = c->max_message_size + c->imapd_max_line * 4;
+	s.parser = imapparse_new(&lim, 0);
+	io_printf(&s.io, "%s OK [CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu] Logged in\r\n", tag,
+		  (unsigned long long)c->max_message_size);
+	for (;;) {
+		const struct imapparse_cmd *cmd;
+		int r = imap_read_command(&s, &cmd);
+		if (r < 0)
+			break;
+		if (r == 0)
+			continue;
+		if (imap_dispatch(&s, cmd) < 0 || s.state == IMAP_ST_LOGOUT)
+			break;
+		s.cmd = NULL;
+	}
+	io_flush(&s.io);
+	log_event(LOG_INFO, "disconnect", NULL);
+	imap_sel_free(&s.sel);
+	if (s.spool_fd >= 0)
+		close(s.spool_fd);
+	imapparse_free(&s.parser);
+	notify_free(&s.notify);
+	store_close(&s.st);
+	buf_free(&s.scratch);
+	io_cleanup(&s.io);
+	return 0;
+}

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* imapd: IMAP4rev1 (RFC 3501) with IDLE, UIDPLUS, MOVE, SPECIAL-USE,
+ * LITERAL+, NAMESPACE, ID, ENABLE, UNSELECT, CHILDREN, APPENDLIMIT,
+ * CONDSTORE and QRESYNC, on the encrypted per-user store.
+ *
+ * Two processes per connection (DESIGN section 4, lib/login.h): front.c is
+ * the pre-auth front (TLS, CAPABILITY, STARTTLS, LOGIN, AUTHENTICATE, ID);
+ * everything else here runs in the back after authentication, with the
+ * session's plaintext stream on a socketpair. One file per command family. */
+#ifndef SEALMAIL_IMAPD_H
+#define SEALMAIL_IMAPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "imapparse.h"
+#include "io.h"
+#include "notify.h"
+#include "seqset.h"
+#include "store.h"
+
+#define IMAPD_DELIM '/'
+/* RFC 7889: the largest message APPEND accepts is max_message_size. */
+
+/* Capabilities after login (RFC 3501 section 7.2.1 and the extensions). */
+#define IMAPD_CAPS_AUTH                                                                            \
+	"IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN "     \
+	"SPECIAL-USE CONDSTORE QRESYNC"
+
+/* One message as the client knows it: sequence number = index + 1. */
+struct imap_msg {
+	uint32_t uid;
+	bool recent;
+};
+
+/* The selected mailbox as this session has reported it to the client. */
+struct imap_sel {
+	int64_t folder_id;
+	char *name;              /* UTF-8 store name */
+	bool readonly;           /* EXAMINE */
+	uint32_t uidvalidity;
+	uint32_t uidnext;        /* first UID not in msgs */
+	struct imap_msg *msgs;
+	size_t count, cap;
+	size_t recent;           /* how many msgs are \Recent for us */
+	uint64_t modseq_seen;    /* changes up to here were reported (flags) */
+	uint64_t expunge_seen;   /* expunges up to here were reported */
+	bool pending_expunge;    /* expunges wait for a command that may report them */
+};
+
+enum imap_state { IMAP_ST_AUTH, IMAP_ST_SELECTED, IMAP_ST_LOGOUT };
+
+struct imap_sess {
+	const struct conf *conf;
+	struct io io;            /* to the front: plaintext IMAP */
+	struct store *st;
+	char user[320];
+	char user_id[33];
+	enum imap_state state;
+	struct imapparse *parser;
+	const struct imapparse_cmd *cmd; /* the command being executed */
+	struct imap_sel *sel;
+	bool condstore;          /* CONDSTORE enabled (ENABLE or a CONDSTORE command) */
+	bool qresync;            /* QRESYNC enabled: VANISHED instead of EXPUNGE */
+	struct notify *notify;   /* Redis: publish our changes, IDLE subscribes */
+	int spool_fd;            /* users/<id>/spool, to import new mail */
+	struct buf scratch;
+};
+
+/* Command handler: returns 0 to go on, -1 to end the session. It writes its
+ * own tagged reply with imap_ok/imap_no/imap_bad. */
+typedef int imap_cmd_fn(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+
+/* ---- responses (back.c) ---- */
+void imap_untagged(struct imap_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_ok(struct imap_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_no(struct imap_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_bad(struct imap_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Tell other sessions of this user that the mailbox changed (Redis). */
+void imap_publish_change(struct imap_sess *s, uint64_t modseq);
+/* Mailbox name argument (astring, modified UTF-7 unless UTF8=ACCEPT) to the
+ * store's UTF-8 name with INBOX case-folded: 0 ok, -1 after a BAD/NO reply. */
+int imap_mailbox_arg(struct imap_sess *s, const struct imapparse_arg *a, struct buf *out);
+/* Append name as an IMAP mailbox name (modified UTF-7, quoted). */
+void imap_append_mailbox(struct buf *out, const char *utf8name);
+/* Flags and keywords as "(\Seen $Label)". */
+void imap_append_flags(struct buf *out, unsigned flags, const char *keywords, bool recent);
+/* Parse a flag list argument (list or single flag) into a mask and a
+ * space-separated keyword string: 0 ok, -1 after a BAD reply. */
+int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags_r,
+		     struct buf *keywords);
+
+/* ---- selected mailbox (select.c) ---- */
+int imap_cmd_select(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_examine(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_close(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_unselect(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+void imap_sel_free(struct imap_sel **sel);
+/* Report changes made by others since the last sync: EXISTS/RECENT, FETCH
+ * flags, and (when allowed) EXPUNGE or VANISHED. 0 ok, -1 store error. */
+int imap_sync(struct imap_sess *s, bool allow_expunge);
+/* Sequence number of uid (1-based) or 0. */
+uint32_t imap_seq_of_uid(const struct imap_sel *sel, uint32_t uid);
+/* Parse a sequence-set argument (seq numbers or UIDs per s->cmd->uid) into
+ * a normalised set of UIDs present in the view. 1 ok, 0 after a BAD reply. */
+int imap_uidset_arg(struct imap_sess *s, const struct imapparse_arg *a, bool uid,
+		    struct seqset *uids_r);
+/* Remove uid from the view after an expunge we reported ourselves. */
+void imap_sel_remove(struct imap_sel *sel, uint32_t uid);
+/* Report our own expunge of uids (EXPUNGE or VANISHED) and drop them. */
+void imap_report_expunged(struct imap_sess *s, const uint32_t *uids, size_t n, uint64_t modseq);
+
+/* ---- command families ---- */
+int imap_cmd_list(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_lsub(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_create(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_delete(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_rename(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_subscribe(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_unsubscribe(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_status(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_append(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_fetch(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_store(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_search(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_copy(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_move(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_expunge(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+
+/* ---- entry points ---- */
+struct conn;
+struct imapd_ctx {
+	struct conf *conf;
+	SSL_CTX *tls;       /* NULL: no TLS configured */
+	struct conn *conn;  /* the connection being served */
+};
+/* Front: serve the connection pre-auth and relay afterwards (front.c). */
+int imapd_front(struct imapd_ctx *ctx, int backfd);
+/* Back: authenticate what the front sends, then serve (auth.c). */
+int imapd_back(int fd, void *arg);
+/* Back: the post-auth session on fd (back.c). */
+int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, const char *user,
+		 const char *user_id, const char *tag);
+/* Import mail waiting in the spool (cheap when there is none): the number
+ * of messages imported, or -1 (logged). */
+int imap_import_spool(struct imap_sess *s);
+
+#endif

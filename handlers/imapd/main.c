@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* imapd: IMAP4rev1 on the encrypted store. Trust: pre-auth (the front);
+ * the back authenticates (see imapd.h). */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "imapd.h"
+#include "log.h"
+#include "login.h"
+#include "server.h"
+
+static int imapd_conn(struct conn *c, void *arg)
+{
+	struct imapd_ctx *ctx = arg;
+	pid_t back;
+	ctx->conn = c;
+	int fd = login_fork_back(imapd_back, ctx, &back);
+	if (fd < 0)
+		log_fatal("cannot fork the back process");
+	int rc = imapd_front(ctx, fd);
+	close(fd);
+	waitpid(back, NULL, 0);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct server_args a;
+	server_args(argc, argv, "imapd", &a);
+	struct imapd_ctx ctx = {.conf = server_config("imapd", &a)};
+	ctx.tls = server_tls(ctx.conf);
+	server_warm();
+	struct conn_opts opts = {.tls_flag = a.tls, .max_children = (unsigned)ctx.conf->max_connections};
+	int rc = conn_serve(&opts, imapd_conn, &ctx);
+	SSL_CTX_free(ctx.tls);
+	conf_free(&ctx.conf);
+	return rc;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Privilege separation of the login handlers (DESIGN section 4), as
+ * Dovecot's login/post-login and OpenSSH's privsep do it:
+ *  - the front process owns the client connection and TLS, parses all
+ *    pre-auth input under the tightest sandbox, and hands (user, password)
+ *    to the back process in a fixed, length-prefixed message;
+ *  - the back process was forked before the front's sandbox, keeps what
+ *    authentication needs (directory, users dir, KDF slots), never parses
+ *    client input before authentication, and after success narrows itself
+ *    to users/<id>/ and serves the session over the socketpair;
+ *  - from then on the front only relays bytes between TLS and the back.
+ * Trust: the front is pre-auth; the back trusts the front's framing only. */
+#ifndef SEALMAIL_LOGIN_H
+#define SEALMAIL_LOGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "io.h"
+
+#define LOGIN_USER_MAX 320
+#define LOGIN_SECRET_MAX 1024
+#define LOGIN_TAG_MAX 256
+#define LOGIN_MSG_MAX (16 + LOGIN_USER_MAX + LOGIN_SECRET_MAX + LOGIN_TAG_MAX)
+#define LOGIN_VERSION 1
+
+/* Flags describing the client connection, passed to the back. */
+#define LOGIN_F_TLS 0x01u
+#define LOGIN_F_LOOPBACK 0x02u
+
+/* Back's answer: one byte. */
+#define LOGIN_OK '+'
+#define LOGIN_FAIL '-'
+#define LOGIN_TEMPFAIL '!'
+
+struct login_creds {
+	char user[LOGIN_USER_MAX + 1];
+	char secret[LOGIN_SECRET_MAX + 1];
+	char tag[LOGIN_TAG_MAX + 1];
+	unsigned flags;
+};
+
+/* Fork the back process: fn(fd, arg) runs in the child with its end of a
+ * socketpair and its result is the child's exit status. Returns the front's
+ * end, or -1. *pid_r gets the child's pid. */
+int login_fork_back(int (*fn)(int fd, void *arg), void *arg, pid_t *pid_r);
+
+/* Front: send credentials (wiped from the message buffer afterwards). 0/-1. */
+int login_send(int fd, const char *user, size_t ulen, const char *secret, size_t slen,
+	       const char *tag, unsigned flags);
+/* Front: wait for the back's one-byte answer (timeout_ms): the byte, or -1. */
+int login_wait_answer(int fd, int timeout_ms);
+
+/* Back: receive one credentials message within timeout_ms. 1 ok, 0 the front
+ * closed, -1 malformed or timed out (the back exits). */
+int login_recv(int fd, int timeout_ms, struct login_creds *c);
+/* Back: send the one-byte answer. */
+int login_answer(int fd, char answer);
+/* Pure: decode a credentials message; 1 ok, 0 malformed. */
+int login_decode(const unsigned char *msg, size_t len, struct login_creds *c);
+
+/* Front after success: pass bytes both ways until either side closes. The
+ * bytes the client pipelined after the login command and still buffered in
+ * client go first. Returns 0. */
+int login_relay(struct io *client, int backfd);
+
+#endif
