@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* pop3d: POP3 on the encrypted store. Trust: pre-auth (the front); the
+ * back authenticates (see pop3d.h). */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "login.h"
+#include "pop3d.h"
+#include "server.h"
+
+static int pop3d_conn(struct conn *c, void *arg)
+{
+	struct pop3d_ctx *ctx = arg;
+	pid_t back;
+	ctx->conn = c;
+	int fd = login_fork_back(pop3d_back, ctx, &back);
+	if (fd < 0)
+		log_fatal("cannot fork the back process");
+	int rc = pop3d_front(ctx, fd);
+	close(fd);
+	waitpid(back, NULL, 0);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct server_args a;
+	server_args(argc, argv, "pop3d", &a);
+	struct pop3d_ctx ctx = {.conf = server_config("pop3d", &a)};
+	ctx.tls = server_tls(ctx.conf);
+	server_warm();
+	struct conn_opts opts = {.tls_flag = a.tls, .max_children = (unsigned)ctx.conf->max_connections};
+	int rc = conn_serve(&opts, pop3d_conn, &ctx);
+	SSL_CTX_free(ctx.tls);
+	conf_free(&ctx.conf);
+	return rc;
+}
