@@ -77,7 +77,7 @@ int imap_mailbox_arg(struct imap_sess *s, const struct imapparse_arg *a, struct 
 		buf_append_str(out, "INBOX");
 		return 0;
 	}
-	if (mutf7_to_utf8(name, a->len, out, &err) < 0) {
+	if (mutf7_to_utf8(name, a->len, out, &err) != 1) {
 		imap_no(s, "[CANNOT] Invalid mailbox name: %s", err);
 		return -1;
 	}
@@ -96,7 +96,7 @@ void imap_append_mailbox(struct buf *out, const char *utf8name)
 {
 	struct buf enc = BUF_INIT;
 	const char *err;
-	if (mutf7_from_utf8(utf8name, strlen(utf8name), &enc, &err) < 0)
+	if (mutf7_from_utf8(utf8name, strlen(utf8name), &enc, &err) != 1)
 		buf_append_str(&enc, utf8name);
 	buf_append_byte(out, '"');
 	for (size_t i = 0; i < enc.len; i++) {

@@ -249,7 +249,7 @@ static int list_common(struct imap_sess *s, const struct imapparse_arg *args, si
 	}
 	struct buf uref = BUF_INIT;
 	const char *err;
-	if (mutf7_to_utf8(ref, strlen(ref), &uref, &err) < 0) {
+	if (mutf7_to_utf8(ref, strlen(ref), &uref, &err) != 1) {
 		imap_bad(s, "Invalid reference: %s", err);
 		buf_free(&uref);
 		return 0;
@@ -265,7 +265,7 @@ static int list_common(struct imap_sess *s, const struct imapparse_arg *args, si
 			goto out;
 		}
 		struct buf upat = BUF_INIT;
-		if (mutf7_to_utf8(pat, strlen(pat), &upat, &err) < 0) {
+		if (mutf7_to_utf8(pat, strlen(pat), &upat, &err) != 1) {
 			buf_free(&upat);
 			continue; /* matches nothing */
 		}
