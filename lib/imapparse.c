@@ -334,7 +334,8 @@ static int imapparse_atom(struct imapparse *p, const char *line, size_t len, siz
 		else if (c == ']')
 			flags |= IMAPPARSE_ARG_RBRACKET;
 		else if (!imapparse_atom_char(c))
-			return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX, "Invalid characters in atom");
+			return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX,
+					      "Invalid characters in atom");
 		i++;
 	}
 	if (i == start + ((flags & IMAPPARSE_ARG_BACKSLASH) ? 1 : 0))
@@ -553,7 +554,8 @@ static int imapparse_head(struct imapparse *p, const char *line, size_t len, siz
 		}
 		if (i == start)
 			return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX,
-					      word ? "Missing command after UID" : "Missing command");
+					      word ? "Missing command after UID"
+						   : "Missing command");
 		free(p->name);
 		p->name = mem_strndup(line + start, i - start);
 		for (char *c = p->name; *c; c++)
@@ -893,7 +895,8 @@ static int imapparse_section(const char *s, size_t n, bool binary,
 		uint64_t v;
 		while (pos < n && imapparse_digit((unsigned char)s[pos]))
 			pos++;
-		if (s[start] == '0' || imapparse_number(s + start, pos - start, UINT32_MAX, &v) != 1)
+		if (s[start] == '0' ||
+		    imapparse_number(s + start, pos - start, UINT32_MAX, &v) != 1)
 			return imapparse_ffail(error_r, "Invalid section part number");
 		if (att->nparts >= IMAPPARSE_SECTION_MAX_PARTS)
 			return imapparse_ffail(error_r, "Section part path too deep");
@@ -1044,8 +1047,8 @@ static int imapparse_fetch_att(const char *s, size_t n, struct imapparse_fetch *
 	size_t name_len = open ? (size_t)(open - s) : n;
 
 	if (open == NULL) {
-		for (size_t i = 0; i < sizeof(imapparse_simple_atts) / sizeof(imapparse_simple_atts[0]);
-		     i++) {
+		size_t natts = sizeof(imapparse_simple_atts) / sizeof(imapparse_simple_atts[0]);
+		for (size_t i = 0; i < natts; i++) {
 			if (imapparse_ieq(s, n, imapparse_simple_atts[i].name)) {
 				imapparse_fetch_push(out, imapparse_simple_atts[i].kind);
 				return 1;

@@ -21,6 +21,11 @@
  *   the error is fatal, close the connection (a non-synchronising literal is
  *   on its way and its bytes must never be read as commands).
  *
+ * To refuse a literal the parser accepted (APPENDLIMIT, quota): for a {n}
+ * literal reply "<tag> NO/BAD ..." instead of "+" and imapparse_reset(); a
+ * {n+} literal is already on its way, so read and discard its bytes (and the
+ * rest of the command) or close the connection.
+ *
  * The next imapparse_feed_line() after 1 or -1 starts a new command. Lines
  * that are not commands (AUTHENTICATE responses, IDLE's DONE) are read by the
  * caller directly, not fed here.

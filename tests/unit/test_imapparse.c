@@ -538,6 +538,64 @@ static void test_literal_one_byte_at_a_time(void **state)
 	imapparse_free(&p);
 }
 
+/* Drive the parser the way a server does over a byte stream: CRLF lines,
+ * literal bytes handed over one at a time. Returns the commands seen. */
+static int drive(struct imapparse *p, const char *stream, size_t n, const char **names)
+{
+	size_t pos = 0;
+	int done = 0;
+	while (pos < n) {
+		const char *eol = memchr(stream + pos, '\n', n - pos);
+		assert_non_null(eol);
+		size_t len = (size_t)(eol - stream) - pos;
+		assert_true(len > 0 && stream[pos + len - 1] == '\r');
+		int r = imapparse_feed_line(p, stream + pos, len - 1);
+		pos += len + 1;
+		if (r == 0) {
+			struct imapparse_literal l;
+			int lr = 0;
+			while (imapparse_literal(p, &l) && l.remaining > 0) {
+				assert_true(pos < n);
+				lr = imapparse_feed_literal(p, (const unsigned char *)stream + pos, 1,
+							    NULL);
+				pos++;
+			}
+			if (l.size == 0)
+				lr = imapparse_feed_literal(p, NULL, 0, NULL);
+			assert_int_equal(lr, 1);
+			continue;
+		}
+		assert_int_equal(r, 1);
+		assert_string_equal(imapparse_command(p)->name, names[done]);
+		done++;
+	}
+	return done;
+}
+
+static void test_stream_one_byte_at_a_time(void **state)
+{
+	static const char stream[] = "a1 LOGIN {5+}\r\nalice {8}\r\nse\r\ncret\r\n"
+				     "a2 APPEND INBOX (\\Seen) {0}\r\n\r\n"
+				     "a3 SELECT \"x\" (CONDSTORE)\r\n";
+	static const char *names[] = {"LOGIN", "APPEND", "SELECT"};
+	struct imapparse *p = newp(0);
+	assert_int_equal(drive(p, stream, sizeof(stream) - 1, names), 3);
+	imapparse_free(&p);
+}
+
+static void test_literal_holding_crlf_and_command_text(void **state)
+{
+	/* Bytes inside a literal are data, never a command. */
+	struct imapparse *p = newp(0);
+	static const char stream[] = "a1 APPEND INBOX {16}\r\nx\r\nb2 LOGOUT\r\nyy\r\n";
+	static const char *names[] = {"APPEND"};
+	assert_int_equal(drive(p, stream, sizeof(stream) - 1, names), 1);
+	const struct imapparse_cmd *c = imapparse_command(p);
+	assert_int_equal(c->args[1].len, 16);
+	assert_memory_equal(c->args[1].str, "x\r\nb2 LOGOUT\r\nyy", 16);
+	imapparse_free(&p);
+}
+
 static void test_literal_overfeed_reports_used(void **state)
 {
 	struct imapparse *p = newp(0);
@@ -764,7 +822,8 @@ static void test_reset_drops_literal(void **state)
 static void test_number_helpers(void **state)
 {
 	struct imapparse *p = newp(0);
-	const struct imapparse_cmd *c = ok(p, "a X 0 007 4294967295 4294967296 x 9223372036854775807");
+	const struct imapparse_cmd *c =
+		ok(p, "a X 0 007 4294967295 4294967296 x 9223372036854775807");
 	uint32_t v;
 	uint64_t m;
 	assert_int_equal(imapparse_arg_number(&c->args[0], &v), 1);
@@ -871,8 +930,9 @@ static void test_fetch_macro_in_list_refused(void **state)
 
 static void test_fetch_simple_items(void **state)
 {
-	struct imapparse_fetch f = fetch_ok("(ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER "
-					    "RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID MODSEQ)");
+	struct imapparse_fetch f =
+		fetch_ok("(ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER "
+			 "RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID MODSEQ)");
 	static const enum imapparse_fetch_kind want[] = {
 		IMAPPARSE_FETCH_ENVELOPE,     IMAPPARSE_FETCH_FLAGS,
 		IMAPPARSE_FETCH_INTERNALDATE, IMAPPARSE_FETCH_RFC822,
@@ -941,7 +1001,8 @@ static void test_fetch_fields_not_partial(void **state)
 
 static void test_fetch_fields_several(void **state)
 {
-	struct imapparse_fetch f = fetch_ok("(BODY.PEEK[HEADER.FIELDS (From To \"X-Odd(\" Subject)])");
+	struct imapparse_fetch f =
+		fetch_ok("(BODY.PEEK[HEADER.FIELDS (From To \"X-Odd(\" Subject)])");
 	const struct imapparse_fetch_att *a = &f.atts[0];
 	assert_int_equal(a->text, IMAPPARSE_SECTION_HEADER_FIELDS);
 	assert_int_equal(a->nfields, 4);
@@ -1053,7 +1114,8 @@ static void test_fetch_modifiers(void **state)
 	struct imapparse *p = newp(0);
 	struct imapparse_fetch_mods m;
 	const char *err = NULL;
-	const struct imapparse_cmd *c = ok(p, "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)");
+	const struct imapparse_cmd *c =
+		ok(p, "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)");
 	assert_int_equal(imapparse_fetch_modifiers(&c->args[2], &m, &err), 1);
 	assert_true(m.changedsince);
 	assert_int_equal(m.modseq, 12345);
@@ -1283,6 +1345,8 @@ int main(void)
 		cmocka_unit_test(test_sync_literal),
 		cmocka_unit_test(test_nonsync_literal),
 		cmocka_unit_test(test_literal_one_byte_at_a_time),
+		cmocka_unit_test(test_stream_one_byte_at_a_time),
+		cmocka_unit_test(test_literal_holding_crlf_and_command_text),
 		cmocka_unit_test(test_literal_overfeed_reports_used),
 		cmocka_unit_test(test_empty_literal),
 		cmocka_unit_test(test_literal_in_list),

@@ -43,7 +43,8 @@ static int enc(const char *in, size_t n, const char *want)
 
 /* RFC 3501 section 5.1.3 example. */
 static const char rfc_mutf7[] = "~peter/mail/&U,BTFw-/&ZeVnLIqe-";
-static const char rfc_utf8[] = "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e";
+static const char rfc_utf8[] =
+	"~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e";
 
 static void test_rfc_example_decode(void **state)
 {
@@ -237,7 +238,8 @@ static void test_round_trip_many_code_points(void **state)
 			}
 			buf_append_str(&u, "y");
 			assert_int_equal(mutf7_from_utf8((const char *)u.data, u.len, &m, NULL), 1);
-			assert_int_equal(mutf7_to_utf8((const char *)m.data, m.len, &back, NULL), 1);
+			assert_int_equal(
+				mutf7_to_utf8((const char *)m.data, m.len, &back, NULL), 1);
 			assert_int_equal(back.len, u.len);
 			assert_memory_equal(back.data, u.data, u.len);
 			buf_free(&u);
