@@ -28,22 +28,29 @@ struct deliver *deliver_new(const struct conf *c, const char **error_r)
 	static char err[512];
 	struct deliver *d = mem_zalloc(sizeof(*d));
 	d->conf = c;
-	if (directory_open(c->state_dir, DIRECTORY_READ, &d->dir, error_r) < 0) {
-		free(d);
-		return NULL;
-	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/users", c->state_dir);
 	d->users_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->users_fd < 0) {
 		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
 		*error_r = err;
-		directory_close(&d->dir);
 		free(d);
 		return NULL;
 	}
-	d->notify = notify_new(c->redis);
 	return d;
+}
+
+int deliver_session_begin(struct deliver *d, const char **error_r)
+{
+	if (d->dir == NULL &&
+	    directory_open(d->conf->state_dir, DIRECTORY_READ, &d->dir, error_r) < 0)
+		return -1;
+	if (d->notify == NULL) {
+		d->notify = notify_new(d->conf->redis);
+		if (d->notify != NULL)
+			notify_connect(d->notify);
+	}
+	return 0;
 }
 
 void deliver_free(struct deliver **dp)
@@ -57,12 +64,6 @@ void deliver_free(struct deliver **dp)
 	notify_free(&d->notify);
 	free(d);
 	*dp = NULL;
-}
-
-void deliver_warm(struct deliver *d)
-{
-	if (d->notify != NULL)
-		notify_connect(d->notify);
 }
 
 /* Bytes the user occupies: the mailbox file plus what waits in the spool.
@@ -91,6 +92,10 @@ int deliver_resolve(struct deliver *d, const char *addr, size_t group,
 {
 	struct directory_result res;
 	memset(&res, 0, sizeof(res));
+	if (d->dir == NULL) {
+		*reply_r = "451 4.3.0 Error: temporary directory failure";
+		return -1;
+	}
 	int r = directory_resolve(d->dir, addr, d->conf->postmaster, &res);
 	if (r < 0) {
 		log_event(LOG_ERR, "directory-error", "REASON", directory_error(d->dir), NULL);

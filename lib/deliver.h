@@ -29,12 +29,16 @@ struct deliver_target {
 
 struct deliver;
 
-/* Open directory.db read-only and the users directory under state_dir;
- * connect to Redis lazily. NULL with *error_r. */
+/* Open the users directory under state_dir. NULL with *error_r. The
+ * directory database and Redis are per connection: see
+ * deliver_session_begin. */
 struct deliver *deliver_new(const struct conf *c, const char **error_r);
 void deliver_free(struct deliver **d);
-/* Connect to Redis now (before the sandbox). */
-void deliver_warm(struct deliver *d);
+/* In the process that serves the connection (after the accept loop's fork:
+ * neither an SQLite handle nor a Redis connection may cross fork): open
+ * directory.db read-only and connect to Redis (failure to reach Redis is
+ * logged and ignored). 0 ok, -1 with *error_r. */
+int deliver_session_begin(struct deliver *d, const char **error_r);
 
 /* Resolve addr (local@domain, or "postmaster") into local users, appending
  * to *targets (grown with mem_realloc) with group set. 1 accepted; 0

@@ -614,7 +614,11 @@ out:
 
 static int smtp_conn(struct conn *c, void *arg)
 {
-	return smtp_session(arg, c);
+	const struct smtp_server *srv = arg;
+	const char *err;
+	if (deliver_session_begin(srv->deliver, &err) < 0)
+		log_event(LOG_ERR, "directory-error", "REASON", err, NULL);
+	return smtp_session(srv, c);
 }
 
 int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
@@ -629,7 +633,6 @@ int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
 	if (srv.deliver == NULL)
 		log_fatal("%s", err);
 	server_warm();
-	deliver_warm(srv.deliver);
 	struct conn_opts opts = {.tls_flag = a.tls, .max_children = (unsigned)c->max_connections};
 	int rc = conn_serve(&opts, smtp_conn, &srv);
 	deliver_free(&srv.deliver);
