@@ -2,6 +2,8 @@
 #include "server.h"
 
 #include <getopt.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -51,11 +53,19 @@ void server_args(int argc, char **argv, const char *prog, struct server_args *a)
 	}
 }
 
+void server_no_core(void)
+{
+	struct rlimit rl = {0, 0};
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 struct conf *server_config(const char *prog, const struct server_args *a)
 {
 	static char ident[64];
 	snprintf(ident, sizeof(ident), "sealmail-%s", prog);
 	log_init(ident);
+	server_no_core();
 	struct conf *c = conf_new();
 	const char *err;
 	if (conf_load(c, conf_path(a->conf_path), &err) < 0)

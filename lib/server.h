@@ -24,6 +24,9 @@ struct conf *server_config(const char *prog, const struct server_args *a);
 /* The TLS context from tls_cert/tls_key, or NULL when neither is set.
  * A configured but unusable certificate is fatal. */
 SSL_CTX *server_tls(const struct conf *c);
+/* Keep secrets out of core dumps: RLIMIT_CORE 0 and not dumpable (also
+ * hides /proc/<pid>/mem from other processes of the same user). */
+void server_no_core(void);
 /* Load what libraries would open lazily after the sandbox: OpenSSL
  * configuration, time zone, SQLite's randomness source, libsodium. */
 void server_warm(void);

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "directory.h"
 #include "log.h"
+#include "server.h"
 #include "store.h"
 
 enum { EX_OK_ = 0, EX_REFUSED = 1, EX_USAGE_ = 2, EX_TEMP = 3 };
@@ -496,6 +497,7 @@ int main(int argc, char **argv)
 		return usage();
 	umask(077);
 	log_init("sealctl");
+	server_no_core();
 	if (sodium_init() < 0)
 		return EX_TEMP;
 	conf = conf_new();
