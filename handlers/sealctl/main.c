@@ -36,6 +36,7 @@ static const char usage_text[] =
 	"  user recover ADDRESS --password-stdin  (recovery code, new password)\n"
 	"  user reset ADDRESS --discard-mail [--password-stdin]\n"
 	"  user rekey ADDRESS --password-stdin\n"
+	"  user quota ADDRESS SIZE|none           e.g. 2G, 500M; none removes it\n"
 	"  user recipient ADDRESS\n"
 	"  user identity ADDRESS --password-stdin\n"
 	"  alias add SOURCE TARGET... | alias del SOURCE [TARGET] | alias list [SOURCE|DOMAIN]\n";
@@ -360,8 +361,8 @@ static int cmd_user(int argc, char **argv)
 	if (n < 1)
 		return usage();
 	const char *sub = pos[0], *address = pos[1];
-	bool is_list = strcmp(sub, "list") == 0;
-	if ((is_list && n > 2) || (!is_list && n != 2))
+	bool is_list = strcmp(sub, "list") == 0, is_quota = strcmp(sub, "quota") == 0;
+	if ((is_list && n > 2) || (is_quota && n != 3) || (!is_list && !is_quota && n != 2))
 		return usage();
 	if (recovery && strcmp(sub, "add") != 0)
 		return usage();
@@ -385,6 +386,27 @@ static int cmd_user(int argc, char **argv)
 		rc = account_delete(d, conf, address, &st, &err) == 0 ? EX_OK_ : status_exit(st);
 		if (rc != EX_OK_)
 			fprintf(stderr, "sealctl: %s: %s\n", address, err);
+	} else if (is_quota) {
+		struct directory_user u;
+		uint64_t q = 0;
+		if (strcmp(pos[2], "none") != 0 && (!conf_parse_size(pos[2], &q) || q == 0)) {
+			fprintf(stderr, "sealctl: %s: expected a size such as 500M or 2G, or none\n",
+				pos[2]);
+			rc = EX_USAGE_;
+		} else {
+			int g = directory_user_get(d, address, &u);
+			if (g == 1) {
+				u.quota_bytes = q;
+				rc = directory_user_update(d, &u, DIRECTORY_SET_QUOTA) == 0
+					     ? EX_OK_
+					     : dir_fail(d, address);
+				directory_user_clear(&u);
+			} else {
+				fprintf(stderr, "sealctl: %s: %s\n", address,
+					g == 0 ? "no such user" : directory_error(d));
+				rc = g == 0 ? EX_REFUSED : EX_TEMP;
+			}
+		}
 	} else if (strcmp(sub, "recipient") == 0) {
 		struct directory_user u;
 		char r[AGE_RECIPIENT_MAX];

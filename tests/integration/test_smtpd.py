@@ -459,3 +459,20 @@ def test_lmtp_per_recipient_results(inst):
     assert r1.startswith(b"250 2.0.0 <demo@example.test>"), r1
     assert r2.startswith(b"250 2.0.0 <demo+x@example.test>"), r2
     s.close()
+
+
+def test_quota_enforced_at_rcpt(mx):
+    mx.sealctl("user", "quota", "demo@example.test", "60k")
+    assert "quota=61440" in mx.sealctl("user", "list").stdout
+    big = b"Subject: big\r\n\r\n" + (b"z" * 998 + b"\r\n") * 70
+    with smtplib.SMTP("127.0.0.1", mx.port) as s:
+        s.sendmail("a@example.org", ["demo@example.test"], big)
+        # The mailbox + spool now hold more than the quota: temporary refusal.
+        s.mail("a@example.org")
+        code_, msg = s.rcpt("demo@example.test")
+        assert code_ == 452 and msg.startswith(b"4.2.2")
+        assert s.rcpt("other@example.test")[0] == 250
+    mx.sealctl("user", "quota", "demo@example.test", "none")
+    with smtplib.SMTP("127.0.0.1", mx.port) as s:
+        assert s.sendmail("a@example.org", ["demo@example.test"], BODY) == {}
+    assert mx.sealctl("user", "quota", "demo@example.test", "lots", check=False).returncode == 2
