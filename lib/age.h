@@ -17,6 +17,11 @@
 #define AGE_CHUNK_SIZE 65536
 #define AGE_RECIPIENT_MAX 128 /* "age1" + bech32, with the NUL */
 #define AGE_IDENTITY_MAX 128  /* "AGE-SECRET-KEY-1" + bech32, with the NUL */
+#define AGE_HEADER_MAX 65536  /* header bytes accepted before the payload starts */
+#define AGE_STANZA_MAX 32     /* recipient stanzas accepted in one header */
+#define AGE_FILE_KEY_LEN 16   /* spec "File key" */
+#define AGE_NONCE_LEN 16      /* spec "Payload": nonce in front of the STREAM */
+#define AGE_TAG_LEN 16        /* ChaCha20-Poly1305 tag after every chunk */
 
 /* Output sink: write n bytes; 0 ok, -1 failure (stops the operation). */
 typedef int (*age_write_fn)(void *ctx, const unsigned char *p, size_t n);
@@ -36,6 +41,10 @@ int age_identity_decode(const char *s, unsigned char sk[AGE_KEY_LEN]);
 /* Streaming seal. begin writes the header; update buffers and writes full
  * chunks; final writes the last chunk. Every call: 0 ok, -1 when the sink
  * failed. The object wipes its keys on free. */
+/* begin also writes the payload nonce; it returns an object the caller
+ * frees with age_seal_free, or NULL when the sink failed or recipient_pk is
+ * a low-order point (all-zero shared secret, spec "X25519 recipient
+ * stanza"). After a failure every call returns -1. */
 struct age_seal;
 struct age_seal *age_seal_begin(const unsigned char recipient_pk[AGE_KEY_LEN], age_write_fn out,
 				void *ctx);
@@ -53,6 +62,11 @@ struct age_open *age_open_new(const unsigned char identity_sk[AGE_KEY_LEN], age_
 int age_open_update(struct age_open *o, const void *data, size_t len);
 int age_open_final(struct age_open *o);
 const char *age_open_error(const struct age_open *o);
+/* Notes on opening: the result is NULL while nothing failed, otherwise a
+ * static string. A chunk's plaintext reaches the sink as soon as that chunk
+ * authenticated, so a caller must treat the output as incomplete until
+ * age_open_final returned 0. After an error every call returns -1.
+ * Memory: at most AGE_HEADER_MAX for the header, then about two chunks. */
 void age_open_free(struct age_open **o);
 
 /* Conveniences. age_seal_to_fd: seal len bytes to fd (no fsync): 0/-1.
@@ -62,5 +76,15 @@ int age_seal_to_fd(const unsigned char recipient_pk[AGE_KEY_LEN], const void *da
 		   int fd);
 int age_open_fd(const unsigned char identity_sk[AGE_KEY_LEN], int fd, struct buf *out,
 		size_t max_plain, const char **error_r);
+
+/* Notes on the conveniences: age_open_fd leaves out as it was (the bytes
+ * it appended wiped) when it fails. */
+
+/* HKDF-SHA256 (RFC 5869) from HMAC-SHA256: extract with salt (salt_len 0
+ * means the RFC's string of zeros), expand with info into out_len bytes.
+ * 0 ok, -1 when out_len > 255 * 32 (RFC 5869 section 2.3). */
+int age_hkdf_sha256(const unsigned char *ikm, size_t ikm_len, const unsigned char *salt,
+		    size_t salt_len, const unsigned char *info, size_t info_len, unsigned char *out,
+		    size_t out_len);
 
 #endif
