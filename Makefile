@@ -128,7 +128,7 @@ bench: deps
 
 # libFuzzer builds (clang); run each target for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -DSEALMAIL_VERSION=\"$(VERSION)\" -g -O1 -fsanitize=fuzzer,address,undefined \
                -Ilib -Isandbox $(PKG_CFLAGS) -DSQLITE_HAS_CODEC
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p build-fuzz
