@@ -391,6 +391,13 @@ static int smtp_cmd_bdat(struct smtp_sess *s, const char *arg)
 		smtp_reply(s, "421 4.5.0 Closing connection: unreadable BDAT");
 		return -1;
 	}
+	/* A chunk far beyond any acceptable message would only be read to be
+	 * thrown away: end the session instead (the client keeps the mail). */
+	if (size > s->srv->conf->max_message_size + (1u << 20)) {
+		smtp_reject(s, "552 5.3.4 Chunk exceeds the message size limit", "bdat");
+		smtp_reply(s, "421 4.5.0 Closing connection");
+		return -1;
+	}
 	/* RFC 3030 section 3: the chunk is always read, even when refused. */
 	bool keep = (s->st == SMTP_ST_RCPT || s->st == SMTP_ST_BDAT) && !s->bdat_failed &&
 		    s->bdat_total + size <= s->srv->conf->max_message_size;
