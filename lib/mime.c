@@ -131,8 +131,7 @@ struct rawparam {
 /* parameter list: *(";" attribute "=" value), leniently: a value that is
  * not a token or quoted-string runs to the next ";" (unquoted file names
  * with spaces are common). Returns the count, at most MIME_MAX_PARAMS. */
-static unsigned parse_params(const unsigned char *p, const unsigned char *end,
-			     struct rawparam *out)
+static unsigned parse_params(const unsigned char *p, const unsigned char *end, struct rawparam *out)
 {
 	unsigned n = 0;
 	struct buf v = BUF_INIT;
@@ -193,8 +192,7 @@ static unsigned parse_params(const unsigned char *p, const unsigned char *end,
 }
 
 /* RFC 2231 section 3 and 4: name*N / name*N* / name* */
-static bool split_2231(const char *name, size_t *base_len, unsigned *idx, bool *ext,
-		       bool *indexed)
+static bool split_2231(const char *name, size_t *base_len, unsigned *idx, bool *ext, bool *indexed)
 {
 	const char *star = strchr(name, '*');
 	if (star == NULL || star == name)
@@ -229,15 +227,15 @@ static bool split_2231(const char *name, size_t *base_len, unsigned *idx, bool *
 }
 
 struct seg {
-	unsigned raw;  /* index into the raw list */
+	unsigned raw; /* index into the raw list */
 	unsigned idx;
 	bool ext, indexed;
 	size_t base_len;
 };
 
 static struct mime_param *param_new(struct mime_arena *a, struct mime_param *arr, unsigned *n,
-				    const char *name, size_t name_len, const char *value,
-				    size_t value_len, const char *ext, size_t ext_len)
+                                    const char *name, size_t name_len, const char *value,
+                                    size_t value_len, const char *ext, size_t ext_len)
 {
 	struct mime_param *pp = &arr[(*n)++];
 	pp->name = mime_arena_strndup(a, name, name_len);
@@ -253,7 +251,7 @@ static struct mime_param *param_new(struct mime_arena *a, struct mime_param *arr
  * name* = charset'lang'%XX... with '%' of plain segments escaped, so that
  * BODYSTRUCTURE stays 7-bit and clients decode it. */
 static struct mime_param *merge_params(struct mime_arena *a, struct rawparam *raw, unsigned n,
-				       unsigned *count_r)
+                                       unsigned *count_r)
 {
 	struct mime_param *out = n > 0 ? mime_arena_alloc(a, sizeof(*out) * n) : NULL;
 	struct seg *segs = mem_array(n ? n : 1, sizeof(*segs));
@@ -264,7 +262,7 @@ static struct mime_param *merge_params(struct mime_arena *a, struct rawparam *ra
 		struct seg s = {.raw = i};
 		if (!split_2231(raw[i].name, &s.base_len, &s.idx, &s.ext, &s.indexed)) {
 			param_new(a, out, &cnt, raw[i].name, strlen(raw[i].name), raw[i].value,
-				  strlen(raw[i].value), NULL, 0);
+			          strlen(raw[i].value), NULL, 0);
 			done[i] = true;
 		}
 	}
@@ -301,7 +299,7 @@ static struct mime_param *merge_params(struct mime_arena *a, struct rawparam *ra
 			for (unsigned k = 0; k < ns; k++) {
 				struct rawparam *r = &raw[segs[k].raw];
 				param_new(a, out, &cnt, r->name, strlen(r->name), r->value,
-					  strlen(r->value), NULL, 0);
+				          strlen(r->value), NULL, 0);
 			}
 			continue;
 		}
@@ -322,13 +320,13 @@ static struct mime_param *merge_params(struct mime_arena *a, struct rawparam *ra
 			}
 		}
 		if (!any_ext)
-			param_new(a, out, &cnt, raw[i].name, base_len, (const char *)buf_cstr(&wire),
-				  wire.len, NULL, 0);
+			param_new(a, out, &cnt, raw[i].name, base_len,
+			          (const char *)buf_cstr(&wire), wire.len, NULL, 0);
 		else {
 			if (rfc2231_decode((const char *)buf_cstr(&wire), wire.len, &dec) < 0)
 				buf_append(&dec, wire.data, wire.len);
 			param_new(a, out, &cnt, raw[i].name, base_len, (const char *)buf_cstr(&dec),
-				  dec.len, (const char *)buf_cstr(&wire), wire.len);
+			          dec.len, (const char *)buf_cstr(&wire), wire.len);
 		}
 		buf_free(&wire);
 		buf_free(&dec);
@@ -379,8 +377,8 @@ static char *field_string(struct mime_arena *a, const struct mime_hdr_values *v,
 /* Fill the Content-* fields of part from the collected header values. On a
  * multipart with a usable boundary, boundary gets it (truncated). */
 static void part_set_content(struct mime_arena *a, struct mime_part *part,
-			     const struct mime_hdr_values *v, bool in_digest, struct buf *boundary,
-			     bool *digest)
+                             const struct mime_hdr_values *v, bool in_digest, struct buf *boundary,
+                             bool *digest)
 {
 	struct buf t = BUF_INIT;
 	const struct buf *b;
@@ -445,7 +443,8 @@ static void part_set_content(struct mime_arena *a, struct mime_part *part,
 	}
 	if ((b = field_value(v, MIME_H_CONTENT_DISPOSITION, &t)) != NULL) {
 		/* disposition := type *(";" parameter), RFC 2183 section 2 */
-		const unsigned char *p = skip_cfws(b->data, b->data + b->len), *end = b->data + b->len;
+		const unsigned char *p = skip_cfws(b->data, b->data + b->len),
+		                    *end = b->data + b->len;
 		const unsigned char *e = token(p, end);
 		if (e > p) {
 			part->disposition = mime_arena_strndup(a, p, (size_t)(e - p));
@@ -608,8 +607,7 @@ static void header_end(struct mime_parser *p, size_t hdr_end, size_t body_lf, bo
 
 /* Close the parts above stack level `level`: their bodies end at the line
  * end before offset L (or at L when a body starts there). */
-static void close_down_to(struct mime_parser *p, unsigned level, size_t L, size_t lf_L,
-			  size_t eol)
+static void close_down_to(struct mime_parser *p, unsigned level, size_t L, size_t lf_L, size_t eol)
 {
 	size_t end = L - eol, lf_end = eol > 0 ? lf_L - 1 : lf_L;
 	size_t run = 0;
@@ -652,7 +650,7 @@ static int boundary_find(const struct mime_parser *p, const unsigned char *s, si
 /* One line: s holds its first kept bytes, full is its length with the line
  * end (eol bytes, 0 at the end of input without LF). */
 static void process_line(struct mime_parser *p, const unsigned char *s, size_t kept, size_t full,
-			 size_t eol)
+                         size_t eol)
 {
 	size_t L = p->line_start;
 	size_t content = full - eol;
@@ -663,7 +661,8 @@ static void process_line(struct mime_parser *p, const unsigned char *s, size_t k
 		int bi = boundary_find(p, s + 2, avail);
 		if (bi >= 0) {
 			const struct boundary *b = &p->bnd[bi];
-			bool close = avail >= b->len + 2 && s[2 + b->len] == '-' && s[3 + b->len] == '-';
+			bool close =
+			    avail >= b->len + 2 && s[2 + b->len] == '-' && s[3 + b->len] == '-';
 			if (!close && p->nparts >= p->lim.max_parts) {
 				/* max_parts: the current part takes the rest */
 				top(p)->part->flags |= MIME_PART_OVERFLOW;
@@ -791,7 +790,7 @@ struct mime_part *mime_parser_finish(struct mime_parser **pp)
 }
 
 int mime_parse(const unsigned char *msg, size_t len, const struct mime_limits *lim,
-	       struct mime_part **root_r)
+               struct mime_part **root_r)
 {
 	if (msg == NULL && len > 0)
 		return -1;

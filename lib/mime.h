@@ -24,9 +24,9 @@
  * MESSAGE_PARSER_DEFAULT_MAX_TOTAL_MIME_PARTS 10000). The header size limit
  * is Postfix's header_size_limit default (102400 bytes): header bytes past it
  * still count in the offsets, but their fields are not interpreted. */
-#define MIME_DEFAULT_MAX_DEPTH 100
-#define MIME_DEFAULT_MAX_PARTS 10000
-#define MIME_DEFAULT_MAX_HEADER_SIZE 102400
+#define MIME_DEFAULT_MAX_DEPTH         100
+#define MIME_DEFAULT_MAX_PARTS         10000
+#define MIME_DEFAULT_MAX_HEADER_SIZE   102400
 #define MIME_DEFAULT_MAX_HEADER_FIELDS 1000
 /* RFC 2046 section 5.1.1 allows 1 to 70 characters; longer boundaries seen in
  * the wild are matched on their first MIME_BOUNDARY_MAX bytes. */
@@ -39,10 +39,10 @@
 #define MIME_IMAP_QUOTED_MAX 1024
 
 struct mime_limits {
-	size_t max_header_size;	    /* bytes of one part's header that are interpreted */
+	size_t max_header_size;     /* bytes of one part's header that are interpreted */
 	unsigned max_header_fields; /* fields of one part's header that are interpreted */
-	unsigned max_parts;	    /* parts in the whole tree, root included */
-	unsigned max_depth;	    /* nesting of multiparts and message/rfc822 */
+	unsigned max_parts;         /* parts in the whole tree, root included */
+	unsigned max_depth;         /* nesting of multiparts and message/rfc822 */
 };
 
 #define MIME_LIMITS_DEFAULT                                                                        \
@@ -60,10 +60,10 @@ enum mime_part_flags {
 #define MIME_PART_FLAGS_ALL 0x0fu
 
 struct mime_param {
-	char *name;	 /* as written, without RFC 2231 "*" / "*N" suffixes once merged */
-	char *value;	 /* RFC 2231 values decoded to UTF-8 where the charset is known */
+	char *name;      /* as written, without RFC 2231 "*" / "*N" suffixes once merged */
+	char *value;     /* RFC 2231 values decoded to UTF-8 where the charset is known */
 	char *ext_value; /* non-NULL for RFC 2231 extended values: "charset'lang'%XX...",
-			    continuations merged; BODYSTRUCTURE sends name* and this */
+	                    continuations merged; BODYSTRUCTURE sends name* and this */
 };
 
 /* One node of the tree. Offsets count bytes of the original message. For a
@@ -75,18 +75,18 @@ struct mime_param {
 struct mime_part {
 	struct mime_part *parent, *next, *children;
 	unsigned nchildren;
-	unsigned flags;	 /* enum mime_part_flags */
-	size_t hdr_off;	 /* start of the header */
+	unsigned flags;  /* enum mime_part_flags */
+	size_t hdr_off;  /* start of the header */
 	size_t hdr_size; /* header bytes, the empty line ending it included */
 	size_t body_off; /* == hdr_off + hdr_size */
 	size_t body_size;
-	size_t body_lines; /* LF characters in the body (RFC 3501 "size in text lines") */
+	size_t body_lines;    /* LF characters in the body (RFC 3501 "size in text lines") */
 	char *type, *subtype; /* never NULL: defaults text/plain (RFC 2045 section 5.2) or
-				 message/rfc822 in a multipart/digest (RFC 2046 5.1.5) */
+	                         message/rfc822 in a multipart/digest (RFC 2046 5.1.5) */
 	struct mime_param *params;
 	unsigned nparams;
 	char *id, *description, *encoding, *md5, *location; /* NULL when absent */
-	char *disposition;				     /* NULL when absent */
+	char *disposition;                                  /* NULL when absent */
 	struct mime_param *disp_params;
 	unsigned ndisp_params;
 	char **languages;
@@ -102,7 +102,7 @@ struct mime_part {
  * Returns 0 (malformed MIME is not an error) and *root_r, which the caller
  * frees with mime_free(). */
 int mime_parse(const unsigned char *msg, size_t len, const struct mime_limits *lim,
-	       struct mime_part **root_r);
+               struct mime_part **root_r);
 void mime_free(struct mime_part **root);
 
 /* Incremental form of mime_parse(): feed the message in any chunks, then
@@ -145,10 +145,10 @@ void mime_imap_string(const char *s, size_t len, struct buf *out);
 /* Header fields of a header section, in order. */
 struct mime_header_field {
 	const unsigned char *name; /* before ':' (WSP before ':' excluded); the whole
-				      line when there is no colon */
+	                              line when there is no colon */
 	size_t name_len;
 	const unsigned char *value; /* after ':' to the end of the field, folded, final
-				       line end excluded */
+	                               line end excluded */
 	size_t value_len;
 	const unsigned char *raw; /* the whole field: continuation lines and line end */
 	size_t raw_len;

@@ -56,7 +56,7 @@ static void put_params(struct buf *out, const struct mime_param *pp, unsigned n)
 		put_str(out, pp[i].name);
 		put_str(out, pp[i].value);
 		put_nstr(out, pp[i].ext_value,
-			 pp[i].ext_value != NULL ? strlen(pp[i].ext_value) : 0);
+		         pp[i].ext_value != NULL ? strlen(pp[i].ext_value) : 0);
 	}
 }
 
@@ -197,7 +197,7 @@ static int get_params(struct dec *d, struct mime_param **pp, unsigned *n)
 /* Decode one part that must lie in [lo, hi]; exact: it must span it all
  * (the root, and the message inside a message/rfc822 part). */
 static int decode_part(struct dec *d, struct mime_part *parent, size_t lo, size_t hi, bool exact,
-		       unsigned depth, struct mime_part **part_r)
+                       unsigned depth, struct mime_part **part_r)
 {
 	if (depth > MIME_CACHE_MAX_DEPTH || ++d->nparts > MIME_CACHE_MAX_PARTS)
 		return -1;

@@ -163,7 +163,7 @@ static void parse_domain(struct ap *a, struct buf *out)
 }
 
 static void write_addr(struct buf *out, const struct buf *name, bool has_name, const char *route,
-		       const char *mailbox, const char *domain)
+                       const char *mailbox, const char *domain)
 {
 	buf_append_byte(out, '(');
 	if (has_name)
@@ -382,14 +382,14 @@ void mime_envelope_from_values(const struct mime_hdr_values *v, struct buf *out)
 {
 	struct buf from = BUF_INIT, tmp = BUF_INIT;
 	static const int addr_ids[] = {MIME_H_FROM, MIME_H_SENDER, MIME_H_REPLY_TO,
-				       MIME_H_TO,   MIME_H_CC,	   MIME_H_BCC};
+	                               MIME_H_TO,   MIME_H_CC,     MIME_H_BCC};
 
 	buf_append_byte(out, '(');
 	write_nolf(v, MIME_H_DATE, out);
 	buf_append_byte(out, ' ');
 	if (v->seen[MIME_H_SUBJECT])
 		mime_imap_string_human(v->val[MIME_H_SUBJECT].data, v->val[MIME_H_SUBJECT].len,
-				       out);
+		                       out);
 	else
 		buf_append_str(out, "NIL");
 	for (size_t i = 0; i < sizeof(addr_ids) / sizeof(addr_ids[0]); i++) {
@@ -456,7 +456,8 @@ void mime_env_src_build(struct mime_arena *a, struct mime_part *part)
 		if (part->env_src->val[i] == NULL)
 			continue;
 		v.seen[MIME_ENV_FIRST + i] = true;
-		buf_append(&v.val[MIME_ENV_FIRST + i], part->env_src->val[i], part->env_src->len[i]);
+		buf_append(&v.val[MIME_ENV_FIRST + i], part->env_src->val[i],
+		           part->env_src->len[i]);
 	}
 	mime_envelope_from_values(&v, &env);
 	part->envelope = mime_arena_strndup(a, env.data, env.len);

@@ -95,24 +95,24 @@ char *mime_arena_strndup(struct mime_arena *a, const void *s, size_t n)
 /* ---- field table ---- */
 
 static const char *const hdr_names[MIME_H_COUNT] = {
-	[MIME_H_CONTENT_TYPE] = "Content-Type",
-	[MIME_H_CONTENT_TRANSFER_ENCODING] = "Content-Transfer-Encoding",
-	[MIME_H_CONTENT_ID] = "Content-ID",
-	[MIME_H_CONTENT_DESCRIPTION] = "Content-Description",
-	[MIME_H_CONTENT_DISPOSITION] = "Content-Disposition",
-	[MIME_H_CONTENT_LANGUAGE] = "Content-Language",
-	[MIME_H_CONTENT_LOCATION] = "Content-Location",
-	[MIME_H_CONTENT_MD5] = "Content-MD5",
-	[MIME_H_DATE] = "Date",
-	[MIME_H_SUBJECT] = "Subject",
-	[MIME_H_FROM] = "From",
-	[MIME_H_SENDER] = "Sender",
-	[MIME_H_REPLY_TO] = "Reply-To",
-	[MIME_H_TO] = "To",
-	[MIME_H_CC] = "Cc",
-	[MIME_H_BCC] = "Bcc",
-	[MIME_H_IN_REPLY_TO] = "In-Reply-To",
-	[MIME_H_MESSAGE_ID] = "Message-ID",
+    [MIME_H_CONTENT_TYPE] = "Content-Type",
+    [MIME_H_CONTENT_TRANSFER_ENCODING] = "Content-Transfer-Encoding",
+    [MIME_H_CONTENT_ID] = "Content-ID",
+    [MIME_H_CONTENT_DESCRIPTION] = "Content-Description",
+    [MIME_H_CONTENT_DISPOSITION] = "Content-Disposition",
+    [MIME_H_CONTENT_LANGUAGE] = "Content-Language",
+    [MIME_H_CONTENT_LOCATION] = "Content-Location",
+    [MIME_H_CONTENT_MD5] = "Content-MD5",
+    [MIME_H_DATE] = "Date",
+    [MIME_H_SUBJECT] = "Subject",
+    [MIME_H_FROM] = "From",
+    [MIME_H_SENDER] = "Sender",
+    [MIME_H_REPLY_TO] = "Reply-To",
+    [MIME_H_TO] = "To",
+    [MIME_H_CC] = "Cc",
+    [MIME_H_BCC] = "Bcc",
+    [MIME_H_IN_REPLY_TO] = "In-Reply-To",
+    [MIME_H_MESSAGE_ID] = "Message-ID",
 };
 
 int mime_hdr_lookup(const unsigned char *name, size_t len)
@@ -143,7 +143,7 @@ void mime_hdr_values_free(struct mime_hdr_values *v)
 }
 
 void mime_hdr_values_add(struct mime_hdr_values *v, const unsigned char *name, size_t name_len,
-			 const unsigned char *value, size_t value_len)
+                         const unsigned char *value, size_t value_len)
 {
 	int id = mime_hdr_lookup(name, name_len);
 	if (id < 0 || v->seen[id])
@@ -234,11 +234,11 @@ bool mime_header_name_is(const struct mime_header_field *f, const char *name)
 void mime_header_unfold(const unsigned char *value, size_t len, struct buf *out)
 {
 	size_t s = 0, e = len;
-	while (s < e && (value[s] == ' ' || value[s] == '\t' || value[s] == '\r' || value[s] == '\n'))
+	while (s < e &&
+	       (value[s] == ' ' || value[s] == '\t' || value[s] == '\r' || value[s] == '\n'))
 		s++;
-	while (e > s &&
-	       (value[e - 1] == ' ' || value[e - 1] == '\t' || value[e - 1] == '\r' ||
-		value[e - 1] == '\n'))
+	while (e > s && (value[e - 1] == ' ' || value[e - 1] == '\t' || value[e - 1] == '\r' ||
+	                 value[e - 1] == '\n'))
 		e--;
 	buf_reserve(out, e - s);
 	for (size_t i = s; i < e; i++)

@@ -79,7 +79,7 @@ void mime_imap_string_human(const unsigned char *s, size_t len, struct buf *out)
  * charset, us-ascii by default (RFC 2045 section 5.2, RFC 2046 4.1.2), as
  * Dovecot writes it. */
 static void write_params(const struct mime_param *pp, unsigned n, bool default_charset,
-			 struct buf *out)
+                         struct buf *out)
 {
 	bool charset = false;
 	if (n == 0 && !default_charset) {
@@ -108,7 +108,8 @@ static void write_params(const struct mime_param *pp, unsigned n, bool default_c
 		}
 	}
 	if (default_charset && !charset)
-		buf_append_str(out, n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
+		buf_append_str(out,
+		               n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
 	buf_append_byte(out, ')');
 }
 
@@ -151,8 +152,9 @@ void mime_bodystructure(const struct mime_part *part, bool extended, struct buf 
 		if (part->children == NULL) {
 			/* a multipart without parts is not allowed; Dovecot sends
 			 * one empty text/plain part, and so do we */
-			buf_append_str(out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-					    "\"7bit\" 0 0");
+			buf_append_str(out,
+			               "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+			               "\"7bit\" 0 0");
 			buf_append_str(out, extended ? " NIL NIL NIL NIL)" : ")");
 		}
 		for (const struct mime_part *c = part->children; c != NULL; c = c->next)
@@ -170,8 +172,8 @@ void mime_bodystructure(const struct mime_part *part, bool extended, struct buf 
 	bool text = (part->flags & MIME_PART_TEXT) != 0;
 	bool msg = (part->flags & MIME_PART_MESSAGE) != 0 && part->children != NULL;
 	if (!msg && (strcasecmp(part->type, "multipart") == 0 ||
-		     (strcasecmp(part->type, "message") == 0 &&
-		      strcasecmp(part->subtype, "rfc822") == 0))) {
+	             (strcasecmp(part->type, "message") == 0 &&
+	              strcasecmp(part->subtype, "rfc822") == 0))) {
 		/* not parsed as a container (a limit, or a header cut short):
 		 * "message" "rfc822" or "multipart" without their structure
 		 * would break clients' BODYSTRUCTURE parsers */

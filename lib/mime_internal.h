@@ -56,7 +56,7 @@ void mime_hdr_values_reset(struct mime_hdr_values *v);
 void mime_hdr_values_free(struct mime_hdr_values *v);
 /* Record one field (name, raw value) if it is of interest and not seen yet. */
 void mime_hdr_values_add(struct mime_hdr_values *v, const unsigned char *name, size_t name_len,
-			 const unsigned char *value, size_t value_len);
+                         const unsigned char *value, size_t value_len);
 
 /* Split one raw field (its continuation lines and line end included) into
  * name and value as mime_header_next() does. */

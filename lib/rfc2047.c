@@ -10,23 +10,22 @@ enum charset_id { CS_UNKNOWN, CS_UTF8, CS_1252, CS_8859_2, CS_8859_15 };
 
 /* ISO-8859-2 0xA0..0xFF (from the Unicode mapping file 8859-2.TXT). */
 static const uint16_t latin2_high[96] = {
-	0x00a0, 0x0104, 0x02d8, 0x0141, 0x00a4, 0x013d, 0x015a, 0x00a7, 0x00a8, 0x0160, 0x015e,
-	0x0164, 0x0179, 0x00ad, 0x017d, 0x017b, 0x00b0, 0x0105, 0x02db, 0x0142, 0x00b4, 0x013e,
-	0x015b, 0x02c7, 0x00b8, 0x0161, 0x015f, 0x0165, 0x017a, 0x02dd, 0x017e, 0x017c, 0x0154,
-	0x00c1, 0x00c2, 0x0102, 0x00c4, 0x0139, 0x0106, 0x00c7, 0x010c, 0x00c9, 0x0118, 0x00cb,
-	0x011a, 0x00cd, 0x00ce, 0x010e, 0x0110, 0x0143, 0x0147, 0x00d3, 0x00d4, 0x0150, 0x00d6,
-	0x00d7, 0x0158, 0x016e, 0x00da, 0x0170, 0x00dc, 0x00dd, 0x0162, 0x00df, 0x0155, 0x00e1,
-	0x00e2, 0x0103, 0x00e4, 0x013a, 0x0107, 0x00e7, 0x010d, 0x00e9, 0x0119, 0x00eb, 0x011b,
-	0x00ed, 0x00ee, 0x010f, 0x0111, 0x0144, 0x0148, 0x00f3, 0x00f4, 0x0151, 0x00f6, 0x00f7,
-	0x0159, 0x016f, 0x00fa, 0x0171, 0x00fc, 0x00fd, 0x0163, 0x02d9,
+    0x00a0, 0x0104, 0x02d8, 0x0141, 0x00a4, 0x013d, 0x015a, 0x00a7, 0x00a8, 0x0160, 0x015e, 0x0164,
+    0x0179, 0x00ad, 0x017d, 0x017b, 0x00b0, 0x0105, 0x02db, 0x0142, 0x00b4, 0x013e, 0x015b, 0x02c7,
+    0x00b8, 0x0161, 0x015f, 0x0165, 0x017a, 0x02dd, 0x017e, 0x017c, 0x0154, 0x00c1, 0x00c2, 0x0102,
+    0x00c4, 0x0139, 0x0106, 0x00c7, 0x010c, 0x00c9, 0x0118, 0x00cb, 0x011a, 0x00cd, 0x00ce, 0x010e,
+    0x0110, 0x0143, 0x0147, 0x00d3, 0x00d4, 0x0150, 0x00d6, 0x00d7, 0x0158, 0x016e, 0x00da, 0x0170,
+    0x00dc, 0x00dd, 0x0162, 0x00df, 0x0155, 0x00e1, 0x00e2, 0x0103, 0x00e4, 0x013a, 0x0107, 0x00e7,
+    0x010d, 0x00e9, 0x0119, 0x00eb, 0x011b, 0x00ed, 0x00ee, 0x010f, 0x0111, 0x0144, 0x0148, 0x00f3,
+    0x00f4, 0x0151, 0x00f6, 0x00f7, 0x0159, 0x016f, 0x00fa, 0x0171, 0x00fc, 0x00fd, 0x0163, 0x02d9,
 };
 
 /* windows-1252 0x80..0x9F; the five unassigned bytes map to the C1 code
  * points as in the WHATWG index-windows-1252. */
 static const uint16_t cp1252_c1[32] = {
-	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160,
-	0x2039, 0x0152, 0x008d, 0x017d, 0x008f, 0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022,
-	0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
+    0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0x008d, 0x017d, 0x008f, 0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022,
+    0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 };
 
 static void put_utf8(struct buf *out, uint32_t cp)
@@ -108,15 +107,24 @@ static uint32_t byte_to_cp(enum charset_id cs, unsigned char c)
 		return c >= 0xa0 ? latin2_high[c - 0xa0] : c;
 	case CS_8859_15:
 		switch (c) {
-		case 0xa4: return 0x20ac;
-		case 0xa6: return 0x0160;
-		case 0xa8: return 0x0161;
-		case 0xb4: return 0x017d;
-		case 0xb8: return 0x017e;
-		case 0xbc: return 0x0152;
-		case 0xbd: return 0x0153;
-		case 0xbe: return 0x0178;
-		default: return c;
+		case 0xa4:
+			return 0x20ac;
+		case 0xa6:
+			return 0x0160;
+		case 0xa8:
+			return 0x0161;
+		case 0xb4:
+			return 0x017d;
+		case 0xb8:
+			return 0x017e;
+		case 0xbc:
+			return 0x0152;
+		case 0xbd:
+			return 0x0153;
+		case 0xbe:
+			return 0x0178;
+		default:
+			return c;
 		}
 	default:
 		return c < 0xa0 ? cp1252_c1[c - 0x80] : c;
@@ -126,7 +134,7 @@ static uint32_t byte_to_cp(enum charset_id cs, unsigned char c)
 /* Append bytes, keeping well-formed UTF-8 and reading any other byte in the
  * single-byte charset fallback (U+FFFD when fallback is CS_UTF8). */
 static void append_sanitised(struct buf *out, const unsigned char *s, size_t n,
-			     enum charset_id fallback)
+                             enum charset_id fallback)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -160,18 +168,18 @@ static enum charset_id charset_lookup(const char *name, size_t len)
 		const char *name;
 		enum charset_id id;
 	} names[] = {
-		{"utf-8", CS_UTF8},	      {"utf8", CS_UTF8},
-		{"us-ascii", CS_1252},	      {"ascii", CS_1252},
-		{"ansi_x3.4-1968", CS_1252},  {"iso-8859-1", CS_1252},
-		{"iso8859-1", CS_1252},	      {"iso_8859-1", CS_1252},
-		{"latin1", CS_1252},	      {"l1", CS_1252},
-		{"windows-1252", CS_1252},    {"cp1252", CS_1252},
-		{"x-cp1252", CS_1252},	      {"iso-8859-2", CS_8859_2},
-		{"iso8859-2", CS_8859_2},     {"iso_8859-2", CS_8859_2},
-		{"latin2", CS_8859_2},	      {"l2", CS_8859_2},
-		{"iso-8859-15", CS_8859_15},  {"iso8859-15", CS_8859_15},
-		{"iso_8859-15", CS_8859_15},  {"latin-9", CS_8859_15},
-		{"latin9", CS_8859_15},
+	    {"utf-8", CS_UTF8},          {"utf8", CS_UTF8},
+	    {"us-ascii", CS_1252},       {"ascii", CS_1252},
+	    {"ansi_x3.4-1968", CS_1252}, {"iso-8859-1", CS_1252},
+	    {"iso8859-1", CS_1252},      {"iso_8859-1", CS_1252},
+	    {"latin1", CS_1252},         {"l1", CS_1252},
+	    {"windows-1252", CS_1252},   {"cp1252", CS_1252},
+	    {"x-cp1252", CS_1252},       {"iso-8859-2", CS_8859_2},
+	    {"iso8859-2", CS_8859_2},    {"iso_8859-2", CS_8859_2},
+	    {"latin2", CS_8859_2},       {"l2", CS_8859_2},
+	    {"iso-8859-15", CS_8859_15}, {"iso8859-15", CS_8859_15},
+	    {"iso_8859-15", CS_8859_15}, {"latin-9", CS_8859_15},
+	    {"latin9", CS_8859_15},
 	};
 	/* RFC 2231 section 5: charset*language */
 	const char *star = memchr(name, '*', len);
@@ -184,7 +192,7 @@ static enum charset_id charset_lookup(const char *name, size_t len)
 }
 
 int rfc2047_charset_to_utf8(const char *charset, size_t charset_len, const unsigned char *in,
-			    size_t len, struct buf *out)
+                            size_t len, struct buf *out)
 {
 	enum charset_id cs = charset_lookup(charset, charset_len);
 	if (cs == CS_UNKNOWN)
@@ -260,8 +268,9 @@ static void decode_q(const unsigned char *s, size_t n, struct buf *out)
 		if (s[i] == '_')
 			buf_append_byte(out, ' ');
 		else if (s[i] == '=' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-			 hexval(s[i + 2]) >= 0) {
-			buf_append_byte(out, (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+		         hexval(s[i + 2]) >= 0) {
+			buf_append_byte(out,
+			                (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
 			i += 2;
 		} else
 			buf_append_byte(out, s[i]);
@@ -333,9 +342,9 @@ void rfc2047_decode(const char *in_, size_t len, struct buf *utf8_out)
 		if (in[i] == '=' && parse_ew(in + i, len - i, &ew) == 1) {
 			bool known = charset_lookup(ew.charset, ew.charset_len) != CS_UNKNOWN;
 			if (run_cs != NULL && (!known || run_cs_len != ew.charset_len ||
-					       strncasecmp(run_cs, ew.charset, run_cs_len) != 0)) {
+			                       strncasecmp(run_cs, ew.charset, run_cs_len) != 0)) {
 				rfc2047_charset_to_utf8(run_cs, run_cs_len, run.data, run.len,
-							utf8_out);
+				                        utf8_out);
 				buf_reset(&run);
 				run_cs = NULL;
 			}

@@ -28,7 +28,7 @@ void rfc2047_decode(const char *in, size_t len, struct buf *utf8_out);
  * windows-1252. Invalid UTF-8 becomes U+FFFD. Returns 0, or -1 (nothing
  * appended) when the charset is unknown. */
 int rfc2047_charset_to_utf8(const char *charset, size_t charset_len, const unsigned char *in,
-			    size_t len, struct buf *out);
+                            size_t len, struct buf *out);
 
 /* true when the n bytes are well-formed UTF-8 (RFC 3629 section 4). */
 bool rfc2047_utf8_valid(const unsigned char *s, size_t n);

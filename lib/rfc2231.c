@@ -29,9 +29,9 @@ int rfc2231_decode(const char *ext, size_t len, struct buf *out)
 	size_t vlen = len - (size_t)(q2 + 1 - ext);
 	struct buf raw = BUF_INIT;
 	for (size_t i = 0; i < vlen; i++) {
-		if (v[i] == '%' && i + 2 < vlen && hexval(v[i + 1]) >= 0 &&
-		    hexval(v[i + 2]) >= 0) {
-			buf_append_byte(&raw, (unsigned char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2])));
+		if (v[i] == '%' && i + 2 < vlen && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
+			buf_append_byte(&raw,
+			                (unsigned char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2])));
 			i += 2;
 		} else
 			buf_append_byte(&raw, v[i]);

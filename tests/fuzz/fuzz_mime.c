@@ -94,8 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const sections[] = {"1", "2", "1.1", "1.2", "2.1", "1.1.1", "3.2.1"};
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		struct mime_part *p;
-		if (mime_part_find(root, sections[i], &p) == 0 &&
-		    p->body_off + p->body_size > size)
+		if (mime_part_find(root, sections[i], &p) == 0 && p->body_off + p->body_size > size)
 			abort();
 	}
 

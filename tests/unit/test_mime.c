@@ -44,18 +44,20 @@ static void unescape(const char *s, size_t n, struct buf *out)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\\' && i + 1 < n) {
 			i++;
-			buf_append_byte(out, s[i] == 'r' ? '\r' : s[i] == 'n' ? '\n' : (unsigned char)s[i]);
+			buf_append_byte(out, s[i] == 'r'   ? '\r'
+			                     : s[i] == 'n' ? '\n'
+			                                   : (unsigned char)s[i]);
 		} else
 			buf_append_byte(out, (unsigned char)s[i]);
 	}
 }
 
 static void assert_bytes_equal(const char *what, const char *file, const void *got, size_t gl,
-			       const void *want, size_t wl)
+                               const void *want, size_t wl)
 {
 	if (gl != wl || memcmp(got, want, gl) != 0) {
 		print_error("%s: %s differs\n got: %.*s\nwant: %.*s\n", file, what, (int)gl,
-			    (const char *)got, (int)wl, (const char *)want);
+		            (const char *)got, (int)wl, (const char *)want);
 		fail();
 	}
 }
@@ -127,18 +129,19 @@ static void check_message(const char *name)
 			mime_bodystructure(root, true, &out);
 			unescape(val, vl, &want);
 			assert_bytes_equal("BODYSTRUCTURE", name, out.data, out.len, want.data,
-					   want.len);
+			                   want.len);
 		} else if (kl == 8 && memcmp(line, "ENVELOPE", 8) == 0) {
 			mime_envelope(msg, root->hdr_size, &out);
 			unescape(val, vl, &want);
-			assert_bytes_equal("ENVELOPE", name, out.data, out.len, want.data, want.len);
+			assert_bytes_equal("ENVELOPE", name, out.data, out.len, want.data,
+			                   want.len);
 			assert_string_equal(root->envelope, buf_cstr(&want));
 		} else if (kl == 4 && memcmp(line, "PART", 4) == 0) {
 			char sec[64];
 			size_t ho, hs, bo, bs, bl;
-			assert_int_equal(sscanf(val, "%63s %zu %zu %zu %zu %zu", sec, &ho, &hs, &bo,
-						&bs, &bl),
-					 6);
+			assert_int_equal(
+			    sscanf(val, "%63s %zu %zu %zu %zu %zu", sec, &ho, &hs, &bo, &bs, &bl),
+			    6);
 			struct mime_part *p = find_named(root, sec);
 			if (p == NULL)
 				print_error("%s: no part %s\n", name, sec);
@@ -146,8 +149,8 @@ static void check_message(const char *name)
 			if (p->hdr_off != ho || p->hdr_size != hs || p->body_off != bo ||
 			    p->body_size != bs || p->body_lines != bl)
 				print_error("%s part %s: got %zu %zu %zu %zu %zu\n", name, sec,
-					    p->hdr_off, p->hdr_size, p->body_off, p->body_size,
-					    p->body_lines);
+				            p->hdr_off, p->hdr_size, p->body_off, p->body_size,
+				            p->body_lines);
 			assert_int_equal(p->hdr_off, ho);
 			assert_int_equal(p->hdr_size, hs);
 			assert_int_equal(p->body_off, bo);
@@ -163,7 +166,7 @@ static void check_message(const char *name)
 			assert_int_equal(mime_part_find(root, sec, &p), 0);
 			unescape(sp2 + 1, (size_t)(nl - sp2 - 1), &want);
 			assert_bytes_equal(sec, name, msg + p->body_off, p->body_size, want.data,
-					   want.len);
+			                   want.len);
 		} else if (kl == 9 && memcmp(line, "NOSECTION", 9) == 0) {
 			char sec[64];
 			struct mime_part *p = NULL;
@@ -179,7 +182,7 @@ static void check_message(const char *name)
 			assert_true((p->flags & MIME_PART_MESSAGE) != 0);
 			unescape(sp2 + 1, (size_t)(nl - sp2 - 1), &want);
 			assert_bytes_equal("HEADER", name, msg + p->children->hdr_off,
-					   p->children->hdr_size, want.data, want.len);
+			                   p->children->hdr_size, want.data, want.len);
 		} else {
 			print_error("%s: unknown line %.*s\n", name, (int)kl, line);
 			fail();
@@ -290,29 +293,30 @@ static void test_rfc2047_vectors(void **state)
 	assert_string_equal(decode("(=?ISO-8859-1?Q?a_b?=)", &b), "(a b)");
 	assert_string_equal(decode("(=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?=)", &b), "(a b)");
 	assert_string_equal(decode("=?US-ASCII?Q?Keith_Moore?= <moore@cs.utk.edu>", &b),
-			    "Keith Moore <moore@cs.utk.edu>");
+	                    "Keith Moore <moore@cs.utk.edu>");
 	assert_string_equal(decode("=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?= <keld@dkuug.dk>", &b),
-			    "Keld J\xc3\xb8rn Simonsen <keld@dkuug.dk>");
+	                    "Keld J\xc3\xb8rn Simonsen <keld@dkuug.dk>");
 	assert_string_equal(decode("=?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>", &b),
-			    "Andr\xc3\xa9 Pirard <PIRARD@vm1.ulg.ac.be>");
+	                    "Andr\xc3\xa9 Pirard <PIRARD@vm1.ulg.ac.be>");
 	assert_string_equal(decode("=?ISO-8859-1?B?SWYgeW91IGNhbiByZWFkIHRoaXMgeW8=?=\r\n    "
-				   "=?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?=",
-				   &b),
-			    "If you can read this you understand the example.");
+	                           "=?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?=",
+	                           &b),
+	                    "If you can read this you understand the example.");
 	assert_string_equal(decode("=?ISO-8859-1?Q?Olle_J=E4rnefors?= <ojarnef@admin.kth.se>", &b),
-			    "Olle J\xc3\xa4rnefors <ojarnef@admin.kth.se>");
+	                    "Olle J\xc3\xa4rnefors <ojarnef@admin.kth.se>");
 	assert_string_equal(decode("=?ISO-8859-1?Q?Patrik_F=E4ltstr=F6m?= <paf@nada.kth.se>", &b),
-			    "Patrik F\xc3\xa4ltstr\xc3\xb6m <paf@nada.kth.se>");
+	                    "Patrik F\xc3\xa4ltstr\xc3\xb6m <paf@nada.kth.se>");
 	/* a charset this module lacks (Hebrew) stays encoded (section 6.2) */
 	assert_string_equal(decode("(=?iso-8859-8?b?7eXs+SDv4SDp7Oj08A==?=)", &b),
-			    "(=?iso-8859-8?b?7eXs+SDv4SDp7Oj08A==?=)");
+	                    "(=?iso-8859-8?b?7eXs+SDv4SDp7Oj08A==?=)");
 	/* UTF-8 in B and Q, lower-case hex, RFC 2231 language suffix */
 	assert_string_equal(decode("=?UTF-8?B?SsO8cmdlbiBNw7xsbGVy?=", &b),
-			    "J\xc3\xbcrgen M\xc3\xbcller");
+	                    "J\xc3\xbcrgen M\xc3\xbcller");
 	assert_string_equal(decode("=?utf-8?q?caf=c3=a9?=", &b), "caf\xc3\xa9");
 	assert_string_equal(decode("=?US-ASCII*EN?Q?Keith_Moore?=", &b), "Keith Moore");
 	/* a character split over two words of the same charset */
-	assert_string_equal(decode("=?UTF-8?Q?a=C3?= =?UTF-8?Q?=A9b?=", &b), "a\xc3\xa9" "b");
+	assert_string_equal(decode("=?UTF-8?Q?a=C3?= =?UTF-8?Q?=A9b?=", &b), "a\xc3\xa9"
+	                                                                     "b");
 	/* ISO-8859-15 and windows-1252 euro signs, latin-1 labelled cp1252 */
 	assert_string_equal(decode("=?ISO-8859-15?Q?=A4?=", &b), "\xe2\x82\xac");
 	assert_string_equal(decode("=?windows-1252?Q?=80?=", &b), "\xe2\x82\xac");
@@ -322,7 +326,11 @@ static void test_rfc2047_vectors(void **state)
 	assert_string_equal(decode("a =?UTF-8?X?abc?= b", &b), "a =?UTF-8?X?abc?= b");
 	assert_string_equal(decode("=?UTF-8?B?!!!?=", &b), "=?UTF-8?B?!!!?=");
 	/* raw 8-bit: UTF-8 kept, anything else read as windows-1252 */
-	assert_string_equal(decode("Gr\xc3\xbc\xc3\x9f" "e", &b), "Gr\xc3\xbc\xc3\x9f" "e");
+	assert_string_equal(decode("Gr\xc3\xbc\xc3\x9f"
+	                           "e",
+	                           &b),
+	                    "Gr\xc3\xbc\xc3\x9f"
+	                    "e");
 	assert_string_equal(decode("Ren\xe9", &b), "Ren\xc3\xa9");
 	/* unfolding */
 	assert_string_equal(decode("a\r\n b", &b), "a b");
@@ -372,13 +380,14 @@ static void test_rfc2231(void **state)
 	assert_string_equal(p->disp_params[0].value, "\xe2\x82\xac rates.pdf");
 	assert_int_equal(mime_part_find(root, "3", &p), 0);
 	assert_string_equal(p->disp_params[0].name, "filename");
-	assert_string_equal(p->disp_params[0].value, "Gr\xc3\xbc\xc3\x9f" "e und more.txt");
+	assert_string_equal(p->disp_params[0].value, "Gr\xc3\xbc\xc3\x9f"
+	                                             "e und more.txt");
 	assert_int_equal(mime_part_find(root, "4", &p), 0);
 	assert_string_equal(p->params[0].value, "This is even more ***fun*** isn't it!");
 	assert_int_equal(mime_part_find(root, "5", &p), 0);
 	assert_string_equal(p->params[1].name, "URL");
 	assert_string_equal(p->params[1].value,
-			    "ftp://cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar");
+	                    "ftp://cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar");
 	assert_null(p->params[1].ext_value);
 	mime_free(&root);
 	free(msg);
@@ -388,24 +397,24 @@ static void test_params_lenient(void **state)
 {
 	struct buf out = BUF_INIT;
 	bodystructure_of("Content-Type: application/octet-stream; name=my file.pdf;"
-			 " x=\"q\\\"uote\" (comment); charset = x (c)\r\n\r\nbody",
-			 NULL, &out);
+	                 " x=\"q\\\"uote\" (comment); charset = x (c)\r\n\r\nbody",
+	                 NULL, &out);
 	assert_string_equal(buf_cstr(&out), "(\"application\" \"octet-stream\" (\"name\" \"my "
-					    "file.pdf\" \"x\" {6}\r\nq\"uote \"charset\" \"x\") "
-					    "NIL NIL \"7bit\" 4)");
+	                                    "file.pdf\" \"x\" {6}\r\nq\"uote \"charset\" \"x\") "
+	                                    "NIL NIL \"7bit\" 4)");
 	/* invalid Content-Type: RFC 2045 section 5.2 default */
 	bodystructure_of("Content-Type: text\r\n\r\nbody", NULL, &out);
 	assert_string_equal(buf_cstr(&out),
-			    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0)");
+	                    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0)");
 	bodystructure_of("Content-Type: te xt/plain\r\n\r\nbody", NULL, &out);
 	assert_string_equal(buf_cstr(&out),
-			    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0)");
+	                    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0)");
 	/* the first Content-Type wins; case is kept */
 	bodystructure_of("Content-Type: TEXT/HTML\r\nContent-Type: image/gif\r\n"
-			 "Content-Transfer-Encoding: BASE64 junk\r\n\r\nx",
-			 NULL, &out);
+	                 "Content-Transfer-Encoding: BASE64 junk\r\n\r\nx",
+	                 NULL, &out);
 	assert_string_equal(buf_cstr(&out),
-			    "(\"TEXT\" \"HTML\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0)");
+	                    "(\"TEXT\" \"HTML\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0)");
 	buf_free(&out);
 }
 
@@ -413,23 +422,25 @@ static void test_envelope_edge(void **state)
 {
 	struct buf out = BUF_INIT;
 	const char *h = "Subject:\r\nDate: \r\nFrom:\r\nTo: (only a comment)\r\n"
-			"Cc: a@b (Name One), c@d (Name Two)\r\n\r\nFrom: body@x\r\n";
+	                "Cc: a@b (Name One), c@d (Name Two)\r\n\r\nFrom: body@x\r\n";
 	mime_envelope((const unsigned char *)h, strlen(h), &out);
 	/* present but empty: "" for strings, NIL for addresses (RFC 3501 7.4.2) */
-	assert_string_equal(buf_cstr(&out),
-			    "(\"\" \"\" NIL NIL NIL NIL ((\"Name One\" NIL \"a\" \"b\")(\"Name Two\" "
-			    "NIL \"c\" \"d\")) NIL NIL NIL)");
+	assert_string_equal(
+	    buf_cstr(&out),
+	    "(\"\" \"\" NIL NIL NIL NIL ((\"Name One\" NIL \"a\" \"b\")(\"Name Two\" "
+	    "NIL \"c\" \"d\")) NIL NIL NIL)");
 	buf_reset(&out);
 	mime_envelope((const unsigned char *)"", 0, &out);
 	assert_string_equal(buf_cstr(&out), "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
 	buf_reset(&out);
 	h = "From: Broken <user@host\r\nTo: \"unterminated\r\nCc: <@route without colon>\r\n";
 	mime_envelope((const unsigned char *)h, strlen(h), &out);
-	assert_string_equal(buf_cstr(&out),
-			    "(NIL NIL ((\"Broken\" NIL \"user\" \"SYNTAX_ERROR\")) ((\"Broken\" NIL "
-			    "\"user\" \"SYNTAX_ERROR\")) ((\"Broken\" NIL \"user\" \"SYNTAX_ERROR\")) "
-			    "((\"unterminated\" NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\")) ((NIL "
-			    "\"INVALID_ROUTE\" \"without\" \"SYNTAX_ERROR\")) NIL NIL NIL)");
+	assert_string_equal(
+	    buf_cstr(&out),
+	    "(NIL NIL ((\"Broken\" NIL \"user\" \"SYNTAX_ERROR\")) ((\"Broken\" NIL "
+	    "\"user\" \"SYNTAX_ERROR\")) ((\"Broken\" NIL \"user\" \"SYNTAX_ERROR\")) "
+	    "((\"unterminated\" NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\")) ((NIL "
+	    "\"INVALID_ROUTE\" \"without\" \"SYNTAX_ERROR\")) NIL NIL NIL)");
 	buf_free(&out);
 }
 
@@ -444,10 +455,11 @@ static void test_imap_string(void **state)
 	mime_imap_string("\xc3\xa9", 2, &out);
 	mime_imap_string("a\0b", 3, &out);
 	assert_int_equal(out.len, 5 + 2 + 8 + 8 + 9 + 7 + 8);
-	assert_memory_equal(out.data,
-			    "\"abc\"\"\"{3}\r\na\"b{3}\r\na\\b{4}\r\na\r\nb{2}\r\n\xc3\xa9{3}\r\na\x80"
-			    "b",
-			    out.len);
+	assert_memory_equal(
+	    out.data,
+	    "\"abc\"\"\"{3}\r\na\"b{3}\r\na\\b{4}\r\na\r\nb{2}\r\n\xc3\xa9{3}\r\na\x80"
+	    "b",
+	    out.len);
 	buf_reset(&out);
 	char big[MIME_IMAP_QUOTED_MAX + 1];
 	memset(big, 'x', sizeof(big));
@@ -461,7 +473,8 @@ static void test_imap_string(void **state)
 
 static void test_header_iter(void **state)
 {
-	const char *h = "Subject: a\r\n b\r\nNoColonLine\r\nX-Y : v\r\n\tw\r\nTo:x\n\r\nBody: no\r\n";
+	const char *h =
+	    "Subject: a\r\n b\r\nNoColonLine\r\nX-Y : v\r\n\tw\r\nTo:x\n\r\nBody: no\r\n";
 	struct mime_header_iter it;
 	struct mime_header_field f;
 	struct buf u = BUF_INIT;
@@ -495,12 +508,14 @@ static void test_header_iter(void **state)
 
 static void test_part_find_errors(void **state)
 {
-	struct mime_part *root = parse_str("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-					   "\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n",
-					   NULL);
+	struct mime_part *root =
+	    parse_str("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	              "\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n",
+	              NULL);
 	struct mime_part *p;
-	static const char *bad[] = {"", "0", "01", "1.", ".1", "3", "1.1", "1..2", "a", "1a",
-				    "99999999999999999999", "2.0"};
+	static const char *bad[] = {
+	    "",   "0", "01", "1.", ".1", "3", "1.1", "1..2", "a", "1a", "99999999999999999999",
+	    "2.0"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(mime_part_find(root, bad[i], &p), -1);
 	assert_int_equal(mime_part_find(root, "2", &p), 0);
@@ -537,7 +552,9 @@ static void test_limits_depth(void **state)
 	struct buf m = BUF_INIT;
 	for (int i = 0; i < 5000; i++)
 		/* "=_N_=": no boundary is a prefix of another */
-		buf_printf(&m, "Content-Type: multipart/mixed; boundary=\"=_%d_=\"\r\n\r\n--=_%d_=\r\n", i, i);
+		buf_printf(&m,
+		           "Content-Type: multipart/mixed; boundary=\"=_%d_=\"\r\n\r\n--=_%d_=\r\n",
+		           i, i);
 	buf_append_str(&m, "Content-Type: text/plain\r\n\r\nleaf\r\n");
 	for (int i = 4999; i >= 0; i--)
 		buf_printf(&m, "--=_%d_=--\r\n", i);
@@ -565,7 +582,8 @@ static void test_limits_depth(void **state)
 	assert_true((p->flags & MIME_PART_MULTIPART) == 0);
 	buf_reset(&bs);
 	mime_bodystructure(p, false, &bs);
-	assert_memory_equal(bs.data, "(\"application\" \"octet-stream\" (\"boundary\" \"=_2_=\")", 50);
+	assert_memory_equal(bs.data, "(\"application\" \"octet-stream\" (\"boundary\" \"=_2_=\")",
+	                    50);
 	check_offsets(root, 0, m.len);
 	mime_free(&root);
 
@@ -614,9 +632,9 @@ static void test_limits_parts(void **state)
 	struct mime_limits lim = MIME_LIMITS_DEFAULT;
 	lim.max_parts = 4;
 	const char *s = "Content-Type: multipart/mixed; boundary=\"1\"\n\n--1\n"
-			"Content-Type: multipart/mixed; boundary=\"2\"\n\n--2\n"
-			"Content-Type: text/plain\n\n1\n--2\nContent-Type: text/plain\n\n22\n--1\n"
-			"Content-Type: text/plain\n\n333\n";
+	                "Content-Type: multipart/mixed; boundary=\"2\"\n\n--2\n"
+	                "Content-Type: text/plain\n\n1\n--2\nContent-Type: text/plain\n\n22\n--1\n"
+	                "Content-Type: text/plain\n\n333\n";
 	root = parse_str(s, &lim);
 	md = 0;
 	assert_int_equal(count_parts(root, 0, &md), 4);
@@ -662,19 +680,22 @@ static void test_boundary_matching(void **state)
 	struct buf out = BUF_INIT;
 	/* prefix and longest match, garbage after the boundary, nested
 	 * multipart ended by the outer boundary, LWSP padding */
-	bodystructure_of("Content-Type: multipart/mixed; boundary=ab\r\n\r\n"
-			 "--ab\r\nContent-Type: multipart/mixed; boundary=abc\r\n\r\n"
-			 "--abc\r\n\r\ninner\r\n--ab  \r\n\r\nsecond\r\n--abjunk\r\n\r\nthird\r\n--ab--",
-			 NULL, &out);
-	assert_string_equal(buf_cstr(&out),
-			    "(((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0) "
-			    "\"mixed\")(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-			    "\"7bit\" 6 0)(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-			    "\"7bit\" 5 0) \"mixed\")");
+	bodystructure_of(
+	    "Content-Type: multipart/mixed; boundary=ab\r\n\r\n"
+	    "--ab\r\nContent-Type: multipart/mixed; boundary=abc\r\n\r\n"
+	    "--abc\r\n\r\ninner\r\n--ab  \r\n\r\nsecond\r\n--abjunk\r\n\r\nthird\r\n--ab--",
+	    NULL, &out);
+	assert_string_equal(
+	    buf_cstr(&out),
+	    "(((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0) "
+	    "\"mixed\")(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+	    "\"7bit\" 6 0)(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+	    "\"7bit\" 5 0) \"mixed\")");
 	/* boundary line inside a part's header ends that header */
-	struct mime_part *root = parse_str("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
-					   "Content-Type: message/rfc822\r\n--q--\r\n",
-					   NULL);
+	struct mime_part *root =
+	    parse_str("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
+	              "Content-Type: message/rfc822\r\n--q--\r\n",
+	              NULL);
 	struct mime_part *p;
 	assert_int_equal(mime_part_find(root, "1", &p), 0);
 	assert_int_equal(p->hdr_size, strlen("Content-Type: message/rfc822"));
@@ -683,8 +704,8 @@ static void test_boundary_matching(void **state)
 	mime_free(&root);
 	/* a message/rfc822 whose message ends right at the boundary */
 	root = parse_str("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
-			 "Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n--q--\r\n",
-			 NULL);
+	                 "Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n--q--\r\n",
+	                 NULL);
 	check_offsets(root, 0, SIZE_MAX);
 	assert_int_equal(mime_part_find(root, "1", &p), 0);
 	assert_int_equal(p->children->body_size, 0);
@@ -740,10 +761,11 @@ static void test_cache_rejects(void **state)
 static void test_speed(void **state)
 {
 	struct buf m = BUF_INIT;
-	buf_append_str(&m, "From: a@example.com\r\nTo: b@example.com\r\nSubject: big\r\n"
-			   "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_big\"\r\n\r\n"
-			   "--=_big\r\nContent-Type: multipart/alternative; boundary=\"=_alt\"\r\n\r\n"
-			   "--=_alt\r\nContent-Type: text/plain\r\n\r\n");
+	buf_append_str(
+	    &m, "From: a@example.com\r\nTo: b@example.com\r\nSubject: big\r\n"
+	        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_big\"\r\n\r\n"
+	        "--=_big\r\nContent-Type: multipart/alternative; boundary=\"=_alt\"\r\n\r\n"
+	        "--=_alt\r\nContent-Type: text/plain\r\n\r\n");
 	for (int i = 0; i < 2000; i++)
 		buf_append_str(&m, "Some ordinary text of a mail message, line after line.\r\n");
 	buf_append_str(&m, "--=_alt\r\nContent-Type: text/html\r\n\r\n");
@@ -752,12 +774,15 @@ static void test_speed(void **state)
 	buf_append_str(&m, "--=_alt--\r\n");
 	int att = 0;
 	while (m.len < 1000000) {
-		buf_printf(&m, "--=_big\r\nContent-Type: application/octet-stream; name=\"f%d.bin\"\r\n"
-			       "Content-Transfer-Encoding: base64\r\n\r\n",
-			   att++);
+		buf_printf(&m,
+		           "--=_big\r\nContent-Type: application/octet-stream; name=\"f%d.bin\"\r\n"
+		           "Content-Transfer-Encoding: base64\r\n\r\n",
+		           att++);
 		for (int i = 0; i < 1000 && m.len < 1000000; i++)
-			buf_append_str(&m, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5"
-					   "ejAx\r\n");
+			buf_append_str(
+			    &m,
+			    "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5"
+			    "ejAx\r\n");
 	}
 	buf_append_str(&m, "--=_big--\r\n");
 	struct timespec t0, t1;
@@ -791,14 +816,21 @@ static void test_speed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_corpus),		 cmocka_unit_test(test_rfc2047_vectors),
-		cmocka_unit_test(test_charsets),	 cmocka_unit_test(test_rfc2231),
-		cmocka_unit_test(test_params_lenient),	 cmocka_unit_test(test_envelope_edge),
-		cmocka_unit_test(test_imap_string),	 cmocka_unit_test(test_header_iter),
-		cmocka_unit_test(test_part_find_errors), cmocka_unit_test(test_limits_depth),
-		cmocka_unit_test(test_limits_parts),	 cmocka_unit_test(test_limits_header),
-		cmocka_unit_test(test_boundary_matching), cmocka_unit_test(test_cache_rejects),
-		cmocka_unit_test(test_speed),
+	    cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_rfc2047_vectors),
+	    cmocka_unit_test(test_charsets),
+	    cmocka_unit_test(test_rfc2231),
+	    cmocka_unit_test(test_params_lenient),
+	    cmocka_unit_test(test_envelope_edge),
+	    cmocka_unit_test(test_imap_string),
+	    cmocka_unit_test(test_header_iter),
+	    cmocka_unit_test(test_part_find_errors),
+	    cmocka_unit_test(test_limits_depth),
+	    cmocka_unit_test(test_limits_parts),
+	    cmocka_unit_test(test_limits_header),
+	    cmocka_unit_test(test_boundary_matching),
+	    cmocka_unit_test(test_cache_rejects),
+	    cmocka_unit_test(test_speed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
