@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* Sandbox entry: limits, Landlock, seccomp in the right order, the standard
+ * rules per profile, library warm-up, and the test hook. Trust: any. */
+#include "sandbox_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tls.h"
+
+#define SB_LAYOUT_RULES_MAX 16
+
+static char sb_error[320];
+
+const char *sandbox_errorf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sb_error, sizeof(sb_error), fmt, ap);
+	va_end(ap);
+	return sb_error;
+}
+
+static const char *const sb_profile_names[SANDBOX_PROFILE_COUNT] = {
+    [SANDBOX_PREAUTH_FRONT] = "preauth-front",
+    [SANDBOX_AUTH] = "auth",
+    [SANDBOX_POSTAUTH] = "postauth",
+    [SANDBOX_MX] = "mx",
+    [SANDBOX_ACCEPT] = "accept",
+};
+
+const char *sandbox_profile_name(enum sandbox_profile p)
+{
+	if ((unsigned)p >= SANDBOX_PROFILE_COUNT)
+		return "?";
+	return sb_profile_names[p];
+}
+
+int sandbox_profile_parse(const char *name, enum sandbox_profile *p_r)
+{
+	for (int i = 0; i < SANDBOX_PROFILE_COUNT; i++)
+		if (strcmp(name, sb_profile_names[i]) == 0) {
+			*p_r = (enum sandbox_profile)i;
+			return 1;
+		}
+	return 0;
+}
+
+/* Core files would hold keys and mail: never write one, and refuse ptrace
+ * attach and /proc/<pid>/mem to the same uid. A process that never forks
+ * gets RLIMIT_NPROC 0 (ignored for root; seccomp forbids clone anyway).
+ * RLIMIT_FSIZE stays: SQLite and the spool write files of any size. */
+static int sb_limits(enum sandbox_profile p, const char **error_r)
+{
+	struct rlimit zero = {0, 0};
+	if (setrlimit(RLIMIT_CORE, &zero) < 0) {
+		*error_r = sandbox_errorf("setrlimit(RLIMIT_CORE): %s", strerror(errno));
+		return -1;
+	}
+#ifndef SEALMAIL_SAN
+	/* LeakSanitizer's exit check needs a thread; SAN builds keep NPROC. */
+	if (!sandbox_policy_forks(p) && setrlimit(RLIMIT_NPROC, &zero) < 0) {
+		*error_r = sandbox_errorf("setrlimit(RLIMIT_NPROC): %s", strerror(errno));
+		return -1;
+	}
+#endif
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		*error_r = sandbox_errorf("PR_SET_DUMPABLE: %s", strerror(errno));
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		*error_r = sandbox_errorf("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int sandbox_enter(enum sandbox_profile p, const struct sandbox_fs_rule *rules, size_t n,
+                  const uint16_t *tcp_ports, size_t np, const char **error_r)
+{
+	if ((unsigned)p >= SANDBOX_PROFILE_COUNT) {
+		*error_r = sandbox_errorf("unknown sandbox profile %d", (int)p);
+		return -1;
+	}
+	if (p == SANDBOX_PREAUTH_FRONT && (n > 0 || np > 0)) {
+		*error_r = sandbox_errorf("the pre-auth front gets no files and no TCP ports");
+		return -1;
+	}
+	if (sb_limits(p, error_r) < 0)
+		return -1;
+	/* Abstract unix sockets are never ours; the accept parent keeps them
+	 * in case the service manager's notify socket is one. Signals may go
+	 * only to processes inside the sandbox (the parent's children are). */
+	unsigned scope = SANDBOX_SCOPE_SIGNAL;
+	if (p != SANDBOX_ACCEPT)
+		scope |= SANDBOX_SCOPE_ABSTRACT_UNIX;
+#ifdef SEALMAIL_SAN
+	/* LeakSanitizer reads /proc/self/maps and /proc/self/task at exit. */
+	struct sandbox_fs_rule all[SB_LAYOUT_RULES_MAX + 1];
+	if (n > SB_LAYOUT_RULES_MAX) {
+		*error_r = sandbox_errorf("too many sandbox rules");
+		return -1;
+	}
+	if (n > 0)
+		memcpy(all, rules, n * sizeof(*rules));
+	all[n].dirfd = -1;
+	all[n].path = "/proc";
+	all[n].access = SANDBOX_FS_RO;
+	rules = all;
+	n++;
+#endif
+	int abi;
+	if (sandbox_landlock_scoped(rules, n, tcp_ports, np, scope, &abi, error_r) < 0)
+		return -1;
+	/* Logged before seccomp: with journald as the target this also opens
+	 * the journal socket, which the front could not do afterwards. */
+	char abistr[8];
+	snprintf(abistr, sizeof(abistr), "%d", abi);
+	const char *dbg = getenv("SEALMAIL_SECCOMP_DEBUG");
+	log_event(LOG_INFO, "sandbox", "PROFILE", sandbox_profile_name(p), "LANDLOCK_ABI", abistr,
+	          "SECCOMP", dbg != NULL && strcmp(dbg, "1") == 0 ? "trap" : "kill", NULL);
+	/* The accept parent's children enter the other profiles right after
+	 * fork: compile those filters once here instead of in every child. */
+	for (int i = 0; p == SANDBOX_ACCEPT && i < SANDBOX_PROFILE_COUNT; i++)
+		if (i != SANDBOX_ACCEPT &&
+		    sandbox_seccomp_precompile((enum sandbox_profile)i, error_r) < 0)
+			return -1;
+	return sandbox_seccomp(p, error_r);
+}
+
+static bool sb_one_component(const char *s)
+{
+	return s != NULL && *s != '\0' && strchr(s, '/') == NULL && strcmp(s, ".") != 0 &&
+	       strcmp(s, "..") != 0;
+}
+
+int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
+                         const char **error_r)
+{
+	struct sandbox_fs_rule r[SB_LAYOUT_RULES_MAX];
+	size_t n = 0;
+	char userdir[300];
+	if (p != SANDBOX_PREAUTH_FRONT && l->state_fd < 0) {
+		*error_r = sandbox_errorf("sandbox layout without a state directory");
+		return -1;
+	}
+	switch (p) {
+	case SANDBOX_PREAUTH_FRONT:
+		break;
+	case SANDBOX_AUTH:
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, NULL, SANDBOX_FS_RO};
+		break;
+	case SANDBOX_POSTAUTH:
+		if (!sb_one_component(l->user_id) || strlen(l->user_id) > 200) {
+			*error_r = sandbox_errorf("bad user id for the sandbox");
+			return -1;
+		}
+		snprintf(userdir, sizeof(userdir), "users/%s", l->user_id);
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, userdir, SANDBOX_FS_USERDIR};
+		break;
+	case SANDBOX_MX:
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, "directory.db", SANDBOX_FS_READ};
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, "users", SANDBOX_FS_SPOOL};
+		break;
+	case SANDBOX_ACCEPT:
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, NULL, SANDBOX_FS_USERDIR};
+		break;
+	case SANDBOX_PROFILE_COUNT:
+	default:
+		*error_r = sandbox_errorf("unknown sandbox profile %d", (int)p);
+		return -1;
+	}
+	if (l->nextra > SB_LAYOUT_RULES_MAX - n) {
+		*error_r = sandbox_errorf("too many sandbox rules");
+		return -1;
+	}
+	for (size_t i = 0; i < l->nextra; i++)
+		r[n++] = l->extra[i];
+	return sandbox_enter(p, r, n, l->tcp_ports, l->ntcp_ports, error_r);
+}
+
+void sandbox_warm(void)
+{
+	/* OpenSSL reads openssl.cnf and loads providers on first use. */
+	tls_warm();
+	/* libsodium picks its CPU features and randomness source. */
+	if (sodium_init() < 0)
+		log_fatal("sodium_init failed");
+	/* SQLite seeds its PRNG (temp names, randomblob) from /dev/urandom the
+	 * first time it needs randomness. */
+	unsigned char b[8];
+	sqlite3_initialize();
+	sqlite3_randomness(sizeof(b), b);
+	sodium_memzero(b, sizeof(b));
+	/* glibc reads /etc/localtime on the first localtime(). */
+	tzset();
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+}
+
+#ifdef SEALMAIL_TEST_HOOKS
+void sandbox_test_hook(const char *stage)
+{
+	static const char prefix[] = "forbidden-syscall:";
+	const char *h = getenv("SEALMAIL_TEST_HOOK");
+	if (h == NULL || strncmp(h, prefix, sizeof(prefix) - 1) != 0 ||
+	    strcmp(h + sizeof(prefix) - 1, stage) != 0)
+		return;
+	/* No profile allows packet sockets; harmless if it ever ran. */
+	long fd = syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0);
+	if (fd >= 0)
+		close((int)fd);
+	static const char msg[] = "sandbox test hook: forbidden syscall was allowed\n";
+	ssize_t w = write(2, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(125);
+}
+#endif
