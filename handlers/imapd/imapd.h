@@ -115,6 +115,79 @@ void imap_sel_remove(struct imap_sel *sel, uint32_t uid);
 /* Report our own expunge of uids (EXPUNGE or VANISHED) and drop them. */
 void imap_report_expunged(struct imap_sess *s, const uint32_t *uids, size_t n, uint64_t modseq);
 
+/* ---- message data for FETCH, SEARCH (msgcache.c) ----
+ * Per-message metadata plus what is derived from the raw message: ENVELOPE
+ * and BODYSTRUCTURE (messages.envelope / messages.bodystructure) and the MIME
+ * tree with its offsets (bodies.header_cache, lib/mime.h cache encoding),
+ * each filled on first need by one parse and written back in batches. The
+ * root header is read from the start of the raw body with incremental blob
+ * I/O, which decrypts only the pages that hold it. Loads of one batch share
+ * one read snapshot, so metadata and body always belong together. */
+#define IMAP_MC_ENVELOPE 0x1u      /* mi->envelope */
+#define IMAP_MC_BODYSTRUCTURE 0x2u /* mi->bodystructure (extended form) */
+#define IMAP_MC_HEADER 0x4u        /* mi->header: the root header, empty line included */
+#define IMAP_MC_TREE 0x8u          /* mi->tree */
+
+struct mime_part;
+struct imap_msgcache;
+
+/* One loaded message; every pointer is owned by the cache and valid until
+ * the next load, release or free. */
+struct imap_msginfo {
+	uint32_t uid;
+	uint64_t modseq;
+	unsigned flags;          /* enum store_flag bits */
+	const char *keywords;    /* space-separated, "" if none */
+	int64_t internaldate;    /* unix seconds */
+	uint64_t size;           /* RFC822.SIZE */
+	const char *envelope;    /* "(...)" */
+	const char *bodystructure;
+	const unsigned char *header;
+	size_t header_len;
+	struct mime_part *tree;
+};
+
+/* A cache for the messages of one folder. Never NULL. */
+struct imap_msgcache *imap_msgcache_new(struct store *st, int64_t folder_id);
+/* Write what is pending and free; NULL-safe; sets *mc to NULL. */
+void imap_msgcache_free(struct imap_msgcache **mc);
+/* Load uid with the IMAP_MC_* items of need: 1 loaded (*mi_r set), 0 the
+ * message no longer exists (expunged by another session), -1 store error. */
+int imap_msgcache_load(struct imap_msgcache *mc, uint32_t uid, unsigned need,
+		       const struct imap_msginfo **mi_r);
+/* Bytes of the loaded message's raw text: its length, and n bytes at off
+ * copied to out (the range must lie inside it). 0 ok, -1 error. */
+uint64_t imap_msgcache_raw_size(struct imap_msgcache *mc);
+int imap_msgcache_raw(struct imap_msgcache *mc, uint64_t off, void *out, size_t n);
+/* End the current read snapshot and write pending cache entries (the next
+ * load starts a new snapshot; loaded data is gone). Call between messages
+ * after one that streamed a large literal (a held snapshot keeps the WAL
+ * from being checkpointed) and before the session writes to the store. */
+void imap_msgcache_release(struct imap_msgcache *mc);
+
+/* ---- flag changes (flags.c) ---- */
+struct imap_flag_result {
+	uint32_t uid;
+	int status;          /* 1 done, 0 expunged meanwhile, 2 refused by UNCHANGEDSINCE */
+	bool changed;        /* got a new mod-sequence */
+	unsigned flags;      /* afterwards (status 1) */
+	char *keywords;      /* owned by the result array */
+	uint64_t modseq;
+};
+/* Apply one flag operation to uids of the selected mailbox in one
+ * transaction (RFC 3501 section 6.4.6, RFC 7162 section 3.1.3 when
+ * unchangedsince is set: 0 refuses every message), publish the change and
+ * keep our own change from being reported again by imap_sync(). 0 ok
+ * (*res_r: n results in uids order; free with imap_flag_results_free), -1
+ * store error (nothing changed; reason in store_error()). */
+int imap_flags_apply(struct imap_sess *s, const uint32_t *uids, size_t n, enum store_flag_op op,
+		     unsigned flags, const char *keywords, bool unchangedsince,
+		     uint64_t unchangedsince_modseq, struct imap_flag_result **res_r);
+void imap_flag_results_free(struct imap_flag_result **res, size_t n);
+/* Mark CONDSTORE enabled (RFC 7162 section 3.1): when it was not yet and a
+ * mailbox is selected, report its HIGHESTMODSEQ as Dovecot does. */
+void imap_condstore_enable(struct imap_sess *s);
+
 /* ---- command families ---- */
 int imap_cmd_list(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 int imap_cmd_lsub(struct imap_sess *s, const struct imapparse_arg *args, size_t n);

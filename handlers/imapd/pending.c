@@ -9,18 +9,6 @@ int imap_cmd_append(struct imap_sess *s, const struct imapparse_arg *args, size_
 	return 0;
 }
 
-int imap_cmd_fetch(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
-{
-	imap_no(s, "[CANNOT] FETCH unavailable.");
-	return 0;
-}
-
-int imap_cmd_store(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
-{
-	imap_no(s, "[CANNOT] STORE unavailable.");
-	return 0;
-}
-
 int imap_cmd_search(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
 	imap_no(s, "[CANNOT] SEARCH unavailable.");

@@ -1,0 +1,872 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* FETCH and UID FETCH (RFC 3501 sections 6.4.5, 6.4.8, 7.4.2), with the
+ * CONDSTORE/QRESYNC parts (RFC 7162 sections 3.1.4, 3.2.6: MODSEQ,
+ * CHANGEDSINCE, VANISHED) and BINARY / BINARY.SIZE (RFC 3516; answered when
+ * asked, not advertised).
+ *
+ * Each message's response is assembled first (text plus references to byte
+ * ranges of the raw message) and written only when complete, so a message
+ * that cannot be answered leaves no half-written line; the ranges are then
+ * streamed from the store in chunks. Where RFC 3501 leaves a choice we answer
+ * as Dovecot does: a section that does not exist is an empty string, NUL
+ * bytes in a literal become 0x80, a message expunged by another session is
+ * skipped and the command ends "OK [EXPUNGEISSUED]" (RFC 2180 section 4.1.2,
+ * RFC 5530; Dovecot answers OK rather than NO because clients treat a NO
+ * FETCH as fatal). Trust: post-auth; message content is untrusted. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "imapd.h"
+#include "log.h"
+#include "mem.h"
+#include "mime.h"
+
+#define FETCH_CHUNK 65536u
+/* After a message with this much literal data, end the read snapshot (the
+ * client may have been slow to take it). */
+#define FETCH_RELEASE_BYTES (1u << 20)
+
+struct fetch_piece {
+	size_t at;        /* position in the line buffer where the range goes */
+	uint64_t off, len; /* range of the raw message */
+};
+
+struct fetch_ctx {
+	struct imap_sess *s;
+	struct imapparse_fetch f;
+	struct imapparse_fetch_mods mods;
+	const struct imapparse_fetch_att **order; /* items in response order */
+	size_t norder;
+	bool want_uid, want_flags, want_modseq;
+	bool sets_seen;
+	unsigned need;               /* IMAP_MC_* */
+	struct seqset seen_changed;  /* UIDs whose \Seen this FETCH set */
+	struct imap_msgcache *mc;
+	const struct imap_msginfo *mi;
+	uint32_t seq;
+	struct buf line;
+	struct fetch_piece *pieces;
+	size_t npieces, pieces_cap;
+	uint64_t raw_bytes;          /* literal bytes of the current message */
+	bool expunged;               /* a message vanished under us */
+	bool cte_error;              /* BINARY met an unknown encoding */
+	unsigned char *chunk;
+};
+
+static const struct imapparse_fetch_att fetch_att_uid = {.kind = IMAPPARSE_FETCH_UID};
+static const struct imapparse_fetch_att fetch_att_flags = {.kind = IMAPPARSE_FETCH_FLAGS};
+static const struct imapparse_fetch_att fetch_att_modseq = {.kind = IMAPPARSE_FETCH_MODSEQ};
+
+/* ---- small formatters ------------------------------------------------------ */
+
+/* RFC 3501 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz" in the server's zone. */
+static void fetch_internaldate(struct buf *b, int64_t t)
+{
+	static const char *const mon[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (localtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+		tt = 0;
+		gmtime_r(&tt, &tm);
+	}
+	long off = tm.tm_gmtoff / 60;
+	char sign = off < 0 ? '-' : '+';
+	if (off < 0)
+		off = -off;
+	buf_printf(b, "\"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"", tm.tm_mday, mon[tm.tm_mon],
+		   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+}
+
+/* A literal from memory; NUL becomes 0x80 unless a literal8 may carry it. */
+static void fetch_literal_mem(struct buf *line, const unsigned char *d, size_t n, bool literal8)
+{
+	bool nul = memchr(d, 0, n) != NULL;
+	buf_printf(line, "%s{%zu}\r\n", literal8 && nul ? "~" : "", n);
+	size_t start = line->len;
+	buf_append(line, d, n);
+	if (nul && !literal8) {
+		for (unsigned char *p = line->data + start; (p = memchr(p, 0, line->len -
+						     (size_t)(p - line->data))) != NULL;)
+			*p++ = 0x80;
+	}
+}
+
+/* A literal streamed from the raw message when the response is written. */
+static void fetch_literal_raw(struct fetch_ctx *c, uint64_t off, uint64_t len)
+{
+	buf_printf(&c->line, "{%llu}\r\n", (unsigned long long)len);
+	if (len == 0)
+		return;
+	if (c->npieces == c->pieces_cap) {
+		c->pieces_cap = c->pieces_cap ? c->pieces_cap * 2 : 8;
+		c->pieces = mem_realloc(c->pieces, c->pieces_cap, sizeof(*c->pieces));
+	}
+	c->pieces[c->npieces++] = (struct fetch_piece){c->line.len, off, len};
+	c->raw_bytes += len;
+}
+
+/* Clip [0, total) to the partial <origin.length> of att (RFC 3501 section
+ * 6.4.5: an origin past the end gives an empty string). */
+static void fetch_partial(const struct imapparse_fetch_att *a, uint64_t total, uint64_t *start,
+			  uint64_t *len)
+{
+	*start = 0;
+	*len = total;
+	if (!a->partial)
+		return;
+	if (a->origin >= total) {
+		*start = total;
+		*len = 0;
+		return;
+	}
+	*start = a->origin;
+	*len = total - a->origin;
+	if (a->length < *len)
+		*len = a->length;
+}
+
+static void fetch_section_name(struct buf *line, const char *prefix,
+			       const struct imapparse_fetch_att *a)
+{
+	buf_printf(line, "%s[%s]", prefix, a->section ? a->section : "");
+	if (a->partial)
+		buf_printf(line, "<%u>", a->origin);
+	buf_append_byte(line, ' ');
+}
+
+/* RFC 3501 section 6.4.5 HEADER.FIELDS / HEADER.FIELDS.NOT: the matching
+ * fields as they are (folding kept) and the empty line that ends a header. */
+static void fetch_header_filter(const unsigned char *hdr, size_t len,
+				const struct imapparse_fetch_att *a, struct buf *out)
+{
+	bool not = a->text == IMAPPARSE_SECTION_HEADER_FIELDS_NOT;
+	struct mime_header_iter it;
+	struct mime_header_field f;
+	mime_header_iter_init(&it, hdr, len);
+	while (mime_header_next(&it, &f) == 1) {
+		bool match = false;
+		for (size_t i = 0; f.has_colon && !match && i < a->nfields; i++)
+			match = mime_header_name_is(&f, a->fields[i]);
+		if (match == not)
+			continue;
+		buf_append(out, f.raw, f.raw_len);
+		if (f.raw_len == 0 || f.raw[f.raw_len - 1] != '\n')
+			buf_append(out, "\r\n", 2);
+	}
+	buf_append(out, "\r\n", 2);
+}
+
+/* ---- content-transfer decoding for BINARY (RFC 3516 section 4.2) ------------ */
+
+static int fetch_b64_value(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* RFC 2045 section 6.8: characters outside the alphabet are ignored; '='
+ * ends the data. */
+static void fetch_decode_base64(const unsigned char *in, size_t n, struct buf *out)
+{
+	unsigned acc = 0, bits = 0;
+	for (size_t i = 0; i < n && in[i] != '='; i++) {
+		int v = fetch_b64_value(in[i]);
+		if (v < 0)
+			continue;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf_append_byte(out, (unsigned char)(acc >> bits));
+			acc &= (1u << bits) - 1;
+		}
+	}
+}
+
+static int fetch_hex(unsigned char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* RFC 2045 section 6.7: =XX, soft line breaks, trailing white space of a
+ * line dropped; a malformed '=' stays as it is (rule of robustness). */
+static void fetch_decode_qp(const unsigned char *in, size_t n, struct buf *out)
+{
+	size_t line_start = out->len;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = in[i];
+		if (ch == '\n' || (ch == '\r' && i + 1 < n && in[i + 1] == '\n')) {
+			while (out->len > line_start &&
+			       (out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\t'))
+				out->len--;
+			if (ch == '\r') {
+				buf_append(out, "\r\n", 2);
+				i++;
+			} else {
+				buf_append_byte(out, '\n');
+			}
+			line_start = out->len;
+			continue;
+		}
+		if (ch != '=') {
+			buf_append_byte(out, ch);
+			continue;
+		}
+		size_t j = i + 1;
+		while (j < n && (in[j] == ' ' || in[j] == '\t'))
+			j++;
+		if (j < n && in[j] == '\n') {
+			i = j;
+			line_start = out->len;
+			continue;
+		}
+		if (j + 1 < n && in[j] == '\r' && in[j + 1] == '\n') {
+			i = j + 1;
+			line_start = out->len;
+			continue;
+		}
+		if (j >= n) {
+			i = j;
+			continue;
+		}
+		int hi = i + 2 < n ? fetch_hex(in[i + 1]) : -1;
+		int lo = i + 2 < n ? fetch_hex(in[i + 2]) : -1;
+		if (hi >= 0 && lo >= 0) {
+			buf_append_byte(out, (unsigned char)(hi << 4 | lo));
+			i += 2;
+		} else {
+			buf_append_byte(out, '=');
+		}
+	}
+	out->data[out->len] = '\0';
+}
+
+/* 1 decoded into out, 0 unknown encoding (RFC 3516 UNKNOWN-CTE). */
+static int fetch_decode(const char *enc, const unsigned char *in, size_t n, struct buf *out)
+{
+	if (enc == NULL || strcasecmp(enc, "7bit") == 0 || strcasecmp(enc, "8bit") == 0 ||
+	    strcasecmp(enc, "binary") == 0) {
+		buf_append(out, in, n);
+		return 1;
+	}
+	if (strcasecmp(enc, "base64") == 0) {
+		fetch_decode_base64(in, n, out);
+		return 1;
+	}
+	if (strcasecmp(enc, "quoted-printable") == 0) {
+		fetch_decode_qp(in, n, out);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- sections ---------------------------------------------------------------- */
+
+/* What a section refers to: a range of the raw message, or bytes in mem. */
+struct fetch_data {
+	bool in_mem;
+	uint64_t off, len;
+	struct buf mem;
+};
+
+/* Read n raw bytes at off into b. 0 / -1. */
+static int fetch_read(struct fetch_ctx *c, uint64_t off, uint64_t n, struct buf *b)
+{
+	if (n > SIZE_MAX - 1)
+		return -1;
+	buf_reserve(b, (size_t)n);
+	if (imap_msgcache_raw(c->mc, off, b->data + b->len, (size_t)n) < 0)
+		return -1;
+	b->len += (size_t)n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+/* Find the part a section-part path names; NULL when there is none. */
+static struct mime_part *fetch_find_part(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
+{
+	struct buf path = BUF_INIT;
+	struct mime_part *part = NULL;
+	for (size_t i = 0; i < a->nparts; i++)
+		buf_printf(&path, "%s%u", i ? "." : "", a->parts[i]);
+	if (c->mi->tree == NULL || mime_part_find(c->mi->tree, buf_cstr(&path), &part) < 0)
+		part = NULL;
+	buf_free(&path);
+	return part;
+}
+
+/* Resolve a BODY[section] (RFC 3501 section 6.4.5) to its data. A part that
+ * does not exist, or HEADER/TEXT of a part that is not message/rfc822, is the
+ * empty string, as Dovecot answers. 0 ok, -1 store error. */
+static int fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *a,
+			 struct fetch_data *d)
+{
+	const struct imap_msginfo *mi = c->mi;
+	uint64_t raw = imap_msgcache_raw_size(c->mc);
+	memset(d, 0, sizeof(*d));
+	uint64_t hoff = 0, hlen = 0, boff = 0, blen = 0;
+	const unsigned char *hdr_mem = NULL;
+	if (a->nparts == 0) {
+		hdr_mem = mi->header;
+		hlen = mi->header_len;
+		boff = hlen;
+		blen = raw >= hlen ? raw - hlen : 0;
+		if (a->text == IMAPPARSE_SECTION_NONE) {
+			d->off = 0;
+			d->len = raw;
+			return 0;
+		}
+	} else {
+		struct mime_part *part = fetch_find_part(c, a);
+		if (part == NULL)
+			return 0;
+		switch (a->text) {
+		case IMAPPARSE_SECTION_NONE:
+			d->off = part->body_off;
+			d->len = part->body_size;
+			goto check;
+		case IMAPPARSE_SECTION_MIME:
+			d->off = part->hdr_off;
+			d->len = part->hdr_size;
+			goto check;
+		default:
+			break;
+		}
+		if (!(part->flags & MIME_PART_MESSAGE) || part->children == NULL)
+			return 0;
+		hoff = part->children->hdr_off;
+		hlen = part->children->hdr_size;
+		boff = part->children->body_off;
+		blen = part->children->body_size;
+	}
+	switch (a->text) {
+	case IMAPPARSE_SECTION_HEADER:
+		d->off = hoff;
+		d->len = hlen;
+		break;
+	case IMAPPARSE_SECTION_TEXT:
+		d->off = boff;
+		d->len = blen;
+		break;
+	case IMAPPARSE_SECTION_HEADER_FIELDS:
+	case IMAPPARSE_SECTION_HEADER_FIELDS_NOT: {
+		struct buf tmp = BUF_INIT;
+		if (hdr_mem == NULL) {
+			if (hoff > raw || hlen > raw - hoff || fetch_read(c, hoff, hlen, &tmp) < 0) {
+				buf_free(&tmp);
+				return hoff > raw || hlen > raw - hoff ? 0 : -1;
+			}
+			hdr_mem = tmp.data;
+		}
+		d->in_mem = true;
+		fetch_header_filter(hdr_mem, (size_t)hlen, a, &d->mem);
+		buf_free(&tmp);
+		return 0;
+	}
+	default:
+		break;
+	}
+check:
+	/* Offsets come from a validated cache or a fresh parse of this very
+	 * body; still, never trust them beyond the raw size. */
+	if (d->off > raw || d->len > raw - d->off)
+		d->off = d->len = 0;
+	return 0;
+}
+
+/* BINARY[section] / BINARY.SIZE (RFC 3516): the part's body with its
+ * content-transfer-encoding removed (composite parts as they are; BINARY[]
+ * is the header and the decoded body). 1 ok, 0 unknown encoding, -1 error. */
+static int fetch_binary(struct fetch_ctx *c, const struct imapparse_fetch_att *a, struct buf *out)
+{
+	struct mime_part *part = a->nparts ? fetch_find_part(c, a) : c->mi->tree;
+	uint64_t raw = imap_msgcache_raw_size(c->mc);
+	if (part == NULL)
+		return 1;
+	if (part->body_off > raw || part->body_size > raw - part->body_off)
+		return 1;
+	if (a->nparts == 0 && fetch_read(c, 0, part->body_off, out) < 0)
+		return -1;
+	struct buf body = BUF_INIT;
+	if (fetch_read(c, part->body_off, part->body_size, &body) < 0) {
+		buf_free(&body);
+		return -1;
+	}
+	int r;
+	if (part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) {
+		buf_append(out, body.data, body.len);
+		r = 1;
+	} else {
+		r = fetch_decode(part->encoding, body.data, body.len, out);
+	}
+	buf_free(&body);
+	return r;
+}
+
+/* ---- one message --------------------------------------------------------- */
+
+static void fetch_flags(struct fetch_ctx *c)
+{
+	imap_append_flags(&c->line, c->mi->flags, c->mi->keywords,
+			  c->s->sel->msgs[c->seq - 1].recent);
+}
+
+/* Append one item: 1 ok, 0 the message cannot be answered (cte_error set),
+ * -1 store error. */
+static int fetch_item(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
+{
+	const struct imap_msginfo *mi = c->mi;
+	struct buf *l = &c->line;
+	uint64_t start, len, raw;
+	switch (a->kind) {
+	case IMAPPARSE_FETCH_UID:
+		buf_printf(l, "UID %u", mi->uid);
+		return 1;
+	case IMAPPARSE_FETCH_FLAGS:
+		buf_append_str(l, "FLAGS ");
+		fetch_flags(c);
+		return 1;
+	case IMAPPARSE_FETCH_MODSEQ:
+		buf_printf(l, "MODSEQ (%llu)", (unsigned long long)mi->modseq);
+		return 1;
+	case IMAPPARSE_FETCH_INTERNALDATE:
+		buf_append_str(l, "INTERNALDATE ");
+		fetch_internaldate(l, mi->internaldate);
+		return 1;
+	case IMAPPARSE_FETCH_RFC822_SIZE:
+		buf_printf(l, "RFC822.SIZE %llu", (unsigned long long)mi->size);
+		return 1;
+	case IMAPPARSE_FETCH_ENVELOPE:
+		buf_printf(l, "ENVELOPE %s", mi->envelope ? mi->envelope : "NIL");
+		return 1;
+	case IMAPPARSE_FETCH_BODYSTRUCTURE:
+		buf_printf(l, "BODYSTRUCTURE %s", mi->bodystructure ? mi->bodystructure : "NIL");
+		return 1;
+	case IMAPPARSE_FETCH_BODY:
+		buf_append_str(l, "BODY ");
+		if (mi->tree != NULL)
+			mime_bodystructure(mi->tree, false, l);
+		else
+			buf_append_str(l, "NIL");
+		return 1;
+	case IMAPPARSE_FETCH_RFC822:
+		buf_append_str(l, "RFC822 ");
+		fetch_literal_raw(c, 0, imap_msgcache_raw_size(c->mc));
+		return 1;
+	case IMAPPARSE_FETCH_RFC822_HEADER:
+		buf_append_str(l, "RFC822.HEADER ");
+		fetch_literal_mem(l, mi->header, mi->header_len, false);
+		return 1;
+	case IMAPPARSE_FETCH_RFC822_TEXT:
+		raw = imap_msgcache_raw_size(c->mc);
+		buf_append_str(l, "RFC822.TEXT ");
+		fetch_literal_raw(c, mi->header_len, raw >= mi->header_len ? raw - mi->header_len : 0);
+		return 1;
+	case IMAPPARSE_FETCH_BODY_SECTION: {
+		struct fetch_data d;
+		if (fetch_section(c, a, &d) < 0)
+			return -1;
+		fetch_section_name(l, "BODY", a);
+		if (d.in_mem) {
+			fetch_partial(a, d.mem.len, &start, &len);
+			fetch_literal_mem(l, d.mem.data ? d.mem.data + start : (const unsigned char *)"",
+					  (size_t)len, false);
+			buf_free(&d.mem);
+		} else {
+			fetch_partial(a, d.len, &start, &len);
+			fetch_literal_raw(c, d.off + start, len);
+		}
+		return 1;
+	}
+	case IMAPPARSE_FETCH_BINARY:
+	case IMAPPARSE_FETCH_BINARY_SIZE: {
+		struct buf out = BUF_INIT;
+		int r = fetch_binary(c, a, &out);
+		if (r <= 0) {
+			if (r == 0)
+				c->cte_error = true;
+			buf_free(&out);
+			return r;
+		}
+		if (a->kind == IMAPPARSE_FETCH_BINARY_SIZE) {
+			buf_printf(l, "BINARY.SIZE[%s] %zu", a->section ? a->section : "", out.len);
+		} else {
+			fetch_section_name(l, "BINARY", a);
+			fetch_partial(a, out.len, &start, &len);
+			fetch_literal_mem(l, out.data ? out.data + start : (const unsigned char *)"",
+					  (size_t)len, true);
+		}
+		buf_free(&out);
+		return 1;
+	}
+	}
+	return 1;
+}
+
+/* Send the assembled response, streaming the raw ranges. 0 / -1 (the
+ * connection is unusable: a literal was announced and could not be sent). */
+static int fetch_write(struct fetch_ctx *c)
+{
+	struct io *io = &c->s->io;
+	size_t pos = 0;
+	for (size_t i = 0; i < c->npieces; i++) {
+		const struct fetch_piece *p = &c->pieces[i];
+		io_write(io, c->line.data + pos, p->at - pos);
+		pos = p->at;
+		for (uint64_t done = 0; done < p->len;) {
+			uint64_t left = p->len - done;
+			size_t n = left < FETCH_CHUNK ? (size_t)left : FETCH_CHUNK;
+			if (imap_msgcache_raw(c->mc, p->off + done, c->chunk, n) < 0)
+				return -1;
+			/* RFC 3501 CHAR8 excludes NUL; Dovecot sends 0x80. */
+			for (unsigned char *z = c->chunk; (z = memchr(z, 0, n - (size_t)(z - c->chunk)));)
+				*z++ = 0x80;
+			io_write(io, c->chunk, n);
+			done += n;
+		}
+	}
+	io_write(io, c->line.data + pos, c->line.len - pos);
+	return 0;
+}
+
+/* 1 answered, 0 skipped (expunged, unchanged, cannot be answered), -1 the
+ * session must end. */
+static int fetch_one(struct fetch_ctx *c, uint32_t uid, uint32_t seq)
+{
+	const struct imap_msginfo *mi;
+	int r;
+	if (c->mods.changedsince) {
+		/* RFC 7162 section 3.1.4.1: only messages changed since. */
+		r = imap_msgcache_load(c->mc, uid, 0, &mi);
+		if (r <= 0)
+			goto gone;
+		if (mi->modseq <= c->mods.modseq)
+			return 0;
+	}
+	r = imap_msgcache_load(c->mc, uid, c->need, &mi);
+	if (r <= 0)
+		goto gone;
+	c->mi = mi;
+	c->seq = seq;
+	c->npieces = 0;
+	c->raw_bytes = 0;
+	buf_reset(&c->line);
+	buf_printf(&c->line, "* %u FETCH (", seq);
+	bool first = true, seen_now = seqset_contains(&c->seen_changed, uid);
+	for (size_t i = 0; i < c->norder + 3; i++) {
+		const struct imapparse_fetch_att *a;
+		if (i < c->norder) {
+			a = c->order[i];
+		} else if (!seen_now) {
+			break;
+		} else if (i == c->norder) {
+			/* RFC 3501 section 6.4.5: the implicit \Seen shows
+			 * in FLAGS; RFC 7162 section 3.1: with CONDSTORE, the
+			 * response also carries UID and MODSEQ. */
+			if (c->want_flags)
+				continue;
+			a = &fetch_att_flags;
+		} else if (!c->s->condstore) {
+			break;
+		} else if (i == c->norder + 1) {
+			if (c->want_uid)
+				continue;
+			a = &fetch_att_uid;
+		} else {
+			if (c->want_modseq)
+				continue;
+			a = &fetch_att_modseq;
+		}
+		if (!first)
+			buf_append_byte(&c->line, ' ');
+		first = false;
+		r = fetch_item(c, a);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+	}
+	buf_append_str(&c->line, ")\r\n");
+	if (fetch_write(c) < 0)
+		return -1;
+	if (c->raw_bytes >= FETCH_RELEASE_BYTES)
+		imap_msgcache_release(c->mc);
+	return 1;
+gone:
+	if (r < 0)
+		return -1;
+	c->expunged = true;
+	return 0;
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+static bool fetch_sets_seen(const struct imapparse_fetch_att *a)
+{
+	switch (a->kind) {
+	case IMAPPARSE_FETCH_RFC822:
+	case IMAPPARSE_FETCH_RFC822_TEXT:
+		return true;
+	case IMAPPARSE_FETCH_BODY_SECTION:
+	case IMAPPARSE_FETCH_BINARY:
+		return !a->peek;
+	default:
+		return false;
+	}
+}
+
+static unsigned fetch_need(const struct imapparse_fetch_att *a)
+{
+	switch (a->kind) {
+	case IMAPPARSE_FETCH_ENVELOPE:
+		return IMAP_MC_ENVELOPE;
+	case IMAPPARSE_FETCH_BODYSTRUCTURE:
+		return IMAP_MC_BODYSTRUCTURE;
+	case IMAPPARSE_FETCH_BODY:
+		return IMAP_MC_TREE;
+	case IMAPPARSE_FETCH_RFC822_HEADER:
+	case IMAPPARSE_FETCH_RFC822_TEXT:
+		return IMAP_MC_HEADER;
+	case IMAPPARSE_FETCH_BODY_SECTION:
+		if (a->nparts > 0)
+			return IMAP_MC_TREE;
+		return a->text == IMAPPARSE_SECTION_NONE ? 0 : IMAP_MC_HEADER;
+	case IMAPPARSE_FETCH_BINARY:
+	case IMAPPARSE_FETCH_BINARY_SIZE:
+		return IMAP_MC_TREE;
+	default:
+		return 0;
+	}
+}
+
+/* Build the item order: UID first for UID FETCH (RFC 3501 section 6.4.8),
+ * the items as asked (simple ones once), MODSEQ last when implied. */
+static void fetch_plan(struct fetch_ctx *c, bool uid_cmd)
+{
+	bool seen_kind[IMAPPARSE_FETCH_MODSEQ + 1];
+	memset(seen_kind, 0, sizeof(seen_kind));
+	c->order = mem_array(c->f.count + 2, sizeof(*c->order));
+	for (size_t i = 0; i < c->f.count; i++)
+		if (c->f.atts[i].kind == IMAPPARSE_FETCH_UID)
+			c->want_uid = true;
+	if (uid_cmd && !c->want_uid) {
+		c->order[c->norder++] = &fetch_att_uid;
+		c->want_uid = true;
+		seen_kind[IMAPPARSE_FETCH_UID] = true;
+	}
+	for (size_t i = 0; i < c->f.count; i++) {
+		const struct imapparse_fetch_att *a = &c->f.atts[i];
+		bool simple = a->kind != IMAPPARSE_FETCH_BODY_SECTION &&
+			      a->kind != IMAPPARSE_FETCH_BINARY &&
+			      a->kind != IMAPPARSE_FETCH_BINARY_SIZE;
+		if (simple && seen_kind[a->kind])
+			continue;
+		seen_kind[a->kind] = true;
+		c->order[c->norder++] = a;
+		c->need |= fetch_need(a);
+		if (fetch_sets_seen(a))
+			c->sets_seen = true;
+		if (a->kind == IMAPPARSE_FETCH_FLAGS)
+			c->want_flags = true;
+		if (a->kind == IMAPPARSE_FETCH_MODSEQ)
+			c->want_modseq = true;
+	}
+	/* RFC 7162 section 3.1.4.1: CHANGEDSINCE implies MODSEQ; with
+	 * CONDSTORE enabled FLAGS travel with MODSEQ (as Dovecot does). */
+	if (!c->want_modseq && (c->mods.changedsince || (c->want_flags && c->s->condstore))) {
+		c->order[c->norder++] = &fetch_att_modseq;
+		c->want_modseq = true;
+	}
+}
+
+/* RFC 3501 section 6.4.5: BODY[...] (not .PEEK), RFC822 and RFC822.TEXT set
+ * \Seen in a read-write mailbox; that is a flag change like STORE's. Only
+ * messages this FETCH returns are touched. */
+static void fetch_set_seen(struct fetch_ctx *c, const struct seqset *uids)
+{
+	struct imap_sess *s = c->s;
+	sqlite3_stmt *q;
+	uint32_t *todo = NULL;
+	size_t n = 0, cap = 0;
+	if (sqlite3_prepare_v2(store_db(s->st),
+			       "SELECT uid FROM messages WHERE folder_id = ?1 AND uid BETWEEN ?2 AND "
+			       "?3 AND (flags & ?4) = 0 AND modseq > ?5 ORDER BY uid",
+			       -1, &q, NULL) != SQLITE_OK) {
+		log_event(LOG_ERR, "store-error", "REASON", sqlite3_errmsg(store_db(s->st)), NULL);
+		return;
+	}
+	for (size_t i = 0; i < uids->count; i++) {
+		sqlite3_bind_int64(q, 1, s->sel->folder_id);
+		sqlite3_bind_int64(q, 2, uids->ranges[i].lo);
+		sqlite3_bind_int64(q, 3, uids->ranges[i].hi);
+		sqlite3_bind_int(q, 4, STORE_FLAG_SEEN);
+		sqlite3_bind_int64(q, 5, c->mods.changedsince ? (sqlite3_int64)c->mods.modseq : 0);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				todo = mem_realloc(todo, cap, sizeof(*todo));
+			}
+			todo[n++] = (uint32_t)sqlite3_column_int64(q, 0);
+		}
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	if (n > 0) {
+		struct imap_flag_result *res = NULL;
+		if (imap_flags_apply(s, todo, n, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, false, 0,
+				     &res) == 0) {
+			for (size_t i = 0; i < n; i++)
+				if (res[i].changed)
+					seqset_add(&c->seen_changed, res[i].uid, res[i].uid);
+			seqset_normalise(&c->seen_changed);
+			imap_flag_results_free(&res, n);
+		} else {
+			/* The data can still be sent; the flag is a courtesy. */
+			log_event(LOG_WARNING, "store-error", "REASON", store_error(s->st), NULL);
+		}
+	}
+	free(todo);
+}
+
+/* RFC 7162 section 3.2.6: VANISHED (EARLIER) with the UIDs of the set that
+ * were expunged since the CHANGEDSINCE mod-sequence, before any FETCH. UIDs
+ * still in our view are left to the next EXPUNGE report. */
+static void fetch_vanished(struct fetch_ctx *c, const struct imapparse_arg *setarg)
+{
+	struct imap_sess *s = c->s;
+	struct seqset set = SEQSET_INIT, gone = SEQSET_INIT;
+	sqlite3_stmt *q;
+	uint32_t max = s->sel->uidnext > 1 ? s->sel->uidnext - 1 : 0;
+	if (seqset_parse(&set, setarg->str, setarg->len, 100000, NULL) != 1) {
+		seqset_free(&set);
+		return;
+	}
+	seqset_resolve(&set, max, true);
+	if (sqlite3_prepare_v2(store_db(s->st),
+			       "SELECT uid FROM expunged WHERE folder_id = ?1 AND modseq > ?2 "
+			       "ORDER BY uid",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, s->sel->folder_id);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)c->mods.modseq);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			uint32_t uid = (uint32_t)sqlite3_column_int64(q, 0);
+			if (seqset_contains(&set, uid) && imap_seq_of_uid(s->sel, uid) == 0)
+				seqset_add(&gone, uid, uid);
+		}
+		sqlite3_finalize(q);
+	}
+	if (gone.count > 0) {
+		struct buf b = BUF_INIT;
+		seqset_normalise(&gone);
+		seqset_format(&gone, &b);
+		imap_untagged(s, "VANISHED (EARLIER) %s", buf_cstr(&b));
+		buf_free(&b);
+	}
+	seqset_free(&set);
+	seqset_free(&gone);
+}
+
+int imap_cmd_fetch(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	struct fetch_ctx c;
+	const char *err = NULL;
+	struct seqset uids = SEQSET_INIT;
+	bool uid_cmd = s->cmd->uid;
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	if (n < 2 || n > 3) {
+		imap_bad(s, "Syntax: %sFETCH sequence-set items [(modifiers)]", uid_cmd ? "UID " : "");
+		return 0;
+	}
+	if (imapparse_fetch_parse(&args[1], &c.f, &err) != 1) {
+		imap_bad(s, "Invalid fetch items: %s.", err ? err : "syntax error");
+		return 0;
+	}
+	if (n == 3 && imapparse_fetch_modifiers(&args[2], &c.mods, &err) != 1) {
+		imap_bad(s, "Invalid FETCH modifiers: %s.", err ? err : "syntax error");
+		goto out;
+	}
+	if (c.mods.vanished && !uid_cmd) {
+		/* RFC 7162 section 3.2.6: VANISHED only with UID FETCH. */
+		imap_bad(s, "VANISHED only with UID FETCH.");
+		goto out;
+	}
+	if (c.mods.vanished && !s->qresync) {
+		imap_bad(s, "QRESYNC is not enabled.");
+		goto out;
+	}
+	if (imap_uidset_arg(s, &args[0], uid_cmd, &uids) != 1)
+		goto out;
+	bool modseq_asked = c.mods.changedsince;
+	for (size_t i = 0; i < c.f.count; i++)
+		if (c.f.atts[i].kind == IMAPPARSE_FETCH_MODSEQ)
+			modseq_asked = true;
+	/* RFC 7162 section 3.1: FETCH MODSEQ and CHANGEDSINCE enable CONDSTORE. */
+	if (modseq_asked)
+		imap_condstore_enable(s);
+	fetch_plan(&c, uid_cmd);
+	if (c.mods.vanished)
+		fetch_vanished(&c, &args[0]);
+	if (c.sets_seen && !s->sel->readonly && uids.count > 0)
+		fetch_set_seen(&c, &uids);
+	c.mc = imap_msgcache_new(s->st, s->sel->folder_id);
+	c.chunk = mem_alloc(FETCH_CHUNK);
+	struct seqset_iter it = SEQSET_ITER_INIT;
+	uint32_t uid;
+	while (seqset_next(&uids, &it, &uid)) {
+		uint32_t seq = imap_seq_of_uid(s->sel, uid);
+		if (seq == 0)
+			continue;
+		int r = fetch_one(&c, uid, seq);
+		if (r < 0) {
+			log_event(LOG_ERR, "fetch-failed", "REASON", "store read failed", NULL);
+			imap_msgcache_free(&c.mc);
+			io_flush(&s->io);
+			s->state = IMAP_ST_LOGOUT;
+			seqset_free(&uids);
+			imapparse_fetch_free(&c.f);
+			free(c.order);
+			free(c.pieces);
+			free(c.chunk);
+			buf_free(&c.line);
+			seqset_free(&c.seen_changed);
+			return -1;
+		}
+	}
+	imap_msgcache_free(&c.mc);
+	if (c.cte_error)
+		imap_no(s, "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding in some parts.");
+	else if (c.expunged)
+		imap_ok(s, "[EXPUNGEISSUED] Some messages were already expunged.");
+	else
+		imap_ok(s, "Fetch completed.");
+out:
+	seqset_free(&uids);
+	imapparse_fetch_free(&c.f);
+	free(c.order);
+	free(c.pieces);
+	free(c.chunk);
+	buf_free(&c.line);
+	seqset_free(&c.seen_changed);
+	return 0;
+}
