@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "server.h"
 
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sodium.h>
@@ -94,4 +97,60 @@ void server_warm(void)
 	/* SQLite opens /dev/urandom on first use of its PRNG. */
 	sqlite3_initialize();
 	sqlite3_randomness(1, &b);
+}
+
+int server_state_fd(const struct conf *c)
+{
+	int fd = open(c->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		log_fatal("state_dir %s cannot be opened (run sealctl init)", c->state_dir);
+	return fd;
+}
+
+/* Port of "host:port" or "inet:host:port"; 0 for unix sockets and names
+ * without a port. */
+static uint16_t server_port_of(const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	if (strncmp(spec, "unix:", 5) == 0 || colon == NULL)
+		return 0;
+	long v = strtol(colon + 1, NULL, 10);
+	return v > 0 && v < 65536 ? (uint16_t)v : 0;
+}
+
+static size_t server_tcp_ports(const struct conf *c, uint16_t *ports, size_t max)
+{
+	size_t n = 0;
+	const char *lists[] = {c->smtpd_milters, c->lmtpd_milters, c->submitd_milters};
+	if (c->redis[0] != '\0' && server_port_of(c->redis) != 0)
+		ports[n++] = server_port_of(c->redis);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		char copy[1024], *save = NULL;
+		snprintf(copy, sizeof(copy), "%s", lists[i]);
+		for (char *t = strtok_r(copy, ", \t", &save); t && n < max;
+		     t = strtok_r(NULL, ", \t", &save))
+			if (strncmp(t, "inet:", 5) == 0 && server_port_of(t) != 0)
+				ports[n++] = server_port_of(t);
+	}
+	return n;
+}
+
+void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
+		    const char *user_id)
+{
+	uint16_t ports[32];
+	struct sandbox_fs_rule extra[1];
+	struct sandbox_layout l = {.state_fd = state_fd, .user_id = user_id};
+	const char *err;
+	l.ntcp_ports = server_tcp_ports(c, ports, sizeof(ports) / sizeof(ports[0]));
+	l.tcp_ports = ports;
+	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
+		/* The back processes take KDF slots (lock files) in run_dir. */
+		extra[0] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};
+		l.extra = extra;
+		l.nextra = 1;
+	}
+	if (sandbox_enter_layout(p, &l, &err) < 0)
+		log_fatal("sandbox %s: %s", sandbox_profile_name(p), err);
+	sandbox_test_hook(sandbox_profile_name(p));
 }

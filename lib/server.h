@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "conf.h"
+#include "sandbox.h"
 
 struct server_args {
 	const char *conf_path; /* -c FILE */
@@ -30,5 +31,15 @@ void server_no_core(void);
 /* Load what libraries would open lazily after the sandbox: OpenSSL
  * configuration, time zone, SQLite's randomness source, libsodium. */
 void server_warm(void);
+
+/* Open state_dir as a directory descriptor for the sandbox rules; fatal
+ * when it does not exist. */
+int server_state_fd(const struct conf *c);
+/* Enter a sandbox profile with the standard rules for this configuration:
+ * state_fd (see sandbox_enter_layout), user_id for POSTAUTH, the TCP ports
+ * of Redis and the milters, and run_dir (KDF slot files) for ACCEPT. A
+ * failure is fatal: no handler serves a client unconfined. */
+void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
+		    const char *user_id);
 
 #endif

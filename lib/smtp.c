@@ -8,11 +8,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "io.h"
 #include "log.h"
 #include "mem.h"
+#include "milter.h"
 #include "rnd.h"
 #include "server.h"
 #include "smtpparse.h"
@@ -32,6 +34,7 @@ static const char *const smtp_state_names[] = {"init", "ready", "mail", "rcpt", 
 
 struct smtp_rcpt {
 	char addr[SMTP_PATH_MAX + 1];
+	bool milter_deleted; /* removed by a milter (SMFIR_DELRCPT) */
 };
 
 struct smtp_sess {
@@ -54,6 +57,9 @@ struct smtp_sess {
 	bool bdat_failed; /* a chunk was refused: the rest of the sequence is too */
 	uint64_t bdat_total;
 	unsigned messages; /* delivered in this session */
+	/* Milters (milter.h) of this connection, connected in this process. */
+	struct milters *milters;
+	bool milter_close; /* a milter ended the connection (421 sent) */
 };
 
 static void smtp_set_state(struct smtp_sess *s, enum smtp_state st)
@@ -99,6 +105,7 @@ static void smtp_error(struct smtp_sess *s, const char *reply, const char *what)
 
 static void smtp_txn_reset(struct smtp_sess *s)
 {
+	milters_abort(s->milters); /* no-op unless a milter saw part of it */
 	memset(&s->from, 0, sizeof(s->from));
 	memset(&s->mp, 0, sizeof(s->mp));
 	free(s->rcpts);
@@ -119,6 +126,181 @@ static bool smtp_lmtp(const struct smtp_sess *s)
 	return s->srv->mode == SMTP_MODE_LMTP;
 }
 
+/* ---- milters (milter.h) ------------------------------------------------ */
+
+static const char *smtp_milter_list(const struct smtp_server *srv)
+{
+	if (strcmp(srv->proto_name, "submitd") == 0)
+		return srv->conf->submitd_milters;
+	return srv->mode == SMTP_MODE_LMTP ? srv->conf->lmtpd_milters : srv->conf->smtpd_milters;
+}
+
+/* A milter verdict on a command: true if the command goes on (a discard goes
+ * on too: the message is dropped at its end); otherwise the reply is sent,
+ * and after a 421 the session ends. */
+static bool smtp_milter_ok(struct smtp_sess *s, enum milter_verdict v,
+			   const struct milter_answer *a, const char *stage)
+{
+	if (v == MILTER_CONTINUE || v == MILTER_DISCARD)
+		return true;
+	smtp_reject(s, a->reply, stage);
+	if (v == MILTER_SHUTDOWN)
+		s->milter_close = true;
+	return false;
+}
+
+static void smtp_milter_connect(struct smtp_sess *s)
+{
+	const char *err;
+	struct milter_answer a;
+	s->milters = milters_new(smtp_milter_list(s->srv), s->srv->conf, &err);
+	if (s->milters == NULL) {
+		if (err != NULL) { /* checked at start-up; never accept unfiltered */
+			log_event(LOG_ERR, "milter-config", "REASON", err, NULL);
+			smtp_reply(s, "421 4.3.5 Error: server configuration");
+			s->milter_close = true;
+		}
+		return;
+	}
+	struct milter_client cl = {
+		.daemon_name = s->srv->proto_name,
+		.hostname = s->srv->conf->hostname,
+		.daemon_addr = s->conn->is_unix ? NULL : s->conn->local,
+		.client_addr = s->conn->is_unix ? NULL : s->conn->remote,
+		.client_port = s->conn->remote_port,
+	};
+	if (milters_connect(s->milters, &cl, &a) == MILTER_SHUTDOWN) {
+		smtp_reject(s, a.reply, "connect");
+		s->milter_close = true;
+	}
+}
+
+static bool smtp_milter_helo(struct smtp_sess *s, const char *helo)
+{
+	char tls[128], *cipher = NULL;
+	struct milter_answer a;
+	if (io_tls_desc(&s->io, tls, sizeof(tls))[0] != '\0' && (cipher = strchr(tls, ' ')) != NULL)
+		*cipher++ = '\0'; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+	enum milter_verdict v =
+		milters_helo(s->milters, helo, cipher ? tls : NULL, cipher, &a);
+	return smtp_milter_ok(s, v, &a, "helo");
+}
+
+/* The ESMTP parameters of MAIL/RCPT as the client wrote them. */
+static const char *smtp_milter_params(const char *arg, bool allow_null)
+{
+	struct smtp_path p;
+	const char *end = NULL, *reply, *colon = strchr(arg, ':');
+	if (colon == NULL)
+		return "";
+	colon++;
+	while (*colon == ' ')
+		colon++;
+	if (smtpparse_path(colon, allow_null, &p, &end, &reply) < 0 || end == NULL)
+		return "";
+	return end;
+}
+
+static bool smtp_milter_data(struct smtp_sess *s)
+{
+	struct milter_answer a;
+	if (smtp_milter_ok(s, milters_data(s->milters, &a), &a, "data"))
+		return true;
+	smtp_txn_reset(s);
+	return false;
+}
+
+/* Remove the targets of one RCPT (group). */
+static void smtp_drop_group(struct smtp_sess *s, size_t g)
+{
+	size_t k = 0;
+	for (size_t t = 0; t < s->ntargets; t++)
+		if (s->targets[t].group != g)
+			s->targets[k++] = s->targets[t];
+	s->ntargets = k;
+}
+
+/* Recipient edits in the order the milters made them: an added recipient is
+ * resolved like a RCPT (unknown ones are logged and skipped: there is no
+ * bounce), a deleted one loses its targets. */
+static void smtp_milter_rcpts(struct smtp_sess *s, const struct milter_result *mr)
+{
+	char(*added)[MILTER_ADDR_MAX + 1] = NULL;
+	size_t nadded = 0;
+	for (size_t i = 0; i < mr->nrcpt; i++) {
+		const char *addr = mr->rcpt[i].addr, *reply;
+		if (mr->rcpt[i].add) {
+			if (deliver_resolve(s->srv->deliver, addr, s->nrcpts + nadded, &s->targets,
+					    &s->ntargets, &reply) <= 0)
+				log_event(LOG_WARNING, "milter-addrcpt-fail", "RCPT", addr, "REASON",
+					  reply + 4, NULL);
+			added = mem_realloc(added, nadded + 1, sizeof(*added));
+			snprintf(added[nadded++], sizeof(*added), "%s", addr);
+			continue;
+		}
+		for (size_t g = 0; g < s->nrcpts; g++)
+			if (strcasecmp(s->rcpts[g].addr, addr) == 0) {
+				s->rcpts[g].milter_deleted = true;
+				smtp_drop_group(s, g);
+			}
+		for (size_t k = 0; k < nadded; k++)
+			if (strcasecmp(added[k], addr) == 0)
+				smtp_drop_group(s, s->nrcpts + k);
+	}
+	free(added);
+}
+
+/* The received message through the milters. True: deliver s->msg (edited)
+ * with *quarantine_r set for a quarantine; false: the reply was sent (refused,
+ * discarded, or no recipient left) and the transaction is over. */
+static bool smtp_milter_message(struct smtp_sess *s, bool *quarantine_r)
+{
+	struct milter_result mr;
+	const char *what = NULL;
+	enum milter_verdict v = milters_message(s->milters, s->msg.data, s->msg.len, &mr);
+	*quarantine_r = false;
+	if (v == MILTER_CONTINUE) {
+		if (mr.changed) {
+			buf_free(&s->msg);
+			s->msg = mr.msg;
+			mr.msg = (struct buf)BUF_INIT;
+		}
+		if (mr.from_changed) {
+			memset(&s->from, 0, sizeof(s->from));
+			s->from.null = mr.from[0] == '\0';
+			snprintf(s->from.addr, sizeof(s->from.addr), "%s", mr.from);
+		}
+		smtp_milter_rcpts(s, &mr);
+		*quarantine_r = mr.quarantine;
+		if (mr.quarantine)
+			log_event(LOG_NOTICE, "quarantine", "QUEUEID", s->queue_id, "REASON",
+				  mr.quarantine_reason, NULL);
+		if (s->ntargets > 0) {
+			milter_result_clear(&mr);
+			return true;
+		}
+		what = "no recipient left after milter edits";
+	} else if (v == MILTER_DISCARD) {
+		what = "discarded by milter";
+	}
+	/* One reply for SMTP; one per accepted RCPT for LMTP (RFC 2033 4.2). */
+	for (size_t g = 0; g < (smtp_lmtp(s) ? s->nrcpts : 1); g++) {
+		if (what == NULL)
+			smtp_reject(s, mr.answer.reply, "data");
+		else if (smtp_lmtp(s))
+			smtp_replyf(s, "250 2.0.0 <%s> %s Ok", s->rcpts[g].addr, s->queue_id);
+		else
+			smtp_replyf(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
+	}
+	if (what != NULL)
+		log_event(LOG_NOTICE, "discard", "QUEUEID", s->queue_id, "REASON", what, NULL);
+	if (v == MILTER_SHUTDOWN)
+		s->milter_close = true;
+	milter_result_clear(&mr);
+	smtp_txn_reset(s);
+	return false;
+}
+
 /* ---- HELO / EHLO / LHLO ------------------------------------------------ */
 
 static void smtp_cmd_helo(struct smtp_sess *s, enum smtp_cmd cmd, const char *arg)
@@ -133,6 +315,8 @@ static void smtp_cmd_helo(struct smtp_sess *s, enum smtp_cmd cmd, const char *ar
 		smtp_error(s, "501 5.5.4 Syntax: EHLO domain or address literal", "helo");
 		return;
 	}
+	if (s->milters != NULL && !smtp_milter_helo(s, arg))
+		return;
 	snprintf(s->helo, sizeof(s->helo), "%s", arg);
 	smtp_txn_reset(s); /* RFC 5321 section 4.1.4: EHLO also resets */
 	s->esmtp = cmd != SMTP_CMD_HELO;
@@ -183,6 +367,16 @@ static void smtp_cmd_mail(struct smtp_sess *s, const char *arg)
 	s->from = from;
 	s->mp = mp;
 	rnd_hex(s->queue_id, 8);
+	if (s->milters != NULL) {
+		struct milter_answer a;
+		enum milter_verdict v = milters_mail(s->milters, from.null ? "" : from.addr,
+						     smtp_milter_params(arg, true), s->queue_id, NULL, &a);
+		if (!smtp_milter_ok(s, v, &a, "mail")) {
+			memset(&s->from, 0, sizeof(s->from));
+			memset(&s->mp, 0, sizeof(s->mp));
+			return;
+		}
+	}
 	smtp_set_state(s, SMTP_ST_MAIL);
 	smtp_reply(s, "250 2.1.0 Ok");
 }
@@ -210,6 +404,7 @@ static void smtp_cmd_rcpt(struct smtp_sess *s, const char *arg)
 		smtp_reject(s, "452 4.5.3 Error: too many recipients", "rcpt");
 		return;
 	}
+	size_t ntargets0 = s->ntargets;
 	int r = deliver_resolve(s->srv->deliver, to.addr, s->nrcpts, &s->targets, &s->ntargets,
 				&reply);
 	if (r <= 0) {
@@ -217,6 +412,16 @@ static void smtp_cmd_rcpt(struct smtp_sess *s, const char *arg)
 			  reply + 4, NULL);
 		smtp_reply(s, reply);
 		return;
+	}
+	if (s->milters != NULL) {
+		/* After our own checks, as Postfix: a refusal is this RCPT's reply. */
+		struct milter_answer a;
+		enum milter_verdict v =
+			milters_rcpt(s->milters, to.addr, smtp_milter_params(arg, false), &a);
+		if (!smtp_milter_ok(s, v, &a, "rcpt")) {
+			s->ntargets = ntargets0;
+			return;
+		}
 	}
 	s->rcpts = mem_realloc(s->rcpts, s->nrcpts + 1, sizeof(*s->rcpts));
 	snprintf(s->rcpts[s->nrcpts].addr, sizeof(s->rcpts[s->nrcpts].addr), "%s", to.addr);
@@ -283,11 +488,16 @@ static void smtp_deliver(struct smtp_sess *s)
 {
 	char sizebuf[24], nbuf[16], msgid[256];
 	struct buf prefix = BUF_INIT;
+	bool quarantine = false;
+	if (s->milters != NULL && !smtp_milter_message(s, &quarantine))
+		return;
 	smtp_build_prefix(s, &prefix);
 	smtp_msgid(s->msg.data ? s->msg.data : (const unsigned char *)"", s->msg.len, msgid,
 		   sizeof(msgid));
-	size_t ok = deliver_run(s->srv->deliver, &prefix, s->msg.data, s->msg.len, s->targets,
-				s->ntargets, !smtp_lmtp(s), s->queue_id);
+	/* A quarantine goes to Junk with $Quarantined: there is no hold queue. */
+	size_t ok = deliver_run_flags(s->srv->deliver, &prefix, s->msg.data, s->msg.len, s->targets,
+				      s->ntargets, !smtp_lmtp(s), s->queue_id,
+				      quarantine ? "$Quarantined folder=Junk" : NULL);
 	buf_free(&prefix);
 	snprintf(sizebuf, sizeof(sizebuf), "%zu", s->msg.len);
 	snprintf(nbuf, sizeof(nbuf), "%zu", s->nrcpts);
@@ -300,7 +510,9 @@ static void smtp_deliver(struct smtp_sess *s)
 			for (size_t t = 0; t < s->ntargets; t++)
 				if (s->targets[t].group == g && s->targets[t].result != 0)
 					reply = s->targets[t].reply;
-			if (reply == NULL)
+			if (s->rcpts[g].milter_deleted)
+				smtp_replyf(s, "250 2.0.0 <%s> %s Ok", s->rcpts[g].addr, s->queue_id);
+			else if (reply == NULL)
 				smtp_replyf(s, "250 2.0.0 <%s> %s Saved", s->rcpts[g].addr, s->queue_id);
 			else
 				smtp_replyf(s, "%.4s<%s> %s", reply, s->rcpts[g].addr, reply + 4);
@@ -358,6 +570,8 @@ static int smtp_cmd_data(struct smtp_sess *s, const char *arg)
 			   "data");
 		return 0;
 	}
+	if (s->milters != NULL && !smtp_milter_data(s))
+		return s->milter_close ? -1 : 0;
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	if (io_flush(&s->io) < 0)
 		return -1;
@@ -421,6 +635,9 @@ static int smtp_cmd_bdat(struct smtp_sess *s, const char *arg)
 			   "bdat");
 		return 0;
 	}
+	/* The first chunk is where DATA would be: the milters' DATA event. */
+	if (s->st == SMTP_ST_RCPT && s->milters != NULL && !s->bdat_failed && !smtp_milter_data(s))
+		return s->milter_close ? -1 : 0;
 	s->bdat_total += size;
 	if (s->bdat_total > s->srv->conf->max_message_size)
 		s->bdat_failed = true;
@@ -573,6 +790,11 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 			goto out;
 		}
 	}
+	smtp_milter_connect(&s);
+	if (s.milter_close) {
+		io_flush(&s.io);
+		goto out;
+	}
 	smtp_replyf(&s, "220 %s %s sealmail", srv->conf->hostname, smtp_lmtp(&s) ? "LMTP" : "ESMTP");
 	for (;;) {
 		if (io_pending(&s.io) == 0 && io_flush(&s.io) < 0)
@@ -603,7 +825,7 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 			io_flush(&s.io);
 			log_event(LOG_NOTICE, "disconnect", "REASON", "too many errors", NULL);
 			goto out;
-		} else if (smtp_command(&s, line, len) < 0) {
+		} else if (smtp_command(&s, line, len) < 0 || s.milter_close) {
 			io_flush(&s.io);
 			break;
 		}
@@ -615,6 +837,7 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 	}
 out:
 	smtp_txn_reset(&s);
+	milters_free(&s.milters);
 	io_cleanup(&s.io);
 	return rc;
 }
@@ -623,9 +846,18 @@ static int smtp_conn(struct conn *c, void *arg)
 {
 	const struct smtp_server *srv = arg;
 	const char *err;
+	/* Open what this connection needs, then confine it: directory.db
+	 * read-only, users/ spool only (DESIGN section 4). */
 	if (deliver_session_begin(srv->deliver, &err) < 0)
 		log_event(LOG_ERR, "directory-error", "REASON", err, NULL);
+	server_sandbox(SANDBOX_MX, srv->conf, srv->state_fd, NULL);
 	return smtp_session(srv, c);
+}
+
+static void smtp_before_loop(void *arg)
+{
+	const struct smtp_server *srv = arg;
+	server_sandbox(SANDBOX_ACCEPT, srv->conf, srv->state_fd, NULL);
 }
 
 int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
@@ -635,13 +867,22 @@ int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
 	struct conf *c = server_config(prog, &a);
 	const char *err;
 	struct smtp_server srv = {.mode = mode, .conf = c, .proto_name = prog};
+	struct milter_spec milter_specs[MILTER_LIST_MAX];
+	size_t nmilters;
+	if (milter_spec_parse(smtp_milter_list(&srv), c, milter_specs, MILTER_LIST_MAX, &nmilters,
+			      &err) < 0)
+		log_fatal("%s", err);
 	srv.tls = server_tls(c);
 	srv.deliver = deliver_new(c, &err);
 	if (srv.deliver == NULL)
 		log_fatal("%s", err);
+	srv.state_fd = server_state_fd(c);
 	server_warm();
-	struct conn_opts opts = {.tls_flag = a.tls, .max_children = (unsigned)c->max_connections};
+	struct conn_opts opts = {.tls_flag = a.tls,
+				 .max_children = (unsigned)c->max_connections,
+				 .before_loop = smtp_before_loop};
 	int rc = conn_serve(&opts, smtp_conn, &srv);
+	close(srv.state_fd);
 	deliver_free(&srv.deliver);
 	SSL_CTX_free(srv.tls);
 	conf_free(&c);

@@ -25,6 +25,7 @@ struct smtp_server {
 	SSL_CTX *tls;          /* NULL: no STARTTLS offered */
 	struct deliver *deliver;
 	const char *proto_name; /* for logs: "smtpd", "lmtpd" */
+	int state_fd;           /* state_dir, for the sandbox rules */
 };
 
 /* Serve one connection; returns the exit status (0 for a session that ended,

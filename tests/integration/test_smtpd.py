@@ -462,8 +462,14 @@ def test_lmtp_per_recipient_results(inst):
 
 
 def test_quota_enforced_at_rcpt(mx):
-    mx.sealctl("user", "quota", "demo@example.test", "60k")
-    assert "quota=61440" in mx.sealctl("user", "list").stdout
+    # The quota counts the mailbox file and the spool: leave room for one
+    # 70 KB message beyond what the empty mailbox takes.
+    udir = mx.user_dir("demo@example.test")
+    used = sum(os.path.getsize(os.path.join(udir, f)) for f in os.listdir(udir)
+               if f.startswith("mailbox.db"))
+    quota = used + 60 * 1024
+    mx.sealctl("user", "quota", "demo@example.test", str(quota))
+    assert f"quota={quota}" in mx.sealctl("user", "list").stdout
     big = b"Subject: big\r\n\r\n" + (b"z" * 998 + b"\r\n") * 70
     with smtplib.SMTP("127.0.0.1", mx.port) as s:
         s.sendmail("a@example.org", ["demo@example.test"], big)
