@@ -10,6 +10,7 @@
 #include "account.h"
 #include "kdf.h"
 #include "log.h"
+#include "server.h"
 
 static void loginback_detach(const struct conn *conn)
 {
@@ -25,7 +26,7 @@ static void loginback_detach(const struct conn *conn)
 	}
 }
 
-int login_back_run(const struct conf *c, const struct conn *conn, int fd,
+int login_back_run(const struct conf *c, const struct conn *conn, int fd, int state_fd,
 		   const struct login_back_ops *ops)
 {
 	const char *err;
@@ -65,27 +66,30 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd,
 		snprintf(ls.user_id, sizeof(ls.user_id), "%s", u.id);
 		snprintf(ls.tag, sizeof(ls.tag), "%s", cr.tag);
 		directory_user_clear(&u);
+		/* From here on only this user's directory is reachable: the
+		 * directory database and the KDF slots are closed first. */
+		directory_close(&dir);
+		kdf_slots_free(&slots);
+		server_sandbox(SANDBOX_POSTAUTH, c, state_fd, ls.user_id);
 		ls.st = account_open_mailbox(c, ls.user_id, mk, NULL, &err);
 		sodium_memzero(mk, sizeof(mk));
 		if (ls.st == NULL) {
 			log_event(LOG_ERR, "mailbox-error", "USER", ls.user, "REASON", err, NULL);
 			login_answer(fd, LOGIN_TEMPFAIL);
-			continue;
+			return 0; /* confined to this user: no second attempt here */
 		}
 		int refuse = ops->admit ? ops->admit(c, &ls, ops->arg) : 0;
 		if (refuse != 0) {
 			log_event(LOG_NOTICE, "auth-refused", "USER", ls.user, NULL);
 			store_close(&ls.st);
 			login_answer(fd, (char)refuse);
-			continue;
+			return 0;
 		}
 		char spool[4200];
 		snprintf(spool, sizeof(spool), "%s/users/%s/spool", c->state_dir, ls.user_id);
 		ls.spool_fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		log_set("USER", ls.user);
 		log_event(LOG_INFO, "auth-ok", "TLS", (cr.flags & LOGIN_F_TLS) ? "yes" : "no", NULL);
-		directory_close(&dir);
-		kdf_slots_free(&slots);
 		if (login_answer(fd, LOGIN_OK) < 0) {
 			store_close(&ls.st);
 			return 0;

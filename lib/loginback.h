@@ -39,8 +39,10 @@ struct login_back_ops {
 };
 
 /* The back's whole life: returns the exit status. conn's descriptors are
- * closed first (the back never talks to the client). */
-int login_back_run(const struct conf *c, const struct conn *conn, int fd,
+ * closed first (the back never talks to the client). After a successful
+ * unlock the back enters the POSTAUTH sandbox (users/<id>/ only) before it
+ * opens the mailbox; state_fd is state_dir for those rules. */
+int login_back_run(const struct conf *c, const struct conn *conn, int fd, int state_fd,
 		   const struct login_back_ops *ops);
 
 #endif

@@ -19,5 +19,5 @@ int imapd_back(int fd, void *arg)
 {
 	struct imapd_ctx *ctx = arg;
 	struct login_back_ops ops = {.session = imapd_session};
-	return login_back_run(ctx->conf, ctx->conn, fd, &ops);
+	return login_back_run(ctx->conf, ctx->conn, fd, ctx->state_fd, &ops);
 }

@@ -212,6 +212,7 @@ struct imapd_ctx {
 	struct conf *conf;
 	SSL_CTX *tls;       /* NULL: no TLS configured */
 	struct conn *conn;  /* the connection being served */
+	int state_fd;       /* state_dir, for the sandbox rules */
 };
 /* Front: serve the connection pre-auth and relay afterwards (front.c). */
 int imapd_front(struct imapd_ctx *ctx, int backfd);

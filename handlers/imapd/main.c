@@ -19,10 +19,19 @@ static int imapd_conn(struct conn *c, void *arg)
 	int fd = login_fork_back(imapd_back, ctx, &back);
 	if (fd < 0)
 		log_fatal("cannot fork the back process");
+	/* The front parses everything the client sends before login: it gets
+	 * no filesystem at all (DESIGN section 4). */
+	server_sandbox(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
 	int rc = imapd_front(ctx, fd);
 	close(fd);
 	waitpid(back, NULL, 0);
 	return rc;
+}
+
+static void imapd_before_loop(void *arg)
+{
+	struct imapd_ctx *ctx = arg;
+	server_sandbox(SANDBOX_ACCEPT, ctx->conf, ctx->state_fd, NULL);
 }
 
 int main(int argc, char **argv)
@@ -31,8 +40,11 @@ int main(int argc, char **argv)
 	server_args(argc, argv, "imapd", &a);
 	struct imapd_ctx ctx = {.conf = server_config("imapd", &a)};
 	ctx.tls = server_tls(ctx.conf);
+	ctx.state_fd = server_state_fd(ctx.conf);
 	server_warm();
-	struct conn_opts opts = {.tls_flag = a.tls, .max_children = (unsigned)ctx.conf->max_connections};
+	struct conn_opts opts = {.tls_flag = a.tls,
+				 .max_children = (unsigned)ctx.conf->max_connections,
+				 .before_loop = imapd_before_loop};
 	int rc = conn_serve(&opts, imapd_conn, &ctx);
 	SSL_CTX_free(ctx.tls);
 	conf_free(&ctx.conf);

@@ -20,6 +20,7 @@ struct pop3d_ctx {
 	struct conf *conf;
 	SSL_CTX *tls;
 	struct conn *conn;
+	int state_fd; /* state_dir, for the sandbox rules */
 };
 
 int pop3d_front(struct pop3d_ctx *ctx, int backfd);

@@ -350,7 +350,7 @@ int pop3d_back(int fd, void *arg)
 {
 	struct pop3d_ctx *ctx = arg;
 	struct login_back_ops ops = {.admit = pop3_admit, .session = pop3_session};
-	int rc = login_back_run(ctx->conf, ctx->conn, fd, &ops);
+	int rc = login_back_run(ctx->conf, ctx->conn, fd, ctx->state_fd, &ops);
 	if (pop3_lock_fd >= 0)
 		close(pop3_lock_fd);
 	return rc;
