@@ -38,7 +38,10 @@ else
   CFLAGS_BASE += -O2 -D_FORTIFY_SOURCE=2
 endif
 ifeq ($(TESTHOOKS),1)
+  # Test builds only: a handler can be told to make a forbidden syscall
+  # right after entering its sandbox (SEALMAIL_TEST_HOOK).
   CFLAGS_BASE += -DSEALMAIL_TEST_HOOKS=1
+  B := $(B)-hooks
 endif
 
 ALL_CFLAGS  = $(CFLAGS_BASE) $(CFLAGS)
@@ -107,12 +110,14 @@ deps:
 # The whole test suite: unit, fuzz corpus replay, integration, real systemd.
 check: deps
 	@$(MAKE) --no-print-directory all tests
+	@$(MAKE) --no-print-directory TESTHOOKS=1 all
 	@B=$(B) PYTHON=$(PYTHON) tests/check.sh
 
 check-unit: all tests
 	@B=$(B) PYTHON=$(PYTHON) tests/check.sh unit
 
 check-integration: all tests
+	@$(MAKE) --no-print-directory TESTHOOKS=1 all
 	@B=$(B) PYTHON=$(PYTHON) tests/check.sh integration
 
 check-systemd: all tests
@@ -148,4 +153,4 @@ format:
 	clang-format -i $(wildcard lib/*.[ch] sandbox/*.[ch] handlers/*/*.[ch] tests/unit/*.c tests/tools/*.c tests/fuzz/*.c)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-hooks build-san-hooks

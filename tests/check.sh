@@ -47,7 +47,7 @@ run_fuzz() {
 run_integration() {
 	local out rc line
 	out=$(mktemp)
-	SEALMAIL_BUILD="$(pwd)/$B" "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration \
+	SEALMAIL_BUILD="$(pwd)/$B" SEALMAIL_HOOK_BUILD="$(pwd)/$B-hooks" "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration \
 		-o junit_family=xunit2 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed|error).* =+$|no tests ran' "$out" | tail -n 1)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* imapd: IMAP4rev1 on the encrypted store. Trust: pre-auth (the front);
  * the back authenticates (see imapd.h). */
-#include <signal.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +24,14 @@ static int imapd_conn(struct conn *c, void *arg)
 	server_sandbox(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
 	int rc = imapd_front(ctx, fd);
 	close(fd);
-	waitpid(back, NULL, 0);
+	int status;
+	if (waitpid(back, &status, 0) == back && WIFSIGNALED(status)) {
+		/* A crash or a sandbox kill (SIGSYS) of the back is a server
+		 * fault worth a log line of its own. */
+		char sig[16];
+		snprintf(sig, sizeof(sig), "%d", WTERMSIG(status));
+		log_event(LOG_ERR, "back-died", "SIGNAL", sig, NULL);
+	}
 	return rc;
 }
 

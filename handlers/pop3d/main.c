@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pop3d: POP3 on the encrypted store. Trust: pre-auth (the front); the
  * back authenticates (see pop3d.h). */
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +23,14 @@ static int pop3d_conn(struct conn *c, void *arg)
 	server_sandbox(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
 	int rc = pop3d_front(ctx, fd);
 	close(fd);
-	waitpid(back, NULL, 0);
+	int status;
+	if (waitpid(back, &status, 0) == back && WIFSIGNALED(status)) {
+		/* A crash or a sandbox kill (SIGSYS) of the back is a server
+		 * fault worth a log line of its own. */
+		char sig[16];
+		snprintf(sig, sizeof(sig), "%d", WTERMSIG(status));
+		log_event(LOG_ERR, "back-died", "SIGNAL", sig, NULL);
+	}
 	return rc;
 }
 

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The real handlers run confined: a forbidden system call made right after
+each sandbox stage (test builds only, `make TESTHOOKS=1`) kills the process
+with SIGSYS; ordinary sessions work inside the sandbox (every other
+integration test runs the sandboxed handlers)."""
+import imaplib
+import os
+import socket
+
+import pytest
+
+from harness import BUILD, Instance, wait_until
+
+HOOKS = os.environ.get("SEALMAIL_HOOK_BUILD", BUILD + "-hooks")
+SIGSYS = 31
+
+pytestmark = pytest.mark.skipif(not os.path.exists(f"{HOOKS}/smtpd"),
+                                reason="SKIPPED LOUDLY: no TESTHOOKS build (make TESTHOOKS=1)")
+
+
+def hook_instance(redis, cert, stage):
+    inst = Instance(redis=redis, cert=cert)
+    inst.env["SEALMAIL_TEST_HOOK"] = f"forbidden-syscall:{stage}"
+    inst.setup_domain()
+    inst.pw = inst.add_user("demo@example.test")
+    return inst
+
+
+def start_hooked(inst, handler, *args):
+    # Instance.start runs build/<handler>; point it at the test build.
+    import harness
+    saved = harness.BUILD
+    harness.BUILD = HOOKS
+    try:
+        return inst.start(handler, *args)
+    finally:
+        harness.BUILD = saved
+
+
+def test_smtpd_dies_with_sigsys(redis, cert):
+    inst = hook_instance(redis, cert, "mx")
+    try:
+        port = start_hooked(inst, "smtpd")
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert s.recv(100) == b""  # killed before the greeting
+        wait_until(lambda: f"died with code {SIGSYS}" in inst.log_text(), what="SIGSYS")
+    finally:
+        inst.cleanup()
+
+
+def test_imapd_front_dies_with_sigsys(redis, cert):
+    inst = hook_instance(redis, cert, "preauth-front")
+    try:
+        port = start_hooked(inst, "imapd")
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert s.recv(100) == b""
+        wait_until(lambda: f"died with code {SIGSYS}" in inst.log_text(), what="SIGSYS")
+    finally:
+        inst.cleanup()
+
+
+@pytest.mark.parametrize("handler", ["imapd", "pop3d"])
+def test_back_dies_with_sigsys_after_login(redis, cert, handler):
+    inst = hook_instance(redis, cert, "postauth")
+    try:
+        port = start_hooked(inst, handler)
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        f.readline()
+        if handler == "imapd":
+            s.sendall(f"a LOGIN demo@example.test {inst.pw}\r\n".encode())
+        else:
+            s.sendall(f"USER demo@example.test\r\nPASS {inst.pw}\r\n".encode())
+            f.readline()
+        # The back was killed after its sandbox: no successful login.
+        reply = f.readline()
+        assert not reply.startswith(b"a OK") and not reply.startswith(b"+OK Logged in")
+        wait_until(lambda: f"SEALMAIL_SIGNAL={SIGSYS}" in inst.log_text(), what="back SIGSYS")
+    finally:
+        inst.cleanup()
+
+
+def test_without_hook_the_same_build_works(redis, cert):
+    inst = Instance(redis=redis, cert=cert)
+    try:
+        inst.setup_domain()
+        pw = inst.add_user("demo@example.test")
+        port = start_hooked(inst, "imapd")
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+        m.login("demo@example.test", pw)
+        assert m.select("INBOX")[0] == "OK"
+        m.logout()
+    finally:
+        inst.cleanup()
