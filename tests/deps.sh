@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libssl-dev libsystemd-dev libsqlcipher-dev libhiredis-dev libbsd-dev
 libseccomp-dev libsodium-dev libcmocka-dev libmilter-dev
 openssl redis-server redis-tools systemd python3 python3-pytest
-swaks curl age isync fetchmail opendkim opendkim-tools
+swaks curl age isync offlineimap3 fetchmail opendkim opendkim-tools
 systemd-container debootstrap iproute2"
 missing=""
 for p in $PKGS; do
