@@ -147,7 +147,7 @@ fuzz: deps $(FUZZ_BINS)
 install: all
 	@B=$(B) DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" \
 	  UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)" \
-	  MANDIR="$(MANDIR)" HANDLERS="$(HANDLERS)" tests/install.sh
+	  MANDIR="$(MANDIR)" HANDLERS="$(HANDLERS)" units/install.sh
 
 format:
 	clang-format -i $(wildcard lib/*.[ch] sandbox/*.[ch] handlers/*/*.[ch] tests/unit/*.c tests/tools/*.c tests/fuzz/*.c)
