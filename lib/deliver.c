@@ -175,7 +175,7 @@ static const char *deliver_fail_reply(enum spool_result r, int err)
 /* Seal and fsync one copy (not yet visible): the delivery object or NULL. */
 static struct spool_delivery *deliver_prepare(struct deliver *d, struct deliver_target *t,
 					      const struct buf *prefix, const unsigned char *msg,
-					      size_t len)
+					      size_t len, const char *flags)
 {
 	char path[64];
 	enum spool_result r = SPOOL_ERROR;
@@ -190,7 +190,10 @@ static struct spool_delivery *deliver_prepare(struct deliver *d, struct deliver_
 	if (sd != NULL) {
 		struct buf dto = BUF_INIT;
 		buf_printf(&dto, "Delivered-To: %s\r\n", t->address);
-		r = spool_write(sd, prefix->data, prefix->len);
+		/* Flags (a milter's quarantine) must be the very first line. */
+		r = flags != NULL ? spool_write_flags(sd, flags) : SPOOL_OK;
+		if (r == SPOOL_OK)
+			r = spool_write(sd, prefix->data, prefix->len);
 		if (r == SPOOL_OK)
 			r = spool_write(sd, dto.data, dto.len);
 		if (r == SPOOL_OK)
@@ -213,6 +216,14 @@ size_t deliver_run(struct deliver *d, const struct buf *prefix, const unsigned c
 		   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
 		   const char *queue_id)
 {
+	return deliver_run_flags(d, prefix, msg, len, targets, ntargets, all_or_nothing, queue_id,
+				 NULL);
+}
+
+size_t deliver_run_flags(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
+			 size_t len, struct deliver_target *targets, size_t ntargets,
+			 bool all_or_nothing, const char *queue_id, const char *flags)
+{
 	struct spool_delivery **sd = mem_array(ntargets ? ntargets : 1, sizeof(*sd));
 	size_t *primary = mem_array(ntargets ? ntargets : 1, sizeof(*primary));
 	bool failed = false;
@@ -230,7 +241,7 @@ size_t deliver_run(struct deliver *d, const struct buf *prefix, const unsigned c
 			}
 		if (primary[i] != i)
 			continue;
-		sd[i] = deliver_prepare(d, &targets[i], prefix, msg, len);
+		sd[i] = deliver_prepare(d, &targets[i], prefix, msg, len, flags);
 		if (sd[i] == NULL)
 			failed = true;
 	}

@@ -57,5 +57,11 @@ int deliver_resolve(struct deliver *d, const char *addr, size_t group,
 size_t deliver_run(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
 		   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
 		   const char *queue_id);
+/* deliver_run, but when flags is not NULL every copy starts with an
+ * X-Sealmail-Flags field carrying them (spool_write_flags): a milter's
+ * quarantine delivers with "$Quarantined folder=Junk". */
+size_t deliver_run_flags(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
+			 size_t len, struct deliver_target *targets, size_t ntargets,
+			 bool all_or_nothing, const char *queue_id, const char *flags);
 
 #endif
