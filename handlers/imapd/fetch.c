@@ -376,7 +376,7 @@ static int fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *
 				buf_free(&tmp);
 				return hoff > raw || hlen > raw - hoff ? 0 : -1;
 			}
-			hdr_mem = tmp.data;
+			hdr_mem = tmp.data != NULL ? tmp.data : (const unsigned char *)"";
 		}
 		d->in_mem = true;
 		fetch_header_filter(hdr_mem, (size_t)hlen, a, &d->mem);

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from harness import wait_until as harness_wait
+
 USER = "demo@example.test"
 BASE_US = 1795000000 * 1000000  # 2026-11-18 11:06:40 UTC
 
@@ -770,6 +772,38 @@ def test_large_message_sections_and_partial(inst):
         assert fetch1(s, "FETCH 1 RFC822.SIZE") == b"* 1 FETCH (RFC822.SIZE %d)\r\n" % len(msg)
     finally:
         s.close()
+
+
+def test_mid_size_message_parts_from_the_tree_cache(inst):
+    """A 200 KB message: the first part fetch parses and stores the tree,
+    later sessions answer from it with the same bytes."""
+    inst.setup_domain()
+    pw = inst.add_user(USER)
+    blob = (b"abcdefghij" * 100 + b"\r\n") * 200
+    msg = multipart(b"mid", [(b"Content-Type: text/plain\r\n", b"text part"),
+                             (b"Content-Type: application/octet-stream\r\n", blob)])
+    msg = b"Subject: mid\r\nContent-Type: multipart/mixed; boundary=mid\r\n\r\n" + msg
+    deliver(inst, msg, BASE_US)
+    inst.env["SEALMAIL_DEBUG"] = "1"
+    port = inst.start("imapd")
+    want = b"* 1 FETCH (BODY[1] %s BODY[2]<100000> %s BODY[2.MIME] %s BODY %s)\r\n" % (
+        lit(b"text part"), lit(blob[100000:100100]),
+        lit(b"Content-Type: application/octet-stream\r\n\r\n"),
+        b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 9 0)'
+        b'("application" "octet-stream" NIL NIL NIL "7bit" %d) "mixed")' % len(blob))
+    for _ in range(3):
+        s = Session(port, pw)
+        try:
+            s.ok("EXAMINE INBOX")
+            assert fetch1(s, "FETCH 1 (BODY.PEEK[1] BODY.PEEK[2]<100000.100> "
+                          "BODY.PEEK[2.MIME] BODY)") == want
+        finally:
+            s.close()
+    # Written once, by the first session (the logout above is synchronous
+    # for the client, the log line may trail it).
+    harness_wait(lambda: ">cache-write " in inst.log_text(), what="cache-write event")
+    assert len(re.findall(r">cache-write SEALMAIL_SESSION=\w+ .*SEALMAIL_COUNT=1\n",
+                          inst.log_text())) == 1
 
 
 # ---- the shared MIME corpus (tests/data/mime) ------------------------------
