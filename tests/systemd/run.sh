@@ -160,6 +160,7 @@ exec 9>&-
 install -m 0755 tests/systemd/inside.sh tests/systemd/readback.py "$W/lab/"
 cc -std=c11 -D_GNU_SOURCE -O2 -pthread -o "$W/lab/connrate" tests/systemd/connrate.c
 [ -x "$B/tests/mboxdump" ] && install -m 0755 "$B/tests/mboxdump" "$W/lab/"
+[ -n "$SAN" ] && touch "$W/lab/san"
 mkdir -p "$W/out"
 cat >"$W/runner.service" <<EOF
 [Unit]
@@ -181,15 +182,16 @@ else
 fi
 # --register=no --keep-unit: no machined or bus on a host whose PID 1 is not
 #   systemd. --private-network: only lo, so ports 25, 143... cannot clash with
-#   the host. --system-call-filter=bpf: otherwise IPAddressDeny= is silently
-#   not enforced inside. systemd.wants= on the kernel command line starts the
-#   runner after boot.
+#   the host. --system-call-filter: nspawn's own seccomp filter blocks bpf()
+#   (then IPAddressDeny= is silently not enforced inside) and, in systemd 252,
+#   the Landlock calls (then the handlers' sandbox finds no Landlock).
+#   systemd.wants= on the kernel command line starts the runner after boot.
 t=$(ts)
 say "booting $MACHINE (timeout ${TIMEOUT}s)"
 set +e
 timeout -k 30 "$TIMEOUT" systemd-nspawn --quiet --register=no --keep-unit \
 	--machine="$MACHINE" --private-network --console=pipe -b "${ROOT[@]}" \
-	--system-call-filter=bpf \
+	--system-call-filter="bpf landlock_create_ruleset landlock_add_rule landlock_restrict_self" \
 	--bind-ro="$W/lab:/lab" --bind="$W/out:/lab-out" \
 	--bind-ro="$W/runner.service:/etc/systemd/system/sealmail-test-runner.service" \
 	systemd.wants=sealmail-test-runner.service </dev/null >"$W/out/nspawn.log" 2>&1
