@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONNRATE_MAX_THREADS 64
+#define CONNRATE_MAX_THREADS  64
 #define CONNRATE_IO_TIMEOUT_S 10
 
 static struct sockaddr_in connrate_addr;
@@ -79,7 +79,8 @@ static bool connrate_session(void)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bool ok = false;
 	if (connect(fd, (struct sockaddr *)&connrate_addr, sizeof(connrate_addr)) == 0 &&
-	    connrate_greeting(fd) && write(fd, connrate_cmd, connrate_cmdlen) == (ssize_t)connrate_cmdlen) {
+	    connrate_greeting(fd) &&
+	    write(fd, connrate_cmd, connrate_cmdlen) == (ssize_t)connrate_cmdlen) {
 		char buf[1024];
 		ssize_t r;
 		while ((r = read(fd, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR))

@@ -369,6 +369,11 @@ failed=$(journalctl --no-pager -o cat -u 'sealmail-*' | grep -E 'Failed with res
 if [ -z "$failed" ]; then pass "no sealmail unit failed"; else echo "$failed"; bad "sealmail units failed"; fi
 systemctl --failed --no-legend --plain | grep sealmail && bad "failed sealmail units listed" ||
 	pass "systemctl --failed lists no sealmail unit"
+if grep -q '^redis = ' /etc/sealmail/sealmail.conf; then
+	# Redis over TCP on localhost is what IPAddressAllow=localhost must let through.
+	n=$(journalctl --no-pager -o cat SEALMAIL_EVENT=redis-error | wc -l)
+	check "no redis-error event: handlers reached Redis on 127.0.0.1 ($n errors)" [ "$n" = 0 ]
+fi
 
 # ---------------------------------------------------------------------------
 step "connections/s per unit mode (connect, greeting, QUIT/LOGOUT; ${SECS}s x $REPS, c=$CONCS)"

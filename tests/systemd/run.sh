@@ -158,7 +158,7 @@ exec 9>&-
 
 # ---- 3. stage the test and boot ---------------------------------------------------
 install -m 0755 tests/systemd/inside.sh tests/systemd/readback.py "$W/lab/"
-cc -std=c11 -D_GNU_SOURCE -O2 -pthread -o "$W/lab/connrate" tests/systemd/connrate.c
+cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -pthread -o "$W/lab/connrate" tests/systemd/connrate.c
 [ -x "$B/tests/mboxdump" ] && install -m 0755 "$B/tests/mboxdump" "$W/lab/"
 [ -n "$SAN" ] && touch "$W/lab/san"
 mkdir -p "$W/out"
