@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -516,12 +517,16 @@ void milter_msg_change(struct milter_msg *m, uint32_t index, const char *name, c
 			continue;
 		if (++seen != want)
 			continue;
-		free(fl->own);
 		if (value[0] == '\0') {
+			free(fl->own);
 			memmove(&m->f[i], &m->f[i + 1], (m->nf - i - 1) * sizeof(*m->f));
 			m->nf--;
 		} else {
-			*fl = milter_field_make(name, value, leadspc);
+			/* The field keeps its name as the message spelt it. */
+			char *orig = mem_strndup((const char *)fl->raw, fl->name_len);
+			free(fl->own);
+			*fl = milter_field_make(orig, value, leadspc);
+			free(orig);
 		}
 		m->changed = true;
 		return;
@@ -616,6 +621,11 @@ static int milter_endpoint_split(const char *ep, char *host, size_t hostsz, uint
 		return -1;
 	memcpy(host, h, hl);
 	host[hl] = '\0';
+	/* Numeric addresses only: the handler connects from inside its
+	 * sandbox, where the resolver (files, sockets) is out of reach. */
+	unsigned char bin[sizeof(struct in6_addr)];
+	if (inet_pton(ep[5] == '[' ? AF_INET6 : AF_INET, host, bin) != 1)
+		return -1;
 	char *end;
 	errno = 0;
 	unsigned long p = strtoul(colon + 1, &end, 10);
@@ -710,7 +720,8 @@ static int milter_spec_endpoint(struct milter_spec *sp, const struct conf *c, co
 	memset(sp, 0, sizeof(*sp));
 	if (strlen(ep) >= sizeof(sp->endpoint) ||
 	    milter_endpoint_split(ep, host, sizeof(host), &port, &is_unix) < 0)
-		return milter_spec_error(error_r, "expected inet:host:port or unix:/path", ep);
+		return milter_spec_error(error_r,
+					 "expected inet:IPv4:port, inet:[IPv6]:port or unix:/path", ep);
 	snprintf(sp->endpoint, sizeof(sp->endpoint), "%s", ep);
 	sp->default_action = c->milter_default_action;
 	sp->connect_timeout_ms = c->milter_connect_timeout_ms;
@@ -916,6 +927,10 @@ void milters_set_fd(struct milters *ms, size_t i, int fd)
 	}
 	if (ms->m[i].fd >= 0)
 		close(ms->m[i].fd);
+	/* Deadlines rely on non-blocking reads and writes. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	ms->m[i].fd = fd;
 }
 
@@ -1054,7 +1069,8 @@ static int milter_dial(const char *ep, int64_t deadline, const char **why)
 	}
 	char portstr[8];
 	snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
 	struct addrinfo *res = NULL;
 	int g = getaddrinfo(host, portstr, &hints, &res);
 	if (g != 0) {
@@ -1259,10 +1275,11 @@ static int milter_negotiate(struct milter *m, const char **why)
 	}
 	m->actions = o.actions & MILTER_F_OFFERED;
 	m->protocol = o.protocol & MILTER_P_OFFERED;
+	/* Macro lists are honoured whenever the milter sent them (with or
+	 * without SMFIF_SETSYMLIST among its actions): it asked for them. */
 	for (size_t i = 0; i < MILTER_STAGE_COUNT; i++) {
-		m->macros[i] = (m->actions & MILTER_F_SETSYMLIST) ? o.macros[i] : NULL;
-		if (m->macros[i] == NULL)
-			free(o.macros[i]);
+		free(m->macros[i]);
+		m->macros[i] = o.macros[i];
 		o.macros[i] = NULL;
 	}
 	return 0;

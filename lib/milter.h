@@ -295,8 +295,9 @@ struct milter_spec {
 };
 
 /* Parse a milter list as Postfix's smtpd_milters: endpoints separated by
- * spaces or commas, each "inet:host:port" (host a name, an IPv4 address or
- * an IPv6 address in brackets) or "unix:/absolute/path", or a group
+ * spaces or commas, each "inet:host:port" (host an IPv4 address or an IPv6
+ * address in brackets: no names, the handler connects from inside its
+ * sandbox where the resolver cannot work) or "unix:/absolute/path", or a group
  * "{ endpoint, key=value, ... }" overriding connect_timeout,
  * command_timeout, content_timeout (durations) or default_action
  * (tempfail|accept|reject) for that milter; the rest come from c. Fills

@@ -179,6 +179,9 @@ static bool smtp_milter_helo(struct smtp_sess *s, const char *helo)
 {
 	char tls[128], *cipher = NULL;
 	struct milter_answer a;
+	/* EHLO resets the transaction whatever the milters say (RFC 5321
+	 * section 4.1.4): they get SMFIC_ABORT before the new HELO. */
+	smtp_txn_reset(s);
 	if (io_tls_desc(&s->io, tls, sizeof(tls))[0] != '\0' && (cipher = strchr(tls, ' ')) != NULL)
 		*cipher++ = '\0'; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 	enum milter_verdict v =

@@ -53,14 +53,17 @@ def testmilter_bin():
 
 
 class LibMilter:
-    def __init__(self, binary, tmp, *args):
+    def __init__(self, binary, tmp, *args, unix=None):
         self.port = free_port()
         self.log = os.path.join(tmp, f"milter-{self.port}.log")
         open(self.log, "w").close()
-        self.proc = subprocess.Popen([binary, "-p", f"inet:{self.port}@127.0.0.1",
-                                      "-l", self.log, *args],
+        conn = f"unix:{unix}" if unix else f"inet:{self.port}@127.0.0.1"
+        self.proc = subprocess.Popen([binary, "-p", conn, "-l", self.log, *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: can_connect(self.port), what="test milter")
+        if unix:
+            wait_until(lambda: os.path.exists(unix), what="test milter socket")
+        else:
+            wait_until(lambda: can_connect(self.port), what="test milter")
 
     def all_events(self):
         """[(connection number, event)], in order."""
@@ -107,8 +110,8 @@ def milter_env(redis, cert, testmilter_bin):
     tmp = tempfile.mkdtemp(prefix="sealmail-milter-")
     made = {"milters": [], "insts": []}
 
-    def milter(*args):
-        m = LibMilter(testmilter_bin, tmp, *args)
+    def milter(*args, unix=None):
+        m = LibMilter(testmilter_bin, tmp, *args, unix=unix)
         made["milters"].append(m)
         return m
 
@@ -439,6 +442,15 @@ def test_connect_refusal_refuses_every_transaction(milter_env):
     r.cmd("QUIT")
 
 
+def test_milter_on_a_unix_socket(milter_env, tmp_path):
+    milter, mx = milter_env
+    path = str(tmp_path / "milter.sock")
+    milter(unix=path)
+    inst = mx(f"smtpd.milters = unix:{path}\n")
+    send(inst, message("addheader"))
+    assert b"X-Test-Added: added by testmilter\r\n" in only_message(inst)
+
+
 def test_two_milters_in_order_each_sees_the_previous_edits(milter_env):
     milter, mx = milter_env
     m1, m2 = milter(), milter()
@@ -695,14 +707,17 @@ def test_well_behaved_fake_adds_its_header(milter_env, fake):
     assert b"\r\nX-Fake: yes\r\n\r\nline one" in only_message(inst)
 
 
-def test_bad_milter_list_is_a_startup_error(redis, cert):
-    inst = Instance(redis=redis, cert=cert, extra_conf="smtpd.milters = inet:nowhere\n")
+@pytest.mark.parametrize("bad", ["inet:nowhere", "inet:localhost:8891", "{ inet:127.0.0.1:1",
+                                 "{ inet:127.0.0.1:1, default_action = maybe }"])
+def test_bad_milter_list_is_a_startup_error(redis, cert, bad):
+    # Host names too: they could not be resolved inside the sandbox.
+    inst = Instance(redis=redis, cert=cert, extra_conf=f"smtpd.milters = {bad}\n")
     try:
         inst.setup_domain()
         p = subprocess.run([f"{BUILD}/smtpd"], env=inst.env, capture_output=True, timeout=30,
                            stdin=subprocess.DEVNULL)
         assert p.returncode == 1
-        assert b"inet:host:port" in p.stderr
+        assert b"milters: " in p.stderr
     finally:
         inst.cleanup()
 
