@@ -445,6 +445,38 @@ def test_binary_decodes_quoted_printable(mbx):
         b"* %d FETCH (BINARY[2] {19}\r\n<p>HTML version</p>)\r\n" % N_ALT
 
 
+def test_binary_quoted_printable_soft_breaks_and_trailing_space(inst):
+    inst.setup_domain()
+    pw = inst.add_user(USER)
+    body = b"caf=C3=A9 au lait   \r\nsoft=\r\nbreak =3D done=\r\n"
+    deliver(inst, b"Subject: qp\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + body, BASE_US)
+    s = Session(inst.start("imapd"), pw)
+    try:
+        s.ok("EXAMINE INBOX")
+        want = "café au lait\r\nsoftbreak = done".encode()
+        assert fetch1(s, "FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1] BINARY.PEEK[1]<3.4>)") == (
+            b"* 1 FETCH (BINARY.SIZE[1] %d BINARY[1] %s BINARY[1]<3> %s)\r\n"
+            % (len(want), lit(want), lit(want[3:7])))
+    finally:
+        s.close()
+
+
+def test_binary_unknown_encoding_is_refused(inst):
+    inst.setup_domain()
+    pw = inst.add_user(USER)
+    deliver(inst, b"Subject: x\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n",
+            BASE_US)
+    s = Session(inst.start("imapd"), pw)
+    try:
+        s.ok("EXAMINE INBOX")
+        untagged, tagged = s.cmd("FETCH 1 BINARY.PEEK[1]")
+        assert untagged == [] and tagged.startswith(b"NO [UNKNOWN-CTE]")
+        assert fetch1(s, "FETCH 1 BODY.PEEK[1]") == b"* 1 FETCH (BODY[1] {7}\r\nbegin\r\n)\r\n"
+    finally:
+        s.close()
+
+
 # ---- partial fetches -------------------------------------------------------
 
 def test_partial_names_the_origin(mbx):
@@ -662,6 +694,22 @@ def test_two_sessions_see_each_others_flag_changes(mbx):
     assert b.ok("NOOP") == [b"* 2 FETCH (FLAGS (\\Flagged $Important))\r\n"]
     b.ok("STORE 2 -FLAGS.SILENT (\\Flagged)")
     assert a.ok("NOOP") == [b"* 2 FETCH (FLAGS (\\Recent $Important))\r\n"]
+
+
+def test_idle_session_hears_a_store_at_once(mbx):
+    """The STORE is published on Redis; an IDLE session reports it without
+    waiting for its periodic check."""
+    a = mbx.session()
+    b = mbx.session()
+    b.c.send(b"I1 IDLE\r\n")
+    assert b.c.readline() == b"+ idling\r\n"
+    t0 = time.monotonic()
+    a.ok("STORE 5 +FLAGS.SILENT (\\Answered)")
+    b.c.sock.settimeout(10)
+    assert b.c.readline() == b"* 5 FETCH (FLAGS (\\Answered))\r\n"
+    assert time.monotonic() - t0 < 5
+    b.c.send(b"DONE\r\n")
+    assert b.c.readline().startswith(b"I1 OK")
 
 
 def test_own_store_is_not_reported_again(mbx):
