@@ -16,8 +16,9 @@
 # (inside.log, results.txt with security scores and conn/s, journal.json).
 # Environment: B (build dir), SEALMAIL_ROOTFS, SEALMAIL_SYSTEMD_TIMEOUT (s,
 # default 900), SEALMAIL_BENCH_SECS (2), SEALMAIL_BENCH_REPS (1),
-# SEALMAIL_BENCH_CONCS ("1 8"), SEALMAIL_DEBIAN_MIRROR (debootstrap's own
-# default when unset), SEALMAIL_KEEP=1 keeps the work directory.
+# SEALMAIL_BENCH_CONCS ("1 8"), SEALMAIL_SYSTEMD_REDIS=0 (leave Redis out),
+# SEALMAIL_DEBIAN_MIRROR (debootstrap's own default when unset),
+# SEALMAIL_KEEP=1 keeps the work directory.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP"
@@ -28,6 +29,8 @@ MACHINE=sealmail-test-$$
 # What the handlers link against (ldd build/*), plus what the test uses.
 PKGS=systemd,systemd-sysv,dbus,libsystemd0,libseccomp2,libssl3,libsqlcipher0,libhiredis0.14
 PKGS=$PKGS,libsodium23,libbsd0,redis-server,swaks,python3,openssl
+# make SAN=1 builds link the sanitizer runtimes
+PKGS=$PKGS,libasan8,libubsan1
 STAMP="bookworm minbase $PKGS"
 say() { echo "[systemd-test] $*"; }
 ts() { date +%s.%N; }
@@ -169,6 +172,7 @@ After=multi-user.target
 [Service]
 Type=oneshot
 Environment=BENCH_SECS=${SEALMAIL_BENCH_SECS:-2} BENCH_REPS=${SEALMAIL_BENCH_REPS:-1} "BENCH_CONCS=${SEALMAIL_BENCH_CONCS:-1 8}"
+Environment=USE_REDIS=${SEALMAIL_SYSTEMD_REDIS:-1}
 ExecStart=/bin/bash /lab/inside.sh
 StandardOutput=append:/lab-out/inside.log
 StandardError=inherit
