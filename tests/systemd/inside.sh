@@ -298,6 +298,12 @@ readback_round() { # readback_round MODE
 		else
 			bad "journal: no auth-ok event from user sealmail"
 		fi
+		# run_dir: the KDF slot locks (ReadWritePaths=/run/sealmail)
+		local slots
+		slots=$(find /run/sealmail -maxdepth 1 -name 'kdf-slot.*' -user sealmail | wc -l)
+		check "KDF slot lock files in /run/sealmail, owned by sealmail ($slots)" [ "$slots" -gt 0 ]
+		check "no 'KDF concurrency limit' warning in the journal" \
+			bash -c "! journalctl --no-pager -o cat | grep -q 'KDF concurrency limit'"
 	fi
 }
 
