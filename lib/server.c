@@ -142,8 +142,11 @@ void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
 	struct sandbox_fs_rule extra[1];
 	struct sandbox_layout l = {.state_fd = state_fd, .user_id = user_id};
 	const char *err;
-	l.ntcp_ports = server_tcp_ports(c, ports, sizeof(ports) / sizeof(ports[0]));
-	l.tcp_ports = ports;
+	/* The pre-auth front talks to nothing but its client and its back. */
+	if (p != SANDBOX_PREAUTH_FRONT) {
+		l.ntcp_ports = server_tcp_ports(c, ports, sizeof(ports) / sizeof(ports[0]));
+		l.tcp_ports = ports;
+	}
 	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
 		/* The back processes take KDF slots (lock files) in run_dir. */
 		extra[0] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};

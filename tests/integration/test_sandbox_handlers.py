@@ -92,3 +92,28 @@ def test_without_hook_the_same_build_works(redis, cert):
         m.logout()
     finally:
         inst.cleanup()
+
+
+def test_login_handlers_with_redis_over_tcp(redis, cert, tmp_path):
+    """Redis given as host:port: the back may connect to that port (Landlock
+    TCP rules), the pre-auth front gets no port at all."""
+    port = __import__("harness").free_port()
+    r = __import__("subprocess").Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=__import__("subprocess").DEVNULL)
+    inst = Instance(redis=None, cert=cert, extra_conf=f"redis = 127.0.0.1:{port}\n")
+    try:
+        wait_until(lambda: __import__("harness").can_connect(port), what="redis tcp")
+        inst.setup_domain()
+        pw = inst.add_user("demo@example.test")
+        m = imaplib.IMAP4("127.0.0.1", inst.start("imapd"), timeout=10)
+        m.login("demo@example.test", pw)
+        m.select("INBOX")
+        m.create("X")  # publishes a change through Redis
+        m.logout()
+        assert "fatal" not in inst.log_text()
+    finally:
+        inst.cleanup()
+        r.terminate()
+        r.wait()
