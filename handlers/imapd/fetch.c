@@ -549,8 +549,9 @@ static int fetch_write(struct fetch_ctx *c)
 	return 0;
 }
 
-/* 1 answered, 0 skipped (expunged, unchanged, cannot be answered), -1 the
- * session must end. */
+/* 1 answered, 0 skipped (expunged, unchanged, cannot be answered), -1 a
+ * store error before anything of this message was sent, -2 a store error in
+ * the middle of a literal (the connection cannot carry on). */
 static int fetch_one(struct fetch_ctx *c, uint32_t uid, uint32_t seq)
 {
 	const struct imap_msginfo *mi;
@@ -608,7 +609,7 @@ static int fetch_one(struct fetch_ctx *c, uint32_t uid, uint32_t seq)
 	}
 	buf_append_str(&c->line, ")\r\n");
 	if (fetch_write(c) < 0)
-		return -1;
+		return -2;
 	if (c->raw_bytes >= FETCH_RELEASE_BYTES)
 		imap_msgcache_release(c->mc);
 	return 1;
@@ -792,6 +793,7 @@ int imap_cmd_fetch(struct imap_sess *s, const struct imapparse_arg *args, size_t
 	const char *err = NULL;
 	struct seqset uids = SEQSET_INIT;
 	bool uid_cmd = s->cmd->uid;
+	int rc = 0;
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	if (n < 2 || n > 3) {
@@ -839,18 +841,15 @@ int imap_cmd_fetch(struct imap_sess *s, const struct imapparse_arg *args, size_t
 			continue;
 		int r = fetch_one(&c, uid, seq);
 		if (r < 0) {
+			/* As Dovecot: rather BYE than a NO that a client could
+			 * take for "this message is gone". */
 			log_event(LOG_ERR, "fetch-failed", "REASON", "store read failed", NULL);
 			imap_msgcache_free(&c.mc);
-			io_flush(&s->io);
+			if (r == -1)
+				imap_untagged(s, "BYE Internal error reading the mailbox.");
 			s->state = IMAP_ST_LOGOUT;
-			seqset_free(&uids);
-			imapparse_fetch_free(&c.f);
-			free(c.order);
-			free(c.pieces);
-			free(c.chunk);
-			buf_free(&c.line);
-			seqset_free(&c.seen_changed);
-			return -1;
+			rc = -1;
+			goto out;
 		}
 	}
 	imap_msgcache_free(&c.mc);
@@ -868,5 +867,5 @@ out:
 	free(c.chunk);
 	buf_free(&c.line);
 	seqset_free(&c.seen_changed);
-	return 0;
+	return rc;
 }
