@@ -428,6 +428,7 @@ static void smtp_cmd_rcpt(struct smtp_sess *s, const char *arg)
 	}
 	s->rcpts = mem_realloc(s->rcpts, s->nrcpts + 1, sizeof(*s->rcpts));
 	snprintf(s->rcpts[s->nrcpts].addr, sizeof(s->rcpts[s->nrcpts].addr), "%s", to.addr);
+	s->rcpts[s->nrcpts].milter_deleted = false;
 	s->nrcpts++;
 	smtp_set_state(s, SMTP_ST_RCPT);
 	smtp_reply(s, "250 2.1.5 Ok");

@@ -120,11 +120,19 @@ def milter_env(redis, cert, testmilter_bin):
         made["insts"].append(i)
         return i
     yield milter, mx
+    reports = []
     for i in made["insts"]:
+        i.stop()
+        log = i.log_text()
+        # Under `make SAN=1` the handlers report to their log; any report fails.
+        for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
+            if marker in log:
+                reports.append(log[log.index(marker) - 200:][:2000])
         i.cleanup()
     for m in made["milters"]:
         m.stop()
     shutil.rmtree(tmp, ignore_errors=True)
+    assert not reports, reports[0]
 
 
 @pytest.fixture
