@@ -31,7 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	milter_msg_render(&m, &out);
 	if (out.len != ml || (ml > 0 && memcmp(out.data, msg, ml) != 0))
 		abort();
-	size_t nf0 = m.nf;
 
 	for (;;) {
 		struct milter_frame f;
@@ -80,7 +79,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fl->raw[j] == '\n' && (fl->raw[j + 1] == '\r' || fl->raw[j + 1] == '\n'))
 				abort();
 	}
-	(void)nf0;
 	buf_reset(&out);
 	milter_msg_render(&m, &out);
 	buf_free(&out);
