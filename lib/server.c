@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "milter.h"
 #include "tls.h"
 #include "timeutil.h"
 
@@ -124,14 +125,8 @@ static size_t server_tcp_ports(const struct conf *c, uint16_t *ports, size_t max
 	const char *lists[] = {c->smtpd_milters, c->lmtpd_milters, c->submitd_milters};
 	if (c->redis[0] != '\0' && server_port_of(c->redis) != 0)
 		ports[n++] = server_port_of(c->redis);
-	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-		char copy[1024], *save = NULL;
-		snprintf(copy, sizeof(copy), "%s", lists[i]);
-		for (char *t = strtok_r(copy, ", \t", &save); t && n < max;
-		     t = strtok_r(NULL, ", \t", &save))
-			if (strncmp(t, "inet:", 5) == 0 && server_port_of(t) != 0)
-				ports[n++] = server_port_of(t);
-	}
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		n += milter_tcp_ports(lists[i], c, ports + n, max - n);
 	return n;
 }
 

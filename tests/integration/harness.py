@@ -40,6 +40,16 @@ def can_connect(port):
         return False
 
 
+def can_connect_unix(path):
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(0.2)
+            s.connect(path)
+            return True
+    except OSError:
+        return False
+
+
 class Redis:
     def __init__(self, tmp):
         self.sock = os.path.join(tmp, "redis.sock")
@@ -130,7 +140,8 @@ class Instance:
         self.procs.append(p)
         self.logs.append(log.name)
         if unix:
-            wait_until(lambda: os.path.exists(unix), what=f"{handler} socket")
+            # The path appears at bind(); connections work only after listen().
+            wait_until(lambda: can_connect_unix(unix), what=f"{handler} socket")
             return unix
         port = int(listen.rsplit(":", 1)[1])
         wait_until(lambda: can_connect(port), what=f"{handler} on {port}")
