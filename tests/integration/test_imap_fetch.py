@@ -186,6 +186,42 @@ class Session:
             pass
 
 
+def descendants(pid):
+    """PIDs of the processes below pid (the handlers a listener spawned)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    kids = [int(c) for c in f.read().split()]
+                found += kids
+                todo += kids
+        except OSError:
+            pass
+    return found
+
+
+def sanitizer_reports(inst):
+    """Under `make SAN=1` the handlers report to their log: any report is a
+    failure of the test that caused it. The handlers of logged-out sessions
+    are let finish first: LeakSanitizer reports at exit."""
+    harness_wait(lambda: not any(descendants(p.pid) for p in inst.procs), timeout=30,
+                 what="handlers to exit")
+    inst.stop()
+    log = inst.log_text()
+    return [log[max(0, log.index(m) - 200):][:2000]
+            for m in ("runtime error:", "AddressSanitizer", "LeakSanitizer") if m in log]
+
+
+@pytest.fixture
+def fresh(inst):
+    """An instance for one test, checked for sanitizer reports afterwards."""
+    yield inst
+    reports = sanitizer_reports(inst)
+    assert not reports, reports[0]
+
+
 @pytest.fixture
 def mbx(inst):
     """An instance with the corpus in INBOX and imapd started."""
@@ -205,6 +241,8 @@ def mbx(inst):
     yield inst
     for s in inst.sessions:
         s.close()
+    reports = sanitizer_reports(inst)
+    assert not reports, reports[0]
 
 
 def idate(i):
@@ -445,13 +483,13 @@ def test_binary_decodes_quoted_printable(mbx):
         b"* %d FETCH (BINARY[2] {19}\r\n<p>HTML version</p>)\r\n" % N_ALT
 
 
-def test_binary_quoted_printable_soft_breaks_and_trailing_space(inst):
-    inst.setup_domain()
-    pw = inst.add_user(USER)
+def test_binary_quoted_printable_soft_breaks_and_trailing_space(fresh):
+    fresh.setup_domain()
+    pw = fresh.add_user(USER)
     body = b"caf=C3=A9 au lait   \r\nsoft=\r\nbreak =3D done=\r\n"
-    deliver(inst, b"Subject: qp\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    deliver(fresh, b"Subject: qp\r\nContent-Type: text/plain; charset=utf-8\r\n"
             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + body, BASE_US)
-    s = Session(inst.start("imapd"), pw)
+    s = Session(fresh.start("imapd"), pw)
     try:
         s.ok("EXAMINE INBOX")
         want = "café au lait\r\nsoftbreak = done".encode()
@@ -462,12 +500,12 @@ def test_binary_quoted_printable_soft_breaks_and_trailing_space(inst):
         s.close()
 
 
-def test_binary_unknown_encoding_is_refused(inst):
-    inst.setup_domain()
-    pw = inst.add_user(USER)
-    deliver(inst, b"Subject: x\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n",
+def test_binary_unknown_encoding_is_refused(fresh):
+    fresh.setup_domain()
+    pw = fresh.add_user(USER)
+    deliver(fresh, b"Subject: x\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n",
             BASE_US)
-    s = Session(inst.start("imapd"), pw)
+    s = Session(fresh.start("imapd"), pw)
     try:
         s.ok("EXAMINE INBOX")
         untagged, tagged = s.cmd("FETCH 1 BINARY.PEEK[1]")
@@ -795,18 +833,18 @@ def test_uid_fetch_of_missing_uids_is_empty(mbx):
 
 # ---- large messages --------------------------------------------------------
 
-def test_large_message_sections_and_partial(inst):
+def test_large_message_sections_and_partial(fresh):
     """A 3 MB message (no tree cache is kept for it): header fields, a part,
     a partial range deep inside, and the whole message, streamed."""
-    inst.setup_domain()
-    pw = inst.add_user(USER)
+    fresh.setup_domain()
+    pw = fresh.add_user(USER)
     blob = (b"0123456789abcdef" * 64 + b"\r\n") * 3000
     msg = multipart(b"big", [(b"Content-Type: text/plain\r\n", b"small part"),
                              (b"Content-Type: application/octet-stream\r\n", blob)])
     msg = (b"From: big@example.org\r\nSubject: big one\r\n"
            b"Content-Type: multipart/mixed; boundary=big\r\n\r\n" + msg)
-    deliver(inst, msg, BASE_US)
-    port = inst.start("imapd")
+    deliver(fresh, msg, BASE_US)
+    port = fresh.start("imapd")
     s = Session(port, pw)
     try:
         s.ok("SELECT INBOX")
@@ -822,18 +860,18 @@ def test_large_message_sections_and_partial(inst):
         s.close()
 
 
-def test_mid_size_message_parts_from_the_tree_cache(inst):
+def test_mid_size_message_parts_from_the_tree_cache(fresh):
     """A 200 KB message: the first part fetch parses and stores the tree,
     later sessions answer from it with the same bytes."""
-    inst.setup_domain()
-    pw = inst.add_user(USER)
+    fresh.setup_domain()
+    pw = fresh.add_user(USER)
     blob = (b"abcdefghij" * 100 + b"\r\n") * 200
     msg = multipart(b"mid", [(b"Content-Type: text/plain\r\n", b"text part"),
                              (b"Content-Type: application/octet-stream\r\n", blob)])
     msg = b"Subject: mid\r\nContent-Type: multipart/mixed; boundary=mid\r\n\r\n" + msg
-    deliver(inst, msg, BASE_US)
-    inst.env["SEALMAIL_DEBUG"] = "1"
-    port = inst.start("imapd")
+    deliver(fresh, msg, BASE_US)
+    fresh.env["SEALMAIL_DEBUG"] = "1"
+    port = fresh.start("imapd")
     want = b"* 1 FETCH (BODY[1] %s BODY[2]<100000> %s BODY[2.MIME] %s BODY %s)\r\n" % (
         lit(b"text part"), lit(blob[100000:100100]),
         lit(b"Content-Type: application/octet-stream\r\n\r\n"),
@@ -849,9 +887,9 @@ def test_mid_size_message_parts_from_the_tree_cache(inst):
             s.close()
     # Written once, by the first session (the logout above is synchronous
     # for the client, the log line may trail it).
-    harness_wait(lambda: ">cache-write " in inst.log_text(), what="cache-write event")
+    harness_wait(lambda: ">cache-write " in fresh.log_text(), what="cache-write event")
     assert len(re.findall(r">cache-write SEALMAIL_SESSION=\w+ .*SEALMAIL_COUNT=1\n",
-                          inst.log_text())) == 1
+                          fresh.log_text())) == 1
 
 
 # ---- the shared MIME corpus (tests/data/mime) ------------------------------
@@ -881,7 +919,9 @@ def corpus(redis, cert):
     s.ok("EXAMINE INBOX")
     yield s
     s.close()
+    reports = sanitizer_reports(inst)
     inst.cleanup()
+    assert not reports, reports[0]
 
 
 @pytest.mark.parametrize("name", CORPUS_FILES)
@@ -970,16 +1010,16 @@ def proc_tree_cpu(pid):
 
 @pytest.mark.skipif(not os.environ.get("SEALMAIL_BENCH"),
                     reason="benchmark: set SEALMAIL_BENCH to a message count")
-def test_bench_header_fetch(inst, capsys):
+def test_bench_header_fetch(fresh, capsys):
     """UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (From Subject Date)] FLAGS) over
     N messages delivered by smtpd; the first run in a fresh session, the
     second right after it, a third in a new session (new process)."""
     import random
     import smtplib
     n = int(os.environ["SEALMAIL_BENCH"])
-    inst.setup_domain()
-    pw = inst.add_user(USER)
-    smtp_port = inst.start("smtpd")
+    fresh.setup_domain()
+    pw = fresh.add_user(USER)
+    smtp_port = fresh.start("smtpd")
     rnd = random.Random(7)
     words = [("w%d" % i) * rnd.randint(1, 3) for i in range(3000)]
     t0 = time.perf_counter()
@@ -996,7 +1036,7 @@ def test_bench_header_fetch(inst, capsys):
                       i, body))
             smtp.sendmail("sender@example.org", [USER], msg.encode())
     t_deliver = time.perf_counter() - t0
-    port = inst.start("imapd")
+    port = fresh.start("imapd")
     results = []
     for session in range(2):
         c = imaplib.IMAP4("127.0.0.1", port)
@@ -1006,11 +1046,11 @@ def test_bench_header_fetch(inst, capsys):
         t_select = time.perf_counter() - t0
         runs = 2 if session == 0 else 1
         for r in range(runs):
-            cpu0 = proc_tree_cpu(inst.procs[-1].pid)
+            cpu0 = proc_tree_cpu(fresh.procs[-1].pid)
             secs, nbytes = bench_fetch(c.sock, b"B%d" % r,
                                        b"UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS "
                                        b"(From Subject Date)] FLAGS)")
-            cpu = proc_tree_cpu(inst.procs[-1].pid) - cpu0
+            cpu = proc_tree_cpu(fresh.procs[-1].pid) - cpu0
             results.append((session, r, secs, nbytes, t_select, cpu))
         c.logout()
     with capsys.disabled():
