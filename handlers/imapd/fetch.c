@@ -31,7 +31,7 @@
 #define FETCH_RELEASE_BYTES (1u << 20)
 
 struct fetch_piece {
-	size_t at;        /* position in the line buffer where the range goes */
+	size_t at;         /* position in the line buffer where the range goes */
 	uint64_t off, len; /* range of the raw message */
 };
 
@@ -43,17 +43,17 @@ struct fetch_ctx {
 	size_t norder;
 	bool want_uid, want_flags, want_modseq;
 	bool sets_seen;
-	unsigned need;               /* IMAP_MC_* */
-	struct seqset seen_changed;  /* UIDs whose \Seen this FETCH set */
+	unsigned need;              /* IMAP_MC_* */
+	struct seqset seen_changed; /* UIDs whose \Seen this FETCH set */
 	struct imap_msgcache *mc;
 	const struct imap_msginfo *mi;
 	uint32_t seq;
 	struct buf line;
 	struct fetch_piece *pieces;
 	size_t npieces, pieces_cap;
-	uint64_t raw_bytes;          /* literal bytes of the current message */
-	bool expunged;               /* a message vanished under us */
-	bool cte_error;              /* BINARY met an unknown encoding */
+	uint64_t raw_bytes; /* literal bytes of the current message */
+	bool expunged;      /* a message vanished under us */
+	bool cte_error;     /* BINARY met an unknown encoding */
 	unsigned char *chunk;
 };
 
@@ -67,7 +67,7 @@ static const struct imapparse_fetch_att fetch_att_modseq = {.kind = IMAPPARSE_FE
 static void fetch_internaldate(struct buf *b, int64_t t)
 {
 	static const char *const mon[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t tt = (time_t)t;
 	struct tm tm;
 	if (localtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
@@ -79,7 +79,7 @@ static void fetch_internaldate(struct buf *b, int64_t t)
 	if (off < 0)
 		off = -off;
 	buf_printf(b, "\"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"", tm.tm_mday, mon[tm.tm_mon],
-		   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
 }
 
 /* A literal from memory; NUL becomes 0x80 unless a literal8 may carry it. */
@@ -90,8 +90,8 @@ static void fetch_literal_mem(struct buf *line, const unsigned char *d, size_t n
 	size_t start = line->len;
 	buf_append(line, d, n);
 	if (nul && !literal8) {
-		for (unsigned char *p = line->data + start; (p = memchr(p, 0, line->len -
-						     (size_t)(p - line->data))) != NULL;)
+		for (unsigned char *p = line->data + start;
+		     (p = memchr(p, 0, line->len - (size_t)(p - line->data))) != NULL;)
 			*p++ = 0x80;
 	}
 }
@@ -113,7 +113,7 @@ static void fetch_literal_raw(struct fetch_ctx *c, uint64_t off, uint64_t len)
 /* Clip [0, total) to the partial <origin.length> of att (RFC 3501 section
  * 6.4.5: an origin past the end gives an empty string). */
 static void fetch_partial(const struct imapparse_fetch_att *a, uint64_t total, uint64_t *start,
-			  uint64_t *len)
+                          uint64_t *len)
 {
 	*start = 0;
 	*len = total;
@@ -131,7 +131,7 @@ static void fetch_partial(const struct imapparse_fetch_att *a, uint64_t total, u
 }
 
 static void fetch_section_name(struct buf *line, const char *prefix,
-			       const struct imapparse_fetch_att *a)
+                               const struct imapparse_fetch_att *a)
 {
 	buf_printf(line, "%s[%s]", prefix, a->section ? a->section : "");
 	if (a->partial)
@@ -142,9 +142,9 @@ static void fetch_section_name(struct buf *line, const char *prefix,
 /* RFC 3501 section 6.4.5 HEADER.FIELDS / HEADER.FIELDS.NOT: the matching
  * fields as they are (folding kept) and the empty line that ends a header. */
 static void fetch_header_filter(const unsigned char *hdr, size_t len,
-				const struct imapparse_fetch_att *a, struct buf *out)
+                                const struct imapparse_fetch_att *a, struct buf *out)
 {
-	bool not = a->text == IMAPPARSE_SECTION_HEADER_FIELDS_NOT;
+	bool exclude = a->text == IMAPPARSE_SECTION_HEADER_FIELDS_NOT;
 	struct mime_header_iter it;
 	struct mime_header_field f;
 	mime_header_iter_init(&it, hdr, len);
@@ -152,7 +152,7 @@ static void fetch_header_filter(const unsigned char *hdr, size_t len,
 		bool match = false;
 		for (size_t i = 0; f.has_colon && !match && i < a->nfields; i++)
 			match = mime_header_name_is(&f, a->fields[i]);
-		if (match == not)
+		if (match == exclude)
 			continue;
 		buf_append(out, f.raw, f.raw_len);
 		if (f.raw_len == 0 || f.raw[f.raw_len - 1] != '\n')
@@ -319,7 +319,7 @@ static struct mime_part *fetch_find_part(struct fetch_ctx *c, const struct imapp
  * does not exist, or HEADER/TEXT of a part that is not message/rfc822, is the
  * empty string, as Dovecot answers. 0 ok, -1 store error. */
 static int fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *a,
-			 struct fetch_data *d)
+                         struct fetch_data *d)
 {
 	const struct imap_msginfo *mi = c->mi;
 	uint64_t raw = imap_msgcache_raw_size(c->mc);
@@ -372,7 +372,8 @@ static int fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *
 	case IMAPPARSE_SECTION_HEADER_FIELDS_NOT: {
 		struct buf tmp = BUF_INIT;
 		if (hdr_mem == NULL) {
-			if (hoff > raw || hlen > raw - hoff || fetch_read(c, hoff, hlen, &tmp) < 0) {
+			if (hoff > raw || hlen > raw - hoff ||
+			    fetch_read(c, hoff, hlen, &tmp) < 0) {
 				buf_free(&tmp);
 				return hoff > raw || hlen > raw - hoff ? 0 : -1;
 			}
@@ -428,7 +429,7 @@ static int fetch_binary(struct fetch_ctx *c, const struct imapparse_fetch_att *a
 static void fetch_flags(struct fetch_ctx *c)
 {
 	imap_append_flags(&c->line, c->mi->flags, c->mi->keywords,
-			  c->s->sel->msgs[c->seq - 1].recent);
+	                  c->s->sel->msgs[c->seq - 1].recent);
 }
 
 /* Append one item: 1 ok, 0 the message cannot be answered (cte_error set),
@@ -480,7 +481,8 @@ static int fetch_item(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
 	case IMAPPARSE_FETCH_RFC822_TEXT:
 		raw = imap_msgcache_raw_size(c->mc);
 		buf_append_str(l, "RFC822.TEXT ");
-		fetch_literal_raw(c, mi->header_len, raw >= mi->header_len ? raw - mi->header_len : 0);
+		fetch_literal_raw(c, mi->header_len,
+		                  raw >= mi->header_len ? raw - mi->header_len : 0);
 		return 1;
 	case IMAPPARSE_FETCH_BODY_SECTION: {
 		struct fetch_data d;
@@ -489,8 +491,9 @@ static int fetch_item(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
 		fetch_section_name(l, "BODY", a);
 		if (d.in_mem) {
 			fetch_partial(a, d.mem.len, &start, &len);
-			fetch_literal_mem(l, d.mem.data ? d.mem.data + start : (const unsigned char *)"",
-					  (size_t)len, false);
+			fetch_literal_mem(
+			    l, d.mem.data ? d.mem.data + start : (const unsigned char *)"",
+			    (size_t)len, false);
 			buf_free(&d.mem);
 		} else {
 			fetch_partial(a, d.len, &start, &len);
@@ -513,8 +516,9 @@ static int fetch_item(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
 		} else {
 			fetch_section_name(l, "BINARY", a);
 			fetch_partial(a, out.len, &start, &len);
-			fetch_literal_mem(l, out.data ? out.data + start : (const unsigned char *)"",
-					  (size_t)len, true);
+			fetch_literal_mem(l,
+			                  out.data ? out.data + start : (const unsigned char *)"",
+			                  (size_t)len, true);
 		}
 		buf_free(&out);
 		return 1;
@@ -539,7 +543,8 @@ static int fetch_write(struct fetch_ctx *c)
 			if (imap_msgcache_raw(c->mc, p->off + done, c->chunk, n) < 0)
 				return -1;
 			/* RFC 3501 CHAR8 excludes NUL; Dovecot sends 0x80. */
-			for (unsigned char *z = c->chunk; (z = memchr(z, 0, n - (size_t)(z - c->chunk)));)
+			for (unsigned char *z = c->chunk;
+			     (z = memchr(z, 0, n - (size_t)(z - c->chunk)));)
 				*z++ = 0x80;
 			io_write(io, c->chunk, n);
 			done += n;
@@ -678,8 +683,8 @@ static void fetch_plan(struct fetch_ctx *c, bool uid_cmd)
 	for (size_t i = 0; i < c->f.count; i++) {
 		const struct imapparse_fetch_att *a = &c->f.atts[i];
 		bool simple = a->kind != IMAPPARSE_FETCH_BODY_SECTION &&
-			      a->kind != IMAPPARSE_FETCH_BINARY &&
-			      a->kind != IMAPPARSE_FETCH_BINARY_SIZE;
+		              a->kind != IMAPPARSE_FETCH_BINARY &&
+		              a->kind != IMAPPARSE_FETCH_BINARY_SIZE;
 		if (simple && seen_kind[a->kind])
 			continue;
 		seen_kind[a->kind] = true;
@@ -707,12 +712,13 @@ static void fetch_set_seen(struct fetch_ctx *c, const struct seqset *uids)
 {
 	struct imap_sess *s = c->s;
 	sqlite3_stmt *q;
-	uint32_t *todo = NULL;
+	uint32_t *unseen = NULL;
 	size_t n = 0, cap = 0;
-	if (sqlite3_prepare_v2(store_db(s->st),
-			       "SELECT uid FROM messages WHERE folder_id = ?1 AND uid BETWEEN ?2 AND "
-			       "?3 AND (flags & ?4) = 0 AND modseq > ?5 ORDER BY uid",
-			       -1, &q, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        store_db(s->st),
+	        "SELECT uid FROM messages WHERE folder_id = ?1 AND uid BETWEEN ?2 AND "
+	        "?3 AND (flags & ?4) = 0 AND modseq > ?5 ORDER BY uid",
+	        -1, &q, NULL) != SQLITE_OK) {
 		log_event(LOG_ERR, "store-error", "REASON", sqlite3_errmsg(store_db(s->st)), NULL);
 		return;
 	}
@@ -725,17 +731,17 @@ static void fetch_set_seen(struct fetch_ctx *c, const struct seqset *uids)
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
-				todo = mem_realloc(todo, cap, sizeof(*todo));
+				unseen = mem_realloc(unseen, cap, sizeof(*unseen));
 			}
-			todo[n++] = (uint32_t)sqlite3_column_int64(q, 0);
+			unseen[n++] = (uint32_t)sqlite3_column_int64(q, 0);
 		}
 		sqlite3_reset(q);
 	}
 	sqlite3_finalize(q);
 	if (n > 0) {
 		struct imap_flag_result *res = NULL;
-		if (imap_flags_apply(s, todo, n, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, false, 0,
-				     &res) == 0) {
+		if (imap_flags_apply(s, unseen, n, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, false, 0,
+		                     &res) == 0) {
 			for (size_t i = 0; i < n; i++)
 				if (res[i].changed)
 					seqset_add(&c->seen_changed, res[i].uid, res[i].uid);
@@ -746,7 +752,7 @@ static void fetch_set_seen(struct fetch_ctx *c, const struct seqset *uids)
 			log_event(LOG_WARNING, "store-error", "REASON", store_error(s->st), NULL);
 		}
 	}
-	free(todo);
+	free(unseen);
 }
 
 /* RFC 7162 section 3.2.6: VANISHED (EARLIER) with the UIDs of the set that
@@ -764,9 +770,9 @@ static void fetch_vanished(struct fetch_ctx *c, const struct imapparse_arg *seta
 	}
 	seqset_resolve(&set, max, true);
 	if (sqlite3_prepare_v2(store_db(s->st),
-			       "SELECT uid FROM expunged WHERE folder_id = ?1 AND modseq > ?2 "
-			       "ORDER BY uid",
-			       -1, &q, NULL) == SQLITE_OK) {
+	                       "SELECT uid FROM expunged WHERE folder_id = ?1 AND modseq > ?2 "
+	                       "ORDER BY uid",
+	                       -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, s->sel->folder_id);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)c->mods.modseq);
 		while (sqlite3_step(q) == SQLITE_ROW) {
@@ -797,7 +803,8 @@ int imap_cmd_fetch(struct imap_sess *s, const struct imapparse_arg *args, size_t
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	if (n < 2 || n > 3) {
-		imap_bad(s, "Syntax: %sFETCH sequence-set items [(modifiers)]", uid_cmd ? "UID " : "");
+		imap_bad(s, "Syntax: %sFETCH sequence-set items [(modifiers)]",
+		         uid_cmd ? "UID " : "");
 		return 0;
 	}
 	if (imapparse_fetch_parse(&args[1], &c.f, &err) != 1) {

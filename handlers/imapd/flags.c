@@ -23,7 +23,7 @@ void imap_condstore_enable(struct imap_sess *s)
 	 * modseq_seen is the folder's current value. */
 	if (s->sel != NULL)
 		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
-			      (unsigned long long)s->sel->modseq_seen);
+		              (unsigned long long)s->sel->modseq_seen);
 }
 
 void imap_flag_results_free(struct imap_flag_result **resp, size_t n)
@@ -41,8 +41,8 @@ static int flags_folder_hms(sqlite3 *db, int64_t folder_id, uint64_t *hms)
 {
 	sqlite3_stmt *q;
 	int rc = -1;
-	if (sqlite3_prepare_v2(db, "SELECT highestmodseq FROM folders WHERE id = ?1", -1, &q, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT highestmodseq FROM folders WHERE id = ?1", -1, &q,
+	                       NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(q, 1, folder_id);
 	if (sqlite3_step(q) == SQLITE_ROW) {
@@ -54,8 +54,8 @@ static int flags_folder_hms(sqlite3 *db, int64_t folder_id, uint64_t *hms)
 }
 
 int imap_flags_apply(struct imap_sess *s, const uint32_t *uids, size_t n, enum store_flag_op op,
-		     unsigned flags, const char *keywords, bool unchangedsince,
-		     uint64_t unchangedsince_modseq, struct imap_flag_result **res_r)
+                     unsigned flags, const char *keywords, bool unchangedsince,
+                     uint64_t unchangedsince_modseq, struct imap_flag_result **res_r)
 {
 	struct imap_sel *sel = s->sel;
 	sqlite3 *db = store_db(s->st);
@@ -70,9 +70,9 @@ int imap_flags_apply(struct imap_sess *s, const uint32_t *uids, size_t n, enum s
 	if (store_begin(s->st) < 0)
 		goto fail_nt;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT flags, keywords, modseq FROM messages "
-			       "WHERE folder_id = ?1 AND uid = ?2",
-			       -1, &get, NULL) != SQLITE_OK ||
+	                       "SELECT flags, keywords, modseq FROM messages "
+	                       "WHERE folder_id = ?1 AND uid = ?2",
+	                       -1, &get, NULL) != SQLITE_OK ||
 	    flags_folder_hms(db, sel->folder_id, &h_start) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
@@ -83,7 +83,7 @@ int imap_flags_apply(struct imap_sess *s, const uint32_t *uids, size_t n, enum s
 			sr = 0; /* RFC 7162 section 3.1.3: always fails for an existing message */
 		else
 			sr = store_set_flags(s->st, sel->folder_id, uids[i], op, flags, keywords,
-					     unchangedsince ? unchangedsince_modseq : 0, NULL);
+			                     unchangedsince ? unchangedsince_modseq : 0, NULL);
 		if (sr < 0)
 			goto fail;
 		sqlite3_bind_int64(get, 1, sel->folder_id);
@@ -164,7 +164,7 @@ static bool store_item(const struct imapparse_arg *a, enum store_flag_op *op, bo
 /* The flag argument: a list, or one or more flags without parentheses.
  * 0 ok, -1 after a BAD reply. */
 static int store_flag_args(struct imap_sess *s, const struct imapparse_arg *args, size_t n,
-			   unsigned *flags, struct buf *kw)
+                           unsigned *flags, struct buf *kw)
 {
 	struct buf one = BUF_INIT;
 	*flags = 0;
@@ -174,7 +174,9 @@ static int store_flag_args(struct imap_sess *s, const struct imapparse_arg *args
 	for (size_t i = 0; i < n; i++) {
 		unsigned f;
 		if (args[i].type == IMAPPARSE_LIST) {
-			imap_bad(s, "Syntax: STORE sequence-set [(modifiers)] [+|-]FLAGS[.SILENT] flags");
+			imap_bad(
+			    s,
+			    "Syntax: STORE sequence-set [(modifiers)] [+|-]FLAGS[.SILENT] flags");
 			buf_free(&one);
 			return -1;
 		}
@@ -216,7 +218,7 @@ int imap_cmd_store(struct imap_sess *s, const struct imapparse_arg *args, size_t
 	}
 	if (n < i + 2 || !store_item(&args[i], &op, &silent)) {
 		imap_bad(s, "Syntax: %sSTORE sequence-set [(modifiers)] [+|-]FLAGS[.SILENT] flags",
-			 uid_cmd ? "UID " : "");
+		         uid_cmd ? "UID " : "");
 		return 0;
 	}
 	if (store_flag_args(s, &args[i + 1], n - i - 1, &flags, &kw) < 0)
@@ -239,11 +241,11 @@ int imap_cmd_store(struct imap_sess *s, const struct imapparse_arg *args, size_t
 		list[k++] = uid;
 	struct imap_flag_result *res = NULL;
 	if (imap_flags_apply(s, list, k, op, flags, kw.len ? buf_cstr(&kw) : NULL,
-			     mods.unchangedsince, mods.modseq, &res) < 0) {
+	                     mods.unchangedsince, mods.modseq, &res) < 0) {
 		const char *why = store_error(s->st);
 		if (strstr(why, "too many keywords") != NULL)
 			imap_no(s, "[LIMIT] Too many keywords on a message (at most %d).",
-				STORE_KEYWORDS_MAX);
+			        STORE_KEYWORDS_MAX);
 		else
 			imap_no(s, "[SERVERBUG] Internal error.");
 		free(list);
@@ -272,8 +274,8 @@ int imap_cmd_store(struct imap_sess *s, const struct imapparse_arg *args, size_t
 			imap_append_flags(&fl, r->flags, r->keywords, sel->msgs[seq - 1].recent);
 		if (s->condstore)
 			imap_untagged(s, "%u FETCH (UID %u%s%s MODSEQ (%llu))", seq, r->uid,
-				      silent ? "" : " FLAGS ", silent ? "" : buf_cstr(&fl),
-				      (unsigned long long)r->modseq);
+			              silent ? "" : " FLAGS ", silent ? "" : buf_cstr(&fl),
+			              (unsigned long long)r->modseq);
 		else if (uid_cmd)
 			imap_untagged(s, "%u FETCH (UID %u FLAGS %s)", seq, r->uid, buf_cstr(&fl));
 		else

@@ -39,18 +39,18 @@
 #include "mem.h"
 #include "mime.h"
 
-#define MC_BATCH_LOADS 256
-#define MC_BATCH_BYTES (8u << 20)
-#define MC_PENDING_MAX 256
-#define MC_PENDING_BYTES (4u << 20)
-#define MC_TREE_CACHE_MIN (64u << 10)
-#define MC_TREE_CACHE_MAX (1u << 20)
-#define MC_CHUNK 65536u
+#define MC_BATCH_LOADS       256
+#define MC_BATCH_BYTES       (8u << 20)
+#define MC_PENDING_MAX       256
+#define MC_PENDING_BYTES     (4u << 20)
+#define MC_TREE_CACHE_MIN    (64u << 10)
+#define MC_TREE_CACHE_MAX    (1u << 20)
+#define MC_CHUNK             65536u
 #define MC_HEADER_FIRST_READ 1024u
 /* A cache write waits this long for another session's write lock. */
 #define MC_WRITE_BUSY_MS 200
-#define MC_MAGIC "SMC1"
-#define MC_MAGIC_LEN 4
+#define MC_MAGIC         "SMC1"
+#define MC_MAGIC_LEN     4
 
 struct mc_pending {
 	uint32_t uid;
@@ -58,26 +58,26 @@ struct mc_pending {
 	int64_t body_id;
 	unsigned char *hc; /* NULL: no tree cache to write */
 	size_t hc_len;
-	bool hc_replace;   /* the stored one is invalid: overwrite it */
+	bool hc_replace; /* the stored one is invalid: overwrite it */
 };
 
 struct imap_msgcache {
 	struct store *st;
 	sqlite3 *db;
 	int64_t folder_id;
-	bool in_read;             /* our deferred read transaction is open */
+	bool in_read; /* our deferred read transaction is open */
 	unsigned batch_loads;
 	uint64_t batch_bytes;
 	sqlite3_stmt *q_meta, *q_full, *q_hc, *u_msg, *u_body;
-	sqlite3_blob *blob;       /* raw of a message of this batch */
-	bool blob_ok;             /* blob points at the loaded message */
+	sqlite3_blob *blob; /* raw of a message of this batch */
+	bool blob_ok;       /* blob points at the loaded message */
 	int64_t body_id;
 	uint64_t raw_size;
 	bool loaded, header_done;
 	struct imap_msginfo mi;
 	struct buf keywords, envelope, bodystructure, header;
 	struct mime_part *tree;
-	unsigned char *chunk;     /* MC_CHUNK bytes */
+	unsigned char *chunk; /* MC_CHUNK bytes */
 	struct mc_pending *pend;
 	size_t npend, pend_cap, pend_bytes;
 };
@@ -145,13 +145,13 @@ static void mc_flush(struct imap_msgcache *mc)
 	if (mc->npend == 0)
 		return;
 	sqlite3_stmt *um = mc_prepare(mc, &mc->u_msg,
-				      "UPDATE messages SET envelope = coalesce(envelope, ?3), "
-				      "bodystructure = coalesce(bodystructure, ?4) "
-				      "WHERE folder_id = ?1 AND uid = ?2 AND "
-				      "(envelope IS NULL OR bodystructure IS NULL)");
+	                              "UPDATE messages SET envelope = coalesce(envelope, ?3), "
+	                              "bodystructure = coalesce(bodystructure, ?4) "
+	                              "WHERE folder_id = ?1 AND uid = ?2 AND "
+	                              "(envelope IS NULL OR bodystructure IS NULL)");
 	sqlite3_stmt *ub = mc_prepare(mc, &mc->u_body,
-				      "UPDATE bodies SET header_cache = ?2 "
-				      "WHERE id = ?1 AND (header_cache IS NULL OR ?3)");
+	                              "UPDATE bodies SET header_cache = ?2 "
+	                              "WHERE id = ?1 AND (header_cache IS NULL OR ?3)");
 	if (um == NULL || ub == NULL || !sqlite3_get_autocommit(mc->db)) {
 		mc_pending_clear(mc);
 		return;
@@ -235,9 +235,8 @@ static int mc_blob_open(struct imap_msgcache *mc)
 		return 0;
 	if (mc->blob != NULL && sqlite3_blob_reopen(mc->blob, mc->body_id) != SQLITE_OK)
 		mc_blob_close(mc);
-	if (mc->blob == NULL &&
-	    sqlite3_blob_open(mc->db, "main", "bodies", "raw", mc->body_id, 0, &mc->blob) !=
-		    SQLITE_OK) {
+	if (mc->blob == NULL && sqlite3_blob_open(mc->db, "main", "bodies", "raw", mc->body_id, 0,
+	                                          &mc->blob) != SQLITE_OK) {
 		log_event(LOG_ERR, "store-error", "REASON", sqlite3_errmsg(mc->db), NULL);
 		mc_blob_close(mc);
 		return -1;
@@ -319,7 +318,7 @@ static int mc_header(struct imap_msgcache *mc)
 }
 
 static void mc_queue(struct imap_msgcache *mc, const char *env, const char *bs,
-		     const unsigned char *hc, size_t hc_len, bool hc_replace)
+                     const unsigned char *hc, size_t hc_len, bool hc_replace)
 {
 	if (mc->npend == mc->pend_cap) {
 		mc->pend_cap = mc->pend_cap ? mc->pend_cap * 2 : 16;
@@ -403,7 +402,8 @@ out:
 static int mc_tree_cached(struct imap_msgcache *mc, bool *bad_r)
 {
 	*bad_r = false;
-	sqlite3_stmt *q = mc_prepare(mc, &mc->q_hc, "SELECT header_cache FROM bodies WHERE id = ?1");
+	sqlite3_stmt *q =
+	    mc_prepare(mc, &mc->q_hc, "SELECT header_cache FROM bodies WHERE id = ?1");
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_int64(q, 1, mc->body_id);
@@ -438,7 +438,7 @@ static const char *mc_col_text(sqlite3_stmt *q, int col, struct buf *b)
 }
 
 int imap_msgcache_load(struct imap_msgcache *mc, uint32_t uid, unsigned need,
-		       const struct imap_msginfo **mi_r)
+                       const struct imap_msginfo **mi_r)
 {
 	mc_unload(mc);
 	if (mc->in_read &&
@@ -458,13 +458,13 @@ int imap_msgcache_load(struct imap_msgcache *mc, uint32_t uid, unsigned need,
 
 	bool ext = (need & (IMAP_MC_ENVELOPE | IMAP_MC_BODYSTRUCTURE)) != 0;
 	sqlite3_stmt *q =
-		ext ? mc_prepare(mc, &mc->q_full,
-				 "SELECT modseq, flags, keywords, internaldate, size, body_id, "
-				 "envelope, bodystructure FROM messages "
-				 "WHERE folder_id = ?1 AND uid = ?2")
-		    : mc_prepare(mc, &mc->q_meta,
-				 "SELECT modseq, flags, keywords, internaldate, size, body_id "
-				 "FROM messages WHERE folder_id = ?1 AND uid = ?2");
+	    ext ? mc_prepare(mc, &mc->q_full,
+	                     "SELECT modseq, flags, keywords, internaldate, size, body_id, "
+	                     "envelope, bodystructure FROM messages "
+	                     "WHERE folder_id = ?1 AND uid = ?2")
+	        : mc_prepare(mc, &mc->q_meta,
+	                     "SELECT modseq, flags, keywords, internaldate, size, body_id "
+	                     "FROM messages WHERE folder_id = ?1 AND uid = ?2");
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_int64(q, 1, mc->folder_id);
