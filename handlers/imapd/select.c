@@ -276,7 +276,7 @@ int imap_sync(struct imap_sess *s, bool allow_expunge)
 			sqlite3_bind_int64(q, 2, old_next);
 			while (sqlite3_step(q) == SQLITE_ROW) {
 				uint32_t uid = (uint32_t)sqlite3_column_int64(q, 0);
-				imap_sel_push(sel, uid, !sel->readonly && uid >= mark);
+				imap_sel_push(sel, uid, uid >= mark);
 			}
 			sqlite3_finalize(q);
 		}
