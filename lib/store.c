@@ -21,6 +21,7 @@
 #include "hex.h"
 #include "log.h"
 #include "mem.h"
+#include "msgtext.h"
 #include "rnd.h"
 #include "spool.h"
 
@@ -39,6 +40,8 @@ enum store_stmt {
 	S_EXPUNGED_ADD,
 	S_IMPORTED_HAS,
 	S_IMPORTED_ADD,
+	S_TEXT_HDR_INSERT,
+	S_TEXT_BODY_INSERT,
 	S_COUNT
 };
 
@@ -61,6 +64,8 @@ static const char *const store_stmt_sql[S_COUNT] = {
 			   "VALUES (?1, ?2, ?3)",
 	[S_IMPORTED_HAS] = "SELECT 1 FROM spool_imported WHERE name = ?1",
 	[S_IMPORTED_ADD] = "INSERT INTO spool_imported(name, imported_at) VALUES (?1, ?2)",
+	[S_TEXT_HDR_INSERT] = "INSERT INTO body_hdr(id, hdr) VALUES (?1, ?2)",
+	[S_TEXT_BODY_INSERT] = "INSERT INTO body_text(id, body) VALUES (?1, ?2)",
 };
 
 struct store {
@@ -129,6 +134,49 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"  name TEXT PRIMARY KEY NOT NULL,"
 	"  imported_at INTEGER NOT NULL"
 	") WITHOUT ROWID;",
+	/* 1 -> 2: the searchable text of SEARCH and its full-text index
+	 * (store.h, "Full-text index"). The folded text lives in two plain
+	 * tables keyed by bodies.id, header apart from body so that header
+	 * searches read only headers; each has an external-content FTS4 index
+	 * (unicode61 tokenizer; SQLite 3.15 has no FTS5) kept in step by
+	 * triggers, the pattern the FTS4 documentation gives for external content: the
+	 * index entry goes before its row, since FTS4 reads the row to know
+	 * which terms to remove. Existing bodies are queued in body_text_todo
+	 * rather than indexed here, so that opening a big old mailbox stays
+	 * quick; the queue is filled from messages(body_id), an index scan:
+	 * every body belongs to a message, and scanning bodies would decrypt
+	 * all the mail. */
+	"CREATE TABLE body_hdr ("
+	"  id INTEGER PRIMARY KEY,"
+	"  hdr TEXT NOT NULL"
+	");"
+	"CREATE TABLE body_text ("
+	"  id INTEGER PRIMARY KEY,"
+	"  body TEXT NOT NULL"
+	");"
+	"CREATE VIRTUAL TABLE hdr_fts USING fts4(content=\"body_hdr\", hdr, tokenize=unicode61);"
+	"CREATE VIRTUAL TABLE text_fts USING fts4(content=\"body_text\", body, tokenize=unicode61);"
+	"CREATE TRIGGER body_hdr_ai AFTER INSERT ON body_hdr BEGIN"
+	"  INSERT INTO hdr_fts(docid, hdr) VALUES (NEW.id, NEW.hdr);"
+	"END;"
+	"CREATE TRIGGER body_hdr_bd BEFORE DELETE ON body_hdr BEGIN"
+	"  DELETE FROM hdr_fts WHERE docid = OLD.id;"
+	"END;"
+	"CREATE TRIGGER body_text_ai AFTER INSERT ON body_text BEGIN"
+	"  INSERT INTO text_fts(docid, body) VALUES (NEW.id, NEW.body);"
+	"END;"
+	"CREATE TRIGGER body_text_bd BEFORE DELETE ON body_text BEGIN"
+	"  DELETE FROM text_fts WHERE docid = OLD.id;"
+	"END;"
+	"CREATE TABLE body_text_todo ("
+	"  body_id INTEGER PRIMARY KEY"
+	");"
+	"INSERT INTO body_text_todo(body_id) SELECT DISTINCT body_id FROM messages;"
+	"CREATE TRIGGER bodies_text_gc AFTER DELETE ON bodies BEGIN"
+	"  DELETE FROM body_hdr WHERE id = OLD.id;"
+	"  DELETE FROM body_text WHERE id = OLD.id;"
+	"  DELETE FROM body_text_todo WHERE body_id = OLD.id;"
+	"END;",
 };
 
 /* Folders of a new mailbox, with their RFC 6154 special-use attributes. */
@@ -1244,6 +1292,36 @@ static int store_bump_modseq(struct store *st, int64_t folder_id, uint64_t *mods
 	return 0;
 }
 
+/* Store a body's searchable text, which the triggers add to the full-text
+ * indexes (inside the caller's transaction). */
+static int store_text_index_body(struct store *st, int64_t body_id, const void *data, size_t len)
+{
+	struct buf hdr = BUF_INIT, body = BUF_INIT;
+	int rc = 0;
+	msgtext_extract(data, len, &hdr, &body);
+	/* msgtext bounds both texts far below INT_MAX. */
+	const struct {
+		enum store_stmt stmt;
+		const struct buf *text;
+	} rows[] = {{S_TEXT_HDR_INSERT, &hdr}, {S_TEXT_BODY_INSERT, &body}};
+	for (size_t i = 0; i < 2 && rc == 0; i++) {
+		sqlite3_stmt *s = store_stmt(st, rows[i].stmt);
+		if (s == NULL) {
+			rc = -1;
+			break;
+		}
+		sqlite3_bind_int64(s, 1, body_id);
+		sqlite3_bind_text(s, 2, rows[i].text->len ? (const char *)rows[i].text->data : "",
+				  (int)rows[i].text->len, SQLITE_STATIC);
+		rc = store_step_done(st, s, "index text");
+		sqlite3_clear_bindings(s);
+	}
+
+	buf_free(&hdr);
+	buf_free(&body);
+	return rc;
+}
+
 /* Insert one message; the caller holds a transaction. keywords is already
  * in canonical form. */
 static int store_append_locked(struct store *st, int64_t folder_id, const void *data, size_t len,
@@ -1278,6 +1356,8 @@ static int store_append_locked(struct store *st, int64_t folder_id, const void *
 	if (store_step_done(st, s, "insert body") < 0)
 		return -1;
 	int64_t body_id = sqlite3_last_insert_rowid(st->db);
+	if (store_text_index_body(st, body_id, data, len) < 0)
+		return -1;
 
 	s = store_stmt(st, S_MSG_INSERT);
 	if (s == NULL)
@@ -1435,6 +1515,102 @@ int store_fetch_raw(struct store *st, int64_t folder_id, uint32_t uid, struct bu
 	}
 	sqlite3_finalize(s);
 	return ret;
+}
+
+/* One transaction of store_text_index_pending: index up to max queued
+ * bodies (and at most STORE_TEXT_BATCH_BYTES of raw text). 1 some were
+ * indexed (*n_r), 0 the queue is empty, -1 error (rolled back). */
+static int store_text_index_batch(struct store *st, size_t max, size_t *n_r)
+{
+	sqlite3_stmt *q = NULL, *raw = NULL, *del = NULL;
+	size_t n = 0;
+	uint64_t bytes = 0;
+	*n_r = 0;
+	if (store_begin(st) < 0)
+		return -1;
+	q = store_prepare(st, "SELECT body_id FROM body_text_todo ORDER BY body_id LIMIT ?1");
+	/* A body already indexed (it cannot happen through this module, but a
+	 * second row would fail the whole batch) is only dequeued. */
+	raw = store_prepare(st, "SELECT raw FROM bodies WHERE id = ?1 AND NOT EXISTS "
+				"(SELECT 1 FROM body_hdr WHERE id = ?1)");
+	del = store_prepare(st, "DELETE FROM body_text_todo WHERE body_id = ?1");
+	if (q == NULL || raw == NULL || del == NULL)
+		goto fail;
+	sqlite3_bind_int64(q, 1, (int64_t)max);
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && bytes < STORE_TEXT_BATCH_BYTES) {
+		int64_t id = sqlite3_column_int64(q, 0);
+		sqlite3_reset(raw);
+		sqlite3_bind_int64(raw, 1, id);
+		int r = sqlite3_step(raw);
+		if (r == SQLITE_ROW) {
+			const void *p = sqlite3_column_blob(raw, 0);
+			int len = sqlite3_column_bytes(raw, 0);
+			bytes += (uint64_t)len;
+			if (store_text_index_body(st, id, p != NULL ? p : "", (size_t)len) < 0)
+				goto fail;
+		} else if (r != SQLITE_DONE) {
+			store_fail(st, "read body to index");
+			goto fail;
+		}
+		sqlite3_reset(raw);
+		sqlite3_reset(del);
+		sqlite3_bind_int64(del, 1, id);
+		if (store_step_done(st, del, "dequeue body") < 0)
+			goto fail;
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_fail(st, "text queue");
+		goto fail;
+	}
+	sqlite3_finalize(q);
+	sqlite3_finalize(raw);
+	sqlite3_finalize(del);
+	if (store_commit(st) < 0)
+		return -1;
+	*n_r = n;
+	return n > 0 ? 1 : 0;
+fail:
+	sqlite3_finalize(q);
+	sqlite3_finalize(raw);
+	sqlite3_finalize(del);
+	store_rollback(st);
+	return -1;
+}
+
+int store_text_index_pending(struct store *st, size_t max, size_t *done_r)
+{
+	size_t done = 0;
+	if (done_r != NULL)
+		*done_r = 0;
+	/* Cheap when the queue is empty, which is the usual case: one read of
+	 * an empty table, no write lock. */
+	sqlite3_stmt *s = store_prepare(st, "SELECT 1 FROM body_text_todo LIMIT 1");
+	if (s == NULL)
+		return -1;
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return store_fail(st, "text queue");
+	for (;;) {
+		size_t want = STORE_TEXT_BATCH, n;
+		if (max != 0 && max - done < want)
+			want = max - done;
+		if (want == 0)
+			break;
+		int r = store_text_index_batch(st, want, &n);
+		if (r < 0)
+			return -1;
+		done += n;
+		if (done_r != NULL)
+			*done_r = done;
+		if (r == 0)
+			break;
+	}
+	return 0;
 }
 
 int store_set_flags(struct store *st, int64_t folder_id, uint32_t uid, enum store_flag_op op,

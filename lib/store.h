@@ -6,7 +6,8 @@
  *
  * Trust: post-auth. Only a session that unwrapped MK (or sealctl, admin) calls
  * this. Message contents are stored as received; nothing here parses them
- * except the X-Sealmail-Flags field at the top of a spooled message.
+ * except the X-Sealmail-Flags field at the top of a spooled message, and
+ * lib/msgtext.h (through lib/mime.h) for the full-text index.
  *
  * Conventions: folder ids are the folders.id column; UIDs and UIDVALIDITY are
  * 32-bit and non-zero (RFC 3501 section 2.3.1.1); mod-sequences are positive
@@ -27,7 +28,7 @@
 
 #define STORE_KEY_LEN 32
 #define STORE_SEAL_KEY_LEN 32
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BUSY_TIMEOUT_MS 10000
 #define STORE_PAGE_SIZE 4096
 
@@ -197,6 +198,27 @@ int store_expunge(struct store *st, int64_t folder_id, const uint32_t *uids, siz
  * removed UIDs, ascending, owned by the caller (NULL when none). 0 / -1. */
 int store_expunge_deleted(struct store *st, int64_t folder_id, uint32_t **uids_r, size_t *n_r,
 			  uint64_t *modseq_r);
+
+/* ---- Full-text index (schema 2) ----
+ * The searchable text of each body, as msgtext_extract() (lib/msgtext.h)
+ * folds it, in two plain tables keyed by bodies.id: body_hdr(id, hdr) and
+ * body_text(id, body); and an external-content FTS4 index over each
+ * (unicode61 tokenizer): hdr_fts and text_fts, whose docid is bodies.id.
+ * Triggers keep the indexes in step with the tables, and drop a body's rows
+ * with the body; bodies shared by COPY are indexed once. store_append and
+ * the spool import store each new body's text in the same transaction.
+ * Bodies stored before the index existed (a mailbox migrated from schema 1)
+ * wait in body_text_todo for store_text_index_pending(). Everything lives in
+ * mailbox.db, so it is encrypted like the mail. The IMAP server reads these
+ * tables through store_db(); nothing ever updates a row in place (the
+ * indexes would not follow). */
+#define STORE_TEXT_BATCH 256                 /* bodies per indexing transaction */
+#define STORE_TEXT_BATCH_BYTES (32u << 20)   /* raw bytes per indexing transaction */
+/* Index up to max queued bodies (0: all of them), in short transactions so
+ * that other sessions can write in between. *done_r (may be NULL) gets how
+ * many were indexed. 0 ok (also when nothing waits; that case costs one read
+ * and takes no write lock), -1 error. */
+int store_text_index_pending(struct store *st, size_t max, size_t *done_r);
 
 /* Re-encrypt the whole mailbox under new_mk (sealctl user rekey), in two
  * steps around the caller's own commit of the new key (docs/STORE.md, "Rekey"):

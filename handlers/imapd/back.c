@@ -377,6 +377,82 @@ static int imap_dispatch(struct imap_sess *s, const struct imapparse_cmd *c)
 	return 0;
 }
 
+/* APPEND with a message over max_message_size (RFC 7889 section 4, TOOBIG
+ * of RFC 4469): the parser refuses the literal announcement with its limit,
+ * max_message_size. For APPEND that becomes "NO [TOOBIG]" rather than the
+ * parser's BAD: a {n} literal is refused before the client sends it; a
+ * {n+} one is already on its way, so its bytes are read and discarded (up
+ * to APPEND_DISCARD_FACTOR times the limit; beyond that the session ends as
+ * for any other oversized non-synchronising literal). */
+#define APPEND_DISCARD_FACTOR 4
+
+/* True when the first line of a command names APPEND: "tag APPEND ...". */
+static bool imap_line_is_append(const char *line, size_t len)
+{
+	const char *sp = memchr(line, ' ', len);
+	if (sp == NULL)
+		return false;
+	size_t rest = len - (size_t)(sp + 1 - line);
+	return rest >= 7 && strncasecmp(sp + 1, "APPEND ", 7) == 0;
+}
+
+/* The size of a literal announced at the end of line, or -1. */
+static int64_t imap_line_literal(const char *line, size_t len, bool *nonsync)
+{
+	if (len < 3 || line[len - 1] != '}')
+		return -1;
+	size_t i = len - 1;
+	*nonsync = line[i - 1] == '+';
+	if (*nonsync)
+		i--;
+	size_t end = i;
+	while (i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9' && end - i < 19)
+		i--;
+	if (i == end || i == 0 || line[i - 1] != '{')
+		return -1;
+	int64_t v = 0;
+	for (size_t j = i; j < end; j++)
+		v = v * 10 + (line[j] - '0');
+	return v;
+}
+
+/* 1: not an oversized APPEND literal (the caller answers BAD); 0: refused
+ * with NO [TOOBIG], the session goes on; -1: end the session. */
+static int imap_refuse_append(struct imap_sess *s, const char *line, size_t len)
+{
+	bool nonsync = false;
+	int64_t size = imap_line_literal(line, len, &nonsync);
+	uint64_t max = s->conf->max_message_size;
+	const char *tag = imapparse_tag(s->parser);
+	if (size < 0 || (uint64_t)size <= max || tag == NULL)
+		return 1;
+	if (nonsync) {
+		if ((uint64_t)size / APPEND_DISCARD_FACTOR > max)
+			return 1;
+		uint64_t left = (uint64_t)size;
+		while (left > 0) {
+			unsigned char *p;
+			ssize_t k = io_peek(&s->io, &p);
+			if (k <= 0)
+				return -1;
+			size_t used = (uint64_t)k < left ? (size_t)k : (size_t)left;
+			io_consume(&s->io, used);
+			left -= used;
+		}
+		/* The rest of the command line; another literal in it (a
+		 * multi-part APPEND we do not offer) cannot be skipped safely. */
+		char *rest;
+		size_t rlen;
+		if (io_read_line(&s->io, &rest, &rlen, s->conf->imapd_max_line) <= 0 ||
+		    imap_line_literal(rest, rlen, &nonsync) >= 0)
+			return -1;
+	}
+	io_printf(&s->io, "%s NO [TOOBIG] Message too large (APPENDLIMIT %llu).\r\n", tag,
+		  (unsigned long long)max);
+	imapparse_reset(s->parser);
+	return 0;
+}
+
 /* Read one command with its literals into the parser: 1 command ready, 0 an
  * error was answered, -1 end of session. */
 static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c_r)
@@ -408,6 +484,7 @@ static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c
 			return -1;
 		}
 	}
+	bool append = imap_line_is_append(line, len);
 	r = imapparse_feed_line(s->parser, line, len);
 	while (r == 0) {
 		struct imapparse_literal lit;
@@ -418,6 +495,11 @@ static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c
 			if (io_flush(&s->io) < 0)
 				return -1;
 		}
+		/* An empty literal ({0}) has no bytes to wait for but must still
+		 * be handed to the parser, which adds it as an argument. */
+		if (lit.remaining == 0 &&
+		    imapparse_feed_literal(s->parser, (const unsigned char *)"", 0, NULL) < 0)
+			return -1;
 		while (lit.remaining > 0) {
 			unsigned char *p;
 			ssize_t k = io_peek(&s->io, &p);
@@ -442,6 +524,11 @@ static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c
 	bool fatal = false;
 	enum imapparse_err code;
 	const char *why = imapparse_error(s->parser, &code, &fatal);
+	if (code == IMAPPARSE_ERR_TOOBIG && append) {
+		int ar = imap_refuse_append(s, line, len);
+		if (ar <= 0)
+			return ar;
+	}
 	const char *tag = imapparse_tag(s->parser);
 	io_printf(&s->io, "%s BAD %s%s\r\n", tag ? tag : "*",
 		  code == IMAPPARSE_ERR_TOOBIG ? "[TOOBIG] " : "", why ? why : "Syntax error.");
