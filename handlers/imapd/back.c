@@ -158,7 +158,10 @@ static int imap_one_flag(struct imap_sess *s, const struct imapparse_arg *a, uns
 			}
 		}
 		/* \Recent cannot be stored (RFC 3501 section 2.3.2). */
-		imap_bad(s, "Invalid system flag %s.", strcasecmp(a->str, "\\Recent") == 0 ? "\\Recent" : "");
+		if (strcasecmp(a->str, "\\Recent") == 0)
+			imap_bad(s, "\\Recent cannot be stored.");
+		else
+			imap_bad(s, "Invalid system flag.");
 		return -1;
 	}
 	if (a->len > STORE_KEYWORD_MAX) {
