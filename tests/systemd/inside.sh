@@ -359,11 +359,21 @@ done
 step "mode 2: the Accept=yes sockets (one unit per connection)"
 alt=()
 for h in "${HANDLERS[@]}"; do for u in $(sockets_of "$h" accept); do alt+=("$u"); done; done
-check "systemctl enable --now ${alt[*]}" systemctl enable --now "${alt[@]}"
+# Switching modes as docs/INSTALL.md says: the fork units go first. Relying on
+# Conflicts= alone raced here (a port of the fork mode still bound when the
+# Accept=yes socket started), so the guide does not promise it.
+fork_units=()
 for h in "${HANDLERS[@]}"; do
-	check "sealmail-$h-fork.service stopped by Conflicts=" \
+	for u in $(sockets_of "$h" fork) "sealmail-$h-fork.service"; do
+		systemctl cat "$u" >/dev/null 2>&1 && fork_units+=("$u")
+	done
+done
+check "systemctl disable --now the fork units" systemctl disable --now sealmail.target "${fork_units[@]}"
+for h in "${HANDLERS[@]}"; do
+	check "sealmail-$h-fork.service stopped" \
 		bash -c "! systemctl is-active --quiet sealmail-$h-fork.service"
 done
+check "systemctl enable --now ${alt[*]}" systemctl enable --now "${alt[@]}"
 sockets_active accept
 deliver_round accept
 readback_round accept
