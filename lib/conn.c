@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,6 +83,13 @@ void conn_describe(struct conn *c, int rfd, int wfd)
 	if (getpeername(rfd, (struct sockaddr *)&ss, &len) == 0) {
 		conn_addr(&ss, len, c->remote, sizeof(c->remote), c->remote_port,
 			  sizeof(c->remote_port), &c->loopback, &c->is_unix);
+		/* Replies are written whole and flushed before each read; Nagle
+		 * would hold a small reply (a greeting after the TLS session
+		 * tickets) until the client's delayed ACK, 40 ms per round. */
+		if (!c->is_unix) {
+			int one = 1;
+			setsockopt(rfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
 	} else {
 		/* Not a socket (a pipe in tests, a terminal): local by definition. */
 		snprintf(c->remote, sizeof(c->remote), "local");
