@@ -405,7 +405,10 @@ def test_kill_during_data_never_half_delivers(mx, tmp_path):
         time.sleep(i * 0.004)
         out = subprocess.run(["pkill", "-9", "-f", f"{BUILD}/smtpd", "-P",
                               str(mx.procs[0].pid)], capture_output=True)
-        rep = r.f.readline()
+        try:
+            rep = r.f.readline()
+        except ConnectionResetError:
+            rep = b""  # killed with our data unread: the kernel answers RST
         if rep.startswith(b"250"):
             acked += 1
         r.close()
