@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "conf.h"
+#include "conn.h"
 #include "io.h"
 
 #define LOGIN_USER_MAX 320
@@ -60,6 +62,23 @@ int login_recv(int fd, int timeout_ms, struct login_creds *c);
 int login_answer(int fd, char answer);
 /* Pure: decode a credentials message; 1 ok, 0 malformed. */
 int login_decode(const unsigned char *msg, size_t len, struct login_creds *c);
+
+/* What a login handler's front and back share (lib/loginmain.c). */
+struct login_ctx {
+	struct conf *conf;
+	SSL_CTX *tls;      /* NULL: no TLS configured */
+	struct conn *conn; /* the connection being served */
+	int state_fd;      /* state_dir, for the sandbox rules */
+};
+
+struct login_handler {
+	const char *prog;                                  /* "imapd", "pop3d" */
+	int (*front)(struct login_ctx *ctx, int backfd);   /* pre-auth, then relay */
+	int (*back)(int fd, void *ctx);                    /* ctx is the login_ctx */
+};
+
+/* main() of a login handler: returns the exit status. */
+int login_main(int argc, char **argv, const struct login_handler *h);
 
 /* Front after success: pass bytes both ways until either side closes. The
  * bytes the client pipelined after the login command and still buffered in

@@ -2,6 +2,7 @@
 /* The back process of imapd: lib/loginback.c authenticates, then the IMAP
  * session runs. Trust: the back. */
 #include "imapd.h"
+#include "login.h"
 #include "loginback.h"
 
 static int imapd_session(const struct conf *c, struct login_session *ls, void *arg)
@@ -17,7 +18,7 @@ static int imapd_session(const struct conf *c, struct login_session *ls, void *a
 
 int imapd_back(int fd, void *arg)
 {
-	struct imapd_ctx *ctx = arg;
+	struct login_ctx *ctx = arg;
 	struct login_back_ops ops = {.session = imapd_session};
 	return login_back_run(ctx->conf, ctx->conn, fd, ctx->state_fd, &ops);
 }

@@ -25,7 +25,7 @@
 #define FRONT_AUTH_TIMEOUT_MS 120000
 
 struct front {
-	struct imapd_ctx *ctx;
+	struct login_ctx *ctx;
 	struct io io;
 	int backfd;
 	struct imapparse *parser;
@@ -344,7 +344,7 @@ static int front_read_command(struct front *f, const struct imapparse_cmd **c_r)
 	}
 }
 
-int imapd_front(struct imapd_ctx *ctx, int backfd)
+int imapd_front(struct login_ctx *ctx, int backfd)
 {
 	struct front f;
 	memset(&f, 0, sizeof(f));

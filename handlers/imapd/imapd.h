@@ -207,15 +207,9 @@ int imap_cmd_expunge(struct imap_sess *s, const struct imapparse_arg *args, size
 int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 
 /* ---- entry points ---- */
-struct conn;
-struct imapd_ctx {
-	struct conf *conf;
-	SSL_CTX *tls;       /* NULL: no TLS configured */
-	struct conn *conn;  /* the connection being served */
-	int state_fd;       /* state_dir, for the sandbox rules */
-};
+struct login_ctx;
 /* Front: serve the connection pre-auth and relay afterwards (front.c). */
-int imapd_front(struct imapd_ctx *ctx, int backfd);
+int imapd_front(struct login_ctx *ctx, int backfd);
 /* Back: authenticate what the front sends, then serve (auth.c). */
 int imapd_back(int fd, void *arg);
 /* Back: the post-auth session on fd (back.c). */

@@ -1,59 +1,12 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* imapd: IMAP4rev1 on the encrypted store. Trust: pre-auth (the front);
- * the back authenticates (see imapd.h). */
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "conn.h"
+/* imapd: IMAP4rev1 on the encrypted store. Two processes per connection
+ * (lib/loginmain.c): the pre-auth front (front.c) and the back that
+ * authenticates and serves the session (auth.c, back.c). */
 #include "imapd.h"
-#include "log.h"
 #include "login.h"
-#include "server.h"
-
-static int imapd_conn(struct conn *c, void *arg)
-{
-	struct imapd_ctx *ctx = arg;
-	pid_t back;
-	ctx->conn = c;
-	int fd = login_fork_back(imapd_back, ctx, &back);
-	if (fd < 0)
-		log_fatal("cannot fork the back process");
-	/* The front parses everything the client sends before login: it gets
-	 * no filesystem at all (DESIGN section 4). */
-	server_sandbox(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
-	int rc = imapd_front(ctx, fd);
-	close(fd);
-	int status;
-	if (waitpid(back, &status, 0) == back && WIFSIGNALED(status)) {
-		/* A crash or a sandbox kill (SIGSYS) of the back is a server
-		 * fault worth a log line of its own. */
-		char sig[16];
-		snprintf(sig, sizeof(sig), "%d", WTERMSIG(status));
-		log_event(LOG_ERR, "back-died", "SIGNAL", sig, NULL);
-	}
-	return rc;
-}
-
-static void imapd_before_loop(void *arg)
-{
-	struct imapd_ctx *ctx = arg;
-	server_sandbox(SANDBOX_ACCEPT, ctx->conf, ctx->state_fd, NULL);
-}
 
 int main(int argc, char **argv)
 {
-	struct server_args a;
-	server_args(argc, argv, "imapd", &a);
-	struct imapd_ctx ctx = {.conf = server_config("imapd", &a)};
-	ctx.tls = server_tls(ctx.conf);
-	ctx.state_fd = server_state_fd(ctx.conf);
-	server_warm();
-	struct conn_opts opts = {.tls_flag = a.tls,
-				 .max_children = (unsigned)ctx.conf->max_connections,
-				 .before_loop = imapd_before_loop};
-	int rc = conn_serve(&opts, imapd_conn, &ctx);
-	SSL_CTX_free(ctx.tls);
-	conf_free(&ctx.conf);
-	return rc;
+	static const struct login_handler h = {"imapd", imapd_front, imapd_back};
+	return login_main(argc, argv, &h);
 }

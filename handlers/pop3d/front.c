@@ -22,7 +22,7 @@
 #define FRONT_ERRORS_MAX 10
 
 struct front {
-	struct pop3d_ctx *ctx;
+	struct login_ctx *ctx;
 	struct io io;
 	int backfd;
 	char user[LOGIN_USER_MAX + 1];
@@ -240,7 +240,7 @@ static int front_command(struct front *f, char *line, size_t len)
 	return 0;
 }
 
-int pop3d_front(struct pop3d_ctx *ctx, int backfd)
+int pop3d_front(struct login_ctx *ctx, int backfd)
 {
 	struct front f;
 	memset(&f, 0, sizeof(f));

@@ -16,14 +16,9 @@
  * responses (RFC 5034) are longer, so allow more. */
 #define POP3_LINE_MAX 2048
 
-struct pop3d_ctx {
-	struct conf *conf;
-	SSL_CTX *tls;
-	struct conn *conn;
-	int state_fd; /* state_dir, for the sandbox rules */
-};
+struct login_ctx;
 
-int pop3d_front(struct pop3d_ctx *ctx, int backfd);
+int pop3d_front(struct login_ctx *ctx, int backfd);
 int pop3d_back(int fd, void *arg);
 
 #endif

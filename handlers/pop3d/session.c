@@ -21,6 +21,7 @@
 #include "mem.h"
 #include "notify.h"
 #include "pop3d.h"
+#include "login.h"
 
 #define POP3_ERRORS_MAX 20
 
@@ -348,7 +349,7 @@ static int pop3_session(const struct conf *c, struct login_session *ls, void *ar
 
 int pop3d_back(int fd, void *arg)
 {
-	struct pop3d_ctx *ctx = arg;
+	struct login_ctx *ctx = arg;
 	struct login_back_ops ops = {.admit = pop3_admit, .session = pop3_session};
 	int rc = login_back_run(ctx->conf, ctx->conn, fd, ctx->state_fd, &ops);
 	if (pop3_lock_fd >= 0)
