@@ -59,32 +59,6 @@ static size_t msgtext_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 	return 1;
 }
 
-static void msgtext_put_utf8(struct buf *out, uint32_t cp)
-{
-	unsigned char b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xC0 | (cp >> 6));
-		b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xE0 | (cp >> 12));
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		b[0] = (unsigned char)(0xF0 | (cp >> 18));
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	buf_append(out, b, n);
-}
-
 /* Simple lower-case mapping of the scripts listed in msgtext.h (Unicode
  * UnicodeData.txt simple lowercase mappings, ranges where upper and lower
  * case alternate or sit at a fixed distance). */
@@ -170,7 +144,7 @@ void msgtext_fold(const unsigned char *s, size_t n, bool header, struct buf *out
 		}
 		if (cp == 0xFEFF)
 			continue; /* byte order mark: no text */
-		msgtext_put_utf8(out, msgtext_fold_cp(cp));
+		buf_append_utf8(out, msgtext_fold_cp(cp));
 	}
 }
 
@@ -411,7 +385,7 @@ static size_t msgtext_entity(const unsigned char *s, size_t n, struct buf *out)
 		cp = msgtext_entities[k].cp;
 	}
 	if (cp != 0)
-		msgtext_put_utf8(out, cp);
+		buf_append_utf8(out, cp);
 	return end + 1;
 }
 

@@ -85,33 +85,6 @@ bool mutf7_utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
-static void mutf7_put_utf8(struct buf *out, uint32_t cp)
-{
-	unsigned char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | (cp >> 6));
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | (cp >> 12));
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | (cp >> 18));
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	buf_append(out, b, n);
-}
-
 static int mutf7_fail(const char **error_r, const char *why)
 {
 	if (error_r != NULL)
@@ -167,7 +140,7 @@ static int mutf7_decode_shift(const unsigned char *in, size_t n, size_t *pos, st
 			return mutf7_fail(error_r, "NUL in mailbox name");
 		if (mutf7_direct(cp))
 			return mutf7_fail(error_r, "printable ASCII inside &-shift");
-		mutf7_put_utf8(out, cp);
+		buf_append_utf8(out, cp);
 	}
 	/* The canonical encoder pads the last unit with at most 4 zero bits: a
 	 * leftover of 6 or more bits is an extra character, non-zero padding is

@@ -28,32 +28,6 @@ static const uint16_t cp1252_c1[32] = {
     0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 };
 
-static void put_utf8(struct buf *out, uint32_t cp)
-{
-	unsigned char b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | (cp >> 6));
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | (cp >> 12));
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | (cp >> 18));
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	buf_append(out, b, n);
-}
-
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629 section 4), or 0. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
@@ -147,7 +121,7 @@ static void append_sanitised(struct buf *out, const unsigned char *s, size_t n,
 			continue;
 		}
 		if (s[i] == '\0') {
-			put_utf8(out, 0xfffd); /* NUL is never valid header text */
+			buf_append_utf8(out, 0xfffd); /* NUL is never valid header text */
 			i++;
 			continue;
 		}
@@ -156,7 +130,7 @@ static void append_sanitised(struct buf *out, const unsigned char *s, size_t n,
 			buf_append(out, s + i, l);
 			i += l;
 		} else {
-			put_utf8(out, fallback == CS_UTF8 ? 0xfffd : byte_to_cp(fallback, s[i]));
+			buf_append_utf8(out, fallback == CS_UTF8 ? 0xfffd : byte_to_cp(fallback, s[i]));
 			i++;
 		}
 	}
@@ -204,9 +178,9 @@ int rfc2047_charset_to_utf8(const char *charset, size_t charset_len, const unsig
 	buf_reserve(out, len);
 	for (size_t i = 0; i < len; i++) {
 		if (in[i] == '\0')
-			put_utf8(out, 0xfffd);
+			buf_append_utf8(out, 0xfffd);
 		else
-			put_utf8(out, byte_to_cp(cs, in[i]));
+			buf_append_utf8(out, byte_to_cp(cs, in[i]));
 	}
 	return 0;
 }

@@ -671,7 +671,7 @@ static int smtp_cmd_bdat(struct smtp_sess *s, const char *arg)
 static int smtp_cmd_starttls(struct smtp_sess *s, const char *arg)
 {
 	if (s->srv->tls == NULL) {
-		smtp_error(s, "502 5.5.1 Error: command not implemented", "starttls");
+		smtp_error(s, "502 5.5.1 Error: STARTTLS unavailable (no certificate configured)", "starttls");
 		return 0;
 	}
 	if (io_is_tls(&s->io)) {
