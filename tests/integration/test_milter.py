@@ -835,3 +835,30 @@ def test_opendkim_verify_reports_a_broken_signature(milter_env, dkim):
     send(b, tampered)
     raw = only_message(b)
     assert re.search(rb"Authentication-Results: mx\.example\.test;\s+dkim=fail", raw), raw
+
+
+@pytest.mark.parametrize("action,check", [
+    ("addheader", lambda rest: b"X-Test-Added: added by testmilter\r\n" in rest),
+    ("chgheader", lambda rest: b"Subject: changed by testmilter\r\n" in rest),
+    ("quarantine", None),
+    ("reject", None),
+])
+def test_actions_through_swaks(one, action, check):
+    """The same milter actions driven by swaks, a real SMTP client."""
+    p = subprocess.run(["swaks", "--server", f"127.0.0.1:{one.port}", "--from", FROM,
+                        "--to", "demo@example.test", "--helo", "client.example",
+                        "--header", f"X-Test-Action: {action}", "--header", "Subject: hello"],
+                       capture_output=True, timeout=60)
+    out = p.stdout.decode(errors="replace")
+    if action == "reject":
+        assert p.returncode != 0 and re.search(r"<\*\* +5\d\d", out), out
+        assert stored(one) == []
+        return
+    assert p.returncode == 0, out
+    if action == "quarantine":
+        assert stored(one) == []
+        junk = mbox(one, "demo@example.test", one.pw, "list", "Junk").stdout.decode()
+        assert "$Quarantined" in junk
+        return
+    _, rest = split_trace(only_message(one))
+    assert check(rest), rest[:400]
