@@ -86,7 +86,7 @@ cat <<INFO
   LMTP:                 swaks --protocol LMTP --socket $RUN/rundir/lmtp --to demo@example.test
   IMAP:                 127.0.0.1:$((BASE + 143)) STARTTLS, 127.0.0.1:$((BASE + 993)) TLS
   POP3:                 127.0.0.1:$((BASE + 110)) STLS, 127.0.0.1:$((BASE + 995)) TLS
-  submission:           127.0.0.1:$((BASE + 587)) STARTTLS, 127.0.0.1:$((BASE + 465)) TLS
+$([ -x "$B/submitd" ] && echo "  submission:           127.0.0.1:$((BASE + 587)) STARTTLS, 127.0.0.1:$((BASE + 465)) TLS")
   admin:                SEALMAIL_CONF=$CONF $B/sealctl user list
   logs:                 $RUN/logs/
 (handlers not built yet are skipped; Ctrl-C stops everything)
