@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "timeutil.h"
 
 int login_fork_back(int (*fn)(int fd, void *arg), void *arg, pid_t *pid_r)
@@ -226,4 +227,41 @@ int login_relay(struct io *client, int backfd)
 				client_open = false;
 		}
 	}
+}
+
+bool login_plaintext_ok(const struct login_ctx *ctx, const struct io *io)
+{
+	if (io_is_tls(io))
+		return true;
+	switch (ctx->conf->plaintext_auth) {
+	case CONF_PLAINTEXT_ALWAYS:
+		return true;
+	case CONF_PLAINTEXT_LOOPBACK:
+		return ctx->conn->loopback;
+	case CONF_PLAINTEXT_NEVER:
+		return false;
+	}
+	return false;
+}
+
+enum login_plain login_sasl_plain(const char *b64, size_t len, struct buf *raw, const char **user,
+				  size_t *ulen, const char **pw, size_t *plen)
+{
+	if (len == 1 && b64[0] == '*')
+		return LOGIN_PLAIN_CANCEL;
+	if (!b64_decode(b64, len, raw, true))
+		return LOGIN_PLAIN_BAD_B64;
+	const char *p = (const char *)raw->data, *end = p ? p + raw->len : NULL;
+	const char *nul1 = p ? memchr(p, '\0', raw->len) : NULL;
+	const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)(end - nul1 - 1)) : NULL;
+	if (nul1 == NULL || nul2 == NULL)
+		return LOGIN_PLAIN_MALFORMED;
+	size_t zlen = (size_t)(nul1 - p);
+	*user = nul1 + 1;
+	*ulen = (size_t)(nul2 - nul1 - 1);
+	*pw = nul2 + 1;
+	*plen = (size_t)(end - nul2 - 1);
+	if (zlen != 0 && (zlen != *ulen || memcmp(p, *user, zlen) != 0))
+		return LOGIN_PLAIN_AUTHZID;
+	return LOGIN_PLAIN_OK;
 }

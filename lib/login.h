@@ -77,6 +77,24 @@ struct login_handler {
 	int (*back)(int fd, void *ctx);                    /* ctx is the login_ctx */
 };
 
+/* The plaintext_auth policy (INTERFACES): may a password travel on this
+ * connection now? Always over TLS; otherwise per configuration. */
+bool login_plaintext_ok(const struct login_ctx *ctx, const struct io *io);
+
+/* SASL PLAIN (RFC 4616: authzid NUL authcid NUL passwd) from its base64
+ * form. LOGIN_PLAIN_OK sets *user, *ulen, *pw and *plen, pointing into raw
+ * (the caller wipes raw with buf_wipe in every case). No proxy users: a
+ * non-empty authzid must equal the authcid. */
+enum login_plain {
+	LOGIN_PLAIN_OK,
+	LOGIN_PLAIN_CANCEL,    /* the client sent "*" */
+	LOGIN_PLAIN_BAD_B64,
+	LOGIN_PLAIN_MALFORMED, /* fewer than two NULs */
+	LOGIN_PLAIN_AUTHZID,   /* authzid names another user */
+};
+enum login_plain login_sasl_plain(const char *b64, size_t len, struct buf *raw, const char **user,
+				  size_t *ulen, const char **pw, size_t *plen);
+
 /* main() of a login handler: returns the exit status. */
 int login_main(int argc, char **argv, const struct login_handler *h);
 

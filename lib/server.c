@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io.h"
 #include "log.h"
 #include "milter.h"
 #include "tls.h"
@@ -151,4 +152,18 @@ void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
 	if (sandbox_enter_layout(p, &l, &err) < 0)
 		log_fatal("sandbox %s: %s", sandbox_profile_name(p), err);
 	sandbox_test_hook(sandbox_profile_name(p));
+}
+
+int server_starttls(struct io *io, SSL_CTX *ctx)
+{
+	size_t discarded = 0;
+	if (io_starttls(io, ctx, &discarded) < 0) {
+		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(io->err), NULL);
+		return -1;
+	}
+	char tls[128], nd[24];
+	snprintf(nd, sizeof(nd), "%zu", discarded);
+	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS", io_tls_desc(io, tls, sizeof(tls)),
+		  "DISCARDED", discarded ? nd : NULL, NULL);
+	return 0;
 }

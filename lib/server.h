@@ -32,6 +32,13 @@ void server_no_core(void);
  * configuration, time zone, SQLite's randomness source, libsodium. */
 void server_warm(void);
 
+struct io;
+/* Upgrade the connection to TLS after STARTTLS and log the outcome: the
+ * protocol and cipher, and how many bytes the client pipelined before the
+ * handshake (discarded, never executed: the CVE-2011-0411 class). 0 ok, -1
+ * the session must end. */
+int server_starttls(struct io *io, SSL_CTX *ctx);
+
 /* Open state_dir as a directory descriptor for the sandbox rules; fatal
  * when it does not exist. */
 int server_state_fd(const struct conf *c);

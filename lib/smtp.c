@@ -687,15 +687,8 @@ static int smtp_cmd_starttls(struct smtp_sess *s, const char *arg)
 		return 0;
 	}
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
-	size_t discarded = 0;
-	if (io_starttls(&s->io, s->srv->tls, &discarded) < 0) {
-		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(s->io.err), NULL);
+	if (server_starttls(&s->io, s->srv->tls) < 0)
 		return -1;
-	}
-	char tls[128], nd[24];
-	snprintf(nd, sizeof(nd), "%zu", discarded);
-	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS",
-		  io_tls_desc(&s->io, tls, sizeof(tls)), "DISCARDED", discarded ? nd : NULL, NULL);
 	/* RFC 3207 section 4.2: forget everything learnt before TLS. */
 	smtp_txn_reset(s);
 	s->helo[0] = '\0';

@@ -10,12 +10,12 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "b64.h"
 #include "conn.h"
 #include "imapd.h"
 #include "imapparse.h"
 #include "io.h"
 #include "log.h"
+#include "server.h"
 #include "login.h"
 
 /* Pre-auth limits: nothing a client needs before login is large. */
@@ -34,17 +34,7 @@ struct front {
 
 static bool front_plaintext_ok(const struct front *f)
 {
-	if (io_is_tls(&f->io))
-		return true;
-	switch (f->ctx->conf->plaintext_auth) {
-	case CONF_PLAINTEXT_ALWAYS:
-		return true;
-	case CONF_PLAINTEXT_LOOPBACK:
-		return f->ctx->conn->loopback;
-	case CONF_PLAINTEXT_NEVER:
-		return false;
-	}
-	return false;
+	return login_plaintext_ok(f->ctx, &f->io);
 }
 
 static void front_caps(struct front *f, struct buf *out)
@@ -117,32 +107,28 @@ static int front_cmd_login(struct front *f, const struct imapparse_cmd *c)
 	return front_login(f, c->tag, user, c->args[0].len, pw, c->args[1].len);
 }
 
-/* RFC 4616: authzid NUL authcid NUL passwd. */
 static int front_sasl_plain(struct front *f, const char *tag, const char *b64, size_t len)
 {
 	struct buf raw = BUF_INIT;
+	const char *user = NULL, *pw = NULL;
+	size_t ulen = 0, plen = 0;
 	int rc = 0;
-	if (len == 1 && b64[0] == '*') {
+	switch (login_sasl_plain(b64, len, &raw, &user, &ulen, &pw, &plen)) {
+	case LOGIN_PLAIN_OK:
+		rc = front_login(f, tag, user, ulen, pw, plen);
+		break;
+	case LOGIN_PLAIN_CANCEL:
 		front_reply(f, tag, "BAD AUTHENTICATE cancelled.");
-		return 0;
-	}
-	if (!b64_decode(b64, len, &raw, true)) {
+		break;
+	case LOGIN_PLAIN_BAD_B64:
 		front_reply(f, tag, "BAD Invalid base64 data.");
-		buf_wipe(&raw);
-		return 0;
-	}
-	const char *p = (const char *)raw.data, *end = p ? p + raw.len : NULL;
-	const char *nul1 = p ? memchr(p, '\0', raw.len) : NULL;
-	const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)(end - nul1 - 1)) : NULL;
-	if (nul1 == NULL || nul2 == NULL) {
+		break;
+	case LOGIN_PLAIN_MALFORMED:
 		front_reply(f, tag, "BAD Malformed PLAIN response.");
-	} else {
-		size_t zlen = (size_t)(nul1 - p), ulen = (size_t)(nul2 - nul1 - 1);
-		/* No proxy/master users: an authzid must name the same user. */
-		if (zlen != 0 && (zlen != ulen || memcmp(p, nul1 + 1, ulen) != 0))
-			front_reply(f, tag, "NO [AUTHORIZATIONFAILED] Authorization identity refused.");
-		else
-			rc = front_login(f, tag, nul1 + 1, ulen, nul2 + 1, (size_t)(end - nul2 - 1));
+		break;
+	case LOGIN_PLAIN_AUTHZID:
+		front_reply(f, tag, "NO [AUTHORIZATIONFAILED] Authorization identity refused.");
+		break;
 	}
 	buf_wipe(&raw);
 	return rc;
@@ -206,17 +192,10 @@ static int front_cmd_starttls(struct front *f, const struct imapparse_cmd *c)
 		return 0;
 	}
 	front_reply(f, c->tag, "OK Begin TLS negotiation now.");
-	size_t discarded = 0;
 	/* RFC 3501 section 6.2.1: the client must not pipeline after STARTTLS;
 	 * whatever it did is discarded, never executed inside TLS. */
-	if (io_starttls(&f->io, f->ctx->tls, &discarded) < 0) {
-		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(f->io.err), NULL);
+	if (server_starttls(&f->io, f->ctx->tls) < 0)
 		return -1;
-	}
-	char tls[128], nd[24];
-	snprintf(nd, sizeof(nd), "%zu", discarded);
-	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS",
-		  io_tls_desc(&f->io, tls, sizeof(tls)), "DISCARDED", discarded ? nd : NULL, NULL);
 	return 0;
 }
 

@@ -10,9 +10,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "b64.h"
 #include "io.h"
 #include "log.h"
+#include "server.h"
 #include "login.h"
 #include "loginback.h"
 #include "pop3d.h"
@@ -32,17 +32,7 @@ struct front {
 
 static bool front_plaintext_ok(const struct front *f)
 {
-	if (io_is_tls(&f->io))
-		return true;
-	switch (f->ctx->conf->plaintext_auth) {
-	case CONF_PLAINTEXT_ALWAYS:
-		return true;
-	case CONF_PLAINTEXT_LOOPBACK:
-		return f->ctx->conn->loopback;
-	case CONF_PLAINTEXT_NEVER:
-		return false;
-	}
-	return false;
+	return login_plaintext_ok(f->ctx, &f->io);
 }
 
 static void front_capa(struct front *f)
@@ -96,27 +86,25 @@ static int front_login(struct front *f, const char *user, size_t ulen, const cha
 static int front_sasl_plain(struct front *f, const char *b64, size_t len)
 {
 	struct buf raw = BUF_INIT;
+	const char *user = NULL, *pw = NULL;
+	size_t ulen = 0, plen = 0;
 	int rc = 0;
-	if (len == 1 && b64[0] == '*') {
+	switch (login_sasl_plain(b64, len, &raw, &user, &ulen, &pw, &plen)) {
+	case LOGIN_PLAIN_OK:
+		rc = front_login(f, user, ulen, pw, plen);
+		break;
+	case LOGIN_PLAIN_CANCEL:
 		io_puts(&f->io, "-ERR AUTH cancelled.\r\n");
-		return 0;
-	}
-	if (!b64_decode(b64, len, &raw, true)) {
+		break;
+	case LOGIN_PLAIN_BAD_B64:
 		io_puts(&f->io, "-ERR Invalid base64 data.\r\n");
-		buf_wipe(&raw);
-		return 0;
-	}
-	const char *p = (const char *)raw.data, *end = p ? p + raw.len : NULL;
-	const char *nul1 = p ? memchr(p, '\0', raw.len) : NULL;
-	const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)(end - nul1 - 1)) : NULL;
-	if (nul1 == NULL || nul2 == NULL) {
+		break;
+	case LOGIN_PLAIN_MALFORMED:
 		io_puts(&f->io, "-ERR Malformed PLAIN response.\r\n");
-	} else {
-		size_t zlen = (size_t)(nul1 - p), ulen = (size_t)(nul2 - nul1 - 1);
-		if (zlen != 0 && (zlen != ulen || memcmp(p, nul1 + 1, ulen) != 0))
-			io_puts(&f->io, "-ERR [AUTH] Authorization identity refused.\r\n");
-		else
-			rc = front_login(f, nul1 + 1, ulen, nul2 + 1, (size_t)(end - nul2 - 1));
+		break;
+	case LOGIN_PLAIN_AUTHZID:
+		io_puts(&f->io, "-ERR [AUTH] Authorization identity refused.\r\n");
+		break;
 	}
 	buf_wipe(&raw);
 	return rc;
@@ -171,15 +159,8 @@ static int front_stls(struct front *f, const char *arg)
 		return 0;
 	}
 	io_puts(&f->io, "+OK Begin TLS negotiation.\r\n");
-	size_t discarded = 0;
-	if (io_starttls(&f->io, f->ctx->tls, &discarded) < 0) {
-		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(f->io.err), NULL);
+	if (server_starttls(&f->io, f->ctx->tls) < 0)
 		return -1;
-	}
-	char tls[128], nd[24];
-	snprintf(nd, sizeof(nd), "%zu", discarded);
-	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS",
-		  io_tls_desc(&f->io, tls, sizeof(tls)), "DISCARDED", discarded ? nd : NULL, NULL);
 	f->have_user = false;
 	return 0;
 }
