@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "rnd.h"
+#include "sandbox.h"
 
 #define CONN_MAX_LISTEN 16
 
@@ -170,6 +171,7 @@ static int conn_accept_loop(const struct conn_opts *opts, int *fds, bool *tls, i
 				signal(SIGTERM, SIG_DFL);
 				signal(SIGINT, SIG_DFL);
 				signal(SIGCHLD, SIG_DFL);
+				sandbox_log_quiet();
 				for (int j = 0; j < n; j++)
 					close(fds[j]);
 				struct conn c;

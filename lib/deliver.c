@@ -40,17 +40,24 @@ struct deliver *deliver_new(const struct conf *c, const char **error_r)
 	return d;
 }
 
-int deliver_session_begin(struct deliver *d, const char **error_r)
+void deliver_session_begin(struct deliver *d)
 {
-	if (d->dir == NULL &&
-	    directory_open(d->conf->state_dir, DIRECTORY_READ, &d->dir, error_r) < 0)
-		return -1;
-	if (d->notify == NULL) {
+	if (d->notify == NULL)
 		d->notify = notify_new(d->conf->redis);
-		if (d->notify != NULL)
-			notify_connect(d->notify);
+}
+
+/* The directory, opened at the first recipient: a session that never gets
+ * that far (a client that only says EHLO and QUIT, a scanner) costs no
+ * SQLite open. NULL after logging the failure. */
+static struct directory *deliver_dir(struct deliver *d)
+{
+	const char *err;
+	if (d->dir == NULL &&
+	    directory_open(d->conf->state_dir, DIRECTORY_READ, &d->dir, &err) < 0) {
+		log_event(LOG_ERR, "directory-error", "REASON", err, NULL);
+		return NULL;
 	}
-	return 0;
+	return d->dir;
 }
 
 void deliver_free(struct deliver **dp)
@@ -92,7 +99,7 @@ int deliver_resolve(struct deliver *d, const char *addr, size_t group,
 {
 	struct directory_result res;
 	memset(&res, 0, sizeof(res));
-	if (d->dir == NULL) {
+	if (deliver_dir(d) == NULL) {
 		*reply_r = "451 4.3.0 Error: temporary directory failure";
 		return -1;
 	}

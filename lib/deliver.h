@@ -35,10 +35,11 @@ struct deliver;
 struct deliver *deliver_new(const struct conf *c, const char **error_r);
 void deliver_free(struct deliver **d);
 /* In the process that serves the connection (after the accept loop's fork:
- * neither an SQLite handle nor a Redis connection may cross fork): open
- * directory.db read-only and connect to Redis (failure to reach Redis is
- * logged and ignored). 0 ok, -1 with *error_r. */
-int deliver_session_begin(struct deliver *d, const char **error_r);
+ * neither an SQLite handle nor a Redis connection may cross fork). Both are
+ * opened on first use, inside the sandbox: directory.db read-only at the
+ * first recipient, Redis at the first notification (failure to reach it is
+ * logged and ignored). */
+void deliver_session_begin(struct deliver *d);
 
 /* Resolve addr (local@domain, or "postmaster") into local users, appending
  * to *targets (grown with mem_realloc) with group set. 1 accepted; 0

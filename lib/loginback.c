@@ -32,21 +32,25 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 	const char *err;
 	int timeout = (int)c->imapd_login_timeout_ms * 3;
 	loginback_detach(conn);
-	struct directory *dir;
-	if (directory_open(c->state_dir, DIRECTORY_READ, &dir, &err) < 0) {
-		log_event(LOG_ERR, "directory-error", "REASON", err, NULL);
-		struct login_creds cr;
-		if (login_recv(fd, timeout, &cr) == 1)
-			login_answer(fd, LOGIN_TEMPFAIL);
-		sodium_memzero(&cr, sizeof(cr));
-		return 1;
-	}
+	/* The KDF slots are lock files in run_dir, opened before the sandbox;
+	 * the directory is opened read-only inside it, at the first attempt
+	 * (a session that never logs in costs no SQLite open). */
 	struct kdf_slots *slots = kdf_slots_open(c->run_dir, c->kdf_concurrency);
+	server_sandbox(SANDBOX_AUTH, c, state_fd, NULL);
+	struct directory *dir = NULL;
 	for (int attempt = 0; attempt < LOGINBACK_ATTEMPTS_MAX; attempt++) {
 		struct login_creds cr;
 		int r = login_recv(fd, timeout, &cr);
 		if (r <= 0)
 			break;
+		if (dir == NULL &&
+		    directory_open(c->state_dir, DIRECTORY_READ, &dir, &err) < 0) {
+			log_event(LOG_ERR, "directory-error", "REASON", err, NULL);
+			sodium_memzero(&cr, sizeof(cr));
+			login_answer(fd, LOGIN_TEMPFAIL);
+			kdf_slots_free(&slots);
+			return 1;
+		}
 		struct directory_user u;
 		unsigned char mk[KEYWRAP_MK_LEN];
 		r = account_unlock(dir, c, slots, cr.user, KEYWRAP_PASSWORD, cr.secret,

@@ -842,11 +842,9 @@ out:
 static int smtp_conn(struct conn *c, void *arg)
 {
 	const struct smtp_server *srv = arg;
-	const char *err;
-	/* Open what this connection needs, then confine it: directory.db
-	 * read-only, users/ spool only (DESIGN section 4). */
-	if (deliver_session_begin(srv->deliver, &err) < 0)
-		log_event(LOG_ERR, "directory-error", "REASON", err, NULL);
+	/* Confine the connection: directory.db read-only, users/ spool only
+	 * (DESIGN section 4); the directory and Redis are opened on first use. */
+	deliver_session_begin(srv->deliver);
 	server_sandbox(SANDBOX_MX, srv->conf, srv->state_fd, NULL);
 	return smtp_session(srv, c);
 }

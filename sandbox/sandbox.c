@@ -24,6 +24,12 @@
 #define SB_LAYOUT_RULES_MAX 16
 
 static char sb_error[320];
+static bool sb_quiet;
+
+void sandbox_log_quiet(void)
+{
+	sb_quiet = true;
+}
 
 const char *sandbox_errorf(const char *fmt, ...)
 {
@@ -130,7 +136,7 @@ int sandbox_enter(enum sandbox_profile p, const struct sandbox_fs_rule *rules, s
 	char abistr[8];
 	snprintf(abistr, sizeof(abistr), "%d", abi);
 	const char *dbg = getenv("SEALMAIL_SECCOMP_DEBUG");
-	log_event(LOG_INFO, "sandbox", "PROFILE", sandbox_profile_name(p), "LANDLOCK_ABI", abistr,
+	log_event(sb_quiet ? LOG_DEBUG : LOG_INFO, "sandbox", "PROFILE", sandbox_profile_name(p), "LANDLOCK_ABI", abistr,
 	          "SECCOMP", dbg != NULL && strcmp(dbg, "1") == 0 ? "trap" : "kill", NULL);
 	/* The accept parent's children enter the other profiles right after
 	 * fork: compile those filters once here instead of in every child. */
@@ -161,7 +167,11 @@ int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
 	case SANDBOX_PREAUTH_FRONT:
 		break;
 	case SANDBOX_AUTH:
+		/* Read the directory; users/ as POSTAUTH will need it, which
+		 * narrows it to one user's directory (Landlock layers only
+		 * ever take access away). */
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, NULL, SANDBOX_FS_RO};
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, "users", SANDBOX_FS_USERDIR};
 		break;
 	case SANDBOX_POSTAUTH:
 		if (!sb_one_component(l->user_id) || strlen(l->user_id) > 200) {
@@ -172,7 +182,16 @@ int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, userdir, SANDBOX_FS_USERDIR};
 		break;
 	case SANDBOX_MX:
+		/* The directory is opened read-only after this, at the first
+		 * recipient: its WAL and WAL index are read too (they persist:
+		 * sealctl keeps them; without write access to -shm SQLite maps
+		 * it read-only). Rules need existing files. */
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, "directory.db", SANDBOX_FS_READ};
+		for (size_t i = 0; i < 2; i++) {
+			const char *f = i == 0 ? "directory.db-wal" : "directory.db-shm";
+			if (faccessat(l->state_fd, f, F_OK, AT_EACCESS) == 0)
+				r[n++] = (struct sandbox_fs_rule){l->state_fd, f, SANDBOX_FS_READ};
+		}
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, "users", SANDBOX_FS_SPOOL};
 		break;
 	case SANDBOX_ACCEPT:

@@ -139,9 +139,9 @@ struct sandbox_layout {
 
 /* sandbox_enter() with the standard rules of the profile:
  *   PREAUTH_FRONT  none (extra and ports must be empty)
- *   AUTH           state_dir read-only
+ *   AUTH           state_dir read-only, users/ SANDBOX_FS_USERDIR (for POSTAUTH)
  *   POSTAUTH       users/<user_id>/ SANDBOX_FS_USERDIR
- *   MX             directory.db read-only, users/ SANDBOX_FS_SPOOL
+ *   MX             directory.db (and its -wal, -shm) read-only, users/ SANDBOX_FS_SPOOL
  *   ACCEPT         state_dir SANDBOX_FS_USERDIR (its children narrow it)
  * Returns 0 or -1 with *error_r. */
 int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
@@ -151,6 +151,10 @@ int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
  * sandbox hides it: OpenSSL configuration and providers (tls_warm), SQLite's
  * randomness source and SQLCipher's crypto provider, the time zone. */
 void sandbox_warm(void);
+/* Log the "sandbox" event at debug priority from now on: for the children of
+ * an accept loop, which would repeat it for every connection (the loop logs
+ * its own, which also opened the journal socket they inherit). */
+void sandbox_log_quiet(void);
 
 /* The Landlock ABI the sandbox uses: the kernel's, capped by
  * SEALMAIL_LANDLOCK_ABI; 0 when Landlock is unavailable. */

@@ -60,6 +60,29 @@ def test_imapd_front_dies_with_sigsys(redis, cert):
 
 
 @pytest.mark.parametrize("handler", ["imapd", "pop3d"])
+def test_back_confined_before_login(redis, cert, handler):
+    """The back enters its pre-login sandbox (AUTH) as soon as it is forked,
+    before it reads the front's first message: the front still greets, and
+    a login fails cleanly when the back has died."""
+    inst = hook_instance(redis, cert, "auth")
+    try:
+        port = start_hooked(inst, handler)
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"* OK" if handler == "imapd" else b"+OK")
+        wait_until(lambda: f"SEALMAIL_SIGNAL={SIGSYS}" in inst.log_text(), what="back SIGSYS")
+        if handler == "imapd":
+            s.sendall(f"a LOGIN demo@example.test {inst.pw}\r\n".encode())
+        else:
+            s.sendall(f"USER demo@example.test\r\nPASS {inst.pw}\r\n".encode())
+            f.readline()
+        reply = f.readline()
+        assert not reply.startswith(b"a OK") and not reply.startswith(b"+OK Logged in")
+    finally:
+        inst.cleanup()
+
+
+@pytest.mark.parametrize("handler", ["imapd", "pop3d"])
 def test_back_dies_with_sigsys_after_login(redis, cert, handler):
     inst = hook_instance(redis, cert, "postauth")
     try:
