@@ -37,7 +37,7 @@ static void conn_on_chld(int sig)
 }
 
 static void conn_addr(const struct sockaddr_storage *ss, socklen_t len, char *addr, size_t addrsz,
-		      char *port, size_t portsz, bool *loopback, bool *is_unix)
+                      char *port, size_t portsz, bool *loopback, bool *is_unix)
 {
 	*loopback = false;
 	*is_unix = false;
@@ -83,7 +83,7 @@ void conn_describe(struct conn *c, int rfd, int wfd)
 	rnd_hex(c->session, 8);
 	if (getpeername(rfd, (struct sockaddr *)&ss, &len) == 0) {
 		conn_addr(&ss, len, c->remote, sizeof(c->remote), c->remote_port,
-			  sizeof(c->remote_port), &c->loopback, &c->is_unix);
+		          sizeof(c->remote_port), &c->loopback, &c->is_unix);
 		/* Replies are written whole and flushed before each read; Nagle
 		 * would hold a small reply (a greeting after the TLS session
 		 * tickets) until the client's delayed ACK, 40 ms per round. */
@@ -111,11 +111,11 @@ bool conn_is_listening(int fd)
 static bool conn_name_is_tls(const char *name)
 {
 	return name != NULL && (strcmp(name, "imaps") == 0 || strcmp(name, "pop3s") == 0 ||
-				strcmp(name, "submissions") == 0 || strcmp(name, "smtps") == 0);
+	                        strcmp(name, "submissions") == 0 || strcmp(name, "smtps") == 0);
 }
 
 static int conn_accept_loop(const struct conn_opts *opts, int *fds, bool *tls, int n,
-			    conn_session_fn fn, void *arg)
+                            conn_session_fn fn, void *arg)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -157,8 +157,8 @@ static int conn_accept_loop(const struct conn_opts *opts, int *fds, bool *tls, i
 			int cfd = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC);
 			if (cfd < 0) {
 				if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-					log_event(LOG_WARNING, "accept-error", "REASON", strerror(errno),
-						  NULL);
+					log_event(LOG_WARNING, "accept-error", "REASON",
+					          strerror(errno), NULL);
 				continue;
 			}
 			pid_t pid = fork();
@@ -210,7 +210,7 @@ int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg)
 			int fd = SD_LISTEN_FDS_START + i;
 			if (!conn_is_listening(fd)) {
 				log_event(LOG_ERR, "setup-error", "REASON",
-					  "passed a mix of listening and connected sockets", NULL);
+				          "passed a mix of listening and connected sockets", NULL);
 				return 1;
 			}
 			fds[nl] = fd;

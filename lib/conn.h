@@ -16,18 +16,18 @@
 
 struct conn {
 	int rfd, wfd;
-	bool implicit_tls;  /* --tls, or a listening socket named imaps/pop3s/submissions */
-	bool loopback;      /* peer is 127.0.0.0/8, ::1 or a unix socket */
+	bool implicit_tls; /* --tls, or a listening socket named imaps/pop3s/submissions */
+	bool loopback;     /* peer is 127.0.0.0/8, ::1 or a unix socket */
 	bool is_unix;
 	char remote[CONN_ADDR_MAX]; /* textual peer address, "unix" or "local" */
 	char remote_port[8];
 	char local[CONN_ADDR_MAX];
-	char session[17];   /* random session id, also in every log event */
+	char session[17]; /* random session id, also in every log event */
 };
 
 struct conn_opts {
-	bool tls_flag;            /* --tls: implicit TLS on fd 0/1 or fd 3 */
-	unsigned max_children;    /* accept mode: concurrent sessions */
+	bool tls_flag;         /* --tls: implicit TLS on fd 0/1 or fd 3 */
+	unsigned max_children; /* accept mode: concurrent sessions */
 	/* Accept mode: called in the parent once, after the listening sockets were
 	 * found and before the loop (the sandbox goes here). */
 	void (*before_loop)(void *arg);

@@ -95,7 +95,7 @@ static uint64_t deliver_usage(struct deliver *d, const char *id)
 }
 
 int deliver_resolve(struct deliver *d, const char *addr, size_t group,
-		    struct deliver_target **targets, size_t *ntargets, const char **reply_r)
+                    struct deliver_target **targets, size_t *ntargets, const char **reply_r)
 {
 	struct directory_result res;
 	memset(&res, 0, sizeof(res));
@@ -135,7 +135,7 @@ int deliver_resolve(struct deliver *d, const char *addr, size_t group,
 			/* Forwarding needs the outbound queue; until then such
 			 * targets are not delivered (sealctl refuses to add them). */
 			log_event(LOG_WARNING, "skip-target", "RCPT", addr, "REASON",
-				  "external or URL alias target not deliverable yet", NULL);
+			          "external or URL alias target not deliverable yet", NULL);
 			continue;
 		}
 		struct directory_user u;
@@ -175,14 +175,14 @@ static const char *deliver_fail_reply(enum spool_result r, int err)
 {
 	if (r == SPOOL_NOSPACE)
 		return err == EDQUOT ? "452 4.2.2 Error: mailbox full"
-				     : "452 4.3.1 Error: insufficient system storage";
+		                     : "452 4.3.1 Error: insufficient system storage";
 	return "451 4.3.0 Error: local delivery failed, try again later";
 }
 
 /* Seal and fsync one copy (not yet visible): the delivery object or NULL. */
 static struct spool_delivery *deliver_prepare(struct deliver *d, struct deliver_target *t,
-					      const struct buf *prefix, const unsigned char *msg,
-					      size_t len, const char *flags)
+                                              const struct buf *prefix, const unsigned char *msg,
+                                              size_t len, const char *flags)
 {
 	char path[64];
 	enum spool_result r = SPOOL_ERROR;
@@ -220,16 +220,16 @@ static struct spool_delivery *deliver_prepare(struct deliver *d, struct deliver_
 }
 
 size_t deliver_run(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
-		   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
-		   const char *queue_id)
+                   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
+                   const char *queue_id)
 {
 	return deliver_run_flags(d, prefix, msg, len, targets, ntargets, all_or_nothing, queue_id,
-				 NULL);
+	                         NULL);
 }
 
 size_t deliver_run_flags(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
-			 size_t len, struct deliver_target *targets, size_t ntargets,
-			 bool all_or_nothing, const char *queue_id, const char *flags)
+                         size_t len, struct deliver_target *targets, size_t ntargets,
+                         bool all_or_nothing, const char *queue_id, const char *flags)
 {
 	struct spool_delivery **sd = mem_array(ntargets ? ntargets : 1, sizeof(*sd));
 	size_t *primary = mem_array(ntargets ? ntargets : 1, sizeof(*primary));
@@ -258,7 +258,8 @@ size_t deliver_run_flags(struct deliver *d, const struct buf *prefix, const unsi
 			spool_abort(&sd[i]);
 			if (targets[i].result == 0) {
 				targets[i].result = -1;
-				targets[i].reply = "451 4.3.0 Error: local delivery failed, try again later";
+				targets[i].reply =
+				    "451 4.3.0 Error: local delivery failed, try again later";
 			}
 		}
 	}
@@ -272,10 +273,10 @@ size_t deliver_run_flags(struct deliver *d, const struct buf *prefix, const unsi
 			targets[i].result = -1;
 			targets[i].reply = deliver_fail_reply(r, spool_errno(sd[i]));
 			log_event(LOG_ERR, "spool-error", "USER", targets[i].user_id, "REASON",
-				  strerror(spool_errno(sd[i])), NULL);
+			          strerror(spool_errno(sd[i])), NULL);
 		} else {
-			log_event(LOG_DEBUG, "spooled", "USER", targets[i].user_id, "QUEUEID", queue_id,
-				  "FILE", spool_name(sd[i]), NULL);
+			log_event(LOG_DEBUG, "spooled", "USER", targets[i].user_id, "QUEUEID",
+			          queue_id, "FILE", spool_name(sd[i]), NULL);
 		}
 		spool_free(&sd[i]);
 	}

@@ -15,16 +15,16 @@
 #include "buf.h"
 #include "conf.h"
 
-#define DELIVER_ID_MAX 33      /* user id: 32 hex + NUL */
+#define DELIVER_ID_MAX   33 /* user id: 32 hex + NUL */
 #define DELIVER_ADDR_MAX 256
 
 struct deliver_target {
 	char user_id[DELIVER_ID_MAX];
 	char address[DELIVER_ADDR_MAX]; /* the user's address: Delivered-To */
 	unsigned char pk[AGE_KEY_LEN];
-	size_t group;                   /* index of the RCPT that produced it */
-	int result;                     /* after deliver_run: 0 ok, or a reply code */
-	const char *reply;              /* failure reply line (static) */
+	size_t group;      /* index of the RCPT that produced it */
+	int result;        /* after deliver_run: 0 ok, or a reply code */
+	const char *reply; /* failure reply line (static) */
 };
 
 struct deliver;
@@ -47,7 +47,7 @@ void deliver_session_begin(struct deliver *d);
  * 452 4.2.2 over quota, 550 5.7.1 external targets not yet deliverable);
  * -1 temporary failure with *reply_r (451 4.3.0). */
 int deliver_resolve(struct deliver *d, const char *addr, size_t group,
-		    struct deliver_target **targets, size_t *ntargets, const char **reply_r);
+                    struct deliver_target **targets, size_t *ntargets, const char **reply_r);
 
 /* Deliver one message to every target. prefix is written before each copy
  * (Return-Path, Received); then "Delivered-To: <address>" and msg.
@@ -56,13 +56,13 @@ int deliver_resolve(struct deliver *d, const char *addr, size_t group,
  * for the same user share one copy. Sets every target's result; returns the
  * number of targets delivered. */
 size_t deliver_run(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
-		   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
-		   const char *queue_id);
+                   size_t len, struct deliver_target *targets, size_t ntargets, bool all_or_nothing,
+                   const char *queue_id);
 /* deliver_run, but when flags is not NULL every copy starts with an
  * X-Sealmail-Flags field carrying them (spool_write_flags): a milter's
  * quarantine delivers with "$Quarantined folder=Junk". */
 size_t deliver_run_flags(struct deliver *d, const struct buf *prefix, const unsigned char *msg,
-			 size_t len, struct deliver_target *targets, size_t ntargets,
-			 bool all_or_nothing, const char *queue_id, const char *flags);
+                         size_t len, struct deliver_target *targets, size_t ntargets,
+                         bool all_or_nothing, const char *queue_id, const char *flags);
 
 #endif

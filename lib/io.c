@@ -14,7 +14,7 @@
 #include "timeutil.h"
 
 #define IO_OUT_AUTOFLUSH 65536
-#define IO_COMPACT_AT 65536
+#define IO_COMPACT_AT    65536
 
 static void io_nonblock(int fd)
 {
@@ -208,7 +208,8 @@ int io_read_line(struct io *io, char **line_r, size_t *len_r, size_t max)
 	for (;;) {
 		unsigned char *start = io->in.data + io->in_pos;
 		size_t avail = io->in.len - io->in_pos;
-		unsigned char *lf = avail > scanned ? memchr(start + scanned, '\n', avail - scanned) : NULL;
+		unsigned char *lf =
+		    avail > scanned ? memchr(start + scanned, '\n', avail - scanned) : NULL;
 		if (lf != NULL) {
 			size_t n = (size_t)(lf - start); /* bytes before the LF */
 			io->in_pos += n + 1;
@@ -345,7 +346,8 @@ int io_flush(struct io *io)
 		if (io->ssl != NULL) {
 			ERR_clear_error();
 			errno = 0;
-			int w = SSL_write(io->ssl, io->out.data + off, n > INT32_MAX ? INT32_MAX : (int)n);
+			int w = SSL_write(io->ssl, io->out.data + off,
+			                  n > INT32_MAX ? INT32_MAX : (int)n);
 			if (w > 0) {
 				off += (size_t)w;
 				continue;

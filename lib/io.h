@@ -16,27 +16,27 @@
 
 enum io_err {
 	IO_OK = 0,
-	IO_EOF,      /* peer closed the connection */
-	IO_TIMEOUT,  /* idle timeout or total deadline passed */
-	IO_TOOLONG,  /* line exceeded the caller's bound (the rest of it was discarded) */
-	IO_BARELF,   /* line ended with LF not preceded by CR (RFC 5321 section 2.3.8) */
-	IO_BARECR,   /* CR not followed by LF inside a line */
-	IO_SYSERR,   /* read/write/poll failure */
-	IO_TLSERR,   /* TLS protocol failure */
+	IO_EOF,     /* peer closed the connection */
+	IO_TIMEOUT, /* idle timeout or total deadline passed */
+	IO_TOOLONG, /* line exceeded the caller's bound (the rest of it was discarded) */
+	IO_BARELF,  /* line ended with LF not preceded by CR (RFC 5321 section 2.3.8) */
+	IO_BARECR,  /* CR not followed by LF inside a line */
+	IO_SYSERR,  /* read/write/poll failure */
+	IO_TLSERR,  /* TLS protocol failure */
 };
 
 #define IO_READ_CHUNK 16384
 
 struct io {
 	int rfd, wfd;
-	SSL *ssl;              /* owned; NULL for plaintext */
-	struct buf in;         /* bytes read but not consumed */
-	size_t in_pos;         /* consumed prefix of in */
-	struct buf out;        /* bytes queued for io_flush */
-	int idle_ms;           /* <= 0: no idle timeout */
-	int64_t deadline_ms;   /* monotonic; 0: none */
-	enum io_err err;       /* last error */
-	bool discarding;       /* inside an over-long line */
+	SSL *ssl;            /* owned; NULL for plaintext */
+	struct buf in;       /* bytes read but not consumed */
+	size_t in_pos;       /* consumed prefix of in */
+	struct buf out;      /* bytes queued for io_flush */
+	int idle_ms;         /* <= 0: no idle timeout */
+	int64_t deadline_ms; /* monotonic; 0: none */
+	enum io_err err;     /* last error */
+	bool discarding;     /* inside an over-long line */
 	uint64_t bytes_in, bytes_out;
 };
 

@@ -40,7 +40,7 @@ static void login_put16(unsigned char *p, size_t v)
 }
 
 int login_send(int fd, const char *user, size_t ulen, const char *secret, size_t slen,
-	       const char *tag, unsigned flags)
+               const char *tag, unsigned flags)
 {
 	size_t tlen = strlen(tag);
 	if (ulen > LOGIN_USER_MAX || slen > LOGIN_SECRET_MAX || tlen > LOGIN_TAG_MAX)
@@ -123,8 +123,7 @@ int login_answer(int fd, char answer)
 	}
 }
 
-static int login_field(const unsigned char *msg, size_t len, size_t *pos, char *out,
-		       size_t max)
+static int login_field(const unsigned char *msg, size_t len, size_t *pos, char *out, size_t max)
 {
 	if (*pos + 2 > len)
 		return 0;
@@ -198,7 +197,8 @@ int login_relay(struct io *client, int backfd)
 		}
 		p[n] = (struct pollfd){.fd = backfd, .events = POLLIN};
 		int bi = n++;
-		bool tls_pending = client_open && client->ssl != NULL && SSL_pending(client->ssl) > 0;
+		bool tls_pending =
+		    client_open && client->ssl != NULL && SSL_pending(client->ssl) > 0;
 		int r = poll(p, (nfds_t)n, tls_pending ? 0 : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -245,7 +245,7 @@ bool login_plaintext_ok(const struct login_ctx *ctx, const struct io *io)
 }
 
 enum login_plain login_sasl_plain(const char *b64, size_t len, struct buf *raw, const char **user,
-				  size_t *ulen, const char **pw, size_t *plen)
+                                  size_t *ulen, const char **pw, size_t *plen)
 {
 	if (len == 1 && b64[0] == '*')
 		return LOGIN_PLAIN_CANCEL;

@@ -22,19 +22,19 @@
 #include "conn.h"
 #include "io.h"
 
-#define LOGIN_USER_MAX 320
+#define LOGIN_USER_MAX   320
 #define LOGIN_SECRET_MAX 1024
-#define LOGIN_TAG_MAX 256
-#define LOGIN_MSG_MAX (16 + LOGIN_USER_MAX + LOGIN_SECRET_MAX + LOGIN_TAG_MAX)
-#define LOGIN_VERSION 1
+#define LOGIN_TAG_MAX    256
+#define LOGIN_MSG_MAX    (16 + LOGIN_USER_MAX + LOGIN_SECRET_MAX + LOGIN_TAG_MAX)
+#define LOGIN_VERSION    1
 
 /* Flags describing the client connection, passed to the back. */
-#define LOGIN_F_TLS 0x01u
+#define LOGIN_F_TLS      0x01u
 #define LOGIN_F_LOOPBACK 0x02u
 
 /* Back's answer: one byte. */
-#define LOGIN_OK '+'
-#define LOGIN_FAIL '-'
+#define LOGIN_OK       '+'
+#define LOGIN_FAIL     '-'
 #define LOGIN_TEMPFAIL '!'
 
 struct login_creds {
@@ -51,7 +51,7 @@ int login_fork_back(int (*fn)(int fd, void *arg), void *arg, pid_t *pid_r);
 
 /* Front: send credentials (wiped from the message buffer afterwards). 0/-1. */
 int login_send(int fd, const char *user, size_t ulen, const char *secret, size_t slen,
-	       const char *tag, unsigned flags);
+               const char *tag, unsigned flags);
 /* Front: wait for the back's one-byte answer (timeout_ms): the byte, or -1. */
 int login_wait_answer(int fd, int timeout_ms);
 
@@ -72,9 +72,9 @@ struct login_ctx {
 };
 
 struct login_handler {
-	const char *prog;                                  /* "imapd", "pop3d" */
-	int (*front)(struct login_ctx *ctx, int backfd);   /* pre-auth, then relay */
-	int (*back)(int fd, void *ctx);                    /* ctx is the login_ctx */
+	const char *prog;                                /* "imapd", "pop3d" */
+	int (*front)(struct login_ctx *ctx, int backfd); /* pre-auth, then relay */
+	int (*back)(int fd, void *ctx);                  /* ctx is the login_ctx */
 };
 
 /* The plaintext_auth policy (INTERFACES): may a password travel on this
@@ -87,13 +87,13 @@ bool login_plaintext_ok(const struct login_ctx *ctx, const struct io *io);
  * non-empty authzid must equal the authcid. */
 enum login_plain {
 	LOGIN_PLAIN_OK,
-	LOGIN_PLAIN_CANCEL,    /* the client sent "*" */
+	LOGIN_PLAIN_CANCEL, /* the client sent "*" */
 	LOGIN_PLAIN_BAD_B64,
 	LOGIN_PLAIN_MALFORMED, /* fewer than two NULs */
 	LOGIN_PLAIN_AUTHZID,   /* authzid names another user */
 };
 enum login_plain login_sasl_plain(const char *b64, size_t len, struct buf *raw, const char **user,
-				  size_t *ulen, const char **pw, size_t *plen);
+                                  size_t *ulen, const char **pw, size_t *plen);
 
 /* main() of a login handler: returns the exit status. */
 int login_main(int argc, char **argv, const struct login_handler *h);

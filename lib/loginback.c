@@ -27,7 +27,7 @@ static void loginback_detach(const struct conn *conn)
 }
 
 int login_back_run(const struct conf *c, const struct conn *conn, int fd, int state_fd,
-		   const struct login_back_ops *ops)
+                   const struct login_back_ops *ops)
 {
 	const char *err;
 	int timeout = (int)c->imapd_login_timeout_ms * 3;
@@ -43,8 +43,7 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 		int r = login_recv(fd, timeout, &cr);
 		if (r <= 0)
 			break;
-		if (dir == NULL &&
-		    directory_open(c->state_dir, DIRECTORY_READ, &dir, &err) < 0) {
+		if (dir == NULL && directory_open(c->state_dir, DIRECTORY_READ, &dir, &err) < 0) {
 			log_event(LOG_ERR, "directory-error", "REASON", err, NULL);
 			sodium_memzero(&cr, sizeof(cr));
 			login_answer(fd, LOGIN_TEMPFAIL);
@@ -54,11 +53,11 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 		struct directory_user u;
 		unsigned char mk[KEYWRAP_MK_LEN];
 		r = account_unlock(dir, c, slots, cr.user, KEYWRAP_PASSWORD, cr.secret,
-				   strlen(cr.secret), &u, mk, &err);
+		                   strlen(cr.secret), &u, mk, &err);
 		sodium_memzero(cr.secret, sizeof(cr.secret));
 		if (r != 1) {
 			log_event(LOG_NOTICE, "auth-fail", "USER", cr.user, "REASON",
-				  r == 0 ? "wrong password or unknown user" : err, NULL);
+			          r == 0 ? "wrong password or unknown user" : err, NULL);
 			login_answer(fd, r == 0 ? LOGIN_FAIL : LOGIN_TEMPFAIL);
 			continue;
 		}
@@ -93,7 +92,8 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 		snprintf(spool, sizeof(spool), "%s/users/%s/spool", c->state_dir, ls.user_id);
 		ls.spool_fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		log_set("USER", ls.user);
-		log_event(LOG_INFO, "auth-ok", "TLS", (cr.flags & LOGIN_F_TLS) ? "yes" : "no", NULL);
+		log_event(LOG_INFO, "auth-ok", "TLS", (cr.flags & LOGIN_F_TLS) ? "yes" : "no",
+		          NULL);
 		if (login_answer(fd, LOGIN_OK) < 0) {
 			store_close(&ls.st);
 			return 0;

@@ -20,13 +20,13 @@
 #define LOGIN_INUSE 'U'
 
 struct login_session {
-	int fd;                  /* the socketpair to the front */
-	struct store *st;        /* the user's open mailbox (spool imported) */
-	int spool_fd;            /* users/<id>/spool, or -1 */
+	int fd;           /* the socketpair to the front */
+	struct store *st; /* the user's open mailbox (spool imported) */
+	int spool_fd;     /* users/<id>/spool, or -1 */
 	char user[LOGIN_USER_MAX + 1];
 	char user_id[33];
 	char tag[LOGIN_TAG_MAX + 1];
-	unsigned flags;          /* LOGIN_F_* of the connection */
+	unsigned flags; /* LOGIN_F_* of the connection */
 };
 
 struct login_back_ops {
@@ -43,6 +43,6 @@ struct login_back_ops {
  * unlock the back enters the POSTAUTH sandbox (users/<id>/ only) before it
  * opens the mailbox; state_fd is state_dir for those rules. */
 int login_back_run(const struct conf *c, const struct conn *conn, int fd, int state_fd,
-		   const struct login_back_ops *ops);
+                   const struct login_back_ops *ops);
 
 #endif

@@ -56,8 +56,8 @@ int login_main(int argc, char **argv, const struct login_handler *h)
 	run.ctx.state_fd = server_state_fd(run.ctx.conf);
 	server_warm();
 	struct conn_opts opts = {.tls_flag = a.tls,
-				 .max_children = (unsigned)run.ctx.conf->max_connections,
-				 .before_loop = login_before_loop};
+	                         .max_children = (unsigned)run.ctx.conf->max_connections,
+	                         .before_loop = login_before_loop};
 	int rc = conn_serve(&opts, login_conn, &run);
 	SSL_CTX_free(run.ctx.tls);
 	close(run.ctx.state_fd);

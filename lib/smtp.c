@@ -22,11 +22,11 @@
 
 /* Session states (OpenSMTPD style: changed in one place, named for logs). */
 enum smtp_state {
-	SMTP_ST_INIT,   /* greeted, waiting for EHLO/HELO/LHLO */
-	SMTP_ST_READY,  /* after EHLO: MAIL may start a transaction */
-	SMTP_ST_MAIL,   /* MAIL accepted */
-	SMTP_ST_RCPT,   /* at least one RCPT accepted */
-	SMTP_ST_BDAT,   /* inside a BDAT sequence */
+	SMTP_ST_INIT,  /* greeted, waiting for EHLO/HELO/LHLO */
+	SMTP_ST_READY, /* after EHLO: MAIL may start a transaction */
+	SMTP_ST_MAIL,  /* MAIL accepted */
+	SMTP_ST_RCPT,  /* at least one RCPT accepted */
+	SMTP_ST_BDAT,  /* inside a BDAT sequence */
 	SMTP_ST_QUIT,
 };
 
@@ -66,7 +66,7 @@ static void smtp_set_state(struct smtp_sess *s, enum smtp_state st)
 {
 	if (s->st != st)
 		log_event(LOG_DEBUG, "state", "FROM", smtp_state_names[s->st], "TO",
-			  smtp_state_names[st], NULL);
+		          smtp_state_names[st], NULL);
 	s->st = st;
 }
 
@@ -79,7 +79,7 @@ static void smtp_reply(struct smtp_sess *s, const char *line)
 }
 
 static void smtp_replyf(struct smtp_sess *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void smtp_replyf(struct smtp_sess *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -139,7 +139,7 @@ static const char *smtp_milter_list(const struct smtp_server *srv)
  * on too: the message is dropped at its end); otherwise the reply is sent,
  * and after a 421 the session ends. */
 static bool smtp_milter_ok(struct smtp_sess *s, enum milter_verdict v,
-			   const struct milter_answer *a, const char *stage)
+                           const struct milter_answer *a, const char *stage)
 {
 	if (v == MILTER_CONTINUE || v == MILTER_DISCARD)
 		return true;
@@ -163,11 +163,11 @@ static void smtp_milter_connect(struct smtp_sess *s)
 		return;
 	}
 	struct milter_client cl = {
-		.daemon_name = s->srv->proto_name,
-		.hostname = s->srv->conf->hostname,
-		.daemon_addr = s->conn->is_unix ? NULL : s->conn->local,
-		.client_addr = s->conn->is_unix ? NULL : s->conn->remote,
-		.client_port = s->conn->remote_port,
+	    .daemon_name = s->srv->proto_name,
+	    .hostname = s->srv->conf->hostname,
+	    .daemon_addr = s->conn->is_unix ? NULL : s->conn->local,
+	    .client_addr = s->conn->is_unix ? NULL : s->conn->remote,
+	    .client_port = s->conn->remote_port,
 	};
 	if (milters_connect(s->milters, &cl, &a) == MILTER_SHUTDOWN) {
 		smtp_reject(s, a.reply, "connect");
@@ -184,8 +184,7 @@ static bool smtp_milter_helo(struct smtp_sess *s, const char *helo)
 	smtp_txn_reset(s);
 	if (io_tls_desc(&s->io, tls, sizeof(tls))[0] != '\0' && (cipher = strchr(tls, ' ')) != NULL)
 		*cipher++ = '\0'; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
-	enum milter_verdict v =
-		milters_helo(s->milters, helo, cipher ? tls : NULL, cipher, &a);
+	enum milter_verdict v = milters_helo(s->milters, helo, cipher ? tls : NULL, cipher, &a);
 	return smtp_milter_ok(s, v, &a, "helo");
 }
 
@@ -234,9 +233,9 @@ static void smtp_milter_rcpts(struct smtp_sess *s, const struct milter_result *m
 		const char *addr = mr->rcpt[i].addr, *reply;
 		if (mr->rcpt[i].add) {
 			if (deliver_resolve(s->srv->deliver, addr, s->nrcpts + nadded, &s->targets,
-					    &s->ntargets, &reply) <= 0)
-				log_event(LOG_WARNING, "milter-addrcpt-fail", "RCPT", addr, "REASON",
-					  reply + 4, NULL);
+			                    &s->ntargets, &reply) <= 0)
+				log_event(LOG_WARNING, "milter-addrcpt-fail", "RCPT", addr,
+				          "REASON", reply + 4, NULL);
 			added = mem_realloc(added, nadded + 1, sizeof(*added));
 			snprintf(added[nadded++], sizeof(*added), "%s", addr);
 			continue;
@@ -277,7 +276,7 @@ static bool smtp_milter_message(struct smtp_sess *s, bool *quarantine_r)
 		*quarantine_r = mr.quarantine;
 		if (mr.quarantine)
 			log_event(LOG_NOTICE, "quarantine", "QUEUEID", s->queue_id, "REASON",
-				  mr.quarantine_reason, NULL);
+			          mr.quarantine_reason, NULL);
 		if (s->ntargets > 0) {
 			milter_result_clear(&mr);
 			return true;
@@ -310,8 +309,9 @@ static void smtp_cmd_helo(struct smtp_sess *s, enum smtp_cmd cmd, const char *ar
 {
 	if (smtp_lmtp(s) != (cmd == SMTP_CMD_LHLO)) {
 		/* RFC 2033 section 4.1: LMTP has LHLO only, and SMTP has no LHLO. */
-		smtp_error(s, smtp_lmtp(s) ? "500 5.5.1 Use LHLO in LMTP" : "500 5.5.1 Unknown command",
-			   "helo");
+		smtp_error(
+		    s, smtp_lmtp(s) ? "500 5.5.1 Use LHLO in LMTP" : "500 5.5.1 Unknown command",
+		    "helo");
 		return;
 	}
 	if (!smtpparse_helo_ok(arg)) {
@@ -372,8 +372,9 @@ static void smtp_cmd_mail(struct smtp_sess *s, const char *arg)
 	rnd_hex(s->queue_id, 8);
 	if (s->milters != NULL) {
 		struct milter_answer a;
-		enum milter_verdict v = milters_mail(s->milters, from.null ? "" : from.addr,
-						     smtp_milter_params(arg, true), s->queue_id, NULL, &a);
+		enum milter_verdict v =
+		    milters_mail(s->milters, from.null ? "" : from.addr,
+		                 smtp_milter_params(arg, true), s->queue_id, NULL, &a);
 		if (!smtp_milter_ok(s, v, &a, "mail")) {
 			memset(&s->from, 0, sizeof(s->from));
 			memset(&s->mp, 0, sizeof(s->mp));
@@ -408,11 +409,11 @@ static void smtp_cmd_rcpt(struct smtp_sess *s, const char *arg)
 		return;
 	}
 	size_t ntargets0 = s->ntargets;
-	int r = deliver_resolve(s->srv->deliver, to.addr, s->nrcpts, &s->targets, &s->ntargets,
-				&reply);
+	int r =
+	    deliver_resolve(s->srv->deliver, to.addr, s->nrcpts, &s->targets, &s->ntargets, &reply);
 	if (r <= 0) {
 		log_event(LOG_NOTICE, "reject", "STAGE", "rcpt", "RCPT", to.addr, "REASON",
-			  reply + 4, NULL);
+		          reply + 4, NULL);
 		smtp_reply(s, reply);
 		return;
 	}
@@ -420,7 +421,7 @@ static void smtp_cmd_rcpt(struct smtp_sess *s, const char *arg)
 		/* After our own checks, as Postfix: a refusal is this RCPT's reply. */
 		struct milter_answer a;
 		enum milter_verdict v =
-			milters_rcpt(s->milters, to.addr, smtp_milter_params(arg, false), &a);
+		    milters_rcpt(s->milters, to.addr, smtp_milter_params(arg, false), &a);
 		if (!smtp_milter_ok(s, v, &a, "rcpt")) {
 			s->ntargets = ntargets0;
 			return;
@@ -455,9 +456,9 @@ static void smtp_build_prefix(struct smtp_sess *s, struct buf *p)
 	timeutil_rfc5322(time(NULL), date);
 	buf_printf(p, "Return-Path: <%s>\r\n", s->from.null ? "" : s->from.addr);
 	buf_printf(p, "Received: from %s (%s [%s])\r\n\tby %s (sealmail) with %s id %s", s->helo,
-		   s->conn->is_unix ? "localhost" : s->conn->remote,
-		   s->conn->is_unix ? "127.0.0.1" : s->conn->remote, s->srv->conf->hostname,
-		   smtp_with(s), s->queue_id);
+	           s->conn->is_unix ? "localhost" : s->conn->remote,
+	           s->conn->is_unix ? "127.0.0.1" : s->conn->remote, s->srv->conf->hostname,
+	           smtp_with(s), s->queue_id);
 	if (io_is_tls(&s->io))
 		buf_printf(p, "\r\n\t(%s)", io_tls_desc(&s->io, tls, sizeof(tls)));
 	if (s->nrcpts == 1)
@@ -497,11 +498,11 @@ static void smtp_deliver(struct smtp_sess *s)
 		return;
 	smtp_build_prefix(s, &prefix);
 	smtp_msgid(s->msg.data ? s->msg.data : (const unsigned char *)"", s->msg.len, msgid,
-		   sizeof(msgid));
+	           sizeof(msgid));
 	/* A quarantine goes to Junk with $Quarantined: there is no hold queue. */
 	size_t ok = deliver_run_flags(s->srv->deliver, &prefix, s->msg.data, s->msg.len, s->targets,
-				      s->ntargets, !smtp_lmtp(s), s->queue_id,
-				      quarantine ? "$Quarantined folder=Junk" : NULL);
+	                              s->ntargets, !smtp_lmtp(s), s->queue_id,
+	                              quarantine ? "$Quarantined folder=Junk" : NULL);
 	buf_free(&prefix);
 	snprintf(sizebuf, sizeof(sizebuf), "%zu", s->msg.len);
 	snprintf(nbuf, sizeof(nbuf), "%zu", s->nrcpts);
@@ -515,27 +516,30 @@ static void smtp_deliver(struct smtp_sess *s)
 				if (s->targets[t].group == g && s->targets[t].result != 0)
 					reply = s->targets[t].reply;
 			if (s->rcpts[g].milter_deleted)
-				smtp_replyf(s, "250 2.0.0 <%s> %s Ok", s->rcpts[g].addr, s->queue_id);
+				smtp_replyf(s, "250 2.0.0 <%s> %s Ok", s->rcpts[g].addr,
+				            s->queue_id);
 			else if (reply == NULL)
-				smtp_replyf(s, "250 2.0.0 <%s> %s Saved", s->rcpts[g].addr, s->queue_id);
+				smtp_replyf(s, "250 2.0.0 <%s> %s Saved", s->rcpts[g].addr,
+				            s->queue_id);
 			else
 				smtp_replyf(s, "%.4s<%s> %s", reply, s->rcpts[g].addr, reply + 4);
-			log_event(reply ? LOG_WARNING : LOG_INFO, reply ? "deliver-fail" : "deliver",
-				  "QUEUEID", s->queue_id, "MSGID", msgid, "SIZE", sizebuf, "RCPT",
-				  s->rcpts[g].addr, "TLS", tls[0] ? tls : "no", "REASON", reply, NULL);
+			log_event(reply ? LOG_WARNING : LOG_INFO,
+			          reply ? "deliver-fail" : "deliver", "QUEUEID", s->queue_id,
+			          "MSGID", msgid, "SIZE", sizebuf, "RCPT", s->rcpts[g].addr, "TLS",
+			          tls[0] ? tls : "no", "REASON", reply, NULL);
 		}
 	} else if (ok == s->ntargets) {
 		smtp_replyf(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
-		log_event(LOG_INFO, "deliver", "QUEUEID", s->queue_id, "MSGID", msgid, "SIZE", sizebuf,
-			  "RECIPIENTS", nbuf, "TLS", tls[0] ? tls : "no", NULL);
+		log_event(LOG_INFO, "deliver", "QUEUEID", s->queue_id, "MSGID", msgid, "SIZE",
+		          sizebuf, "RECIPIENTS", nbuf, "TLS", tls[0] ? tls : "no", NULL);
 	} else {
 		const char *reply = "451 4.3.0 Error: local delivery failed, try again later";
 		for (size_t t = 0; t < s->ntargets; t++)
 			if (s->targets[t].result != 0 && s->targets[t].reply != NULL)
 				reply = s->targets[t].reply;
 		smtp_reply(s, reply);
-		log_event(LOG_WARNING, "deliver-fail", "QUEUEID", s->queue_id, "MSGID", msgid, "SIZE",
-			  sizebuf, "RECIPIENTS", nbuf, "REASON", reply + 4, NULL);
+		log_event(LOG_WARNING, "deliver-fail", "QUEUEID", s->queue_id, "MSGID", msgid,
+		          "SIZE", sizebuf, "RECIPIENTS", nbuf, "REASON", reply + 4, NULL);
 	}
 	s->messages++;
 	smtp_txn_reset(s);
@@ -552,7 +556,7 @@ static bool smtp_message_ok(struct smtp_sess *s, uint64_t total, bool bare)
 		/* Never normalised: a bare CR or LF is how SMTP smuggling hides a
 		 * second message (RFC 5321 section 2.3.8). */
 		smtp_reject(s, "554 5.6.0 Message contains bare CR or LF (RFC 5321 section 2.3.8)",
-			    "data");
+		            "data");
 		return false;
 	}
 	return true;
@@ -569,9 +573,10 @@ static int smtp_cmd_data(struct smtp_sess *s, const char *arg)
 		return 0;
 	}
 	if (s->st != SMTP_ST_RCPT) {
-		smtp_error(s, s->st == SMTP_ST_MAIL ? "554 5.5.1 Error: no valid recipients"
-						    : "503 5.5.1 Error: need RCPT command",
-			   "data");
+		smtp_error(s,
+		           s->st == SMTP_ST_MAIL ? "554 5.5.1 Error: no valid recipients"
+		                                 : "503 5.5.1 Error: need RCPT command",
+		           "data");
 		return 0;
 	}
 	if (s->milters != NULL && !smtp_milter_data(s))
@@ -618,7 +623,7 @@ static int smtp_cmd_bdat(struct smtp_sess *s, const char *arg)
 	}
 	/* RFC 3030 section 3: the chunk is always read, even when refused. */
 	bool keep = (s->st == SMTP_ST_RCPT || s->st == SMTP_ST_BDAT) && !s->bdat_failed &&
-		    s->bdat_total + size <= s->srv->conf->max_message_size;
+	            s->bdat_total + size <= s->srv->conf->max_message_size;
 	io_set_idle(&s->io, (int)s->srv->conf->smtpd_data_timeout_ms);
 	uint64_t left = size;
 	while (left > 0) {
@@ -634,9 +639,10 @@ static int smtp_cmd_bdat(struct smtp_sess *s, const char *arg)
 	}
 	io_set_idle(&s->io, (int)s->srv->conf->smtpd_timeout_ms);
 	if (s->st != SMTP_ST_RCPT && s->st != SMTP_ST_BDAT) {
-		smtp_error(s, s->st == SMTP_ST_MAIL ? "554 5.5.1 Error: no valid recipients"
-						    : "503 5.5.1 Error: need RCPT command",
-			   "bdat");
+		smtp_error(s,
+		           s->st == SMTP_ST_MAIL ? "554 5.5.1 Error: no valid recipients"
+		                                 : "503 5.5.1 Error: need RCPT command",
+		           "bdat");
 		return 0;
 	}
 	/* The first chunk is where DATA would be: the milters' DATA event. */
@@ -671,7 +677,8 @@ static int smtp_cmd_bdat(struct smtp_sess *s, const char *arg)
 static int smtp_cmd_starttls(struct smtp_sess *s, const char *arg)
 {
 	if (s->srv->tls == NULL) {
-		smtp_error(s, "502 5.5.1 Error: STARTTLS unavailable (no certificate configured)", "starttls");
+		smtp_error(s, "502 5.5.1 Error: STARTTLS unavailable (no certificate configured)",
+		           "starttls");
 		return 0;
 	}
 	if (io_is_tls(&s->io)) {
@@ -747,7 +754,8 @@ static int smtp_command(struct smtp_sess *s, char *line, size_t len)
 		return -1;
 	case SMTP_CMD_VRFY:
 		/* RFC 5321 section 3.5.3: 252 when we do not verify. */
-		smtp_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+		smtp_reply(
+		    s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
 		return 0;
 	case SMTP_CMD_EXPN:
 		smtp_reply(s, "502 5.5.1 Error: EXPN disabled");
@@ -761,8 +769,8 @@ static int smtp_command(struct smtp_sess *s, char *line, size_t len)
 		smtp_error(s, "503 5.5.1 Error: authentication not enabled", "auth");
 		return 0;
 	case SMTP_CMD_HTTP:
-		log_event(LOG_NOTICE, "reject", "STAGE", "command", "REASON", "HTTP command on SMTP port",
-			  NULL);
+		log_event(LOG_NOTICE, "reject", "STAGE", "command", "REASON",
+		          "HTTP command on SMTP port", NULL);
 		smtp_reply(s, "221 2.7.0 Error: I can break rules, too. Goodbye.");
 		return -1;
 	case SMTP_CMD_UNKNOWN:
@@ -792,7 +800,8 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 		io_flush(&s.io);
 		goto out;
 	}
-	smtp_replyf(&s, "220 %s %s sealmail", srv->conf->hostname, smtp_lmtp(&s) ? "LMTP" : "ESMTP");
+	smtp_replyf(&s, "220 %s %s sealmail", srv->conf->hostname,
+	            smtp_lmtp(&s) ? "LMTP" : "ESMTP");
 	for (;;) {
 		if (io_pending(&s.io) == 0 && io_flush(&s.io) < 0)
 			break;
@@ -805,14 +814,16 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 			if (s.io.err == IO_TOOLONG) {
 				smtp_error(&s, "500 5.5.2 Error: line too long", "command");
 			} else if (s.io.err == IO_BARELF || s.io.err == IO_BARECR) {
-				smtp_error(&s, "500 5.5.2 Error: bare CR or LF in command", "command");
+				smtp_error(&s, "500 5.5.2 Error: bare CR or LF in command",
+				           "command");
 			} else {
 				if (s.io.err == IO_TIMEOUT) {
 					smtp_replyf(&s, "421 4.4.2 %s Error: timeout exceeded",
-						    srv->conf->hostname);
+					            srv->conf->hostname);
 					io_flush(&s.io);
 				}
-				log_event(LOG_INFO, "disconnect", "REASON", io_strerror(s.io.err), NULL);
+				log_event(LOG_INFO, "disconnect", "REASON", io_strerror(s.io.err),
+				          NULL);
 				goto out;
 			}
 		} else if (s.errors >= SMTP_ERROR_LIMIT) {
@@ -865,7 +876,7 @@ int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
 	struct milter_spec milter_specs[MILTER_LIST_MAX];
 	size_t nmilters;
 	if (milter_spec_parse(smtp_milter_list(&srv), c, milter_specs, MILTER_LIST_MAX, &nmilters,
-			      &err) < 0)
+	                      &err) < 0)
 		log_fatal("%s", err);
 	srv.tls = server_tls(c);
 	srv.deliver = deliver_new(c, &err);
@@ -874,8 +885,8 @@ int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
 	srv.state_fd = server_state_fd(c);
 	server_warm();
 	struct conn_opts opts = {.tls_flag = a.tls,
-				 .max_children = (unsigned)c->max_connections,
-				 .before_loop = smtp_before_loop};
+	                         .max_children = (unsigned)c->max_connections,
+	                         .before_loop = smtp_before_loop};
 	int rc = conn_serve(&opts, smtp_conn, &srv);
 	close(srv.state_fd);
 	deliver_free(&srv.deliver);

@@ -46,32 +46,32 @@ enum store_stmt {
 };
 
 static const char *const store_stmt_sql[S_COUNT] = {
-	[S_FOLDER_COUNTERS] = "SELECT uidnext, highestmodseq FROM folders WHERE id = ?1",
-	[S_FOLDER_SET_COUNTERS] = "UPDATE folders SET uidnext = ?2, highestmodseq = ?3 "
-				  "WHERE id = ?1",
-	[S_FOLDER_BY_NAME] = "SELECT id, name, uidvalidity, uidnext, highestmodseq, special_use, "
-			     "subscribed FROM folders WHERE name = ?1",
-	[S_MODSEQ_BUMP] = "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = ?1",
-	[S_BODY_INSERT] = "INSERT INTO bodies(size, raw) VALUES (?1, ?2)",
-	[S_MSG_INSERT] = "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, "
-			 "internaldate, size, body_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[S_MSG_GET] = "SELECT uid, modseq, flags, keywords, internaldate, size FROM messages "
-		      "WHERE folder_id = ?1 AND uid = ?2",
-	[S_MSG_SET_FLAGS] = "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 "
-			    "WHERE folder_id = ?1 AND uid = ?2",
-	[S_MSG_DELETE] = "DELETE FROM messages WHERE folder_id = ?1 AND uid = ?2",
-	[S_EXPUNGED_ADD] = "INSERT OR REPLACE INTO expunged(folder_id, uid, modseq) "
-			   "VALUES (?1, ?2, ?3)",
-	[S_IMPORTED_HAS] = "SELECT 1 FROM spool_imported WHERE name = ?1",
-	[S_IMPORTED_ADD] = "INSERT INTO spool_imported(name, imported_at) VALUES (?1, ?2)",
-	[S_TEXT_HDR_INSERT] = "INSERT INTO body_hdr(id, hdr) VALUES (?1, ?2)",
-	[S_TEXT_BODY_INSERT] = "INSERT INTO body_text(id, body) VALUES (?1, ?2)",
+    [S_FOLDER_COUNTERS] = "SELECT uidnext, highestmodseq FROM folders WHERE id = ?1",
+    [S_FOLDER_SET_COUNTERS] = "UPDATE folders SET uidnext = ?2, highestmodseq = ?3 "
+                              "WHERE id = ?1",
+    [S_FOLDER_BY_NAME] = "SELECT id, name, uidvalidity, uidnext, highestmodseq, special_use, "
+                         "subscribed FROM folders WHERE name = ?1",
+    [S_MODSEQ_BUMP] = "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = ?1",
+    [S_BODY_INSERT] = "INSERT INTO bodies(size, raw) VALUES (?1, ?2)",
+    [S_MSG_INSERT] = "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, "
+                     "internaldate, size, body_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_MSG_GET] = "SELECT uid, modseq, flags, keywords, internaldate, size FROM messages "
+                  "WHERE folder_id = ?1 AND uid = ?2",
+    [S_MSG_SET_FLAGS] = "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 "
+                        "WHERE folder_id = ?1 AND uid = ?2",
+    [S_MSG_DELETE] = "DELETE FROM messages WHERE folder_id = ?1 AND uid = ?2",
+    [S_EXPUNGED_ADD] = "INSERT OR REPLACE INTO expunged(folder_id, uid, modseq) "
+                       "VALUES (?1, ?2, ?3)",
+    [S_IMPORTED_HAS] = "SELECT 1 FROM spool_imported WHERE name = ?1",
+    [S_IMPORTED_ADD] = "INSERT INTO spool_imported(name, imported_at) VALUES (?1, ?2)",
+    [S_TEXT_HDR_INSERT] = "INSERT INTO body_hdr(id, hdr) VALUES (?1, ?2)",
+    [S_TEXT_BODY_INSERT] = "INSERT INTO body_text(id, body) VALUES (?1, ?2)",
 };
 
 struct store {
 	sqlite3 *db;
 	char *path;
-	int depth; /* open transaction levels (store_begin and internal) */
+	int depth;          /* open transaction levels (store_begin and internal) */
 	bool rekey_pending; /* store_rekey_prepare done, commit or abort due */
 	sqlite3_stmt *stmt[S_COUNT];
 	char err[256];
@@ -80,111 +80,111 @@ struct store {
 /* Ordered migrations: entry i brings user_version i to i + 1. Never edit a
  * released entry; append a new one and bump STORE_SCHEMA_VERSION. */
 static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
-	/* 0 -> 1 */
-	"CREATE TABLE meta ("
-	"  key TEXT PRIMARY KEY NOT NULL,"
-	"  value BLOB NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE TABLE folders ("
-	"  id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  uidvalidity INTEGER NOT NULL CHECK (uidvalidity BETWEEN 1 AND 4294967295),"
-	"  uidnext INTEGER NOT NULL DEFAULT 1 CHECK (uidnext BETWEEN 1 AND 4294967295),"
-	"  highestmodseq INTEGER NOT NULL DEFAULT 1 CHECK (highestmodseq >= 1),"
-	"  special_use TEXT,"
-	"  subscribed INTEGER NOT NULL DEFAULT 0"
-	");"
-	/* Raw messages live apart from the per-message metadata so that
-	 * scanning flags or mod-sequences never decrypts message pages; COPY may
-	 * share one body between messages (garbage-collected by trigger). */
-	"CREATE TABLE bodies ("
-	"  id INTEGER PRIMARY KEY,"
-	"  size INTEGER NOT NULL,"
-	"  header_cache BLOB,"
-	"  raw BLOB NOT NULL"
-	");"
-	"CREATE TABLE messages ("
-	"  folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
-	"  uid INTEGER NOT NULL CHECK (uid BETWEEN 1 AND 4294967295),"
-	"  modseq INTEGER NOT NULL CHECK (modseq >= 1),"
-	"  flags INTEGER NOT NULL DEFAULT 0,"
-	"  keywords TEXT NOT NULL DEFAULT '',"
-	"  internaldate INTEGER NOT NULL,"
-	"  size INTEGER NOT NULL,"
-	"  body_id INTEGER NOT NULL REFERENCES bodies(id),"
-	"  envelope TEXT,"
-	"  bodystructure TEXT,"
-	"  PRIMARY KEY (folder_id, uid)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX messages_by_modseq ON messages(folder_id, modseq);"
-	"CREATE INDEX messages_by_body ON messages(body_id);"
-	"CREATE TRIGGER bodies_gc AFTER DELETE ON messages"
-	"  WHEN NOT EXISTS (SELECT 1 FROM messages WHERE body_id = OLD.body_id)"
-	"  BEGIN DELETE FROM bodies WHERE id = OLD.body_id; END;"
-	/* RFC 7162 section 3.2.10 (QRESYNC VANISHED): UIDs expunged and when. */
-	"CREATE TABLE expunged ("
-	"  folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
-	"  uid INTEGER NOT NULL,"
-	"  modseq INTEGER NOT NULL,"
-	"  PRIMARY KEY (folder_id, uid)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX expunged_by_modseq ON expunged(folder_id, modseq);"
-	/* Spool files imported but maybe not yet unlinked (DESIGN section 3). */
-	"CREATE TABLE spool_imported ("
-	"  name TEXT PRIMARY KEY NOT NULL,"
-	"  imported_at INTEGER NOT NULL"
-	") WITHOUT ROWID;",
-	/* 1 -> 2: the searchable text of SEARCH and its full-text index
-	 * (store.h, "Full-text index"). The folded text lives in two plain
-	 * tables keyed by bodies.id, header apart from body so that header
-	 * searches read only headers; each has an external-content FTS4 index
-	 * (unicode61 tokenizer; SQLite 3.15 has no FTS5) kept in step by
-	 * triggers, the pattern the FTS4 documentation gives for external content: the
-	 * index entry goes before its row, since FTS4 reads the row to know
-	 * which terms to remove. Existing bodies are queued in body_text_todo
-	 * rather than indexed here, so that opening a big old mailbox stays
-	 * quick; the queue is filled from messages(body_id), an index scan:
-	 * every body belongs to a message, and scanning bodies would decrypt
-	 * all the mail. */
-	"CREATE TABLE body_hdr ("
-	"  id INTEGER PRIMARY KEY,"
-	"  hdr TEXT NOT NULL"
-	");"
-	"CREATE TABLE body_text ("
-	"  id INTEGER PRIMARY KEY,"
-	"  body TEXT NOT NULL"
-	");"
-	"CREATE VIRTUAL TABLE hdr_fts USING fts4(content=\"body_hdr\", hdr, tokenize=unicode61);"
-	"CREATE VIRTUAL TABLE text_fts USING fts4(content=\"body_text\", body, tokenize=unicode61);"
-	"CREATE TRIGGER body_hdr_ai AFTER INSERT ON body_hdr BEGIN"
-	"  INSERT INTO hdr_fts(docid, hdr) VALUES (NEW.id, NEW.hdr);"
-	"END;"
-	"CREATE TRIGGER body_hdr_bd BEFORE DELETE ON body_hdr BEGIN"
-	"  DELETE FROM hdr_fts WHERE docid = OLD.id;"
-	"END;"
-	"CREATE TRIGGER body_text_ai AFTER INSERT ON body_text BEGIN"
-	"  INSERT INTO text_fts(docid, body) VALUES (NEW.id, NEW.body);"
-	"END;"
-	"CREATE TRIGGER body_text_bd BEFORE DELETE ON body_text BEGIN"
-	"  DELETE FROM text_fts WHERE docid = OLD.id;"
-	"END;"
-	"CREATE TABLE body_text_todo ("
-	"  body_id INTEGER PRIMARY KEY"
-	");"
-	"INSERT INTO body_text_todo(body_id) SELECT DISTINCT body_id FROM messages;"
-	"CREATE TRIGGER bodies_text_gc AFTER DELETE ON bodies BEGIN"
-	"  DELETE FROM body_hdr WHERE id = OLD.id;"
-	"  DELETE FROM body_text WHERE id = OLD.id;"
-	"  DELETE FROM body_text_todo WHERE body_id = OLD.id;"
-	"END;",
+    /* 0 -> 1 */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE folders ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  uidvalidity INTEGER NOT NULL CHECK (uidvalidity BETWEEN 1 AND 4294967295),"
+    "  uidnext INTEGER NOT NULL DEFAULT 1 CHECK (uidnext BETWEEN 1 AND 4294967295),"
+    "  highestmodseq INTEGER NOT NULL DEFAULT 1 CHECK (highestmodseq >= 1),"
+    "  special_use TEXT,"
+    "  subscribed INTEGER NOT NULL DEFAULT 0"
+    ");"
+    /* Raw messages live apart from the per-message metadata so that
+     * scanning flags or mod-sequences never decrypts message pages; COPY may
+     * share one body between messages (garbage-collected by trigger). */
+    "CREATE TABLE bodies ("
+    "  id INTEGER PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  header_cache BLOB,"
+    "  raw BLOB NOT NULL"
+    ");"
+    "CREATE TABLE messages ("
+    "  folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    "  uid INTEGER NOT NULL CHECK (uid BETWEEN 1 AND 4294967295),"
+    "  modseq INTEGER NOT NULL CHECK (modseq >= 1),"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  keywords TEXT NOT NULL DEFAULT '',"
+    "  internaldate INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  body_id INTEGER NOT NULL REFERENCES bodies(id),"
+    "  envelope TEXT,"
+    "  bodystructure TEXT,"
+    "  PRIMARY KEY (folder_id, uid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX messages_by_modseq ON messages(folder_id, modseq);"
+    "CREATE INDEX messages_by_body ON messages(body_id);"
+    "CREATE TRIGGER bodies_gc AFTER DELETE ON messages"
+    "  WHEN NOT EXISTS (SELECT 1 FROM messages WHERE body_id = OLD.body_id)"
+    "  BEGIN DELETE FROM bodies WHERE id = OLD.body_id; END;"
+    /* RFC 7162 section 3.2.10 (QRESYNC VANISHED): UIDs expunged and when. */
+    "CREATE TABLE expunged ("
+    "  folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY (folder_id, uid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX expunged_by_modseq ON expunged(folder_id, modseq);"
+    /* Spool files imported but maybe not yet unlinked (DESIGN section 3). */
+    "CREATE TABLE spool_imported ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  imported_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
+    /* 1 -> 2: the searchable text of SEARCH and its full-text index
+     * (store.h, "Full-text index"). The folded text lives in two plain
+     * tables keyed by bodies.id, header apart from body so that header
+     * searches read only headers; each has an external-content FTS4 index
+     * (unicode61 tokenizer; SQLite 3.15 has no FTS5) kept in step by
+     * triggers, the pattern the FTS4 documentation gives for external content: the
+     * index entry goes before its row, since FTS4 reads the row to know
+     * which terms to remove. Existing bodies are queued in body_text_todo
+     * rather than indexed here, so that opening a big old mailbox stays
+     * quick; the queue is filled from messages(body_id), an index scan:
+     * every body belongs to a message, and scanning bodies would decrypt
+     * all the mail. */
+    "CREATE TABLE body_hdr ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hdr TEXT NOT NULL"
+    ");"
+    "CREATE TABLE body_text ("
+    "  id INTEGER PRIMARY KEY,"
+    "  body TEXT NOT NULL"
+    ");"
+    "CREATE VIRTUAL TABLE hdr_fts USING fts4(content=\"body_hdr\", hdr, tokenize=unicode61);"
+    "CREATE VIRTUAL TABLE text_fts USING fts4(content=\"body_text\", body, tokenize=unicode61);"
+    "CREATE TRIGGER body_hdr_ai AFTER INSERT ON body_hdr BEGIN"
+    "  INSERT INTO hdr_fts(docid, hdr) VALUES (NEW.id, NEW.hdr);"
+    "END;"
+    "CREATE TRIGGER body_hdr_bd BEFORE DELETE ON body_hdr BEGIN"
+    "  DELETE FROM hdr_fts WHERE docid = OLD.id;"
+    "END;"
+    "CREATE TRIGGER body_text_ai AFTER INSERT ON body_text BEGIN"
+    "  INSERT INTO text_fts(docid, body) VALUES (NEW.id, NEW.body);"
+    "END;"
+    "CREATE TRIGGER body_text_bd BEFORE DELETE ON body_text BEGIN"
+    "  DELETE FROM text_fts WHERE docid = OLD.id;"
+    "END;"
+    "CREATE TABLE body_text_todo ("
+    "  body_id INTEGER PRIMARY KEY"
+    ");"
+    "INSERT INTO body_text_todo(body_id) SELECT DISTINCT body_id FROM messages;"
+    "CREATE TRIGGER bodies_text_gc AFTER DELETE ON bodies BEGIN"
+    "  DELETE FROM body_hdr WHERE id = OLD.id;"
+    "  DELETE FROM body_text WHERE id = OLD.id;"
+    "  DELETE FROM body_text_todo WHERE body_id = OLD.id;"
+    "END;",
 };
 
 /* Folders of a new mailbox, with their RFC 6154 special-use attributes. */
 static const struct {
 	const char *name, *special_use;
 } store_std_folders[] = {
-	{"INBOX", NULL},         {"Drafts", "\\Drafts"}, {"Sent", "\\Sent"},
-	{"Junk", "\\Junk"},      {"Trash", "\\Trash"},   {"Archive", "\\Archive"},
+    {"INBOX", NULL},    {"Drafts", "\\Drafts"}, {"Sent", "\\Sent"},
+    {"Junk", "\\Junk"}, {"Trash", "\\Trash"},   {"Archive", "\\Archive"},
 };
 
 static const char *const store_meta_seal = "seal_sk";
@@ -383,7 +383,7 @@ static int store_pragma_text(sqlite3 *db, const char *sql, char *out, size_t out
  * connection. Returns the handle or NULL with *error_r; on a wrong key
  * nothing has been written. */
 static sqlite3 *store_open_db(const char *path, const unsigned char mk[STORE_KEY_LEN],
-			      const char **error_r)
+                              const char **error_r)
 {
 	sqlite3 *db = NULL;
 	struct stat sb;
@@ -433,9 +433,9 @@ static sqlite3 *store_open_db(const char *path, const unsigned char mk[STORE_KEY
 	 * journal_size_limit: a large import grows the WAL; truncate it back
 	 * after checkpoints instead of keeping it at its peak size. */
 	if (sqlite3_exec(db,
-			 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-			 "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864;",
-			 NULL, NULL, NULL) != SQLITE_OK) {
+	                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+	                 "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864;",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = "cannot configure mailbox";
 		goto fail;
 	}
@@ -521,7 +521,7 @@ static struct store *store_new(sqlite3 *db, const char *path)
 }
 
 struct store *store_open(const char *path, const unsigned char mk[STORE_KEY_LEN],
-			 const char **error_r)
+                         const char **error_r)
 {
 	const char *dummy;
 	if (error_r == NULL)
@@ -612,7 +612,7 @@ static int store_fsync_parent(const char *path)
 static int store_meta_put(struct store *st, const char *key, const void *val, size_t len)
 {
 	sqlite3_stmt *s =
-		store_prepare(st, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+	    store_prepare(st, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -654,10 +654,10 @@ static uint32_t store_new_uidvalidity(void)
 }
 
 static int store_insert_folder(struct store *st, const char *name, const char *special_use,
-			       bool subscribed, int64_t *id_r)
+                               bool subscribed, int64_t *id_r)
 {
 	sqlite3_stmt *s = store_prepare(st, "INSERT OR IGNORE INTO folders(name, uidvalidity, "
-					    "special_use, subscribed) VALUES (?1, ?2, ?3, ?4)");
+	                                    "special_use, subscribed) VALUES (?1, ?2, ?3, ?4)");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -677,7 +677,7 @@ static int store_insert_folder(struct store *st, const char *name, const char *s
 }
 
 struct store *store_create(const char *path, const unsigned char mk[STORE_KEY_LEN],
-			   const unsigned char seal_sk[STORE_SEAL_KEY_LEN], const char **error_r)
+                           const unsigned char seal_sk[STORE_SEAL_KEY_LEN], const char **error_r)
 {
 	const char *dummy;
 	if (error_r == NULL)
@@ -721,7 +721,7 @@ struct store *store_create(const char *path, const unsigned char mk[STORE_KEY_LE
 		goto fail_meta;
 	for (size_t i = 0; i < sizeof(store_std_folders) / sizeof(store_std_folders[0]); i++) {
 		if (store_insert_folder(st, store_std_folders[i].name,
-					store_std_folders[i].special_use, true, NULL) != 1) {
+		                        store_std_folders[i].special_use, true, NULL) != 1) {
 			*error_r = "cannot create folders";
 			goto fail_tx;
 		}
@@ -933,7 +933,7 @@ int store_folder_list(struct store *st, struct store_folder **list_r, size_t *n_
 	*list_r = NULL;
 	*n_r = 0;
 	sqlite3_stmt *s = store_prepare(st, "SELECT id, name, uidvalidity, uidnext, highestmodseq, "
-					    "special_use, subscribed FROM folders ORDER BY name");
+	                                    "special_use, subscribed FROM folders ORDER BY name");
 	if (s == NULL)
 		return -1;
 	struct store_folder *v = NULL;
@@ -1020,8 +1020,7 @@ static bool store_folder_name_valid(const char *name)
 	return true;
 }
 
-int store_folder_create(struct store *st, const char *name, const char *special_use,
-			int64_t *id_r)
+int store_folder_create(struct store *st, const char *name, const char *special_use, int64_t *id_r)
 {
 	name = store_canonical_name(name);
 	if (!store_folder_name_valid(name))
@@ -1046,7 +1045,8 @@ int store_folder_delete(struct store *st, int64_t folder_id)
 	snprintf(key, sizeof(key), "imap.recent.%lld", (long long)folder_id);
 	if (store_begin(st) < 0)
 		return -1;
-	sqlite3_stmt *s = store_prepare(st, "DELETE FROM folders WHERE id = ?1 AND name != 'INBOX'");
+	sqlite3_stmt *s =
+	    store_prepare(st, "DELETE FROM folders WHERE id = ?1 AND name != 'INBOX'");
 	if (s == NULL)
 		goto fail;
 	sqlite3_bind_int64(s, 1, folder_id);
@@ -1085,11 +1085,11 @@ static int store_move_inbox(struct store *st, int64_t inbox_id, int64_t to_id)
 	if (store_bump_modseq(st, inbox_id, &modseq) < 0)
 		return -1;
 	static const char *const sql[] = {
-		"INSERT OR REPLACE INTO expunged(folder_id, uid, modseq) SELECT ?1, uid, ?3 "
-		"FROM messages WHERE folder_id = ?1",
-		"UPDATE messages SET folder_id = ?2 WHERE folder_id = ?1",
-		"UPDATE folders SET uidnext = (SELECT uidnext FROM folders WHERE id = ?1), "
-		"highestmodseq = ?3 WHERE id = ?2",
+	    "INSERT OR REPLACE INTO expunged(folder_id, uid, modseq) SELECT ?1, uid, ?3 "
+	    "FROM messages WHERE folder_id = ?1",
+	    "UPDATE messages SET folder_id = ?2 WHERE folder_id = ?1",
+	    "UPDATE folders SET uidnext = (SELECT uidnext FROM folders WHERE id = ?1), "
+	    "highestmodseq = ?3 WHERE id = ?2",
 	};
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		sqlite3_stmt *s = store_prepare(st, sql[i]);
@@ -1135,8 +1135,8 @@ int store_folder_rename(struct store *st, const char *from, const char *to)
 	} else {
 		/* The folder itself and its descendants ("from/..."). */
 		sqlite3_stmt *s = store_prepare(
-			st, "UPDATE folders SET name = ?2 || substr(name, length(?1) + 1) "
-			    "WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'");
+		    st, "UPDATE folders SET name = ?2 || substr(name, length(?1) + 1) "
+		        "WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'");
 		if (s == NULL)
 			goto fail;
 		sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
@@ -1172,8 +1172,8 @@ int store_folder_subscribe(struct store *st, const char *name, bool on)
 }
 
 int store_copy(struct store *st, int64_t from_folder, const uint32_t *uids, size_t n,
-	       int64_t to_folder, bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
-	       size_t *n_r, uint64_t *src_modseq_r)
+               int64_t to_folder, bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
+               size_t *n_r, uint64_t *src_modseq_r)
 {
 	uint32_t *src = mem_array(n ? n : 1, sizeof(*src));
 	uint32_t *dst = mem_array(n ? n : 1, sizeof(*dst));
@@ -1185,13 +1185,14 @@ int store_copy(struct store *st, int64_t from_folder, const uint32_t *uids, size
 		*src_modseq_r = 0;
 	if (store_begin(st) < 0)
 		goto fail_nt;
-	sqlite3_stmt *sel = store_prepare(st, "SELECT flags, keywords, internaldate, size, body_id, "
-					      "envelope, bodystructure FROM messages "
-					      "WHERE folder_id = ?1 AND uid = ?2");
+	sqlite3_stmt *sel =
+	    store_prepare(st, "SELECT flags, keywords, internaldate, size, body_id, "
+	                      "envelope, bodystructure FROM messages "
+	                      "WHERE folder_id = ?1 AND uid = ?2");
 	sqlite3_stmt *ins = store_prepare(
-		st, "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, internaldate, "
-		    "size, body_id, envelope, bodystructure) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-		    "?9, ?10)");
+	    st, "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, internaldate, "
+	        "size, body_id, envelope, bodystructure) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+	        "?9, ?10)");
 	sqlite3_stmt *cnt = store_stmt(st, S_FOLDER_COUNTERS);
 	if (sel == NULL || ins == NULL || cnt == NULL)
 		goto fail;
@@ -1312,7 +1313,7 @@ static int store_text_index_body(struct store *st, int64_t body_id, const void *
 		}
 		sqlite3_bind_int64(s, 1, body_id);
 		sqlite3_bind_text(s, 2, rows[i].text->len ? (const char *)rows[i].text->data : "",
-				  (int)rows[i].text->len, SQLITE_STATIC);
+		                  (int)rows[i].text->len, SQLITE_STATIC);
 		rc = store_step_done(st, s, "index text");
 		sqlite3_clear_bindings(s);
 	}
@@ -1325,8 +1326,8 @@ static int store_text_index_body(struct store *st, int64_t body_id, const void *
 /* Insert one message; the caller holds a transaction. keywords is already
  * in canonical form. */
 static int store_append_locked(struct store *st, int64_t folder_id, const void *data, size_t len,
-			       int64_t internaldate, unsigned flags, const char *keywords,
-			       uint32_t *uid_r, uint64_t *modseq_r)
+                               int64_t internaldate, unsigned flags, const char *keywords,
+                               uint32_t *uid_r, uint64_t *modseq_r)
 {
 	if (len > INT32_MAX)
 		return store_fail_msg(st, "message too large for the store");
@@ -1338,7 +1339,7 @@ static int store_append_locked(struct store *st, int64_t folder_id, const void *
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(s);
 		return rc == SQLITE_DONE ? store_fail_msg(st, "no such folder")
-					 : store_fail(st, "folder counters");
+		                         : store_fail(st, "folder counters");
 	}
 	int64_t uid = sqlite3_column_int64(s, 0);
 	int64_t modseq = sqlite3_column_int64(s, 1) + 1;
@@ -1389,8 +1390,8 @@ static int store_append_locked(struct store *st, int64_t folder_id, const void *
 }
 
 int store_append(struct store *st, int64_t folder_id, const void *data, size_t len,
-		 int64_t internaldate, unsigned flags, const char *keywords, uint32_t *uid_r,
-		 uint64_t *modseq_r)
+                 int64_t internaldate, unsigned flags, const char *keywords, uint32_t *uid_r,
+                 uint64_t *modseq_r)
 {
 	struct store_kwset kw = {0};
 	struct buf kwtext = BUF_INIT;
@@ -1402,8 +1403,8 @@ int store_append(struct store *st, int64_t folder_id, const void *data, size_t l
 	store_kwset_format(&kw, &kwtext);
 	if (store_begin(st) < 0)
 		goto out;
-	if (store_append_locked(st, folder_id, data, len, internaldate, flags,
-				buf_cstr(&kwtext), uid_r, modseq_r) < 0) {
+	if (store_append_locked(st, folder_id, data, len, internaldate, flags, buf_cstr(&kwtext),
+	                        uid_r, modseq_r) < 0) {
 		store_rollback(st);
 		goto out;
 	}
@@ -1414,12 +1415,11 @@ out:
 	return rc;
 }
 
-int store_message_count(struct store *st, int64_t folder_id, uint64_t *count_r,
-			uint64_t *unseen_r)
+int store_message_count(struct store *st, int64_t folder_id, uint64_t *count_r, uint64_t *unseen_r)
 {
 	sqlite3_stmt *s = store_prepare(st, "SELECT count(*), "
-					    "coalesce(sum((flags & 1) = 0), 0) FROM messages "
-					    "WHERE folder_id = ?1");
+	                                    "coalesce(sum((flags & 1) = 0), 0) FROM messages "
+	                                    "WHERE folder_id = ?1");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, folder_id);
@@ -1439,7 +1439,7 @@ int store_uids(struct store *st, int64_t folder_id, uint32_t **uids_r, size_t *n
 	*uids_r = NULL;
 	*n_r = 0;
 	sqlite3_stmt *s =
-		store_prepare(st, "SELECT uid FROM messages WHERE folder_id = ?1 ORDER BY uid");
+	    store_prepare(st, "SELECT uid FROM messages WHERE folder_id = ?1 ORDER BY uid");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, folder_id);
@@ -1497,8 +1497,8 @@ void store_msg_clear(struct store_msg *m)
 int store_fetch_raw(struct store *st, int64_t folder_id, uint32_t uid, struct buf *out)
 {
 	sqlite3_stmt *s = store_prepare(st, "SELECT b.raw FROM messages m JOIN bodies b "
-					    "ON b.id = m.body_id WHERE m.folder_id = ?1 "
-					    "AND m.uid = ?2");
+	                                    "ON b.id = m.body_id WHERE m.folder_id = ?1 "
+	                                    "AND m.uid = ?2");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, folder_id);
@@ -1532,7 +1532,7 @@ static int store_text_index_batch(struct store *st, size_t max, size_t *n_r)
 	/* A body already indexed (it cannot happen through this module, but a
 	 * second row would fail the whole batch) is only dequeued. */
 	raw = store_prepare(st, "SELECT raw FROM bodies WHERE id = ?1 AND NOT EXISTS "
-				"(SELECT 1 FROM body_hdr WHERE id = ?1)");
+	                        "(SELECT 1 FROM body_hdr WHERE id = ?1)");
 	del = store_prepare(st, "DELETE FROM body_text_todo WHERE body_id = ?1");
 	if (q == NULL || raw == NULL || del == NULL)
 		goto fail;
@@ -1614,8 +1614,8 @@ int store_text_index_pending(struct store *st, size_t max, size_t *done_r)
 }
 
 int store_set_flags(struct store *st, int64_t folder_id, uint32_t uid, enum store_flag_op op,
-		    unsigned flags, const char *keywords, uint64_t unchangedsince,
-		    uint64_t *modseq_r)
+                    unsigned flags, const char *keywords, uint64_t unchangedsince,
+                    uint64_t *modseq_r)
 {
 	struct store_kwset cur = {0}, arg = {0};
 	struct buf before = BUF_INIT, after = BUF_INIT;
@@ -1718,7 +1718,7 @@ out:
 }
 
 int store_expunge(struct store *st, int64_t folder_id, const uint32_t *uids, size_t n,
-		  size_t *removed_r, uint64_t *modseq_r)
+                  size_t *removed_r, uint64_t *modseq_r)
 {
 	size_t removed = 0;
 	uint64_t modseq = 0;
@@ -1762,14 +1762,14 @@ fail:
 }
 
 int store_expunge_deleted(struct store *st, int64_t folder_id, uint32_t **uids_r, size_t *n_r,
-			  uint64_t *modseq_r)
+                          uint64_t *modseq_r)
 {
 	*uids_r = NULL;
 	*n_r = 0;
 	if (store_begin(st) < 0)
 		return -1;
 	sqlite3_stmt *s = store_prepare(st, "SELECT uid FROM messages WHERE folder_id = ?1 "
-					    "AND (flags & 8) != 0 ORDER BY uid");
+	                                    "AND (flags & 8) != 0 ORDER BY uid");
 	if (s == NULL) {
 		store_rollback(st);
 		return -1;
@@ -1831,7 +1831,7 @@ static void store_rekey_restore(struct store *st)
 }
 
 int store_rekey_prepare(struct store *st, const unsigned char new_mk[STORE_KEY_LEN],
-			const char **error_r)
+                        const char **error_r)
 {
 	const char *dummy;
 	if (error_r == NULL)
@@ -1861,7 +1861,7 @@ int store_rekey_prepare(struct store *st, const unsigned char new_mk[STORE_KEY_L
 	sqlite3_busy_timeout(st->db, 0);
 	char mode[16];
 	if (store_pragma_text(st->db, "PRAGMA journal_mode = DELETE", mode, sizeof(mode)) !=
-		    SQLITE_OK ||
+	        SQLITE_OK ||
 	    strcmp(mode, "delete") != 0) {
 		*error_r = "mailbox in use";
 		store_fail_msg(st, *error_r);
@@ -1992,12 +1992,12 @@ static int store_rekey_replace(const char *path, const char *tmp)
 		return -1;
 	if (store_fsync_parent(path) < 0)
 		log_event(LOG_ERR, "store-error", "REASON", "directory fsync after rekey failed",
-			  NULL);
+		          NULL);
 	return 0;
 }
 
 int store_rekey_commit(struct store *st, const unsigned char new_mk[STORE_KEY_LEN],
-		       const char **error_r)
+                       const char **error_r)
 {
 	const char *dummy;
 	if (error_r == NULL)
@@ -2033,8 +2033,7 @@ void store_rekey_abort(struct store *st)
 	store_rekey_restore(st);
 }
 
-int store_rekey(struct store *st, const unsigned char new_mk[STORE_KEY_LEN],
-		const char **error_r)
+int store_rekey(struct store *st, const unsigned char new_mk[STORE_KEY_LEN], const char **error_r)
 {
 	if (store_rekey_prepare(st, new_mk, error_r) < 0)
 		return -1;
@@ -2162,9 +2161,9 @@ static void import_apply_token(struct import_flags *f, const char *t, size_t n)
 		const char *name;
 		unsigned bit;
 	} sys[] = {
-		{"\\Seen", STORE_FLAG_SEEN},       {"\\Answered", STORE_FLAG_ANSWERED},
-		{"\\Flagged", STORE_FLAG_FLAGGED}, {"\\Deleted", STORE_FLAG_DELETED},
-		{"\\Draft", STORE_FLAG_DRAFT},
+	    {"\\Seen", STORE_FLAG_SEEN},       {"\\Answered", STORE_FLAG_ANSWERED},
+	    {"\\Flagged", STORE_FLAG_FLAGGED}, {"\\Deleted", STORE_FLAG_DELETED},
+	    {"\\Draft", STORE_FLAG_DRAFT},
 	};
 	if (n > 7 && strncasecmp(t, "folder=", 7) == 0) {
 		if (n - 7 <= STORE_FOLDER_NAME_MAX)
@@ -2201,7 +2200,7 @@ static void import_parse_value(struct import_flags *f, const unsigned char *v, s
  * removed: *out then holds the rewritten message; else the input is used as
  * it is. */
 static bool import_strip_flags(const unsigned char *p, size_t len, struct import_flags *f,
-			       struct buf *out)
+                               struct buf *out)
 {
 	size_t pos = 0, kept = 0; /* p[kept..pos) not yet copied */
 	bool first = true, changed = false;
@@ -2224,7 +2223,7 @@ static bool import_strip_flags(const unsigned char *p, size_t len, struct import
 				import_parse_value(f, colon + 1, (size_t)(p + end - colon - 1));
 			} else {
 				log_event(LOG_NOTICE, "spool-flags-stripped", "REASON",
-					  "X-Sealmail-Flags field not in first position", NULL);
+				          "X-Sealmail-Flags field not in first position", NULL);
 			}
 			buf_append(out, p + kept, pos - kept);
 			kept = end;
@@ -2240,14 +2239,14 @@ static bool import_strip_flags(const unsigned char *p, size_t len, struct import
 
 /* Move a bad spool file aside to spool/bad. */
 static void import_set_aside(int spool_dirfd, int newfd, int *badfd, const char *name,
-			     const char *reason)
+                             const char *reason)
 {
 	log_event(LOG_ERR, "spool-bad", "FILE", name, "REASON", reason, NULL);
 	if (*badfd < 0) {
 		if (mkdirat(spool_dirfd, "bad", 0700) < 0 && errno != EEXIST)
 			goto fail;
-		*badfd = openat(spool_dirfd, "bad",
-				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		*badfd =
+		    openat(spool_dirfd, "bad", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (*badfd < 0)
 			goto fail;
 	}
@@ -2255,8 +2254,7 @@ static void import_set_aside(int spool_dirfd, int newfd, int *badfd, const char 
 		goto fail;
 	return;
 fail:
-	log_event(LOG_ERR, "spool-set-aside-failed", "FILE", name, "REASON", strerror(errno),
-		  NULL);
+	log_event(LOG_ERR, "spool-set-aside-failed", "FILE", name, "REASON", strerror(errno), NULL);
 }
 
 static int import_folder_id(struct store *st, const char *name, int64_t *id_r)
@@ -2272,7 +2270,7 @@ static int import_folder_id(struct store *st, const char *name, int64_t *id_r)
 /* Decrypt one spool file into plain: 0 ok, -1 with *reason (static). Tries
  * the current sealing key, then the previous one. */
 static int import_decrypt(int fd, const unsigned char *sk, const unsigned char *sk_old,
-			  size_t max_size, struct buf *plain, const char **reason)
+                          size_t max_size, struct buf *plain, const char **reason)
 {
 	*reason = "decryption failed";
 	if (age_open_fd(sk, fd, plain, max_size, reason) == 0)
@@ -2289,7 +2287,7 @@ static int import_decrypt(int fd, const unsigned char *sk, const unsigned char *
 }
 
 int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
-		       struct store_import_stats *stats, const char **error_r)
+                       struct store_import_stats *stats, const char **error_r)
 {
 	const char *dummy;
 	struct store_import_stats local;
@@ -2403,7 +2401,7 @@ int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
 			reason = "not a regular file";
 		else
 			drc = import_decrypt(fd, sk, have_old ? sk_old : NULL, max_size, &plain,
-					     &reason);
+			                     &reason);
 		close(fd);
 		if (drc < 0) {
 			bad_reason = mem_realloc(bad_reason, bad.n + 1, sizeof(*bad_reason));
@@ -2413,9 +2411,9 @@ int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
 		}
 		struct import_flags fl;
 		memset(&fl, 0, sizeof(fl));
-		bool changed = import_strip_flags(
-			plain.data != NULL ? plain.data : (const unsigned char *)"", plain.len, &fl,
-			&stripped);
+		bool changed =
+		    import_strip_flags(plain.data != NULL ? plain.data : (const unsigned char *)"",
+		                       plain.len, &fl, &stripped);
 		const struct buf *msg = changed ? &stripped : &plain;
 		int64_t folder_id = inbox_id;
 		if (fl.folder[0] != '\0') {
@@ -2435,7 +2433,7 @@ int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
 		/* INTERNALDATE: the spool name's delivery time (DESIGN 2). */
 		int64_t date = names.v[i].us / 1000000;
 		if (store_append_locked(st, folder_id, msg->data, msg->len, date, fl.flags,
-					buf_cstr(&kwtext), NULL, NULL) < 0) {
+		                        buf_cstr(&kwtext), NULL, NULL) < 0) {
 			*error_r = "cannot insert message";
 			goto out;
 		}
@@ -2484,7 +2482,7 @@ int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
 			goto out;
 		}
 		s = gone.n > 0 ? store_prepare(st, "DELETE FROM spool_imported WHERE name = ?1")
-			       : NULL;
+		               : NULL;
 		for (size_t i = 0; i < gone.n && s != NULL; i++) {
 			sqlite3_reset(s);
 			sqlite3_bind_text(s, 1, gone.v[i].name, -1, SQLITE_STATIC);
@@ -2510,7 +2508,7 @@ int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
 	for (size_t i = 0; i < done.n; i++) {
 		if (unlinkat(newfd, done.v[i].name, 0) < 0 && errno != ENOENT)
 			log_event(LOG_ERR, "spool-unlink-failed", "FILE", done.v[i].name, "REASON",
-				  strerror(errno), NULL);
+			          strerror(errno), NULL);
 	}
 	ret = 0;
 	if (stats->imported > 0) {
@@ -2536,7 +2534,7 @@ out:
 	if (newfd >= 0) {
 		if ((done.n > 0 || bad.n > 0) && fsync(newfd) < 0)
 			log_event(LOG_WARNING, "spool-fsync-failed", "REASON", strerror(errno),
-				  NULL);
+			          NULL);
 		close(newfd);
 	}
 	sodium_memzero(sk, sizeof(sk));

@@ -26,11 +26,11 @@
 
 #include "buf.h"
 
-#define STORE_KEY_LEN 32
-#define STORE_SEAL_KEY_LEN 32
-#define STORE_SCHEMA_VERSION 2
+#define STORE_KEY_LEN         32
+#define STORE_SEAL_KEY_LEN    32
+#define STORE_SCHEMA_VERSION  2
 #define STORE_BUSY_TIMEOUT_MS 10000
-#define STORE_PAGE_SIZE 4096
+#define STORE_PAGE_SIZE       4096
 
 /* System flags, RFC 3501 section 2.3.2, stored as a bitmask. */
 enum store_flag {
@@ -44,15 +44,15 @@ enum store_flag {
 
 /* Keywords (RFC 3501 flag-keyword = atom) are stored as one space-separated
  * string, deduplicated case-insensitively (flags are case-insensitive). */
-#define STORE_KEYWORD_MAX 128  /* bytes in one keyword */
-#define STORE_KEYWORDS_MAX 64  /* keywords on one message */
+#define STORE_KEYWORD_MAX     128 /* bytes in one keyword */
+#define STORE_KEYWORDS_MAX    64  /* keywords on one message */
 #define STORE_FOLDER_NAME_MAX 512
 
 struct store;
 
 struct store_folder {
 	int64_t id;
-	char *name;        /* owned; IMAP name, UTF-8, '/' separates levels */
+	char *name; /* owned; IMAP name, UTF-8, '/' separates levels */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
@@ -63,18 +63,18 @@ struct store_folder {
 struct store_msg {
 	uint32_t uid;
 	uint64_t modseq;
-	unsigned flags;    /* enum store_flag bits */
-	char *keywords;    /* owned; space-separated, "" if none */
+	unsigned flags;       /* enum store_flag bits */
+	char *keywords;       /* owned; space-separated, "" if none */
 	int64_t internaldate; /* unix seconds */
-	uint64_t size;     /* bytes of the raw message */
+	uint64_t size;        /* bytes of the raw message */
 };
 
 struct store_import_stats {
-	size_t imported;   /* new messages inserted */
-	size_t leftovers;  /* files already imported by an earlier run (crash or
-			    * concurrent session), unlinked now */
-	size_t bad;        /* files moved to spool/bad */
-	size_t pruned;     /* names dropped from the imported-names table */
+	size_t imported;  /* new messages inserted */
+	size_t leftovers; /* files already imported by an earlier run (crash or
+	                   * concurrent session), unlinked now */
+	size_t bad;       /* files moved to spool/bad */
+	size_t pruned;    /* names dropped from the imported-names table */
 };
 
 /* Create a new mailbox at path (fails if anything exists there) encrypted
@@ -83,7 +83,7 @@ struct store_import_stats {
  * subscribed. The file is created with mode 0600. On failure nothing is left
  * behind. Returns the open store (caller closes), or NULL with *error_r. */
 struct store *store_create(const char *path, const unsigned char mk[STORE_KEY_LEN],
-			   const unsigned char seal_sk[STORE_SEAL_KEY_LEN], const char **error_r);
+                           const unsigned char seal_sk[STORE_SEAL_KEY_LEN], const char **error_r);
 /* Open an existing mailbox. NULL with *error_r when the file does not exist
  * (nothing is created), when mk is wrong ("wrong key or not a mailbox";
  * nothing is written), when it stays locked beyond the busy timeout, or when
@@ -91,7 +91,7 @@ struct store *store_create(const char *path, const unsigned char mk[STORE_KEY_LE
  * does not open path but opens a complete "<path>.rekey", an interrupted
  * rekey is finished first (see store_rekey_prepare). */
 struct store *store_open(const char *path, const unsigned char mk[STORE_KEY_LEN],
-			 const char **error_r);
+                         const char **error_r);
 /* Close and free; NULL-safe; sets *st to NULL. */
 void store_close(struct store **st);
 /* The SQLite handle, for queries this module does not offer (the IMAP
@@ -124,8 +124,7 @@ int store_folder_get(struct store *st, const char *name, struct store_folder *f)
 int store_folder_list(struct store *st, struct store_folder **list_r, size_t *n_r);
 /* Create a folder. special_use may be NULL. 1 created (*id_r set when not
  * NULL), 0 already exists, -1 error or invalid name. */
-int store_folder_create(struct store *st, const char *name, const char *special_use,
-			int64_t *id_r);
+int store_folder_create(struct store *st, const char *name, const char *special_use, int64_t *id_r);
 void store_folder_clear(struct store_folder *f);
 void store_folder_list_free(struct store_folder **list, size_t n);
 
@@ -148,8 +147,8 @@ int store_folder_subscribe(struct store *st, const char *name, bool on);
  * move set, the sources are expunged in the same transaction (RFC 6851) and
  * *src_modseq_r gets that expunge's mod-sequence. 0 ok, -1. */
 int store_copy(struct store *st, int64_t from_folder, const uint32_t *uids, size_t n,
-	       int64_t to_folder, bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
-	       size_t *n_r, uint64_t *src_modseq_r);
+               int64_t to_folder, bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
+               size_t *n_r, uint64_t *src_modseq_r);
 
 /* Append a message to a folder in its own transaction (or inside the
  * caller's): assigns UID = UIDNEXT, bumps UIDNEXT and HIGHESTMODSEQ.
@@ -157,11 +156,10 @@ int store_copy(struct store *st, int64_t from_folder, const uint32_t *uids, size
  * is space-separated or NULL. 0 ok (*uid_r, *modseq_r set when not NULL), -1
  * error (unknown folder, invalid keyword, folder out of UIDs, database). */
 int store_append(struct store *st, int64_t folder_id, const void *data, size_t len,
-		 int64_t internaldate, unsigned flags, const char *keywords, uint32_t *uid_r,
-		 uint64_t *modseq_r);
+                 int64_t internaldate, unsigned flags, const char *keywords, uint32_t *uid_r,
+                 uint64_t *modseq_r);
 /* Number of messages in a folder and how many lack \Seen. 0 / -1. */
-int store_message_count(struct store *st, int64_t folder_id, uint64_t *count_r,
-			uint64_t *unseen_r);
+int store_message_count(struct store *st, int64_t folder_id, uint64_t *count_r, uint64_t *unseen_r);
 /* The UIDs of a folder in ascending order. 0 ok (*uids_r owned by the
  * caller, NULL when *n_r is 0), -1 error. */
 int store_uids(struct store *st, int64_t folder_id, uint32_t **uids_r, size_t *n_r);
@@ -186,18 +184,18 @@ enum store_flag_op {
  * change), 0 no such message or refused by unchangedsince, -1 error.
  * *modseq_r (may be NULL) gets the message's mod-sequence afterwards. */
 int store_set_flags(struct store *st, int64_t folder_id, uint32_t uid, enum store_flag_op op,
-		    unsigned flags, const char *keywords, uint64_t unchangedsince,
-		    uint64_t *modseq_r);
+                    unsigned flags, const char *keywords, uint64_t unchangedsince,
+                    uint64_t *modseq_r);
 /* Remove the given UIDs (missing ones are skipped) with one new mod-sequence
  * recorded in the expunged table for QRESYNC (RFC 7162 section 3.2.10).
  * *removed_r (may be NULL) gets how many were removed; *modseq_r (may be NULL)
  * the mod-sequence used (0 when nothing was removed). 0 / -1. */
 int store_expunge(struct store *st, int64_t folder_id, const uint32_t *uids, size_t n,
-		  size_t *removed_r, uint64_t *modseq_r);
+                  size_t *removed_r, uint64_t *modseq_r);
 /* Expunge every message flagged \Deleted (IMAP EXPUNGE). *uids_r gets the
  * removed UIDs, ascending, owned by the caller (NULL when none). 0 / -1. */
 int store_expunge_deleted(struct store *st, int64_t folder_id, uint32_t **uids_r, size_t *n_r,
-			  uint64_t *modseq_r);
+                          uint64_t *modseq_r);
 
 /* ---- Full-text index (schema 2) ----
  * The searchable text of each body, as msgtext_extract() (lib/msgtext.h)
@@ -212,8 +210,8 @@ int store_expunge_deleted(struct store *st, int64_t folder_id, uint32_t **uids_r
  * mailbox.db, so it is encrypted like the mail. The IMAP server reads these
  * tables through store_db(); nothing ever updates a row in place (the
  * indexes would not follow). */
-#define STORE_TEXT_BATCH 256                 /* bodies per indexing transaction */
-#define STORE_TEXT_BATCH_BYTES (32u << 20)   /* raw bytes per indexing transaction */
+#define STORE_TEXT_BATCH       256         /* bodies per indexing transaction */
+#define STORE_TEXT_BATCH_BYTES (32u << 20) /* raw bytes per indexing transaction */
 /* Index up to max queued bodies (0: all of them), in short transactions so
  * that other sessions can write in between. *done_r (may be NULL) gets how
  * many were indexed. 0 ok (also when nothing waits; that case costs one read
@@ -244,12 +242,11 @@ int store_text_index_pending(struct store *st, size_t max, size_t *done_r);
  * Why an export and not PRAGMA rekey: docs/STORE.md. All: 0 ok, -1 with
  * *error_r. */
 int store_rekey_prepare(struct store *st, const unsigned char new_mk[STORE_KEY_LEN],
-			const char **error_r);
+                        const char **error_r);
 int store_rekey_commit(struct store *st, const unsigned char new_mk[STORE_KEY_LEN],
-		       const char **error_r);
+                       const char **error_r);
 void store_rekey_abort(struct store *st);
-int store_rekey(struct store *st, const unsigned char new_mk[STORE_KEY_LEN],
-		const char **error_r);
+int store_rekey(struct store *st, const unsigned char new_mk[STORE_KEY_LEN], const char **error_r);
 
 /* Import every sealed file of spool/new (spool_dirfd is the user's spool/
  * directory) in ONE transaction (DESIGN section 3): decrypt with the sealing
@@ -262,6 +259,6 @@ int store_rekey(struct store *st, const unsigned char new_mk[STORE_KEY_LEN],
  * logged. 0 ok (stats filled when not NULL), -1 with *error_r: nothing was
  * committed and no file was removed. */
 int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
-		       struct store_import_stats *stats, const char **error_r);
+                       struct store_import_stats *stats, const char **error_r);
 
 #endif

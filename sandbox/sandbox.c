@@ -136,8 +136,9 @@ int sandbox_enter(enum sandbox_profile p, const struct sandbox_fs_rule *rules, s
 	char abistr[8];
 	snprintf(abistr, sizeof(abistr), "%d", abi);
 	const char *dbg = getenv("SEALMAIL_SECCOMP_DEBUG");
-	log_event(sb_quiet ? LOG_DEBUG : LOG_INFO, "sandbox", "PROFILE", sandbox_profile_name(p), "LANDLOCK_ABI", abistr,
-	          "SECCOMP", dbg != NULL && strcmp(dbg, "1") == 0 ? "trap" : "kill", NULL);
+	log_event(sb_quiet ? LOG_DEBUG : LOG_INFO, "sandbox", "PROFILE", sandbox_profile_name(p),
+	          "LANDLOCK_ABI", abistr, "SECCOMP",
+	          dbg != NULL && strcmp(dbg, "1") == 0 ? "trap" : "kill", NULL);
 	/* The accept parent's children enter the other profiles right after
 	 * fork: compile those filters once here instead of in every child. */
 	for (int i = 0; p == SANDBOX_ACCEPT && i < SANDBOX_PROFILE_COUNT; i++)

@@ -112,9 +112,9 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } imap_sysflags[] = {
-	{STORE_FLAG_ANSWERED, "\\Answered"}, {STORE_FLAG_FLAGGED, "\\Flagged"},
-	{STORE_FLAG_DELETED, "\\Deleted"},   {STORE_FLAG_SEEN, "\\Seen"},
-	{STORE_FLAG_DRAFT, "\\Draft"},
+    {STORE_FLAG_ANSWERED, "\\Answered"}, {STORE_FLAG_FLAGGED, "\\Flagged"},
+    {STORE_FLAG_DELETED, "\\Deleted"},   {STORE_FLAG_SEEN, "\\Seen"},
+    {STORE_FLAG_DRAFT, "\\Draft"},
 };
 
 void imap_append_flags(struct buf *out, unsigned flags, const char *keywords, bool recent)
@@ -144,7 +144,7 @@ void imap_append_flags(struct buf *out, unsigned flags, const char *keywords, bo
 }
 
 static int imap_one_flag(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags,
-			 struct buf *kw)
+                         struct buf *kw)
 {
 	if (a->type != IMAPPARSE_ATOM || !imapparse_arg_is_flag(a)) {
 		imap_bad(s, "Invalid flag.");
@@ -185,7 +185,7 @@ static int imap_one_flag(struct imap_sess *s, const struct imapparse_arg *a, uns
 }
 
 int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags_r,
-		     struct buf *keywords)
+                     struct buf *keywords)
 {
 	*flags_r = 0;
 	buf_reset(keywords);
@@ -207,7 +207,7 @@ static int cmd_capability(struct imap_sess *s, const struct imapparse_arg *args,
 		return 0;
 	}
 	imap_untagged(s, "CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu",
-		      (unsigned long long)s->conf->max_message_size);
+	              (unsigned long long)s->conf->max_message_size);
 	imap_ok(s, "Capability completed.");
 	return 0;
 }
@@ -299,8 +299,8 @@ static int cmd_check(struct imap_sess *s, const struct imapparse_arg *args, size
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-#define CMD_SELECTED 0x1u   /* needs a selected mailbox */
-#define CMD_UID 0x2u        /* has a UID form */
+#define CMD_SELECTED   0x1u /* needs a selected mailbox */
+#define CMD_UID        0x2u /* has a UID form */
 #define CMD_NO_EXPUNGE 0x4u /* RFC 3501 section 7.4.1: no EXPUNGE responses during it */
 
 static const struct {
@@ -308,33 +308,33 @@ static const struct {
 	imap_cmd_fn *fn;
 	unsigned flags;
 } imap_cmds[] = {
-	{"CAPABILITY", cmd_capability, 0},
-	{"NOOP", cmd_noop, 0},
-	{"LOGOUT", cmd_logout, 0},
-	{"ID", cmd_id, 0},
-	{"ENABLE", cmd_enable, 0},
-	{"NAMESPACE", cmd_namespace, 0},
-	{"SELECT", imap_cmd_select, 0},
-	{"EXAMINE", imap_cmd_examine, 0},
-	{"CREATE", imap_cmd_create, 0},
-	{"DELETE", imap_cmd_delete, 0},
-	{"RENAME", imap_cmd_rename, 0},
-	{"SUBSCRIBE", imap_cmd_subscribe, 0},
-	{"UNSUBSCRIBE", imap_cmd_unsubscribe, 0},
-	{"LIST", imap_cmd_list, 0},
-	{"LSUB", imap_cmd_lsub, 0},
-	{"STATUS", imap_cmd_status, 0},
-	{"APPEND", imap_cmd_append, 0},
-	{"IDLE", imap_cmd_idle, 0},
-	{"CHECK", cmd_check, CMD_SELECTED},
-	{"CLOSE", imap_cmd_close, CMD_SELECTED},
-	{"UNSELECT", imap_cmd_unselect, CMD_SELECTED},
-	{"EXPUNGE", imap_cmd_expunge, CMD_SELECTED | CMD_UID},
-	{"SEARCH", imap_cmd_search, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
-	{"FETCH", imap_cmd_fetch, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
-	{"STORE", imap_cmd_store, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
-	{"COPY", imap_cmd_copy, CMD_SELECTED | CMD_UID},
-	{"MOVE", imap_cmd_move, CMD_SELECTED | CMD_UID},
+    {"CAPABILITY", cmd_capability, 0},
+    {"NOOP", cmd_noop, 0},
+    {"LOGOUT", cmd_logout, 0},
+    {"ID", cmd_id, 0},
+    {"ENABLE", cmd_enable, 0},
+    {"NAMESPACE", cmd_namespace, 0},
+    {"SELECT", imap_cmd_select, 0},
+    {"EXAMINE", imap_cmd_examine, 0},
+    {"CREATE", imap_cmd_create, 0},
+    {"DELETE", imap_cmd_delete, 0},
+    {"RENAME", imap_cmd_rename, 0},
+    {"SUBSCRIBE", imap_cmd_subscribe, 0},
+    {"UNSUBSCRIBE", imap_cmd_unsubscribe, 0},
+    {"LIST", imap_cmd_list, 0},
+    {"LSUB", imap_cmd_lsub, 0},
+    {"STATUS", imap_cmd_status, 0},
+    {"APPEND", imap_cmd_append, 0},
+    {"IDLE", imap_cmd_idle, 0},
+    {"CHECK", cmd_check, CMD_SELECTED},
+    {"CLOSE", imap_cmd_close, CMD_SELECTED},
+    {"UNSELECT", imap_cmd_unselect, CMD_SELECTED},
+    {"EXPUNGE", imap_cmd_expunge, CMD_SELECTED | CMD_UID},
+    {"SEARCH", imap_cmd_search, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
+    {"FETCH", imap_cmd_fetch, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
+    {"STORE", imap_cmd_store, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
+    {"COPY", imap_cmd_copy, CMD_SELECTED | CMD_UID},
+    {"MOVE", imap_cmd_move, CMD_SELECTED | CMD_UID},
 };
 
 /* Whether the command's tagged reply may be preceded by EXPUNGE. */
@@ -451,7 +451,7 @@ static int imap_refuse_append(struct imap_sess *s, const char *line, size_t len)
 			return -1;
 	}
 	io_printf(&s->io, "%s NO [TOOBIG] Message too large (APPENDLIMIT %llu).\r\n", tag,
-		  (unsigned long long)max);
+	          (unsigned long long)max);
 	imapparse_reset(s->parser);
 	return 0;
 }
@@ -534,7 +534,7 @@ static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c
 	}
 	const char *tag = imapparse_tag(s->parser);
 	io_printf(&s->io, "%s BAD %s%s\r\n", tag ? tag : "*",
-		  code == IMAPPARSE_ERR_TOOBIG ? "[TOOBIG] " : "", why ? why : "Syntax error.");
+	          code == IMAPPARSE_ERR_TOOBIG ? "[TOOBIG] " : "", why ? why : "Syntax error.");
 	if (fatal) {
 		io_flush(&s->io);
 		return -1;
@@ -549,7 +549,7 @@ int imap_import_spool(struct imap_sess *s)
 	if (s->spool_fd < 0)
 		return 0;
 	if (store_import_spool(s->st, s->spool_fd, (size_t)s->conf->max_message_size + (1 << 20),
-			       &stats, &err) < 0) {
+	                       &stats, &err) < 0) {
 		log_event(LOG_ERR, "import-error", "REASON", err, NULL);
 		return -1;
 	}
@@ -557,7 +557,7 @@ int imap_import_spool(struct imap_sess *s)
 }
 
 int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, const char *user,
-		 const char *user_id, const char *tag)
+                 const char *user_id, const char *tag)
 {
 	struct imap_sess s;
 	memset(&s, 0, sizeof(s));
@@ -576,8 +576,8 @@ int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, c
 	lim.max_nonsync_literal = c->max_message_size;
 	lim.max_command = c->max_message_size + c->imapd_max_line * 4;
 	s.parser = imapparse_new(&lim, 0);
-	io_printf(&s.io, "%s OK [CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu] Logged in\r\n", tag,
-		  (unsigned long long)c->max_message_size);
+	io_printf(&s.io, "%s OK [CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu] Logged in\r\n",
+	          tag, (unsigned long long)c->max_message_size);
 	for (;;) {
 		const struct imapparse_cmd *cmd;
 		int r = imap_read_command(&s, &cmd);

@@ -19,9 +19,9 @@
 #include "login.h"
 
 /* Pre-auth limits: nothing a client needs before login is large. */
-#define FRONT_MAX_LINE 8192
-#define FRONT_MAX_LITERAL LOGIN_SECRET_MAX
-#define FRONT_MAX_FAILURES 3
+#define FRONT_MAX_LINE        8192
+#define FRONT_MAX_LITERAL     LOGIN_SECRET_MAX
+#define FRONT_MAX_FAILURES    3
 #define FRONT_AUTH_TIMEOUT_MS 120000
 
 struct front {
@@ -56,17 +56,16 @@ static void front_reply(struct front *f, const char *tag, const char *text)
 /* Hand the credentials to the back and act on its answer. Returns 1 when
  * logged in (relay now), 0 to go on pre-auth, -1 to end. */
 static int front_login(struct front *f, const char *tag, const char *user, size_t ulen,
-		       const char *pw, size_t plen)
+                       const char *pw, size_t plen)
 {
-	unsigned flags = (io_is_tls(&f->io) ? LOGIN_F_TLS : 0) |
-			 (f->ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
+	unsigned flags =
+	    (io_is_tls(&f->io) ? LOGIN_F_TLS : 0) | (f->ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
 	if (ulen == 0 || ulen > LOGIN_USER_MAX || plen > LOGIN_SECRET_MAX ||
 	    memchr(user, '\0', ulen) != NULL || memchr(pw, '\0', plen) != NULL) {
 		front_reply(f, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 		return 0;
 	}
-	if (io_flush(&f->io) < 0 ||
-	    login_send(f->backfd, user, ulen, pw, plen, tag, flags) < 0)
+	if (io_flush(&f->io) < 0 || login_send(f->backfd, user, ulen, pw, plen, tag, flags) < 0)
 		return -1;
 	int a = login_wait_answer(f->backfd, FRONT_AUTH_TIMEOUT_MS);
 	if (a == LOGIN_OK)
@@ -94,8 +93,9 @@ static int front_login(struct front *f, const char *tag, const char *user, size_
 static int front_cmd_login(struct front *f, const struct imapparse_cmd *c)
 {
 	if (!front_plaintext_ok(f)) {
-		front_reply(f, c->tag,
-			    "NO [PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
+		front_reply(
+		    f, c->tag,
+		    "NO [PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
 		return 0;
 	}
 	const char *user = c->count == 2 ? imapparse_arg_astring(&c->args[0]) : NULL;
@@ -145,8 +145,9 @@ static int front_cmd_authenticate(struct front *f, const struct imapparse_cmd *c
 		return 0;
 	}
 	if (!front_plaintext_ok(f)) {
-		front_reply(f, c->tag,
-			    "NO [PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
+		front_reply(
+		    f, c->tag,
+		    "NO [PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
 		return 0;
 	}
 	char tag[LOGIN_TAG_MAX + 1];
@@ -183,8 +184,9 @@ static int front_cmd_authenticate(struct front *f, const struct imapparse_cmd *c
 static int front_cmd_starttls(struct front *f, const struct imapparse_cmd *c)
 {
 	if (f->ctx->tls == NULL || io_is_tls(&f->io)) {
-		front_reply(f, c->tag, io_is_tls(&f->io) ? "BAD TLS is already active."
-							  : "BAD STARTTLS not available.");
+		front_reply(f, c->tag,
+		            io_is_tls(&f->io) ? "BAD TLS is already active."
+		                              : "BAD STARTTLS not available.");
 		return 0;
 	}
 	if (c->count != 0) {
@@ -202,7 +204,8 @@ static int front_cmd_starttls(struct front *f, const struct imapparse_cmd *c)
 static void front_id(struct front *f, const struct imapparse_cmd *c)
 {
 	/* RFC 2971: the client's ID is logged (escaped), ours is sent. */
-	if (c->count != 1 || (c->args[0].type != IMAPPARSE_LIST && c->args[0].type != IMAPPARSE_NIL)) {
+	if (c->count != 1 ||
+	    (c->args[0].type != IMAPPARSE_LIST && c->args[0].type != IMAPPARSE_NIL)) {
 		front_reply(f, c->tag, "BAD Syntax: ID ( field value ... ) or ID NIL");
 		return;
 	}
@@ -344,7 +347,8 @@ int imapd_front(struct login_ctx *ctx, int backfd)
 	if (ctx->conn->implicit_tls) {
 		if (ctx->tls == NULL || io_starttls(&f.io, ctx->tls, NULL) < 0) {
 			log_event(LOG_NOTICE, "tls-fail", "REASON",
-				  ctx->tls ? io_strerror(f.io.err) : "no certificate configured", NULL);
+			          ctx->tls ? io_strerror(f.io.err) : "no certificate configured",
+			          NULL);
 			goto out;
 		}
 	}

@@ -124,8 +124,9 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 			char *line;
 			size_t len;
 			int lr = io_read_line(&s->io, &line, &len, 64);
-			if (lr <= 0 && !(lr < 0 && (s->io.err == IO_TOOLONG || s->io.err == IO_BARELF ||
-						    s->io.err == IO_BARECR)))
+			if (lr <= 0 &&
+			    !(lr < 0 && (s->io.err == IO_TOOLONG || s->io.err == IO_BARELF ||
+			                 s->io.err == IO_BARECR)))
 				goto out_end;
 			if (lr == 1 && strcasecmp(line, "DONE") == 0)
 				imap_ok(s, "Idle completed.");

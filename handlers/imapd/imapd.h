@@ -29,7 +29,7 @@
 
 /* Capabilities after login (RFC 3501 section 7.2.1 and the extensions). */
 #define IMAPD_CAPS_AUTH                                                                            \
-	"IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN "     \
+	"IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN "      \
 	"SPECIAL-USE CONDSTORE QRESYNC"
 
 /* One message as the client knows it: sequence number = index + 1. */
@@ -41,23 +41,23 @@ struct imap_msg {
 /* The selected mailbox as this session has reported it to the client. */
 struct imap_sel {
 	int64_t folder_id;
-	char *name;              /* UTF-8 store name */
-	bool readonly;           /* EXAMINE */
+	char *name;    /* UTF-8 store name */
+	bool readonly; /* EXAMINE */
 	uint32_t uidvalidity;
-	uint32_t uidnext;        /* first UID not in msgs */
+	uint32_t uidnext; /* first UID not in msgs */
 	struct imap_msg *msgs;
 	size_t count, cap;
-	size_t recent;           /* how many msgs are \Recent for us */
-	uint64_t modseq_seen;    /* changes up to here were reported (flags) */
-	uint64_t expunge_seen;   /* expunges up to here were reported */
-	bool pending_expunge;    /* expunges wait for a command that may report them */
+	size_t recent;         /* how many msgs are \Recent for us */
+	uint64_t modseq_seen;  /* changes up to here were reported (flags) */
+	uint64_t expunge_seen; /* expunges up to here were reported */
+	bool pending_expunge;  /* expunges wait for a command that may report them */
 };
 
 enum imap_state { IMAP_ST_AUTH, IMAP_ST_SELECTED, IMAP_ST_LOGOUT };
 
 struct imap_sess {
 	const struct conf *conf;
-	struct io io;            /* to the front: plaintext IMAP */
+	struct io io; /* to the front: plaintext IMAP */
 	struct store *st;
 	char user[320];
 	char user_id[33];
@@ -65,10 +65,10 @@ struct imap_sess {
 	struct imapparse *parser;
 	const struct imapparse_cmd *cmd; /* the command being executed */
 	struct imap_sel *sel;
-	bool condstore;          /* CONDSTORE enabled (ENABLE or a CONDSTORE command) */
-	bool qresync;            /* QRESYNC enabled: VANISHED instead of EXPUNGE */
-	struct notify *notify;   /* Redis: publish our changes, IDLE subscribes */
-	int spool_fd;            /* users/<id>/spool, to import new mail */
+	bool condstore;        /* CONDSTORE enabled (ENABLE or a CONDSTORE command) */
+	bool qresync;          /* QRESYNC enabled: VANISHED instead of EXPUNGE */
+	struct notify *notify; /* Redis: publish our changes, IDLE subscribes */
+	int spool_fd;          /* users/<id>/spool, to import new mail */
 	struct buf scratch;
 };
 
@@ -93,7 +93,7 @@ void imap_append_flags(struct buf *out, unsigned flags, const char *keywords, bo
 /* Parse a flag list argument (list or single flag) into a mask and a
  * space-separated keyword string: 0 ok, -1 after a BAD reply. */
 int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags_r,
-		     struct buf *keywords);
+                     struct buf *keywords);
 
 /* ---- selected mailbox (select.c) ---- */
 int imap_cmd_select(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
@@ -109,7 +109,7 @@ uint32_t imap_seq_of_uid(const struct imap_sel *sel, uint32_t uid);
 /* Parse a sequence-set argument (seq numbers or UIDs per s->cmd->uid) into
  * a normalised set of UIDs present in the view. 1 ok, 0 after a BAD reply. */
 int imap_uidset_arg(struct imap_sess *s, const struct imapparse_arg *a, bool uid,
-		    struct seqset *uids_r);
+                    struct seqset *uids_r);
 /* Remove uid from the view after an expunge we reported ourselves. */
 void imap_sel_remove(struct imap_sel *sel, uint32_t uid);
 /* Report our own expunge of uids (EXPUNGE or VANISHED) and drop them. */
@@ -123,10 +123,10 @@ void imap_report_expunged(struct imap_sess *s, const uint32_t *uids, size_t n, u
  * root header is read from the start of the raw body with incremental blob
  * I/O, which decrypts only the pages that hold it. Loads of one batch share
  * one read snapshot, so metadata and body always belong together. */
-#define IMAP_MC_ENVELOPE 0x1u      /* mi->envelope */
+#define IMAP_MC_ENVELOPE      0x1u /* mi->envelope */
 #define IMAP_MC_BODYSTRUCTURE 0x2u /* mi->bodystructure (extended form) */
-#define IMAP_MC_HEADER 0x4u        /* mi->header: the root header, empty line included */
-#define IMAP_MC_TREE 0x8u          /* mi->tree */
+#define IMAP_MC_HEADER        0x4u /* mi->header: the root header, empty line included */
+#define IMAP_MC_TREE          0x8u /* mi->tree */
 
 struct mime_part;
 struct imap_msgcache;
@@ -136,11 +136,11 @@ struct imap_msgcache;
 struct imap_msginfo {
 	uint32_t uid;
 	uint64_t modseq;
-	unsigned flags;          /* enum store_flag bits */
-	const char *keywords;    /* space-separated, "" if none */
-	int64_t internaldate;    /* unix seconds */
-	uint64_t size;           /* RFC822.SIZE */
-	const char *envelope;    /* "(...)" */
+	unsigned flags;       /* enum store_flag bits */
+	const char *keywords; /* space-separated, "" if none */
+	int64_t internaldate; /* unix seconds */
+	uint64_t size;        /* RFC822.SIZE */
+	const char *envelope; /* "(...)" */
 	const char *bodystructure;
 	const unsigned char *header;
 	size_t header_len;
@@ -154,7 +154,7 @@ void imap_msgcache_free(struct imap_msgcache **mc);
 /* Load uid with the IMAP_MC_* items of need: 1 loaded (*mi_r set), 0 the
  * message no longer exists (expunged by another session), -1 store error. */
 int imap_msgcache_load(struct imap_msgcache *mc, uint32_t uid, unsigned need,
-		       const struct imap_msginfo **mi_r);
+                       const struct imap_msginfo **mi_r);
 /* Bytes of the loaded message's raw text: its length, and n bytes at off
  * copied to out (the range must lie inside it). 0 ok, -1 error. */
 uint64_t imap_msgcache_raw_size(struct imap_msgcache *mc);
@@ -168,10 +168,10 @@ void imap_msgcache_release(struct imap_msgcache *mc);
 /* ---- flag changes (flags.c) ---- */
 struct imap_flag_result {
 	uint32_t uid;
-	int status;          /* 1 done, 0 expunged meanwhile, 2 refused by UNCHANGEDSINCE */
-	bool changed;        /* got a new mod-sequence */
-	unsigned flags;      /* afterwards (status 1) */
-	char *keywords;      /* owned by the result array */
+	int status;     /* 1 done, 0 expunged meanwhile, 2 refused by UNCHANGEDSINCE */
+	bool changed;   /* got a new mod-sequence */
+	unsigned flags; /* afterwards (status 1) */
+	char *keywords; /* owned by the result array */
 	uint64_t modseq;
 };
 /* Apply one flag operation to uids of the selected mailbox in one
@@ -181,8 +181,8 @@ struct imap_flag_result {
  * (*res_r: n results in uids order; free with imap_flag_results_free), -1
  * store error (nothing changed; reason in store_error()). */
 int imap_flags_apply(struct imap_sess *s, const uint32_t *uids, size_t n, enum store_flag_op op,
-		     unsigned flags, const char *keywords, bool unchangedsince,
-		     uint64_t unchangedsince_modseq, struct imap_flag_result **res_r);
+                     unsigned flags, const char *keywords, bool unchangedsince,
+                     uint64_t unchangedsince_modseq, struct imap_flag_result **res_r);
 void imap_flag_results_free(struct imap_flag_result **res, size_t n);
 /* Mark CONDSTORE enabled (RFC 7162 section 3.1): when it was not yet and a
  * mailbox is selected, report its HIGHESTMODSEQ as Dovecot does. */
@@ -214,7 +214,7 @@ int imapd_front(struct login_ctx *ctx, int backfd);
 int imapd_back(int fd, void *arg);
 /* Back: the post-auth session on fd (back.c). */
 int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, const char *user,
-		 const char *user_id, const char *tag);
+                 const char *user_id, const char *tag);
 /* Import mail waiting in the spool (cheap when there is none): the number
  * of messages imported, or -1 (logged). */
 int imap_import_spool(struct imap_sess *s);

@@ -84,7 +84,7 @@ static struct mbox_entry *mbox_find(struct mbox_entry *e, size_t n, const char *
 
 /* Every folder plus the hierarchy levels above them that do not exist. */
 static struct mbox_entry *mbox_tree(struct imap_sess *s, size_t *n_r, struct store_folder **fl,
-				    size_t *nfl)
+                                    size_t *nfl)
 {
 	if (store_folder_list(s->st, fl, nfl) < 0)
 		return NULL;
@@ -107,7 +107,8 @@ static struct mbox_entry *mbox_tree(struct imap_sess *s, size_t *n_r, struct sto
 		x->special_use = f->special_use;
 		/* Ancestors. */
 		char *copy = mem_strdup(f->name);
-		for (char *sl = strrchr(copy, IMAPD_DELIM); sl != NULL; sl = strrchr(copy, IMAPD_DELIM)) {
+		for (char *sl = strrchr(copy, IMAPD_DELIM); sl != NULL;
+		     sl = strrchr(copy, IMAPD_DELIM)) {
 			*sl = '\0';
 			struct mbox_entry *p = mbox_find(e, n, copy);
 			if (p == NULL) {
@@ -137,15 +138,15 @@ static void mbox_tree_free(struct mbox_entry *e, size_t n)
 	free(e);
 }
 
-#define LIST_SEL_SUBSCRIBED 0x1u
-#define LIST_SEL_SPECIAL_USE 0x2u
+#define LIST_SEL_SUBSCRIBED     0x1u
+#define LIST_SEL_SPECIAL_USE    0x2u
 #define LIST_SEL_RECURSIVEMATCH 0x4u
-#define LIST_RET_SUBSCRIBED 0x10u
-#define LIST_RET_CHILDREN 0x20u
-#define LIST_RET_SPECIAL_USE 0x40u
+#define LIST_RET_SUBSCRIBED     0x10u
+#define LIST_RET_CHILDREN       0x20u
+#define LIST_RET_SPECIAL_USE    0x40u
 
 static int list_options(struct imap_sess *s, const struct imapparse_arg *a, bool ret,
-			unsigned *opts)
+                        unsigned *opts)
 {
 	if (a->type != IMAPPARSE_LIST) {
 		imap_bad(s, "Invalid LIST options.");
@@ -169,7 +170,8 @@ static int list_options(struct imap_sess *s, const struct imapparse_arg *a, bool
 		}
 	}
 	/* RFC 5258 section 3: RECURSIVEMATCH needs another selection option. */
-	if ((*opts & LIST_SEL_RECURSIVEMATCH) && !(*opts & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIAL_USE))) {
+	if ((*opts & LIST_SEL_RECURSIVEMATCH) &&
+	    !(*opts & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIAL_USE))) {
 		imap_bad(s, "RECURSIVEMATCH needs another selection option.");
 		return -1;
 	}
@@ -177,7 +179,7 @@ static int list_options(struct imap_sess *s, const struct imapparse_arg *a, bool
 }
 
 static void list_reply(struct imap_sess *s, const char *cmd, const struct mbox_entry *e,
-		       unsigned opts, bool lsub)
+                       unsigned opts, bool lsub)
 {
 	struct buf line = BUF_INIT;
 	bool first = true;
@@ -190,7 +192,8 @@ static void list_reply(struct imap_sess *s, const char *cmd, const struct mbox_e
 	} while (0)
 	buf_printf(&line, "%s (", cmd);
 	if (!e->exists)
-		ATTR(lsub ? "\\Noselect" : ((opts & LIST_SEL_SUBSCRIBED) ? "\\NonExistent" : "\\Noselect"));
+		ATTR(lsub ? "\\Noselect"
+		          : ((opts & LIST_SEL_SUBSCRIBED) ? "\\NonExistent" : "\\Noselect"));
 	if (!lsub) {
 		if (e->children)
 			ATTR("\\HasChildren");
@@ -234,7 +237,8 @@ static int list_common(struct imap_sess *s, const struct imapparse_arg *args, si
 	size_t j = i + 2;
 	if (!lsub && j < n) {
 		if (!imapparse_arg_is_atom(&args[j], "RETURN") || j + 2 != n) {
-			imap_bad(s, "Syntax: LIST [(options)] reference mailbox [RETURN (options)]");
+			imap_bad(s,
+			         "Syntax: LIST [(options)] reference mailbox [RETURN (options)]");
 			return 0;
 		}
 		if (list_options(s, &args[j + 1], true, &opts) < 0)
@@ -325,8 +329,8 @@ int imap_cmd_lsub(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 
 /* ---- CREATE / DELETE / RENAME / (UN)SUBSCRIBE ----------------------------- */
 
-static const char *const special_uses[] = {"\\All", "\\Archive", "\\Drafts", "\\Flagged",
-					   "\\Junk", "\\Sent", "\\Trash"};
+static const char *const special_uses[] = {"\\All",  "\\Archive", "\\Drafts", "\\Flagged",
+                                           "\\Junk", "\\Sent",    "\\Trash"};
 
 int imap_cmd_create(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
@@ -352,17 +356,18 @@ int imap_cmd_create(struct imap_sess *s, const struct imapparse_arg *args, size_
 		/* RFC 6154 section 5.2: CREATE name (USE (\Sent)). */
 		const struct imapparse_arg *p = &args[1];
 		if (p->type != IMAPPARSE_LIST || p->count != 2 ||
-		    !imapparse_arg_is_atom(&p->list[0], "USE") || p->list[1].type != IMAPPARSE_LIST ||
-		    p->list[1].count > 1) {
+		    !imapparse_arg_is_atom(&p->list[0], "USE") ||
+		    p->list[1].type != IMAPPARSE_LIST || p->list[1].count > 1) {
 			imap_bad(s, "Syntax: CREATE mailbox (USE (attribute))");
 			goto out;
 		}
 		if (p->list[1].count == 1) {
 			for (size_t i = 0; i < sizeof(special_uses) / sizeof(special_uses[0]); i++)
 				if (strcasecmp(p->list[1].list[0].str ? p->list[1].list[0].str : "",
-					       special_uses[i]) == 0)
+				               special_uses[i]) == 0)
 					use = special_uses[i];
-			if (use == NULL || strcmp(use, "\\All") == 0 || strcmp(use, "\\Flagged") == 0) {
+			if (use == NULL || strcmp(use, "\\All") == 0 ||
+			    strcmp(use, "\\Flagged") == 0) {
 				imap_no(s, "[USEATTR] Unsupported special-use attribute.");
 				goto out;
 			}
@@ -426,7 +431,8 @@ int imap_cmd_delete(struct imap_sess *s, const struct imapparse_arg *args, size_
 	struct store_folder f;
 	int r = store_folder_get(s->st, buf_cstr(&name), &f);
 	if (r != 1) {
-		imap_no(s, r == 0 ? "[NONEXISTENT] Mailbox doesn't exist." : "[SERVERBUG] Internal error.");
+		imap_no(s, r == 0 ? "[NONEXISTENT] Mailbox doesn't exist."
+		                  : "[SERVERBUG] Internal error.");
 		goto out;
 	}
 	if (s->sel != NULL && s->sel->folder_id == f.id) {
@@ -472,7 +478,8 @@ int imap_cmd_rename(struct imap_sess *s, const struct imapparse_arg *args, size_
 	}
 	r = store_folder_get(s->st, buf_cstr(&from), &f);
 	if (r != 1) {
-		imap_no(s, r == 0 ? "[NONEXISTENT] Mailbox doesn't exist." : "[SERVERBUG] Internal error.");
+		imap_no(s, r == 0 ? "[NONEXISTENT] Mailbox doesn't exist."
+		                  : "[SERVERBUG] Internal error.");
 		goto out;
 	}
 	store_folder_clear(&f);
@@ -489,7 +496,7 @@ out:
 }
 
 static int subscribe_common(struct imap_sess *s, const struct imapparse_arg *args, size_t n,
-			    bool on)
+                            bool on)
 {
 	struct buf name = BUF_INIT;
 	if (n != 1) {
@@ -535,7 +542,8 @@ int imap_cmd_status(struct imap_sess *s, const struct imapparse_arg *args, size_
 	struct store_folder f;
 	int r = store_folder_get(s->st, buf_cstr(&name), &f);
 	if (r != 1) {
-		imap_no(s, r == 0 ? "[NONEXISTENT] Mailbox doesn't exist." : "[SERVERBUG] Internal error.");
+		imap_no(s, r == 0 ? "[NONEXISTENT] Mailbox doesn't exist."
+		                  : "[SERVERBUG] Internal error.");
 		goto out;
 	}
 	uint64_t count = 0, unseen = 0, recent = 0;
@@ -544,10 +552,11 @@ int imap_cmd_status(struct imap_sess *s, const struct imapparse_arg *args, size_
 		char key[64];
 		sqlite3_stmt *q;
 		snprintf(key, sizeof(key), "imap.recent.%lld", (long long)f.id);
-		if (sqlite3_prepare_v2(store_db(s->st),
-				       "SELECT count(*) FROM messages WHERE folder_id = ?1 AND uid >= "
-				       "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?2), 1)",
-				       -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_prepare_v2(
+		        store_db(s->st),
+		        "SELECT count(*) FROM messages WHERE folder_id = ?1 AND uid >= "
+		        "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?2), 1)",
+		        -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, f.id);
 			sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
 			if (sqlite3_step(q) == SQLITE_ROW)
@@ -571,7 +580,8 @@ int imap_cmd_status(struct imap_sess *s, const struct imapparse_arg *args, size_
 			buf_printf(&out, "UNSEEN %llu", (unsigned long long)unseen);
 		else if (imapparse_arg_is_atom(it, "HIGHESTMODSEQ")) {
 			buf_printf(&out, "HIGHESTMODSEQ %llu", (unsigned long long)f.highestmodseq);
-			s->condstore = true; /* RFC 7162 section 3.1: a CONDSTORE-enabling command */
+			s->condstore =
+			    true; /* RFC 7162 section 3.1: a CONDSTORE-enabling command */
 		} else {
 			imap_bad(s, "Unknown STATUS item.");
 			store_folder_clear(&f);

@@ -61,7 +61,7 @@ static void imap_sel_push(struct imap_sel *sel, uint32_t uid, bool recent)
 }
 
 int imap_uidset_arg(struct imap_sess *s, const struct imapparse_arg *a, bool uid,
-		    struct seqset *uids_r)
+                    struct seqset *uids_r)
 {
 	struct seqset set = SEQSET_INIT;
 	const char *err = NULL;
@@ -72,7 +72,8 @@ int imap_uidset_arg(struct imap_sess *s, const struct imapparse_arg *a, bool uid
 		seqset_free(&set);
 		return 0;
 	}
-	uint32_t max = uid ? (sel->count ? sel->msgs[sel->count - 1].uid : 0) : (uint32_t)sel->count;
+	uint32_t max =
+	    uid ? (sel->count ? sel->msgs[sel->count - 1].uid : 0) : (uint32_t)sel->count;
 	if (seqset_resolve(&set, max, uid) == 0) {
 		/* RFC 3501 section 9: seq-number beyond the mailbox is an error. */
 		imap_bad(s, "Invalid message sequence number.");
@@ -125,13 +126,13 @@ void imap_report_expunged(struct imap_sess *s, const uint32_t *uids, size_t n, u
 /* ---- store access for the view ----------------------------------------- */
 
 static int imap_folder_state(struct imap_sess *s, int64_t folder_id, uint32_t *uidnext,
-			     uint64_t *hms)
+                             uint64_t *hms)
 {
 	sqlite3_stmt *q;
 	int rc = -1;
 	if (sqlite3_prepare_v2(store_db(s->st),
-			       "SELECT uidnext, highestmodseq FROM folders WHERE id = ?", -1, &q,
-			       NULL) != SQLITE_OK)
+	                       "SELECT uidnext, highestmodseq FROM folders WHERE id = ?", -1, &q,
+	                       NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(q, 1, folder_id);
 	int r = sqlite3_step(q);
@@ -151,7 +152,7 @@ static int imap_folder_state(struct imap_sess *s, int64_t folder_id, uint32_t *u
  * UIDs no session has claimed yet. Returns the first unclaimed UID and, when
  * claim is set, moves the mark to uidnext. */
 static uint32_t imap_recent_claim(struct imap_sess *s, int64_t folder_id, uint32_t uidnext,
-				  bool claim)
+                                  bool claim)
 {
 	char key[64];
 	sqlite3_stmt *q;
@@ -159,7 +160,7 @@ static uint32_t imap_recent_claim(struct imap_sess *s, int64_t folder_id, uint32
 	snprintf(key, sizeof(key), "imap.recent.%lld", (long long)folder_id);
 	sqlite3 *db = store_db(s->st);
 	if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", -1, &q,
-			       NULL) == SQLITE_OK) {
+	                       NULL) == SQLITE_OK) {
 		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 		if (sqlite3_step(q) == SQLITE_ROW)
 			mark = (uint32_t)sqlite3_column_int64(q, 0);
@@ -167,7 +168,7 @@ static uint32_t imap_recent_claim(struct imap_sess *s, int64_t folder_id, uint32
 	}
 	if (claim && uidnext > mark &&
 	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1, &q,
-			       NULL) == SQLITE_OK) {
+	                       NULL) == SQLITE_OK) {
 		char v[16];
 		snprintf(v, sizeof(v), "%u", uidnext);
 		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
@@ -179,13 +180,13 @@ static uint32_t imap_recent_claim(struct imap_sess *s, int64_t folder_id, uint32
 }
 
 static void imap_fetch_flags_line(struct imap_sess *s, uint32_t seq, uint32_t uid, unsigned flags,
-				  const char *kw, bool recent, uint64_t modseq)
+                                  const char *kw, bool recent, uint64_t modseq)
 {
 	struct buf b = BUF_INIT;
 	imap_append_flags(&b, flags, kw, recent);
 	if (s->condstore)
 		imap_untagged(s, "%u FETCH (UID %u FLAGS %s MODSEQ (%llu))", seq, uid, buf_cstr(&b),
-			      (unsigned long long)modseq);
+		              (unsigned long long)modseq);
 	else
 		imap_untagged(s, "%u FETCH (FLAGS %s)", seq, buf_cstr(&b));
 	buf_free(&b);
@@ -216,10 +217,11 @@ int imap_sync(struct imap_sess *s, bool allow_expunge)
 	if (allow_expunge && hms > sel->expunge_seen) {
 		uint32_t *gone = NULL;
 		size_t ngone = 0, cap = 0;
-		if (sqlite3_prepare_v2(db,
-				       "SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? "
-				       "ORDER BY uid",
-				       -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_prepare_v2(
+		        db,
+		        "SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? "
+		        "ORDER BY uid",
+		        -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, sel->folder_id);
 			sqlite3_bind_int64(q, 2, (sqlite3_int64)sel->expunge_seen);
 			while (sqlite3_step(q) == SQLITE_ROW) {
@@ -244,10 +246,11 @@ int imap_sync(struct imap_sess *s, bool allow_expunge)
 	/* 2. Flag changes of messages the client knows. */
 	uint32_t old_next = sel->uidnext;
 	if (hms > sel->modseq_seen &&
-	    sqlite3_prepare_v2(db,
-			       "SELECT uid, flags, keywords, modseq FROM messages WHERE folder_id = ? "
-			       "AND modseq > ? AND uid < ? ORDER BY uid",
-			       -1, &q, NULL) == SQLITE_OK) {
+	    sqlite3_prepare_v2(
+	        db,
+	        "SELECT uid, flags, keywords, modseq FROM messages WHERE folder_id = ? "
+	        "AND modseq > ? AND uid < ? ORDER BY uid",
+	        -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, sel->folder_id);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)sel->modseq_seen);
 		sqlite3_bind_int64(q, 3, old_next);
@@ -257,9 +260,9 @@ int imap_sync(struct imap_sess *s, bool allow_expunge)
 			if (seq == 0)
 				continue;
 			imap_fetch_flags_line(s, seq, uid, (unsigned)sqlite3_column_int(q, 1),
-					      (const char *)sqlite3_column_text(q, 2),
-					      sel->msgs[seq - 1].recent,
-					      (uint64_t)sqlite3_column_int64(q, 3));
+			                      (const char *)sqlite3_column_text(q, 2),
+			                      sel->msgs[seq - 1].recent,
+			                      (uint64_t)sqlite3_column_int64(q, 3));
 		}
 		sqlite3_finalize(q);
 	}
@@ -269,9 +272,9 @@ int imap_sync(struct imap_sess *s, bool allow_expunge)
 		uint32_t mark = imap_recent_claim(s, sel->folder_id, uidnext, !sel->readonly);
 		size_t before = sel->count;
 		if (sqlite3_prepare_v2(db,
-				       "SELECT uid FROM messages WHERE folder_id = ? AND uid >= ? "
-				       "ORDER BY uid",
-				       -1, &q, NULL) == SQLITE_OK) {
+		                       "SELECT uid FROM messages WHERE folder_id = ? AND uid >= ? "
+		                       "ORDER BY uid",
+		                       -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, sel->folder_id);
 			sqlite3_bind_int64(q, 2, old_next);
 			while (sqlite3_step(q) == SQLITE_ROW) {
@@ -300,7 +303,7 @@ struct qresync_params {
 
 /* Parse "(CONDSTORE)" or "(QRESYNC (uidvalidity modseq [known-uids ...]))". */
 static int imap_select_params(struct imap_sess *s, const struct imapparse_arg *a,
-			      struct qresync_params *qp)
+                              struct qresync_params *qp)
 {
 	if (a->type != IMAPPARSE_LIST) {
 		imap_bad(s, "Invalid SELECT parameters.");
@@ -321,7 +324,8 @@ static int imap_select_params(struct imap_sess *s, const struct imapparse_arg *a
 				return -1;
 			}
 			uint32_t v;
-			if (l->count < 2 || l->count > 4 || !imapparse_arg_nz_number(&l->list[0], &v) ||
+			if (l->count < 2 || l->count > 4 ||
+			    !imapparse_arg_nz_number(&l->list[0], &v) ||
 			    !imapparse_arg_modseq(&l->list[1], false, &qp->modseq)) {
 				imap_bad(s, "Invalid QRESYNC parameters.");
 				return -1;
@@ -331,7 +335,7 @@ static int imap_select_params(struct imap_sess *s, const struct imapparse_arg *a
 			if (l->count >= 3) {
 				if (l->list[2].type != IMAPPARSE_ATOM ||
 				    seqset_parse(&qp->known, l->list[2].str, l->list[2].len, 100000,
-						 NULL) != 1 ||
+				                 NULL) != 1 ||
 				    seqset_has_star(&qp->known)) {
 					imap_bad(s, "Invalid QRESYNC known-uids.");
 					return -1;
@@ -352,14 +356,15 @@ static void imap_select_flags(struct imap_sess *s, int64_t folder_id)
 	struct buf kw = BUF_INIT;
 	sqlite3_stmt *q;
 	if (sqlite3_prepare_v2(store_db(s->st),
-			       "SELECT DISTINCT keywords FROM messages WHERE folder_id = ? AND "
-			       "keywords != '' LIMIT 1000",
-			       -1, &q, NULL) == SQLITE_OK) {
+	                       "SELECT DISTINCT keywords FROM messages WHERE folder_id = ? AND "
+	                       "keywords != '' LIMIT 1000",
+	                       -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, folder_id);
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			const char *k = (const char *)sqlite3_column_text(q, 0);
 			char *copy = mem_strdup(k ? k : ""), *save = NULL;
-			for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			for (char *w = strtok_r(copy, " ", &save); w;
+			     w = strtok_r(NULL, " ", &save)) {
 				/* dedupe */
 				char pad[STORE_KEYWORD_MAX + 3];
 				snprintf(pad, sizeof(pad), " %s ", w);
@@ -376,11 +381,12 @@ static void imap_select_flags(struct imap_sess *s, int64_t folder_id)
 		}
 		sqlite3_finalize(q);
 	}
-	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)", kw.len ? " " : "",
-		      buf_cstr(&kw));
-	imap_untagged(s, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] "
-			 "Flags permitted.",
-		      kw.len ? " " : "", buf_cstr(&kw));
+	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)",
+	              kw.len ? " " : "", buf_cstr(&kw));
+	imap_untagged(s,
+	              "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] "
+	              "Flags permitted.",
+	              kw.len ? " " : "", buf_cstr(&kw));
 	buf_free(&kw);
 }
 
@@ -392,9 +398,9 @@ static void imap_select_qresync(struct imap_sess *s, const struct qresync_params
 	sqlite3 *db = store_db(s->st);
 	sqlite3_stmt *q;
 	struct seqset gone = SEQSET_INIT;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid",
-			       -1, &q, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        db, "SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid", -1,
+	        &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, sel->folder_id);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)qp->modseq);
 		while (sqlite3_step(q) == SQLITE_ROW) {
@@ -412,10 +418,11 @@ static void imap_select_qresync(struct imap_sess *s, const struct qresync_params
 		buf_free(&b);
 	}
 	seqset_free(&gone);
-	if (sqlite3_prepare_v2(db,
-			       "SELECT uid, flags, keywords, modseq FROM messages WHERE folder_id = ? "
-			       "AND modseq > ? ORDER BY uid",
-			       -1, &q, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT uid, flags, keywords, modseq FROM messages WHERE folder_id = ? "
+	        "AND modseq > ? ORDER BY uid",
+	        -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, sel->folder_id);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)qp->modseq);
 		while (sqlite3_step(q) == SQLITE_ROW) {
@@ -424,16 +431,16 @@ static void imap_select_qresync(struct imap_sess *s, const struct qresync_params
 			if (seq == 0)
 				continue;
 			imap_fetch_flags_line(s, seq, uid, (unsigned)sqlite3_column_int(q, 1),
-					      (const char *)sqlite3_column_text(q, 2),
-					      sel->msgs[seq - 1].recent,
-					      (uint64_t)sqlite3_column_int64(q, 3));
+			                      (const char *)sqlite3_column_text(q, 2),
+			                      sel->msgs[seq - 1].recent,
+			                      (uint64_t)sqlite3_column_int64(q, 3));
 		}
 		sqlite3_finalize(q);
 	}
 }
 
 static int imap_do_select(struct imap_sess *s, const struct imapparse_arg *args, size_t n,
-			  bool readonly)
+                          bool readonly)
 {
 	struct buf name = BUF_INIT;
 	struct qresync_params qp;
@@ -500,13 +507,15 @@ static int imap_do_select(struct imap_sess *s, const struct imapparse_arg *args,
 	{
 		/* First unseen message (RFC 3501 section 7.1, UNSEEN). */
 		sqlite3_stmt *q;
-		if (sqlite3_prepare_v2(store_db(s->st),
-				       "SELECT uid FROM messages WHERE folder_id = ? AND (flags & 1) = 0 "
-				       "ORDER BY uid LIMIT 1",
-				       -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_prepare_v2(
+		        store_db(s->st),
+		        "SELECT uid FROM messages WHERE folder_id = ? AND (flags & 1) = 0 "
+		        "ORDER BY uid LIMIT 1",
+		        -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, f.id);
 			if (sqlite3_step(q) == SQLITE_ROW) {
-				uint32_t seq = imap_seq_of_uid(sel, (uint32_t)sqlite3_column_int64(q, 0));
+				uint32_t seq =
+				    imap_seq_of_uid(sel, (uint32_t)sqlite3_column_int64(q, 0));
 				if (seq)
 					imap_untagged(s, "OK [UNSEEN %u] First unseen.", seq);
 			}
@@ -519,7 +528,7 @@ static int imap_do_select(struct imap_sess *s, const struct imapparse_arg *args,
 	if (qp.given && qp.uidvalidity == sel->uidvalidity)
 		imap_select_qresync(s, &qp);
 	imap_ok(s, "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
-		readonly ? "Examine" : "Select");
+	        readonly ? "Examine" : "Select");
 	store_folder_clear(&f);
 	buf_free(&name);
 	seqset_free(&qp.known);

@@ -17,9 +17,9 @@
 #include "loginback.h"
 #include "pop3d.h"
 
-#define FRONT_MAX_FAILURES 3
+#define FRONT_MAX_FAILURES    3
 #define FRONT_AUTH_TIMEOUT_MS 120000
-#define FRONT_ERRORS_MAX 10
+#define FRONT_ERRORS_MAX      10
 
 struct front {
 	struct login_ctx *ctx;
@@ -38,7 +38,7 @@ static bool front_plaintext_ok(const struct front *f)
 static void front_capa(struct front *f)
 {
 	io_puts(&f->io, "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-			"AUTH-RESP-CODE\r\nPIPELINING\r\nUTF8\r\nIMPLEMENTATION sealmail\r\n");
+	                "AUTH-RESP-CODE\r\nPIPELINING\r\nUTF8\r\nIMPLEMENTATION sealmail\r\n");
 	if (front_plaintext_ok(f))
 		io_puts(&f->io, "USER\r\nSASL PLAIN\r\n");
 	if (f->ctx->tls != NULL && !io_is_tls(&f->io))
@@ -49,8 +49,8 @@ static void front_capa(struct front *f)
 /* 1 logged in, 0 go on, -1 end. */
 static int front_login(struct front *f, const char *user, size_t ulen, const char *pw, size_t plen)
 {
-	unsigned flags = (io_is_tls(&f->io) ? LOGIN_F_TLS : 0) |
-			 (f->ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
+	unsigned flags =
+	    (io_is_tls(&f->io) ? LOGIN_F_TLS : 0) | (f->ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
 	if (ulen == 0 || ulen > LOGIN_USER_MAX || plen > LOGIN_SECRET_MAX ||
 	    memchr(user, '\0', ulen) != NULL || memchr(pw, '\0', plen) != NULL) {
 		io_puts(&f->io, "-ERR [AUTH] Authentication failed.\r\n");
@@ -155,7 +155,7 @@ static int front_stls(struct front *f, const char *arg)
 {
 	if (f->ctx->tls == NULL || io_is_tls(&f->io) || arg[0] != '\0') {
 		io_puts(&f->io, io_is_tls(&f->io) ? "-ERR TLS already active.\r\n"
-						  : "-ERR STLS not available.\r\n");
+		                                  : "-ERR STLS not available.\r\n");
 		return 0;
 	}
 	io_puts(&f->io, "+OK Begin TLS negotiation.\r\n");
@@ -192,7 +192,8 @@ static int front_command(struct front *f, char *line, size_t len)
 		return front_stls(f, arg);
 	} else if (strcasecmp(line, "USER") == 0) {
 		if (!front_plaintext_ok(f)) {
-			io_puts(&f->io, "-ERR [AUTH] Plaintext authentication disallowed without TLS.\r\n");
+			io_puts(&f->io,
+			        "-ERR [AUTH] Plaintext authentication disallowed without TLS.\r\n");
 		} else if (arg[0] == '\0' || strlen(arg) > LOGIN_USER_MAX) {
 			io_puts(&f->io, "-ERR Syntax: USER name\r\n");
 		} else {
@@ -233,7 +234,8 @@ int pop3d_front(struct login_ctx *ctx, int backfd)
 	if (ctx->conn->implicit_tls) {
 		if (ctx->tls == NULL || io_starttls(&f.io, ctx->tls, NULL) < 0) {
 			log_event(LOG_NOTICE, "tls-fail", "REASON",
-				  ctx->tls ? io_strerror(f.io.err) : "no certificate configured", NULL);
+			          ctx->tls ? io_strerror(f.io.err) : "no certificate configured",
+			          NULL);
 			goto out;
 		}
 	}
@@ -247,9 +249,11 @@ int pop3d_front(struct login_ctx *ctx, int backfd)
 		if (r == 0)
 			break;
 		if (r < 0) {
-			if (f.io.err == IO_TOOLONG || f.io.err == IO_BARELF || f.io.err == IO_BARECR) {
-				io_puts(&f.io, f.io.err == IO_TOOLONG ? "-ERR Line too long.\r\n"
-								      : "-ERR Lines must end with CRLF.\r\n");
+			if (f.io.err == IO_TOOLONG || f.io.err == IO_BARELF ||
+			    f.io.err == IO_BARECR) {
+				io_puts(&f.io, f.io.err == IO_TOOLONG
+				                   ? "-ERR Line too long.\r\n"
+				                   : "-ERR Lines must end with CRLF.\r\n");
 				if (++f.errors >= FRONT_ERRORS_MAX)
 					break;
 				continue;

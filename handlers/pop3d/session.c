@@ -72,8 +72,8 @@ static int pop3_load(struct pop3 *p)
 	store_folder_clear(&f);
 	sqlite3_stmt *q;
 	if (sqlite3_prepare_v2(store_db(p->ls->st),
-			       "SELECT uid, size FROM messages WHERE folder_id = ? ORDER BY uid", -1,
-			       &q, NULL) != SQLITE_OK)
+	                       "SELECT uid, size FROM messages WHERE folder_id = ? ORDER BY uid",
+	                       -1, &q, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(q, 1, p->inbox);
 	size_t cap = 0;
@@ -122,7 +122,7 @@ static int pop3_send(struct pop3 *p, struct pop3_msg *m, long long body_lines)
 	if (r != 1) {
 		buf_free(&raw);
 		io_puts(&p->io, r == 0 ? "-ERR Message was expunged by another session.\r\n"
-				       : "-ERR [SYS/TEMP] Cannot read message.\r\n");
+		                       : "-ERR [SYS/TEMP] Cannot read message.\r\n");
 		return 0;
 	}
 	io_printf(&p->io, "+OK %llu octets\r\n", (unsigned long long)m->size);
@@ -186,7 +186,8 @@ static void pop3_list(struct pop3 *p, const char *arg, bool uidl)
 		if (uidl)
 			io_printf(&p->io, "%zu %u.%u\r\n", i + 1, p->uidvalidity, p->msgs[i].uid);
 		else
-			io_printf(&p->io, "%zu %llu\r\n", i + 1, (unsigned long long)p->msgs[i].size);
+			io_printf(&p->io, "%zu %llu\r\n", i + 1,
+			          (unsigned long long)p->msgs[i].size);
 	}
 	io_puts(&p->io, ".\r\n");
 }
@@ -203,8 +204,8 @@ static void pop3_update(struct pop3 *p)
 		if (p->msgs[i].deleted)
 			del[nd++] = p->msgs[i].uid;
 		else if (p->msgs[i].retrieved &&
-			 store_set_flags(p->ls->st, p->inbox, p->msgs[i].uid, STORE_FLAGS_ADD,
-					 STORE_FLAG_SEEN, NULL, 0, &m2) < 0)
+		         store_set_flags(p->ls->st, p->inbox, p->msgs[i].uid, STORE_FLAGS_ADD,
+		                         STORE_FLAG_SEEN, NULL, 0, &m2) < 0)
 			rc = -1;
 	}
 	size_t removed = 0;
@@ -217,14 +218,15 @@ static void pop3_update(struct pop3 *p)
 	free(del);
 	if (rc < 0) {
 		/* RFC 2449 section 8.1.1 */
-		io_puts(&p->io, "-ERR [SYS/TEMP] Could not delete messages; none were deleted.\r\n");
+		io_puts(&p->io,
+		        "-ERR [SYS/TEMP] Could not delete messages; none were deleted.\r\n");
 		return;
 	}
 	if (modseq || m2) {
 		struct notify *n = notify_new(p->conf->redis);
 		char msg[40];
 		snprintf(msg, sizeof(msg), "changed %llu",
-			 (unsigned long long)(modseq > m2 ? modseq : m2));
+		         (unsigned long long)(modseq > m2 ? modseq : m2));
 		notify_publish(n, p->ls->user_id, msg);
 		notify_free(&n);
 	}
@@ -282,15 +284,16 @@ static int pop3_command(struct pop3 *p, char *line, size_t len)
 	} else if (strcasecmp(line, "NOOP") == 0) {
 		io_puts(&p->io, "+OK\r\n");
 	} else if (strcasecmp(line, "CAPA") == 0) {
-		io_puts(&p->io, "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-				"AUTH-RESP-CODE\r\nPIPELINING\r\nUTF8\r\nIMPLEMENTATION sealmail\r\n.\r\n");
+		io_puts(&p->io,
+		        "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+		        "AUTH-RESP-CODE\r\nPIPELINING\r\nUTF8\r\nIMPLEMENTATION sealmail\r\n.\r\n");
 	} else if (strcasecmp(line, "QUIT") == 0) {
 		pop3_update(p);
 		io_flush(&p->io);
 		return -1;
 	} else if (strcasecmp(line, "USER") == 0 || strcasecmp(line, "PASS") == 0 ||
-		   strcasecmp(line, "AUTH") == 0 || strcasecmp(line, "STLS") == 0 ||
-		   strcasecmp(line, "APOP") == 0) {
+	           strcasecmp(line, "AUTH") == 0 || strcasecmp(line, "STLS") == 0 ||
+	           strcasecmp(line, "APOP") == 0) {
 		io_puts(&p->io, "-ERR Already logged in.\r\n");
 	} else {
 		p->errors++;
@@ -323,7 +326,8 @@ static int pop3_session(const struct conf *c, struct login_session *ls, void *ar
 		if (r == 0)
 			break;
 		if (r < 0) {
-			if (p.io.err == IO_TOOLONG || p.io.err == IO_BARELF || p.io.err == IO_BARECR) {
+			if (p.io.err == IO_TOOLONG || p.io.err == IO_BARELF ||
+			    p.io.err == IO_BARECR) {
 				io_puts(&p.io, "-ERR Bad command line.\r\n");
 				if (++p.errors < POP3_ERRORS_MAX)
 					continue;
