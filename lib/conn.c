@@ -17,7 +17,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
+#include "mem.h"
 #include "rnd.h"
 #include "sandbox.h"
 
@@ -72,7 +74,9 @@ static void conn_addr(const struct sockaddr_storage *ss, socklen_t len, char *ad
 	}
 }
 
-void conn_describe(struct conn *c, int rfd, int wfd)
+/* Fill c without touching the log context (the accept loop describes the
+ * connection for its child before it forks). */
+static void conn_fill(struct conn *c, int rfd, int wfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -80,6 +84,7 @@ void conn_describe(struct conn *c, int rfd, int wfd)
 	memset(c, 0, sizeof(*c));
 	c->rfd = rfd;
 	c->wfd = wfd;
+	c->ctl_fd = -1;
 	rnd_hex(c->session, 8);
 	if (getpeername(rfd, (struct sockaddr *)&ss, &len) == 0) {
 		conn_addr(&ss, len, c->remote, sizeof(c->remote), c->remote_port,
@@ -99,8 +104,18 @@ void conn_describe(struct conn *c, int rfd, int wfd)
 	len = sizeof(ss);
 	if (getsockname(rfd, (struct sockaddr *)&ss, &len) == 0)
 		conn_addr(&ss, len, c->local, sizeof(c->local), NULL, 0, &lo, &ux);
+}
+
+static void conn_log_context(const struct conn *c)
+{
 	log_set("SESSION", c->session);
 	log_set("REMOTE", c->remote);
+}
+
+void conn_describe(struct conn *c, int rfd, int wfd)
+{
+	conn_fill(c, rfd, wfd);
+	conn_log_context(c);
 }
 
 bool conn_is_listening(int fd)
@@ -114,8 +129,211 @@ static bool conn_name_is_tls(const char *name)
 	                        strcmp(name, "submissions") == 0 || strcmp(name, "smtps") == 0);
 }
 
-static int conn_accept_loop(const struct conn_opts *opts, int *fds, bool *tls, int n,
-                            conn_session_fn fn, void *arg)
+/* ---- helper requests ------------------------------------------------------
+ * A session that may need a helper gets one end of a control socketpair. It
+ * writes CONN_HELPER_ASK; the loop forks the helper with one end of a fresh
+ * socketpair and passes the other end back with CONN_HELPER_OK (SCM_RIGHTS),
+ * or answers CONN_HELPER_FAIL; then it closes the control channel. Anything
+ * else from the session closes the channel too. */
+#define CONN_HELPER_ASK  'H'
+#define CONN_HELPER_OK   '+'
+#define CONN_HELPER_FAIL '-'
+
+int conn_helper(struct conn *c, int timeout_ms)
+{
+	int ctl = c->ctl_fd;
+	if (ctl < 0)
+		return -1;
+	c->ctl_fd = -1;
+	char b = CONN_HELPER_ASK;
+	int fd = -1;
+	if (send(ctl, &b, 1, MSG_NOSIGNAL) != 1)
+		goto out;
+	struct pollfd p = {.fd = ctl, .events = POLLIN};
+	int r;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		goto out;
+	if (fdpass_recv(ctl, &b, 1, &fd) != 1 || b != CONN_HELPER_OK) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+out:
+	close(ctl);
+	return fd;
+}
+
+/* What the loop keeps per child: a session that may still ask for its
+ * helper (ctl >= 0), or a helper (so that its death is logged). */
+struct conn_child {
+	pid_t pid;
+	int ctl;
+	bool helper;
+	struct conn c;
+};
+
+struct conn_loop {
+	const struct conn_opts *opts;
+	conn_session_fn fn;
+	void *arg;
+	int *fds;
+	bool *tls;
+	int n;
+	struct conn_child *kids;
+	size_t nkids, cap;
+	unsigned children; /* live processes, sessions and helpers */
+};
+
+static void conn_child_close_all(struct conn_loop *l)
+{
+	for (int j = 0; j < l->n; j++)
+		close(l->fds[j]);
+	for (size_t j = 0; j < l->nkids; j++)
+		if (l->kids[j].ctl >= 0)
+			close(l->kids[j].ctl);
+}
+
+static void conn_child_start(void)
+{
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	sandbox_log_quiet();
+}
+
+static void conn_kid_remove(struct conn_loop *l, size_t i)
+{
+	l->kids[i] = l->kids[--l->nkids];
+}
+
+static void conn_reap(struct conn_loop *l, bool block)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, block ? 0 : WNOHANG)) > 0) {
+		block = false;
+		if (l->children > 0)
+			l->children--;
+		for (size_t i = 0; i < l->nkids; i++) {
+			if (l->kids[i].pid != pid || !l->kids[i].helper)
+				continue;
+			if (WIFSIGNALED(status)) {
+				/* A crash or a sandbox kill (SIGSYS) of a helper
+				 * is a server fault worth a line of its own. */
+				char sig[16];
+				snprintf(sig, sizeof(sig), "%d", WTERMSIG(status));
+				log_event(LOG_ERR, "back-died", "SESSION", l->kids[i].c.session,
+				          "REMOTE", l->kids[i].c.remote, "SIGNAL", sig, NULL);
+			}
+			conn_kid_remove(l, i);
+			break;
+		}
+	}
+}
+
+static void conn_helper_answer(int ctl, char b, int fd)
+{
+	/* The session waits with an empty buffer: this never blocks. */
+	if (fdpass_send(ctl, &b, 1, fd) < 0)
+		log_event(LOG_WARNING, "helper-error", "REASON", strerror(errno), NULL);
+}
+
+/* The session behind kids[i] wrote on its control channel. */
+static void conn_helper_serve(struct conn_loop *l, size_t i)
+{
+	struct conn_child *k = &l->kids[i];
+	char b = 0;
+	ssize_t r = recv(k->ctl, &b, 1, MSG_DONTWAIT);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r == 1 && b == CONN_HELPER_ASK) {
+		int sv[2];
+		pid_t pid = -1;
+		if (l->children < (l->opts->max_children ? l->opts->max_children : 1000) &&
+		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+			pid = fork();
+			if (pid == 0) {
+				conn_child_start();
+				close(sv[0]);
+				struct conn c = k->c;
+				conn_child_close_all(l);
+				conn_log_context(&c);
+				_exit(l->opts->helper(&c, sv[1], l->arg));
+			}
+			if (pid < 0)
+				log_event(LOG_ERR, "fork-error", "REASON", strerror(errno), NULL);
+			conn_helper_answer(k->ctl, pid > 0 ? CONN_HELPER_OK : CONN_HELPER_FAIL,
+			                   pid > 0 ? sv[0] : -1);
+			close(sv[0]);
+			close(sv[1]);
+		} else {
+			conn_helper_answer(k->ctl, CONN_HELPER_FAIL, -1);
+		}
+		close(k->ctl);
+		k->ctl = -1;
+		if (pid > 0) {
+			/* The entry now tracks the helper. */
+			l->children++;
+			k->pid = pid;
+			k->helper = true;
+			return;
+		}
+	} else {
+		/* The session ended, or sent something else: no helper for it. */
+		close(k->ctl);
+		k->ctl = -1;
+	}
+	conn_kid_remove(l, i);
+}
+
+static void conn_spawn(struct conn_loop *l, int cfd, bool tls)
+{
+	struct conn c;
+	conn_fill(&c, cfd, cfd);
+	c.implicit_tls = tls;
+	int ctl[2] = {-1, -1};
+	if (l->opts->helper != NULL &&
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
+		log_event(LOG_ERR, "accept-error", "REASON", strerror(errno), NULL);
+		close(cfd);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_event(LOG_ERR, "fork-error", "REASON", strerror(errno), NULL);
+		close(cfd);
+		if (ctl[0] >= 0) {
+			close(ctl[0]);
+			close(ctl[1]);
+		}
+		return;
+	}
+	if (pid == 0) {
+		conn_child_start();
+		if (ctl[0] >= 0)
+			close(ctl[0]);
+		conn_child_close_all(l);
+		c.ctl_fd = ctl[1];
+		conn_log_context(&c);
+		_exit(l->fn(&c, l->arg));
+	}
+	l->children++;
+	close(cfd);
+	if (ctl[0] < 0)
+		return;
+	close(ctl[1]);
+	if (l->nkids == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->kids = mem_realloc(l->kids, l->cap, sizeof(*l->kids));
+	}
+	c.rfd = c.wfd = -1;
+	l->kids[l->nkids++] = (struct conn_child){.pid = pid, .ctl = ctl[0], .c = c};
+}
+
+static int conn_accept_loop(struct conn_loop *l)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -125,66 +343,75 @@ static int conn_accept_loop(const struct conn_opts *opts, int *fds, bool *tls, i
 	sa.sa_handler = conn_on_chld;
 	sa.sa_flags = SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
-	if (opts->before_loop != NULL)
-		opts->before_loop(arg);
-	unsigned max = opts->max_children ? opts->max_children : 1000;
-	unsigned children = 0;
-	struct pollfd p[CONN_MAX_LISTEN];
-	log_event(LOG_INFO, "listen", "COUNT", n == 1 ? "1" : "many", NULL);
+	if (l->opts->before_loop != NULL)
+		l->opts->before_loop(l->arg);
+	unsigned max = l->opts->max_children ? l->opts->max_children : 1000;
+	struct pollfd *p = NULL;
+	size_t *kid = NULL; /* poll slot -> entry in l->kids */
+	size_t pcap = 0;
+	int rc = 0;
+	log_event(LOG_INFO, "listen", "COUNT", l->n == 1 ? "1" : "many", NULL);
 	while (!conn_stop) {
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			children--;
-		if (children >= max) {
-			/* At the limit, stop accepting: the kernel backlog holds new
-			 * clients until a session ends. */
-			if (waitpid(-1, NULL, 0) > 0)
-				children--;
+		conn_reap(l, false);
+		/* At the limit, stop accepting: the kernel backlog holds new
+		 * clients until a session ends. Requests for helpers are still
+		 * answered (with a refusal when no process may be added). */
+		bool full = l->children >= max;
+		size_t np = full ? 0 : (size_t)l->n;
+		for (size_t i = 0; i < l->nkids; i++)
+			np += l->kids[i].ctl >= 0;
+		if (np == 0) {
+			conn_reap(l, true);
 			continue;
 		}
-		for (int i = 0; i < n; i++) {
-			p[i].fd = fds[i];
-			p[i].events = POLLIN;
-			p[i].revents = 0;
+		if (np > pcap) {
+			pcap = np * 2;
+			p = mem_realloc(p, pcap, sizeof(*p));
+			kid = mem_realloc(kid, pcap, sizeof(*kid));
 		}
-		int r = poll(p, (nfds_t)n, 1000);
+		size_t k = 0;
+		for (int i = 0; !full && i < l->n; i++)
+			p[k++] = (struct pollfd){.fd = l->fds[i], .events = POLLIN};
+		size_t base = k;
+		for (size_t i = 0; i < l->nkids; i++)
+			if (l->kids[i].ctl >= 0) {
+				kid[k] = i;
+				p[k++] = (struct pollfd){.fd = l->kids[i].ctl, .events = POLLIN};
+			}
+		int r = poll(p, (nfds_t)k, 1000);
 		if (r < 0 && errno != EINTR) {
 			log_event(LOG_ERR, "accept-error", "REASON", strerror(errno), NULL);
-			return 1;
+			rc = 1;
+			break;
 		}
-		for (int i = 0; r > 0 && i < n; i++) {
+		if (r <= 0)
+			continue;
+		/* Helper requests first (their sessions wait). From the highest
+		 * entry down: removing entry i moves the last one, already seen,
+		 * into its place. */
+		for (size_t j = k; j-- > base;)
+			if (p[j].revents != 0)
+				conn_helper_serve(l, kid[j]);
+		for (int i = 0; !full && i < l->n; i++) {
 			if (!(p[i].revents & POLLIN))
 				continue;
-			int cfd = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC);
+			int cfd = accept4(l->fds[i], NULL, NULL, SOCK_CLOEXEC);
 			if (cfd < 0) {
 				if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 					log_event(LOG_WARNING, "accept-error", "REASON",
 					          strerror(errno), NULL);
 				continue;
 			}
-			pid_t pid = fork();
-			if (pid < 0) {
-				log_event(LOG_ERR, "fork-error", "REASON", strerror(errno), NULL);
-				close(cfd);
-				continue;
-			}
-			if (pid == 0) {
-				signal(SIGTERM, SIG_DFL);
-				signal(SIGINT, SIG_DFL);
-				signal(SIGCHLD, SIG_DFL);
-				sandbox_log_quiet();
-				for (int j = 0; j < n; j++)
-					close(fds[j]);
-				struct conn c;
-				conn_describe(&c, cfd, cfd);
-				c.implicit_tls = tls[i];
-				int rc = fn(&c, arg);
-				_exit(rc);
-			}
-			children++;
-			close(cfd);
+			conn_spawn(l, cfd, l->tls[i]);
 		}
 	}
-	return 0;
+	free(p);
+	free(kid);
+	for (size_t i = 0; i < l->nkids; i++)
+		if (l->kids[i].ctl >= 0)
+			close(l->kids[i].ctl);
+	free(l->kids);
+	return rc;
 }
 
 int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg)
@@ -220,7 +447,9 @@ int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg)
 		for (int i = 0; names && names[i]; i++)
 			free(names[i]);
 		free(names);
-		return conn_accept_loop(opts, fds, tls, nl, fn, arg);
+		struct conn_loop l = {
+		    .opts = opts, .fn = fn, .arg = arg, .fds = fds, .tls = tls, .n = nl};
+		return conn_accept_loop(&l);
 	}
 	if (n < 0) {
 		log_event(LOG_ERR, "setup-error", "REASON", "bad LISTEN_FDS", NULL);

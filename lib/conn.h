@@ -23,6 +23,7 @@ struct conn {
 	char remote_port[8];
 	char local[CONN_ADDR_MAX];
 	char session[17]; /* random session id, also in every log event */
+	int ctl_fd;       /* accept mode with a helper: channel to the loop, else -1 */
 };
 
 struct conn_opts {
@@ -31,15 +32,27 @@ struct conn_opts {
 	/* Accept mode: called in the parent once, after the listening sockets were
 	 * found and before the loop (the sandbox goes here). */
 	void (*before_loop)(void *arg);
+	/* Accept mode: the helper process a session may ask the loop for, once
+	 * (conn_helper). It runs in a child forked from the loop, not from the
+	 * session, with c describing the session's connection (rfd, wfd: -1)
+	 * and fd its end of a socketpair to the session. */
+	int (*helper)(struct conn *c, int fd, void *arg);
 };
 
 typedef int (*conn_session_fn)(struct conn *c, void *arg);
+
+/* In a session of an accept loop with a helper: ask the loop to fork it.
+ * Returns the session's end of the socketpair to the helper, or -1 (no such
+ * loop, asked before, or no answer within timeout_ms). A session that never
+ * asks costs one process, not two. */
+int conn_helper(struct conn *c, int timeout_ms);
 
 /* Find the connection(s) and run fn for each; returns the exit status for
  * main(): fn's result for a single connection, 0 when an accept loop ends
  * on SIGTERM, 1 on a server fault. Ignores SIGPIPE. */
 int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg);
-/* Fill c from a connected socket (or any fd): addresses, loopback, session id. */
+/* Fill c from a connected socket (or any fd): addresses, loopback, session id;
+ * the session id and remote address go into every later log event. */
 void conn_describe(struct conn *c, int rfd, int wfd);
 /* True if the socket fd is listening (for Accept=no). */
 bool conn_is_listening(int fd);

@@ -197,6 +197,11 @@ static int io_fill(struct io *io)
 	}
 }
 
+void io_prefill(struct io *io, const void *p, size_t n)
+{
+	buf_append(&io->in, p, n);
+}
+
 size_t io_pending(const struct io *io)
 {
 	return io->in.len - io->in_pos;

@@ -69,6 +69,9 @@ ssize_t io_peek(struct io *io, unsigned char **p_r);
 void io_consume(struct io *io, size_t n);
 /* Bytes already buffered and not consumed. */
 size_t io_pending(const struct io *io);
+/* Put bytes that arrived elsewhere (pipelined before a hand-over) in front
+ * of whatever is read next. */
+void io_prefill(struct io *io, const void *p, size_t n);
 /* Wait until input is available (buffered, TLS-pending or readable) or
  * timeout_ms passes: 1 readable, 0 timeout, -1 error. */
 int io_wait_readable(struct io *io, int timeout_ms);

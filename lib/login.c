@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "fdpass.h"
 #include "timeutil.h"
 
 int login_fork_back(int (*fn)(int fd, void *arg), void *arg, pid_t *pid_r)
@@ -227,6 +228,64 @@ int login_relay(struct io *client, int backfd)
 				client_open = false;
 		}
 	}
+}
+
+static int login_handoff(struct io *client, int backfd)
+{
+	unsigned char hdr[4], buf[IO_READ_CHUNK];
+	size_t n = io_pending(client);
+	if (n > LOGIN_HANDOFF_MAX)
+		return -1;
+	hdr[0] = (unsigned char)(n >> 24);
+	hdr[1] = (unsigned char)(n >> 16);
+	hdr[2] = (unsigned char)(n >> 8);
+	hdr[3] = (unsigned char)n;
+	if (fdpass_send(backfd, hdr, sizeof(hdr), client->rfd) < 0)
+		return -1;
+	while (io_pending(client) > 0) {
+		ssize_t k = io_read_some(client, buf, sizeof(buf));
+		if (k <= 0 || send(backfd, buf, (size_t)k, MSG_NOSIGNAL) != k)
+			return -1;
+	}
+	return 0;
+}
+
+int login_continue(struct login_ctx *ctx, struct io *client)
+{
+	/* login_attempt asked for a hand-over exactly when this holds. */
+	if (!io_is_tls(client) && login_handoff(client, ctx->backfd) == 0)
+		return 0;
+	return login_relay(client, ctx->backfd);
+}
+
+int login_handoff_recv(int fd, int timeout_ms, struct buf *pending)
+{
+	int64_t deadline = timeutil_mono_ms() + timeout_ms;
+	unsigned char hdr[4];
+	int cfd = -1;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0 || fdpass_recv(fd, hdr, sizeof(hdr), &cfd) != (ssize_t)sizeof(hdr) || cfd < 0)
+		goto fail;
+	size_t n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+	if (n > LOGIN_HANDOFF_MAX)
+		goto fail;
+	unsigned char buf[4096];
+	while (n > 0) {
+		size_t k = n < sizeof(buf) ? n : sizeof(buf);
+		if (login_read_full(fd, buf, k, deadline) != 1)
+			goto fail;
+		buf_append(pending, buf, k);
+		n -= k;
+	}
+	return cfd;
+fail:
+	if (cfd >= 0)
+		close(cfd);
+	return -1;
 }
 
 bool login_plaintext_ok(const struct login_ctx *ctx, const struct io *io)

@@ -4,8 +4,10 @@
  *  - the front process owns the client connection and TLS, parses all
  *    pre-auth input under the tightest sandbox, and hands (user, password)
  *    to the back process in a fixed, length-prefixed message;
- *  - the back process was forked before the front's sandbox, keeps what
- *    authentication needs (directory, users dir, KDF slots), never parses
+ *  - the back process is forked from a process outside the front's
+ *    sandbox: from the accept loop when the front first needs it (a
+ *    session that never logs in is one process), or, serving one
+ *    connection (inetd), before the front confines itself. It never parses
  *    client input before authentication, and after success narrows itself
  *    to users/<id>/ and serves the session over the socketpair;
  *  - from then on the front only relays bytes between TLS and the back.
@@ -20,6 +22,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "buf.h"
 #include "io.h"
 
 #define LOGIN_USER_MAX   320
@@ -31,6 +34,11 @@
 /* Flags describing the client connection, passed to the back. */
 #define LOGIN_F_TLS      0x01u
 #define LOGIN_F_LOOPBACK 0x02u
+/* After LOGIN_OK the front hands the client socket to the back (a plaintext
+ * connection: nothing for the front to decrypt) and leaves. */
+#define LOGIN_F_HANDOFF 0x04u
+/* The most pipelined bytes a hand-over carries. */
+#define LOGIN_HANDOFF_MAX 65536
 
 /* Back's answer: one byte. */
 #define LOGIN_OK       '+'
@@ -69,14 +77,25 @@ struct login_ctx {
 	SSL_CTX *tls;      /* NULL: no TLS configured */
 	struct conn *conn; /* the connection being served */
 	int state_fd;      /* state_dir, for the sandbox rules */
+	int backfd;        /* the front's end to the back; -1 until login_back */
+	pid_t backpid;     /* the back, when it is the front's child; else 0 */
 };
 
 struct login_handler {
-	const char *prog;                                /* "imapd", "pop3d" */
-	int (*front)(struct login_ctx *ctx, int backfd); /* pre-auth, then relay */
-	int (*back)(int fd, void *ctx);                  /* ctx is the login_ctx */
+	const char *prog;                    /* "imapd", "pop3d" */
+	int (*front)(struct login_ctx *ctx); /* pre-auth, then relay */
+	int (*back)(int fd, void *ctx);      /* ctx is the login_ctx */
 };
 
+/* Front: the socket to the back process, asking the accept loop to fork
+ * it on first use. -1 when there is none (the front answers with a
+ * temporary failure). */
+int login_back(struct login_ctx *ctx);
+/* Front: one login attempt with the credentials of the client on io: the
+ * back's answer (LOGIN_OK, LOGIN_FAIL, LOGIN_TEMPFAIL, a handler's own), or
+ * -1 when the back is gone (end the session). No back: LOGIN_TEMPFAIL. */
+int login_attempt(struct login_ctx *ctx, const struct io *io, const char *user, size_t ulen,
+                  const char *pw, size_t plen, const char *tag, int timeout_ms);
 /* The plaintext_auth policy (INTERFACES): may a password travel on this
  * connection now? Always over TLS; otherwise per configuration. */
 bool login_plaintext_ok(const struct login_ctx *ctx, const struct io *io);
@@ -102,5 +121,13 @@ int login_main(int argc, char **argv, const struct login_handler *h);
  * bytes the client pipelined after the login command and still buffered in
  * client go first. Returns 0. */
 int login_relay(struct io *client, int backfd);
+/* Front after success: hand a plaintext client over to the back (the
+ * socket and the pipelined bytes; the front then only waits or exits), or
+ * relay a TLS one. Returns 0. */
+int login_continue(struct login_ctx *ctx, struct io *client);
+/* Back after LOGIN_OK with LOGIN_F_HANDOFF: the client socket, with the
+ * pipelined bytes appended to pending; -1 if the front failed to send them
+ * within timeout_ms. */
+int login_handoff_recv(int fd, int timeout_ms, struct buf *pending);
 
 #endif

@@ -98,7 +98,21 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 			store_close(&ls.st);
 			return 0;
 		}
+		if (cr.flags & LOGIN_F_HANDOFF) {
+			/* A plaintext client: serve its socket directly, so
+			 * that the front can leave. */
+			int cfd = login_handoff_recv(fd, timeout, &ls.pending);
+			if (cfd < 0) {
+				log_event(LOG_WARNING, "handoff-fail", NULL);
+				buf_free(&ls.pending);
+				store_close(&ls.st);
+				return 0;
+			}
+			close(fd);
+			ls.fd = cfd;
+		}
 		int rc = ops->session(c, &ls, ops->arg);
+		buf_free(&ls.pending);
 		if (ls.spool_fd >= 0)
 			close(ls.spool_fd);
 		store_close(&ls.st);

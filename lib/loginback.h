@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "buf.h"
 #include "login.h"
 #include "store.h"
 
@@ -20,9 +21,11 @@
 #define LOGIN_INUSE 'U'
 
 struct login_session {
-	int fd;           /* the socketpair to the front */
-	struct store *st; /* the user's open mailbox (spool imported) */
-	int spool_fd;     /* users/<id>/spool, or -1 */
+	int fd;             /* the client socket (handed over), or the
+	                     * socketpair to the front (which relays TLS) */
+	struct buf pending; /* pipelined client bytes to read before fd */
+	struct store *st;   /* the user's open mailbox (spool imported) */
+	int spool_fd;       /* users/<id>/spool, or -1 */
 	char user[LOGIN_USER_MAX + 1];
 	char user_id[33];
 	char tag[LOGIN_TAG_MAX + 1];

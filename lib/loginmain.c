@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* main() of the login handlers (imapd, pop3d): log -> config -> open (TLS
- * key, state_dir) -> warm -> per connection: fork the back, confine the
- * front (no filesystem), serve. Trust: pre-auth. */
+ * key, state_dir) -> warm -> per connection: confine the front (no
+ * filesystem) and serve; the back is forked when the front first needs it
+ * (by the accept loop), or before the front's sandbox when serving one
+ * connection. Trust: pre-auth. */
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,27 +12,45 @@
 #include "login.h"
 #include "server.h"
 
+/* How long a front waits for the accept loop to fork its back. */
+#define LOGIN_HELPER_TIMEOUT_MS 10000
+
 struct login_run {
 	struct login_ctx ctx;
 	const struct login_handler *h;
 };
 
+/* Asked for by the front in an accept loop: runs in a child of the loop. */
+static int login_helper(struct conn *c, int fd, void *arg)
+{
+	struct login_run *run = arg;
+	run->ctx.conn = c;
+	return run->h->back(fd, &run->ctx);
+}
+
 static int login_conn(struct conn *c, void *arg)
 {
 	struct login_run *run = arg;
 	struct login_ctx *ctx = &run->ctx;
-	pid_t back;
 	ctx->conn = c;
-	int fd = login_fork_back(run->h->back, ctx, &back);
-	if (fd < 0)
-		log_fatal("cannot fork the back process");
+	ctx->backfd = -1;
+	ctx->backpid = 0;
+	/* Serving one connection, nothing outside the front's sandbox could
+	 * fork the back later: fork it now. */
+	if (c->ctl_fd < 0) {
+		ctx->backfd = login_fork_back(run->h->back, ctx, &ctx->backpid);
+		if (ctx->backfd < 0)
+			log_fatal("cannot fork the back process");
+	}
 	/* The front parses everything the client sends before login: it gets
 	 * no filesystem at all (DESIGN section 4). */
 	server_sandbox(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
-	int rc = run->h->front(ctx, fd);
-	close(fd);
+	int rc = run->h->front(ctx);
+	if (ctx->backfd >= 0)
+		close(ctx->backfd);
 	int status;
-	if (waitpid(back, &status, 0) == back && WIFSIGNALED(status)) {
+	if (ctx->backpid > 0 && waitpid(ctx->backpid, &status, 0) == ctx->backpid &&
+	    WIFSIGNALED(status)) {
 		/* A crash or a sandbox kill (SIGSYS) of the back is a server
 		 * fault worth a log line of its own. */
 		char sig[16];
@@ -38,6 +58,26 @@ static int login_conn(struct conn *c, void *arg)
 		log_event(LOG_ERR, "back-died", "SIGNAL", sig, NULL);
 	}
 	return rc;
+}
+
+int login_back(struct login_ctx *ctx)
+{
+	if (ctx->backfd < 0)
+		ctx->backfd = conn_helper(ctx->conn, LOGIN_HELPER_TIMEOUT_MS);
+	return ctx->backfd;
+}
+
+int login_attempt(struct login_ctx *ctx, const struct io *io, const char *user, size_t ulen,
+                  const char *pw, size_t plen, const char *tag, int timeout_ms)
+{
+	unsigned flags = (io_is_tls(io) ? LOGIN_F_TLS : LOGIN_F_HANDOFF) |
+	                 (ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
+	int fd = login_back(ctx);
+	if (fd < 0)
+		return LOGIN_TEMPFAIL;
+	if (login_send(fd, user, ulen, pw, plen, tag, flags) < 0)
+		return -1;
+	return login_wait_answer(fd, timeout_ms);
 }
 
 static void login_before_loop(void *arg)
@@ -57,7 +97,8 @@ int login_main(int argc, char **argv, const struct login_handler *h)
 	server_warm();
 	struct conn_opts opts = {.tls_flag = a.tls,
 	                         .max_children = (unsigned)run.ctx.conf->max_connections,
-	                         .before_loop = login_before_loop};
+	                         .before_loop = login_before_loop,
+	                         .helper = login_helper};
 	int rc = conn_serve(&opts, login_conn, &run);
 	SSL_CTX_free(run.ctx.tls);
 	close(run.ctx.state_fd);

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sodium.h>
@@ -214,6 +215,12 @@ static int store_fail_msg(struct store *st, const char *msg)
 const char *store_error(const struct store *st)
 {
 	return st->err;
+}
+
+void store_trim(struct store *st)
+{
+	sqlite3_db_release_memory(st->db);
+	malloc_trim(0);
 }
 
 sqlite3 *store_db(struct store *st)

@@ -94,6 +94,10 @@ struct store *store_open(const char *path, const unsigned char mk[STORE_KEY_LEN]
                          const char **error_r);
 /* Close and free; NULL-safe; sets *st to NULL. */
 void store_close(struct store **st);
+/* Give back what an idle session does not need: SQLite's unused cache pages
+ * (decrypted copies of mailbox pages, too) and free heap. For a session
+ * about to wait for its client (IMAP IDLE). */
+void store_trim(struct store *st);
 /* The SQLite handle, for queries this module does not offer (the IMAP
  * server's cache columns). Owned by st; do not close it. */
 sqlite3 *store_db(struct store *st);

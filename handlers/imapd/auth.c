@@ -13,7 +13,7 @@ static int imapd_session(const struct conf *c, struct login_session *ls, void *a
 	/* The session owns them from here. */
 	ls->st = NULL;
 	ls->spool_fd = -1;
-	return imap_session(c, ls->fd, st, spool_fd, ls->user, ls->user_id, ls->tag);
+	return imap_session(c, ls->fd, &ls->pending, st, spool_fd, ls->user, ls->user_id, ls->tag);
 }
 
 int imapd_back(int fd, void *arg)

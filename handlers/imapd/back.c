@@ -556,8 +556,8 @@ int imap_import_spool(struct imap_sess *s)
 	return (int)stats.imported;
 }
 
-int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, const char *user,
-                 const char *user_id, const char *tag)
+int imap_session(const struct conf *c, int fd, const struct buf *pending, struct store *st,
+                 int spool_fd, const char *user, const char *user_id, const char *tag)
 {
 	struct imap_sess s;
 	memset(&s, 0, sizeof(s));
@@ -569,6 +569,7 @@ int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, c
 	snprintf(s.user_id, sizeof(s.user_id), "%s", user_id);
 	s.notify = notify_new(c->redis);
 	io_init(&s.io, fd, fd, (int)c->imapd_idle_timeout_ms);
+	io_prefill(&s.io, pending->data, pending->len);
 	struct imapparse_limits lim;
 	imapparse_limits_default(&lim);
 	lim.max_line = c->imapd_max_line;

@@ -27,7 +27,6 @@
 struct front {
 	struct login_ctx *ctx;
 	struct io io;
-	int backfd;
 	struct imapparse *parser;
 	unsigned failures;
 };
@@ -58,16 +57,14 @@ static void front_reply(struct front *f, const char *tag, const char *text)
 static int front_login(struct front *f, const char *tag, const char *user, size_t ulen,
                        const char *pw, size_t plen)
 {
-	unsigned flags =
-	    (io_is_tls(&f->io) ? LOGIN_F_TLS : 0) | (f->ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
 	if (ulen == 0 || ulen > LOGIN_USER_MAX || plen > LOGIN_SECRET_MAX ||
 	    memchr(user, '\0', ulen) != NULL || memchr(pw, '\0', plen) != NULL) {
 		front_reply(f, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 		return 0;
 	}
-	if (io_flush(&f->io) < 0 || login_send(f->backfd, user, ulen, pw, plen, tag, flags) < 0)
+	if (io_flush(&f->io) < 0)
 		return -1;
-	int a = login_wait_answer(f->backfd, FRONT_AUTH_TIMEOUT_MS);
+	int a = login_attempt(f->ctx, &f->io, user, ulen, pw, plen, tag, FRONT_AUTH_TIMEOUT_MS);
 	if (a == LOGIN_OK)
 		return 1;
 	if (a == LOGIN_TEMPFAIL) {
@@ -326,12 +323,11 @@ static int front_read_command(struct front *f, const struct imapparse_cmd **c_r)
 	}
 }
 
-int imapd_front(struct login_ctx *ctx, int backfd)
+int imapd_front(struct login_ctx *ctx)
 {
 	struct front f;
 	memset(&f, 0, sizeof(f));
 	f.ctx = ctx;
-	f.backfd = backfd;
 	io_init(&f.io, ctx->conn->rfd, ctx->conn->wfd, (int)ctx->conf->imapd_login_timeout_ms);
 	io_set_deadline(&f.io, (int64_t)ctx->conf->imapd_login_timeout_ms * 3);
 	struct imapparse_limits lim;
@@ -371,7 +367,7 @@ int imapd_front(struct login_ctx *ctx, int backfd)
 		if (r == 1) {
 			imapparse_free(&f.parser);
 			io_set_deadline(&f.io, 0);
-			login_relay(&f.io, backfd);
+			login_continue(ctx, &f.io);
 			break;
 		}
 	}

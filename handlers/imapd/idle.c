@@ -57,6 +57,9 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 	io_puts(&s->io, "+ idling\r\n");
 	if (io_flush(&s->io) < 0)
 		goto out_end;
+	/* An idling client may wait for hours: the page cache and free heap
+	 * go back to the system meanwhile. */
+	store_trim(s->st);
 	int64_t started = timeutil_mono_ms(), last_io = started, last_check = started;
 	for (;;) {
 		int64_t now = timeutil_mono_ms();
@@ -113,6 +116,7 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 			/* Our own import wrote the WAL: forget that event. */
 			if (ino >= 0)
 				idle_drain(ino);
+			store_trim(s->st);
 		}
 		if (now - last_io >= IDLE_KEEPALIVE_MS) {
 			imap_untagged(s, "OK Still here");

@@ -209,12 +209,12 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 /* ---- entry points ---- */
 struct login_ctx;
 /* Front: serve the connection pre-auth and relay afterwards (front.c). */
-int imapd_front(struct login_ctx *ctx, int backfd);
+int imapd_front(struct login_ctx *ctx);
 /* Back: authenticate what the front sends, then serve (auth.c). */
 int imapd_back(int fd, void *arg);
 /* Back: the post-auth session on fd (back.c). */
-int imap_session(const struct conf *c, int fd, struct store *st, int spool_fd, const char *user,
-                 const char *user_id, const char *tag);
+int imap_session(const struct conf *c, int fd, const struct buf *pending, struct store *st,
+                 int spool_fd, const char *user, const char *user_id, const char *tag);
 /* Import mail waiting in the spool (cheap when there is none): the number
  * of messages imported, or -1 (logged). */
 int imap_import_spool(struct imap_sess *s);

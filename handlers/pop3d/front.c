@@ -24,7 +24,6 @@
 struct front {
 	struct login_ctx *ctx;
 	struct io io;
-	int backfd;
 	char user[LOGIN_USER_MAX + 1];
 	bool have_user;
 	unsigned failures, errors;
@@ -49,16 +48,14 @@ static void front_capa(struct front *f)
 /* 1 logged in, 0 go on, -1 end. */
 static int front_login(struct front *f, const char *user, size_t ulen, const char *pw, size_t plen)
 {
-	unsigned flags =
-	    (io_is_tls(&f->io) ? LOGIN_F_TLS : 0) | (f->ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
 	if (ulen == 0 || ulen > LOGIN_USER_MAX || plen > LOGIN_SECRET_MAX ||
 	    memchr(user, '\0', ulen) != NULL || memchr(pw, '\0', plen) != NULL) {
 		io_puts(&f->io, "-ERR [AUTH] Authentication failed.\r\n");
 		return 0;
 	}
-	if (io_flush(&f->io) < 0 || login_send(f->backfd, user, ulen, pw, plen, "", flags) < 0)
+	if (io_flush(&f->io) < 0)
 		return -1;
-	int a = login_wait_answer(f->backfd, FRONT_AUTH_TIMEOUT_MS);
+	int a = login_attempt(f->ctx, &f->io, user, ulen, pw, plen, "", FRONT_AUTH_TIMEOUT_MS);
 	if (a == LOGIN_OK)
 		return 1;
 	if (a == LOGIN_TEMPFAIL) {
@@ -222,12 +219,11 @@ static int front_command(struct front *f, char *line, size_t len)
 	return 0;
 }
 
-int pop3d_front(struct login_ctx *ctx, int backfd)
+int pop3d_front(struct login_ctx *ctx)
 {
 	struct front f;
 	memset(&f, 0, sizeof(f));
 	f.ctx = ctx;
-	f.backfd = backfd;
 	io_init(&f.io, ctx->conn->rfd, ctx->conn->wfd, (int)ctx->conf->imapd_login_timeout_ms);
 	io_set_deadline(&f.io, (int64_t)ctx->conf->imapd_login_timeout_ms * 3);
 	log_event(LOG_INFO, "connect", "PROTO", "pop3", NULL);
@@ -269,7 +265,7 @@ int pop3d_front(struct login_ctx *ctx, int backfd)
 			break;
 		if (r == 1) {
 			io_set_deadline(&f.io, 0);
-			login_relay(&f.io, backfd);
+			login_continue(ctx, &f.io);
 			break;
 		}
 		if (f.errors >= FRONT_ERRORS_MAX) {

@@ -18,7 +18,7 @@
 
 struct login_ctx;
 
-int pop3d_front(struct login_ctx *ctx, int backfd);
+int pop3d_front(struct login_ctx *ctx);
 int pop3d_back(int fd, void *arg);
 
 #endif

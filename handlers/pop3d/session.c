@@ -310,6 +310,7 @@ static int pop3_session(const struct conf *c, struct login_session *ls, void *ar
 	p.conf = c;
 	p.ls = ls;
 	io_init(&p.io, ls->fd, ls->fd, (int)c->pop3d_timeout_ms);
+	io_prefill(&p.io, ls->pending.data, ls->pending.len);
 	if (pop3_load(&p) < 0) {
 		io_puts(&p.io, "-ERR [SYS/TEMP] Cannot open the maildrop.\r\n");
 		io_flush(&p.io);

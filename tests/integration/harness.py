@@ -127,12 +127,15 @@ class Instance:
                         return os.path.join(self.state, "users", p[3:])
         raise KeyError(address)
 
-    def start(self, handler, *args, port=None, unix=None):
-        """Start handler under systemd-socket-activate --inetd; return the port
-        (or the unix socket path)."""
+    def start(self, handler, *args, port=None, unix=None, fork=False):
+        """Start handler under systemd-socket-activate --inetd (one process
+        per connection, as Accept=yes), or with fork=True given the listening
+        socket (as Accept=no: it accepts and forks); return the port (or the
+        unix socket path). With fork=True, self.procs[-1].pid is the handler."""
         listen = unix if unix else f"127.0.0.1:{port or free_port()}"
         log = open(os.path.join(self.tmp, f"{handler}-{len(self.procs)}.log"), "w")
-        cmd = ["systemd-socket-activate", "--inetd", "-a", "-l", listen]
+        cmd = ["systemd-socket-activate", "-l", listen] if fork else \
+            ["systemd-socket-activate", "--inetd", "-a", "-l", listen]
         for e in PASSTHROUGH_ENV:
             cmd += ["-E", e]
         cmd += [f"{BUILD}/{handler}", *args]

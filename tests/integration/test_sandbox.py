@@ -303,11 +303,13 @@ def test_mx_spool_only(state, abi):
         refused(r, key)
 
 
-def test_auth_reads_state_writes_nothing(state, abi):
+def test_auth_reads_state_writes_only_under_users(state, abi):
+    """The back before login reads the directory and may write nothing but
+    under users/ (which its POSTAUTH layer then narrows to one user)."""
     need_landlock(abi, 1)
     p = probe(["-p", "auth", "-s", state,
                "read", f"{state}/directory.db", "--", "listdir", f"{state}/users",
-               "--", "write", f"{state}/users/A/x", "--", "write", f"{state}/directory.db"],
+               "--", "write", f"{state}/directory.db", "--", "write", f"{state}/planted"],
               abi=abi)
     r = results(p)
     ok(r, "read")

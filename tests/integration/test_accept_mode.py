@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""The login handlers given a listening socket (Accept=no units): the loop
+accepts and forks one front per connection, and forks the back only when
+the front first needs it (the first login attempt), so a connection that
+never logs in is one process. The same sessions as under inetd work."""
+import imaplib
+import os
+import poplib
+import smtplib
+import socket
+
+import pytest
+
+from harness import BUILD, Instance, wait_until
+
+HOOKS = os.environ.get("SEALMAIL_HOOK_BUILD", BUILD + "-hooks")
+SIGSYS = 31
+
+
+def children(pid):
+    """Direct children of pid (every thread's list)."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:  # it has just exited
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def descendants(pid):
+    out = []
+    for c in children(pid):
+        out += [c] + descendants(c)
+    return out
+
+
+@pytest.fixture
+def users(inst):
+    inst.setup_domain()
+    inst.pw = inst.add_user("demo@example.test")
+    inst.pw2 = inst.add_user("other@example.test")
+    return inst
+
+
+def deliver(inst, rcpt, subject):
+    port = inst.start("smtpd", fork=True)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.sendmail("a@example.org", [rcpt], f"Subject: {subject}\r\n\r\nbody\r\n")
+
+
+def test_imapd_sessions(users):
+    inst = users
+    deliver(inst, "demo@example.test", "hello")
+    port = inst.start("imapd", fork=True)
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    # A wrong password, then the right one: the same back answers both.
+    with pytest.raises(imaplib.IMAP4.error):
+        m.login("demo@example.test", "wrong")
+    m.login("demo@example.test", inst.pw)
+    m2 = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    m2.login("other@example.test", inst.pw2)
+    assert m.select("INBOX") == ("OK", [b"1"])
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"Subject: hello" in data[0][1]
+    assert m2.select("INBOX") == ("OK", [b"0"])
+    m2.logout()
+    m.logout()
+
+
+def test_pop3d_session(users):
+    inst = users
+    deliver(inst, "demo@example.test", "pop")
+    port = inst.start("pop3d", fork=True)
+    p = poplib.POP3("127.0.0.1", port, timeout=10)
+    p.user("demo@example.test")
+    p.pass_(inst.pw)
+    assert p.stat()[0] == 1
+    assert b"Subject: pop" in b"\r\n".join(p.retr(1)[1])
+    p.quit()
+
+
+def test_one_process_until_login(users):
+    inst = users
+    port = inst.start("imapd", fork=True)
+    loop = inst.procs[-1].pid
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    assert m.capability()[0] == "OK"
+    wait_until(lambda: len(descendants(loop)) == 1, what="one front, no back")
+    front = descendants(loop)[0]
+    m.login("demo@example.test", inst.pw)
+    # Plaintext: the front handed the socket to the back (a child of the
+    # loop, not of the front) and left.
+    wait_until(lambda: len(descendants(loop)) == 1 and front not in descendants(loop),
+               what="the back alone")
+    assert m.select("INBOX")[0] == "OK"
+    m.logout()
+    wait_until(lambda: descendants(loop) == [], what="both gone")
+
+
+def test_tls_front_stays_and_relays(users, cert):
+    """With TLS the front keeps the session's keys and relays: two processes."""
+    import ssl
+    inst = users
+    port = inst.start("imapd", fork=True)
+    loop = inst.procs[-1].pid
+    ctx = ssl.create_default_context(cafile=cert[0])
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    m.starttls(ssl_context=ctx)
+    m.login("demo@example.test", inst.pw)
+    assert len(descendants(loop)) == 2 and len(children(loop)) == 2
+    assert m.select("INBOX")[0] == "OK"
+    m.logout()
+    wait_until(lambda: descendants(loop) == [], what="both gone")
+
+
+def test_pipelined_after_login_survive_the_handover(users):
+    inst = users
+    deliver(inst, "demo@example.test", "piped")
+    for fork in (True, False):
+        port = inst.start("imapd", fork=fork)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            f = s.makefile("rb")
+            f.readline()
+            s.sendall(f"a LOGIN demo@example.test {inst.pw}\r\nb SELECT INBOX\r\n"
+                      "c FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nd LOGOUT\r\n".encode())
+            data = b""
+            while not data.endswith(b"d OK Logout completed.\r\n"):
+                chunk = s.recv(65536)
+                assert chunk, data
+                data += chunk
+            assert b"a OK" in data and b"b OK [READ-WRITE]" in data
+            assert b"Subject: piped" in data
+
+
+def test_trivial_sessions_leave_nothing(users):
+    inst = users
+    port = inst.start("imapd", fork=True)
+    loop = inst.procs[-1].pid
+    for _ in range(50):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            f = s.makefile("rb")
+            assert f.readline().startswith(b"* OK")
+            s.sendall(b"a LOGOUT\r\n")
+            assert f.readline().startswith(b"* BYE")
+    wait_until(lambda: descendants(loop) == [], what="every front reaped")
+    # The loop still logs in after that.
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    m.login("demo@example.test", inst.pw)
+    m.logout()
+
+
+def test_no_back_when_the_limit_is_reached(users):
+    """max_connections counts fronts and backs: a front whose back cannot be
+    forked answers a temporary failure and the session goes on."""
+    inst = users
+    with open(inst.conf, "a") as f:
+        f.write("max_connections = 1\n")
+    port = inst.start("imapd", fork=True)
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
+        m.login("demo@example.test", inst.pw)
+    assert m.noop()[0] == "OK"
+    m.logout()
+
+
+@pytest.mark.skipif(not os.path.exists(f"{HOOKS}/imapd"),
+                    reason="SKIPPED LOUDLY: no TESTHOOKS build (make TESTHOOKS=1)")
+def test_loop_logs_a_killed_back(redis, cert):
+    import harness
+    inst = Instance(redis=redis, cert=cert)
+    inst.env["SEALMAIL_TEST_HOOK"] = "forbidden-syscall:postauth"
+    saved = harness.BUILD
+    try:
+        inst.setup_domain()
+        pw = inst.add_user("demo@example.test")
+        harness.BUILD = HOOKS
+        port = inst.start("imapd", fork=True)
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+        with pytest.raises((imaplib.IMAP4.error, imaplib.IMAP4.abort, OSError)):
+            m.login("demo@example.test", pw)
+        wait_until(lambda: "back-died" in inst.log_text() and
+                   f"SEALMAIL_SIGNAL={SIGSYS}" in inst.log_text(), what="back-died")
+        # The loop goes on serving.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            assert s.makefile("rb").readline().startswith(b"* OK")
+    finally:
+        harness.BUILD = saved
+        inst.cleanup()
