@@ -33,46 +33,46 @@ enum dir_stmt {
 	"id, address, domain, pw_blob, recovery_blob, seal_pk, quota_bytes, created"
 
 static const char *const dir_stmt_sql[ST_COUNT] = {
-	[ST_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
-	[ST_USER_BY_ADDRESS] = "SELECT " DIR_USER_COLUMNS " FROM users WHERE address = ?1",
-	[ST_USER_BY_ID] = "SELECT " DIR_USER_COLUMNS " FROM users WHERE id = ?1",
-	[ST_ALIAS_TARGETS] = "SELECT target, kind FROM aliases WHERE source = ?1 ORDER BY rowid",
-	[ST_FIRST_USER] = "SELECT " DIR_USER_COLUMNS
-			  " FROM users WHERE domain = ?1 ORDER BY created, rowid LIMIT 1",
-	[ST_FIRST_DOMAIN] = "SELECT name FROM domains ORDER BY rowid LIMIT 1",
+    [ST_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
+    [ST_USER_BY_ADDRESS] = "SELECT " DIR_USER_COLUMNS " FROM users WHERE address = ?1",
+    [ST_USER_BY_ID] = "SELECT " DIR_USER_COLUMNS " FROM users WHERE id = ?1",
+    [ST_ALIAS_TARGETS] = "SELECT target, kind FROM aliases WHERE source = ?1 ORDER BY rowid",
+    [ST_FIRST_USER] =
+        "SELECT " DIR_USER_COLUMNS " FROM users WHERE domain = ?1 ORDER BY created, rowid LIMIT 1",
+    [ST_FIRST_DOMAIN] = "SELECT name FROM domains ORDER BY rowid LIMIT 1",
 };
 
 /* Ordered migrations: entry i takes user_version i to i + 1. Never edit a
  * released entry; append a new one and raise DIRECTORY_SCHEMA_VERSION. */
 static const char *const dir_migrations[] = {
-	/* 1: initial schema. users.domain duplicates the address's domain for
-	 * the foreign key (a domain with users cannot be deleted) and for
-	 * per-domain listing. */
-	"CREATE TABLE domains ("
-	"  name TEXT PRIMARY KEY NOT NULL,"
-	"  created INTEGER NOT NULL);"
-	"CREATE TABLE users ("
-	"  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
-	"  address TEXT NOT NULL UNIQUE,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  pw_blob BLOB NOT NULL,"
-	"  recovery_blob BLOB,"
-	"  seal_pk BLOB NOT NULL CHECK (length(seal_pk) = 32),"
-	"  quota_bytes INTEGER NOT NULL DEFAULT 0 CHECK (quota_bytes >= 0),"
-	"  created INTEGER NOT NULL);"
-	"CREATE INDEX users_domain ON users(domain);"
-	"CREATE TABLE aliases ("
-	"  source TEXT NOT NULL,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  target TEXT NOT NULL,"
-	"  kind TEXT NOT NULL CHECK (kind IN ('local', 'external', 'url')),"
-	"  created INTEGER NOT NULL,"
-	"  PRIMARY KEY (source, target));"
-	"CREATE INDEX aliases_domain ON aliases(domain);",
+    /* 1: initial schema. users.domain duplicates the address's domain for
+     * the foreign key (a domain with users cannot be deleted) and for
+     * per-domain listing. */
+    "CREATE TABLE domains ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE users ("
+    "  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+    "  address TEXT NOT NULL UNIQUE,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  pw_blob BLOB NOT NULL,"
+    "  recovery_blob BLOB,"
+    "  seal_pk BLOB NOT NULL CHECK (length(seal_pk) = 32),"
+    "  quota_bytes INTEGER NOT NULL DEFAULT 0 CHECK (quota_bytes >= 0),"
+    "  created INTEGER NOT NULL);"
+    "CREATE INDEX users_domain ON users(domain);"
+    "CREATE TABLE aliases ("
+    "  source TEXT NOT NULL,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  target TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('local', 'external', 'url')),"
+    "  created INTEGER NOT NULL,"
+    "  PRIMARY KEY (source, target));"
+    "CREATE INDEX aliases_domain ON aliases(domain);",
 };
 
 _Static_assert(sizeof(dir_migrations) / sizeof(dir_migrations[0]) == DIRECTORY_SCHEMA_VERSION,
-	       "one migration per schema version");
+               "one migration per schema version");
 
 struct directory {
 	sqlite3 *db;
@@ -299,8 +299,8 @@ static int dir_migrate(struct directory *d)
 	}
 	if (v > DIRECTORY_SCHEMA_VERSION) {
 		dir_fail(d, DIRECTORY_ERR_INVALID,
-			 "schema version %d is newer than this program's %d", v,
-			 DIRECTORY_SCHEMA_VERSION);
+		         "schema version %d is newer than this program's %d", v,
+		         DIRECTORY_SCHEMA_VERSION);
 		return dir_write_end(d, false);
 	}
 	for (; v < DIRECTORY_SCHEMA_VERSION; v++) {
@@ -343,7 +343,7 @@ static int dir_open_ro(const char *path, bool readonly_shm, sqlite3 **db_r, int 
 	 * keep; rebuilding it after a writer crash needs write access. */
 	dir_uri(path, readonly_shm ? "?readonly_shm=1" : "", &uri);
 	int rc =
-		sqlite3_open_v2(buf_cstr(&uri), db_r, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	    sqlite3_open_v2(buf_cstr(&uri), db_r, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
 	buf_free(&uri);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -352,7 +352,7 @@ static int dir_open_ro(const char *path, bool readonly_shm, sqlite3 **db_r, int 
 }
 
 __attribute__((format(printf, 2, 3))) static int dir_open_fail(const char **error_r,
-							       const char *fmt, ...)
+                                                               const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -363,7 +363,7 @@ __attribute__((format(printf, 2, 3))) static int dir_open_fail(const char **erro
 }
 
 int directory_open(const char *state_dir, enum directory_mode mode, struct directory **d_r,
-		   const char **error_r)
+                   const char **error_r)
 {
 	char path[4096];
 	struct stat sb;
@@ -376,7 +376,7 @@ int directory_open(const char *state_dir, enum directory_mode mode, struct direc
 		return dir_open_fail(error_r, "%s: path too long", state_dir);
 	if (mode != DIRECTORY_INIT && stat(path, &sb) < 0)
 		return dir_open_fail(error_r, "%s: %s%s", path, strerror(errno),
-				     errno == ENOENT ? " (run sealctl init)" : "");
+		                     errno == ENOENT ? " (run sealctl init)" : "");
 
 	if (mode == DIRECTORY_READ) {
 		rc = dir_open_ro(path, false, &db, &version);
@@ -389,20 +389,20 @@ int directory_open(const char *state_dir, enum directory_mode mode, struct direc
 		}
 		if (rc != SQLITE_OK) {
 			dir_open_fail(
-				error_r,
-				"%s: %s (read-only opens need %s-wal and -shm to exist and be "
-				"readable: run sealctl init)",
-				path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), path);
+			    error_r,
+			    "%s: %s (read-only opens need %s-wal and -shm to exist and be "
+			    "readable: run sealctl init)",
+			    path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), path);
 			sqlite3_close(db);
 			return -1;
 		}
 	} else {
 		int flags =
-			SQLITE_OPEN_READWRITE | (mode == DIRECTORY_INIT ? SQLITE_OPEN_CREATE : 0);
+		    SQLITE_OPEN_READWRITE | (mode == DIRECTORY_INIT ? SQLITE_OPEN_CREATE : 0);
 		rc = sqlite3_open_v2(path, &db, flags, NULL);
 		if (rc != SQLITE_OK) {
 			dir_open_fail(error_r, "%s: %s", path,
-				      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+			              db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 			sqlite3_close(db);
 			return -1;
 		}
@@ -416,9 +416,9 @@ int directory_open(const char *state_dir, enum directory_mode mode, struct direc
 		 * (replaced after a password change) should not linger in free
 		 * pages or old WAL frames, where an old password could open them. */
 		if (sqlite3_exec(db,
-				 "PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;"
-				 "PRAGMA journal_size_limit = 0",
-				 NULL, NULL, &msg) != SQLITE_OK) {
+		                 "PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;"
+		                 "PRAGMA journal_size_limit = 0",
+		                 NULL, NULL, &msg) != SQLITE_OK) {
 			dir_open_fail(error_r, "%s: %s", path, msg ? msg : sqlite3_errmsg(db));
 			sqlite3_free(msg);
 			sqlite3_close(db);
@@ -448,10 +448,10 @@ int directory_open(const char *state_dir, enum directory_mode mode, struct direc
 		}
 		if (version != DIRECTORY_SCHEMA_VERSION) {
 			dir_open_fail(error_r, "%s: schema version %d, expected %d%s", path,
-				      version, DIRECTORY_SCHEMA_VERSION,
-				      version < DIRECTORY_SCHEMA_VERSION
-					      ? " (run sealctl init)"
-					      : " (newer program needed)");
+			              version, DIRECTORY_SCHEMA_VERSION,
+			              version < DIRECTORY_SCHEMA_VERSION
+			                  ? " (run sealctl init)"
+			                  : " (newer program needed)");
 			directory_close(&d);
 			return -1;
 		}
@@ -547,7 +547,7 @@ static void dir_user_row(sqlite3_stmt *st, struct directory_user *u)
 
 /* Run a user query with one bound text; 1 found, 0 not, -1 error. */
 static int dir_user_query(struct directory *d, enum dir_stmt which, const char *key,
-			  struct directory_user *u)
+                          struct directory_user *u)
 {
 	sqlite3_stmt *st = dir_stmt(d, which);
 	if (st == NULL)
@@ -646,7 +646,7 @@ int directory_domain_del(struct directory *d, const char *domain)
 		return dir_write_end(d, false);
 	if (users > 0 || aliases > 0) {
 		dir_fail(d, DIRECTORY_ERR_IN_USE, "domain %s still has %lld users and %lld aliases",
-			 name, (long long)users, (long long)aliases);
+		         name, (long long)users, (long long)aliases);
 		return dir_write_end(d, false);
 	}
 	sqlite3_stmt *st = dir_prepare(d, "DELETE FROM domains WHERE name = ?1");
@@ -764,8 +764,8 @@ int directory_user_add(struct directory *d, struct directory_user *u)
 		return dir_write_end(d, false);
 
 	sqlite3_stmt *st = dir_prepare(
-		d, "INSERT INTO users (id, address, domain, pw_blob, recovery_blob, seal_pk, "
-		   "quota_bytes, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+	    d, "INSERT INTO users (id, address, domain, pw_blob, recovery_blob, seal_pk, "
+	       "quota_bytes, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
 	if (st != NULL) {
 		int64_t now = (int64_t)time(NULL);
 		dir_bind_text(st, 1, u->id);
@@ -774,7 +774,7 @@ int directory_user_add(struct directory *d, struct directory_user *u)
 		sqlite3_bind_blob(st, 4, u->pw_blob.data, (int)u->pw_blob.len, SQLITE_TRANSIENT);
 		if (u->recovery_blob.len > 0)
 			sqlite3_bind_blob(st, 5, u->recovery_blob.data, (int)u->recovery_blob.len,
-					  SQLITE_TRANSIENT);
+			                  SQLITE_TRANSIENT);
 		sqlite3_bind_blob(st, 6, u->seal_pk, DIRECTORY_SEAL_PK_LEN, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 7, (sqlite3_int64)u->quota_bytes);
 		sqlite3_bind_int64(st, 8, now);
@@ -845,7 +845,7 @@ void directory_user_list_free(struct directory_user **users, size_t n)
 }
 
 int directory_user_list(struct directory *d, const char *domain, struct directory_user **users_r,
-			size_t *n_r)
+                        size_t *n_r)
 {
 	char name[ADDR_DOMAIN_MAX + 1];
 	*users_r = NULL;
@@ -853,9 +853,9 @@ int directory_user_list(struct directory *d, const char *domain, struct director
 	if (domain != NULL && dir_norm_domain(d, domain, name) < 0)
 		return -1;
 	sqlite3_stmt *st = dir_prepare(
-		d, domain != NULL ? "SELECT " DIR_USER_COLUMNS
-				    " FROM users WHERE domain = ?1 ORDER BY address"
-				  : "SELECT " DIR_USER_COLUMNS " FROM users ORDER BY address");
+	    d, domain != NULL ? "SELECT " DIR_USER_COLUMNS
+	                        " FROM users WHERE domain = ?1 ORDER BY address"
+	                      : "SELECT " DIR_USER_COLUMNS " FROM users ORDER BY address");
 	if (st == NULL)
 		return -1;
 	if (domain != NULL)
@@ -885,7 +885,7 @@ int directory_user_update(struct directory *d, const struct directory_user *u, u
 		return dir_fail(d, DIRECTORY_ERR_INVALID, "invalid user id");
 	if (fields == 0 ||
 	    (fields & ~(unsigned)(DIRECTORY_SET_PW_BLOB | DIRECTORY_SET_RECOVERY_BLOB |
-				  DIRECTORY_SET_SEAL_PK | DIRECTORY_SET_QUOTA)))
+	                          DIRECTORY_SET_SEAL_PK | DIRECTORY_SET_QUOTA)))
 		return dir_fail(d, DIRECTORY_ERR_INVALID, "invalid update fields");
 	if ((fields & DIRECTORY_SET_PW_BLOB) && u->pw_blob.len == 0)
 		return dir_fail(d, DIRECTORY_ERR_INVALID, "no wrapped key");
@@ -915,13 +915,13 @@ int directory_user_update(struct directory *d, const struct directory_user *u, u
 		dir_bind_text(st, 1, u->id);
 		if (fields & DIRECTORY_SET_PW_BLOB)
 			sqlite3_bind_blob(st, 2, u->pw_blob.data, (int)u->pw_blob.len,
-					  SQLITE_TRANSIENT);
+			                  SQLITE_TRANSIENT);
 		if ((fields & DIRECTORY_SET_RECOVERY_BLOB) && u->recovery_blob.len > 0)
 			sqlite3_bind_blob(st, 3, u->recovery_blob.data, (int)u->recovery_blob.len,
-					  SQLITE_TRANSIENT);
+			                  SQLITE_TRANSIENT);
 		if (fields & DIRECTORY_SET_SEAL_PK)
 			sqlite3_bind_blob(st, 4, u->seal_pk, DIRECTORY_SEAL_PK_LEN,
-					  SQLITE_TRANSIENT);
+			                  SQLITE_TRANSIENT);
 		if (fields & DIRECTORY_SET_QUOTA)
 			sqlite3_bind_int64(st, 5, (sqlite3_int64)u->quota_bytes);
 		if (sqlite3_step(st) != SQLITE_DONE)
@@ -964,7 +964,7 @@ static int dir_norm_target(struct directory *d, const char *target, struct buf *
 	if (dir_is_url(target)) {
 		if (!dir_url_valid(target))
 			return dir_fail(d, DIRECTORY_ERR_INVALID,
-					"invalid URL target (https only): %.300s", target);
+			                "invalid URL target (https only): %.300s", target);
 		buf_append_str(out, "https://");
 		buf_append_str(out, target + 8);
 		return 0;
@@ -977,7 +977,7 @@ static int dir_norm_target(struct directory *d, const char *target, struct buf *
 }
 
 int directory_alias_add(struct directory *d, const char *source, const char *target,
-			enum directory_target_kind *kind_r)
+                        enum directory_target_kind *kind_r)
 {
 	char src[ADDR_SIZE];
 	struct buf tgt = BUF_INIT;
@@ -1010,7 +1010,7 @@ int directory_alias_add(struct directory *d, const char *source, const char *tar
 	if (r == 1) {
 		directory_user_clear(&u);
 		dir_fail(d, DIRECTORY_ERR_EXISTS, "a user %s exists (it would win over the alias)",
-			 src);
+		         src);
 	}
 	if (r != 0)
 		goto out;
@@ -1027,15 +1027,15 @@ int directory_alias_add(struct directory *d, const char *source, const char *tar
 			r = directory_resolve(d, buf_cstr(&tgt), NULL, &res);
 			if (r == 0)
 				dir_fail(d, DIRECTORY_ERR_NOT_FOUND,
-					 "target %s is no user, alias or catch-all here",
-					 buf_cstr(&tgt));
+				         "target %s is no user, alias or catch-all here",
+				         buf_cstr(&tgt));
 			if (r != 1)
 				goto out;
 		}
 	}
 
 	sqlite3_stmt *st = dir_prepare(d, "INSERT INTO aliases (source, domain, target, kind, "
-					  "created) VALUES (?1, ?2, ?3, ?4, ?5)");
+	                                  "created) VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (st != NULL) {
 		dir_bind_text(st, 1, src);
 		dir_bind_text(st, 2, domain);
@@ -1046,7 +1046,7 @@ int directory_alias_add(struct directory *d, const char *source, const char *tar
 			ok = true;
 		else if (dir_sqlfail(d, "add alias") < 0 && d->status == DIRECTORY_ERR_EXISTS)
 			dir_fail(d, DIRECTORY_ERR_EXISTS, "alias %s -> %s exists", src,
-				 buf_cstr(&tgt));
+			         buf_cstr(&tgt));
 		sqlite3_finalize(st);
 	}
 out:
@@ -1073,8 +1073,8 @@ int directory_alias_del(struct directory *d, const char *source, const char *tar
 	}
 	bool ok = false;
 	sqlite3_stmt *st = dir_prepare(d, target != NULL ? "DELETE FROM aliases WHERE source = ?1 "
-							   "AND target = ?2"
-							 : "DELETE FROM aliases WHERE source = ?1");
+	                                                   "AND target = ?2"
+	                                                 : "DELETE FROM aliases WHERE source = ?1");
 	if (st != NULL) {
 		dir_bind_text(st, 1, src);
 		if (target != NULL)
@@ -1083,8 +1083,8 @@ int directory_alias_del(struct directory *d, const char *source, const char *tar
 			dir_sqlfail(d, "delete alias");
 		else if (sqlite3_changes(d->db) == 0)
 			dir_fail(d, DIRECTORY_ERR_NOT_FOUND, "no alias %s%s%s", src,
-				 target != NULL ? " -> " : "",
-				 target != NULL ? buf_cstr(&tgt) : "");
+			         target != NULL ? " -> " : "",
+			         target != NULL ? buf_cstr(&tgt) : "");
 		else
 			ok = true;
 		sqlite3_finalize(st);
@@ -1106,7 +1106,7 @@ void directory_alias_list_free(struct directory_alias **aliases, size_t n)
 }
 
 int directory_alias_list(struct directory *d, const char *filter,
-			 struct directory_alias **aliases_r, size_t *n_r)
+                         struct directory_alias **aliases_r, size_t *n_r)
 {
 	char key[ADDR_DOMAIN_MAX + 1]; /* an address (ADDR_SIZE) or a domain */
 	const char *sql = "SELECT source, target, kind FROM aliases ORDER BY source, rowid";
@@ -1173,7 +1173,7 @@ void directory_result_clear(struct directory_result *res)
 }
 
 static void dir_add_target(struct dir_resolver *r, enum directory_target_kind kind,
-			   const char *value, const struct directory_user *u)
+                           const char *value, const struct directory_user *u)
 {
 	struct directory_result *res = r->res;
 	for (size_t i = 0; i < res->n; i++) {
@@ -1181,7 +1181,7 @@ static void dir_add_target(struct dir_resolver *r, enum directory_target_kind ki
 		if (t->kind != kind)
 			continue;
 		if (kind == DIRECTORY_TARGET_LOCAL ? strcmp(t->id, u->id) == 0
-						   : strcmp(t->value, value) == 0)
+		                                   : strcmp(t->value, value) == 0)
 			return;
 	}
 	res->targets = mem_realloc(res->targets, res->n + 1, sizeof(*res->targets));
@@ -1259,7 +1259,7 @@ static int dir_resolve_alias(struct dir_resolver *r, const char *source, int dep
 /* The resolution order of directory_resolve for one normalised address a
  * in a hosted domain. 1 found, 0 not, -1 error. */
 static int dir_resolve_steps(struct dir_resolver *r, const struct addr *a, const char *key,
-			     int depth)
+                             int depth)
 {
 	bool matched;
 	int rc;
@@ -1379,7 +1379,7 @@ static int dir_resolve_addr(struct dir_resolver *r, const char *address, int dep
 }
 
 int directory_resolve(struct directory *d, const char *address, const char *postmaster,
-		      struct directory_result *res)
+                      struct directory_result *res)
 {
 	struct dir_resolver r = {.d = d, .res = res, .postmaster = postmaster};
 	char pm[ADDR_SIZE];
@@ -1403,7 +1403,7 @@ int directory_resolve(struct directory *d, const char *address, const char *post
 		int s = sqlite3_step(st);
 		if (s == SQLITE_ROW) {
 			snprintf(pm, sizeof(pm), "postmaster@%s",
-				 (const char *)sqlite3_column_text(st, 0));
+			         (const char *)sqlite3_column_text(st, 0));
 			address = pm;
 		} else if (s == SQLITE_DONE) {
 			res->miss = DIRECTORY_MISS_DOMAIN;

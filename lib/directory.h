@@ -36,49 +36,49 @@
 #include "addr.h"
 #include "buf.h"
 
-#define DIRECTORY_FILE		  "directory.db"
+#define DIRECTORY_FILE            "directory.db"
 #define DIRECTORY_SCHEMA_VERSION  1
-#define DIRECTORY_ID_BYTES	  16 /* random user id, never derived from the address */
-#define DIRECTORY_ID_LEN	  (2 * DIRECTORY_ID_BYTES) /* lower-case hex digits */
-#define DIRECTORY_SEAL_PK_LEN	  32			   /* X25519 public key */
+#define DIRECTORY_ID_BYTES        16 /* random user id, never derived from the address */
+#define DIRECTORY_ID_LEN          (2 * DIRECTORY_ID_BYTES) /* lower-case hex digits */
+#define DIRECTORY_SEAL_PK_LEN     32                       /* X25519 public key */
 #define DIRECTORY_BUSY_TIMEOUT_MS 5000
 /* Alias expansion: nesting depth and the number of distinct addresses
  * visited in one resolution (Postfix virtual_alias_recursion_limit = 1000,
  * virtual_alias_expansion_limit = 1000; chains here are short). */
 #define DIRECTORY_ALIAS_DEPTH_MAX 8
-#define DIRECTORY_VISIT_MAX	  1000
+#define DIRECTORY_VISIT_MAX       1000
 /* Longest URL target accepted. */
 #define DIRECTORY_URL_MAX 2048
 
 struct directory;
 
 enum directory_mode {
-	DIRECTORY_READ,	 /* read-only; the schema must be current */
+	DIRECTORY_READ,  /* read-only; the schema must be current */
 	DIRECTORY_WRITE, /* read-write; the file must exist with the current schema */
-	DIRECTORY_INIT,	 /* read-write; create the file if missing, run pending migrations */
+	DIRECTORY_INIT,  /* read-write; create the file if missing, run pending migrations */
 };
 
 /* Why the last failing call on a handle failed. */
 enum directory_status {
 	DIRECTORY_OK = 0,
-	DIRECTORY_ERR_EXISTS,	 /* already present */
+	DIRECTORY_ERR_EXISTS,    /* already present */
 	DIRECTORY_ERR_NOT_FOUND, /* no such domain, user or alias; or domain not hosted */
-	DIRECTORY_ERR_INVALID,	 /* syntax or a value refused; or a write on a read-only handle */
-	DIRECTORY_ERR_IN_USE,	 /* domain still has users or aliases */
-	DIRECTORY_ERR_TEMP,	 /* database error (busy, I/O, …): retry later */
+	DIRECTORY_ERR_INVALID,   /* syntax or a value refused; or a write on a read-only handle */
+	DIRECTORY_ERR_IN_USE,    /* domain still has users or aliases */
+	DIRECTORY_ERR_TEMP,      /* database error (busy, I/O, …): retry later */
 };
 
 enum directory_target_kind {
-	DIRECTORY_TARGET_LOCAL = 'L',	 /* a user (or alias) in a hosted domain */
+	DIRECTORY_TARGET_LOCAL = 'L',    /* a user (or alias) in a hosted domain */
 	DIRECTORY_TARGET_EXTERNAL = 'E', /* an address elsewhere */
-	DIRECTORY_TARGET_URL = 'U',	 /* an https URL (webhook) */
+	DIRECTORY_TARGET_URL = 'U',      /* an https URL (webhook) */
 };
 
 struct directory_user {
 	char id[DIRECTORY_ID_LEN + 1];
 	char address[ADDR_SIZE];
 	char domain[ADDR_DOMAIN_MAX + 1];
-	struct buf pw_blob;	  /* MK wrapped under the password (keywrap.h) */
+	struct buf pw_blob;       /* MK wrapped under the password (keywrap.h) */
 	struct buf recovery_blob; /* MK wrapped under the recovery code; len 0: none */
 	unsigned char seal_pk[DIRECTORY_SEAL_PK_LEN];
 	uint64_t quota_bytes; /* 0: no quota */
@@ -95,7 +95,7 @@ struct directory_alias {
 struct directory_target {
 	enum directory_target_kind kind;
 	char *value; /* LOCAL: the user's address; EXTERNAL: the address; URL: the URL */
-	char id[DIRECTORY_ID_LEN + 1];		      /* LOCAL only, else "" */
+	char id[DIRECTORY_ID_LEN + 1];                /* LOCAL only, else "" */
 	unsigned char seal_pk[DIRECTORY_SEAL_PK_LEN]; /* LOCAL only */
 };
 
@@ -123,7 +123,7 @@ struct directory_result {
  * older (READ, WRITE: run init) or newer than this program knows, or
  * SQLite fails. */
 int directory_open(const char *state_dir, enum directory_mode mode, struct directory **d_r,
-		   const char **error_r);
+                   const char **error_r);
 void directory_close(struct directory **d);
 
 /* The reason and message of the last failure on d (valid until the next
@@ -173,7 +173,7 @@ int directory_user_del(struct directory *d, const char *address, char id_out[DIR
 /* Users of one domain (or all with domain NULL), ordered by address. 0 ok
  * with *users_r (free with directory_user_list_free) and *n_r; -1 error. */
 int directory_user_list(struct directory *d, const char *domain, struct directory_user **users_r,
-			size_t *n_r);
+                        size_t *n_r);
 void directory_user_list_free(struct directory_user **users, size_t n);
 void directory_user_clear(struct directory_user *u);
 
@@ -198,10 +198,10 @@ int directory_user_update(struct directory *d, const struct directory_user *u, u
  * all, a source address, or a bare domain; ordered by source then insertion;
  * free with directory_alias_list_free. */
 int directory_alias_add(struct directory *d, const char *source, const char *target,
-			enum directory_target_kind *kind_r);
+                        enum directory_target_kind *kind_r);
 int directory_alias_del(struct directory *d, const char *source, const char *target);
 int directory_alias_list(struct directory *d, const char *filter,
-			 struct directory_alias **aliases_r, size_t *n_r);
+                         struct directory_alias **aliases_r, size_t *n_r);
 void directory_alias_list_free(struct directory_alias **aliases, size_t n);
 
 /* Resolve a recipient address for delivery, in this order:
@@ -223,7 +223,7 @@ void directory_alias_list_free(struct directory_alias **aliases, size_t n);
  * whether to accept them), 0 not found (res->miss says why), -1 error. res
  * is overwritten: call directory_result_clear after each use. */
 int directory_resolve(struct directory *d, const char *address, const char *postmaster,
-		      struct directory_result *res);
+                      struct directory_result *res);
 void directory_result_clear(struct directory_result *res);
 
 #endif

@@ -20,7 +20,7 @@
 
 #define DOM "example.test"
 
-static char root[64];	   /* mkdtemp */
+static char root[64];      /* mkdtemp */
 static char statedir[128]; /* root/state */
 static char dbpath[192];
 static struct directory *D;
@@ -128,7 +128,7 @@ static void expect_only_local(const char *address, const char *postmaster, const
 	int r = resolve(address, postmaster);
 	if (r != 1 || R.n != 1 || !has_target(DIRECTORY_TARGET_LOCAL, user))
 		fprintf(stderr, "resolve %s: r=%d n=%zu first=%s miss=%d\n", address, r, R.n,
-			R.n ? R.targets[0].value : "-", R.miss);
+		        R.n ? R.targets[0].value : "-", R.miss);
 	assert_int_equal(r, 1);
 	assert_int_equal(R.n, 1);
 	assert_true(has_target(DIRECTORY_TARGET_LOCAL, user));
@@ -552,9 +552,9 @@ static void test_user_update_rekey_fields(void **state)
 	memset(u.seal_pk, 0x5a, sizeof(u.seal_pk));
 	u.quota_bytes = 1000;
 	assert_int_equal(directory_user_update(D, &u,
-					       DIRECTORY_SET_PW_BLOB | DIRECTORY_SET_RECOVERY_BLOB |
-						       DIRECTORY_SET_SEAL_PK | DIRECTORY_SET_QUOTA),
-			 0);
+	                                       DIRECTORY_SET_PW_BLOB | DIRECTORY_SET_RECOVERY_BLOB |
+	                                           DIRECTORY_SET_SEAL_PK | DIRECTORY_SET_QUOTA),
+	                 0);
 	assert_int_equal(directory_user_get_by_id(D, id, &g), 1);
 	assert_memory_equal(g.pw_blob.data, "pw2", 3);
 	assert_memory_equal(g.recovery_blob.data, "rec2", 4);
@@ -724,7 +724,7 @@ static void test_resolve_user_beats_alias(void **state)
 	add_user("alice@" DOM, NULL);
 	add_user("bob@" DOM, NULL);
 	raw_sql("INSERT INTO aliases VALUES ('alice@example.test', 'example.test', "
-		"'bob@example.test', 'local', 0)");
+	        "'bob@example.test', 'local', 0)");
 	expect_only_local("alice@" DOM, NULL, "alice@" DOM);
 }
 
@@ -823,7 +823,7 @@ static void test_resolve_chain_too_deep(void **state)
 static void test_resolve_loop(void **state)
 {
 	raw_sql("INSERT INTO aliases VALUES ('a@example.test', 'example.test', 'b@example.test', "
-		"'local', 0), ('b@example.test', 'example.test', 'a@example.test', 'local', 0)");
+	        "'local', 0), ('b@example.test', 'example.test', 'a@example.test', 'local', 0)");
 	expect_miss("a@" DOM, NULL, DIRECTORY_MISS_LOOP);
 }
 
@@ -843,7 +843,7 @@ static void test_resolve_catchall_loop(void **state)
 	add_user("alice@" DOM, NULL);
 	add_alias("*@" DOM, "alice@" DOM);
 	raw_sql("UPDATE aliases SET target = 'nobody@example.test' WHERE source = "
-		"'*@example.test'");
+	        "'*@example.test'");
 	expect_miss("x@" DOM, NULL, DIRECTORY_MISS_LOOP);
 }
 
@@ -1167,88 +1167,88 @@ int main(int argc, char **argv)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown_result)
 	const struct CMUnitTest tests[] = {
-		T(test_init_creates_schema),
-		T(test_init_twice_idempotent),
-		T(test_init_concurrent_handles),
-		cmocka_unit_test_setup_teardown(test_migration_from_version_zero, setup_empty,
-						teardown),
-		T(test_newer_schema_refused),
-		cmocka_unit_test_setup_teardown(test_open_missing_file, setup_empty, teardown),
-		T(test_read_handle_refuses_writes),
-		T(test_transaction_rollback),
-		T(test_transaction_commit),
-		T(test_domain_add_normalises),
-		T(test_domain_add_duplicate),
-		T(test_domain_add_invalid),
-		T(test_domain_del_empty),
-		T(test_domain_del_unknown),
-		T(test_domain_del_with_users_refused),
-		T(test_domain_del_with_aliases_refused),
-		T(test_user_add_get),
-		T(test_user_get_by_id),
-		T(test_user_get_missing),
-		T(test_user_ids_random),
-		T(test_user_add_duplicate_address),
-		T(test_user_add_duplicate_id),
-		T(test_user_add_refusals),
-		T(test_user_add_over_alias_refused),
-		T(test_user_add_with_recovery_and_quota),
-		T(test_user_list),
-		T(test_user_del_returns_id),
-		T(test_user_del_unknown),
-		T(test_user_update_pw_blob),
-		T(test_user_update_recovery_set_and_clear),
-		T(test_user_update_rekey_fields),
-		T(test_user_update_refusals),
-		T(test_alias_kinds),
-		T(test_alias_bad_urls),
-		T(test_alias_local_target_must_exist),
-		T(test_alias_refusals),
-		T(test_alias_duplicate),
-		T(test_alias_del_one_and_all),
-		T(test_alias_del_unknown),
-		T(test_resolve_exact_user),
-		T(test_resolve_case_insensitive),
-		T(test_resolve_tag_to_user),
-		T(test_resolve_alias_exact),
-		T(test_resolve_alias_tag_stripped),
-		T(test_resolve_user_beats_alias),
-		T(test_resolve_tagged_alias_beats_base_user),
-		T(test_resolve_alias_beats_catchall),
-		T(test_resolve_user_beats_catchall),
-		T(test_resolve_catchall),
-		T(test_resolve_unknown_user),
-		T(test_resolve_unknown_domain),
-		T(test_resolve_syntax),
-		T(test_resolve_chain),
-		T(test_resolve_chain_at_depth_limit),
-		T(test_resolve_chain_too_deep),
-		T(test_resolve_loop),
-		T(test_resolve_loop_with_exit),
-		T(test_resolve_catchall_loop),
-		T(test_resolve_dangling_alias),
-		T(test_resolve_dangling_target_falls_to_catchall),
-		T(test_resolve_fanout_dedup),
-		T(test_resolve_external_and_url),
-		T(test_resolve_external_only),
-		T(test_resolve_postmaster_configured),
-		T(test_resolve_postmaster_configured_other_domain),
-		T(test_resolve_postmaster_alias_beats_config),
-		T(test_resolve_postmaster_user_beats_config),
-		T(test_resolve_postmaster_first_user),
-		T(test_resolve_postmaster_bad_config_falls_back),
-		T(test_resolve_postmaster_catchall_before_first_user),
-		T(test_resolve_postmaster_config_beats_catchall),
-		T(test_resolve_postmaster_empty_domain),
-		T(test_resolve_postmaster_bare),
-		T(test_resolve_postmaster_bare_no_domains),
-		T(test_resolve_postmaster_is_not_tagged),
-		T(test_resolve_from_read_handle),
-		T(test_ro_nobody_readonly_shm_writer_closed),
-		T(test_ro_nobody_readonly_shm_writer_open),
-		T(test_ro_nobody_writable_shm),
-		T(test_ro_nobody_after_reopen_by_writer),
-		T(test_ro_nobody_without_wal_files),
+	    T(test_init_creates_schema),
+	    T(test_init_twice_idempotent),
+	    T(test_init_concurrent_handles),
+	    cmocka_unit_test_setup_teardown(test_migration_from_version_zero, setup_empty,
+	                                    teardown),
+	    T(test_newer_schema_refused),
+	    cmocka_unit_test_setup_teardown(test_open_missing_file, setup_empty, teardown),
+	    T(test_read_handle_refuses_writes),
+	    T(test_transaction_rollback),
+	    T(test_transaction_commit),
+	    T(test_domain_add_normalises),
+	    T(test_domain_add_duplicate),
+	    T(test_domain_add_invalid),
+	    T(test_domain_del_empty),
+	    T(test_domain_del_unknown),
+	    T(test_domain_del_with_users_refused),
+	    T(test_domain_del_with_aliases_refused),
+	    T(test_user_add_get),
+	    T(test_user_get_by_id),
+	    T(test_user_get_missing),
+	    T(test_user_ids_random),
+	    T(test_user_add_duplicate_address),
+	    T(test_user_add_duplicate_id),
+	    T(test_user_add_refusals),
+	    T(test_user_add_over_alias_refused),
+	    T(test_user_add_with_recovery_and_quota),
+	    T(test_user_list),
+	    T(test_user_del_returns_id),
+	    T(test_user_del_unknown),
+	    T(test_user_update_pw_blob),
+	    T(test_user_update_recovery_set_and_clear),
+	    T(test_user_update_rekey_fields),
+	    T(test_user_update_refusals),
+	    T(test_alias_kinds),
+	    T(test_alias_bad_urls),
+	    T(test_alias_local_target_must_exist),
+	    T(test_alias_refusals),
+	    T(test_alias_duplicate),
+	    T(test_alias_del_one_and_all),
+	    T(test_alias_del_unknown),
+	    T(test_resolve_exact_user),
+	    T(test_resolve_case_insensitive),
+	    T(test_resolve_tag_to_user),
+	    T(test_resolve_alias_exact),
+	    T(test_resolve_alias_tag_stripped),
+	    T(test_resolve_user_beats_alias),
+	    T(test_resolve_tagged_alias_beats_base_user),
+	    T(test_resolve_alias_beats_catchall),
+	    T(test_resolve_user_beats_catchall),
+	    T(test_resolve_catchall),
+	    T(test_resolve_unknown_user),
+	    T(test_resolve_unknown_domain),
+	    T(test_resolve_syntax),
+	    T(test_resolve_chain),
+	    T(test_resolve_chain_at_depth_limit),
+	    T(test_resolve_chain_too_deep),
+	    T(test_resolve_loop),
+	    T(test_resolve_loop_with_exit),
+	    T(test_resolve_catchall_loop),
+	    T(test_resolve_dangling_alias),
+	    T(test_resolve_dangling_target_falls_to_catchall),
+	    T(test_resolve_fanout_dedup),
+	    T(test_resolve_external_and_url),
+	    T(test_resolve_external_only),
+	    T(test_resolve_postmaster_configured),
+	    T(test_resolve_postmaster_configured_other_domain),
+	    T(test_resolve_postmaster_alias_beats_config),
+	    T(test_resolve_postmaster_user_beats_config),
+	    T(test_resolve_postmaster_first_user),
+	    T(test_resolve_postmaster_bad_config_falls_back),
+	    T(test_resolve_postmaster_catchall_before_first_user),
+	    T(test_resolve_postmaster_config_beats_catchall),
+	    T(test_resolve_postmaster_empty_domain),
+	    T(test_resolve_postmaster_bare),
+	    T(test_resolve_postmaster_bare_no_domains),
+	    T(test_resolve_postmaster_is_not_tagged),
+	    T(test_resolve_from_read_handle),
+	    T(test_ro_nobody_readonly_shm_writer_closed),
+	    T(test_ro_nobody_readonly_shm_writer_open),
+	    T(test_ro_nobody_writable_shm),
+	    T(test_ro_nobody_after_reopen_by_writer),
+	    T(test_ro_nobody_without_wal_files),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
