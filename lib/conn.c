@@ -291,6 +291,8 @@ static void conn_helper_serve(struct conn_loop *l, size_t i)
 
 static void conn_spawn(struct conn_loop *l, int cfd, bool tls)
 {
+	if (l->opts->before_fork != NULL)
+		l->opts->before_fork(l->arg);
 	struct conn c;
 	conn_fill(&c, cfd, cfd);
 	c.implicit_tls = tls;

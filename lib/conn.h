@@ -32,6 +32,8 @@ struct conn_opts {
 	/* Accept mode: called in the parent once, after the listening sockets were
 	 * found and before the loop (the sandbox goes here). */
 	void (*before_loop)(void *arg);
+	/* Accept mode: called in the parent before each session's fork. */
+	void (*before_fork)(void *arg);
 	/* Accept mode: the helper process a session may ask the loop for, once
 	 * (conn_helper). It runs in a child forked from the loop, not from the
 	 * session, with c describing the session's connection (rfd, wfd: -1)

@@ -18,7 +18,9 @@
 
 struct deliver {
 	const struct conf *conf;
-	struct directory *dir;
+	struct directory *dir; /* the session's, or the loop's snapshot it inherited */
+	struct directory *src; /* accept loop: the file the snapshots are taken from */
+	bool src_failed;       /* accept loop: the last refresh failed (logged once) */
 	int users_fd;
 	struct notify *notify;
 };
@@ -60,12 +62,45 @@ static struct directory *deliver_dir(struct deliver *d)
 	return d->dir;
 }
 
+void deliver_loop_refresh(struct deliver *d)
+{
+	const char *err = NULL;
+	int changed = -1;
+	if (d->src == NULL &&
+	    directory_open(d->conf->state_dir, DIRECTORY_READ, &d->src, &err) < 0) {
+		d->src = NULL;
+	} else {
+		changed = directory_changed(d->src);
+		if (changed < 0)
+			err = directory_error(d->src);
+	}
+	if (changed == 0 && d->dir != NULL)
+		return;
+	struct directory *snap = NULL;
+	if (changed == 1 && directory_snapshot(d->src, &snap) < 0)
+		err = directory_error(d->src);
+	if (snap == NULL) {
+		/* The children open the file themselves meanwhile. */
+		if (!d->src_failed)
+			log_event(LOG_ERR, "directory-error", "REASON",
+			          err ? err : "snapshot failed", NULL);
+		d->src_failed = true;
+		directory_close(&d->dir);
+		directory_close(&d->src);
+		return;
+	}
+	d->src_failed = false;
+	directory_close(&d->dir);
+	d->dir = snap;
+}
+
 void deliver_free(struct deliver **dp)
 {
 	struct deliver *d = *dp;
 	if (d == NULL)
 		return;
 	directory_close(&d->dir);
+	directory_close(&d->src);
 	if (d->users_fd >= 0)
 		close(d->users_fd);
 	notify_free(&d->notify);

@@ -82,6 +82,7 @@ struct directory {
 	enum directory_status status;
 	char error[512];
 	sqlite3_stmt *st[ST_COUNT];
+	int64_t data_version; /* directory_changed: the last value seen; -1 none */
 };
 
 static char dir_open_error[1024];
@@ -429,6 +430,7 @@ int directory_open(const char *state_dir, enum directory_mode mode, struct direc
 	struct directory *d = mem_zalloc(sizeof(*d));
 	d->db = db;
 	d->readonly = mode == DIRECTORY_READ;
+	d->data_version = -1;
 	if (dir_exec(d, "PRAGMA foreign_keys = ON") < 0) {
 		dir_open_fail(error_r, "%s: %s", path, d->error);
 		directory_close(&d);
@@ -472,6 +474,64 @@ void directory_close(struct directory **dp)
 	sqlite3_close(d->db);
 	free(d);
 	*dp = NULL;
+}
+
+/* ---- snapshots for forked processes ---- */
+
+int directory_changed(struct directory *d)
+{
+	sqlite3_stmt *st = dir_prepare(d, "PRAGMA data_version");
+	if (st == NULL)
+		return -1;
+	int rc = sqlite3_step(st);
+	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	dir_done(d, st);
+	if (rc != SQLITE_ROW)
+		return dir_sqlfail(d, "data_version");
+	bool changed = v != d->data_version;
+	d->data_version = v;
+	return changed ? 1 : 0;
+}
+
+int directory_snapshot(struct directory *d, struct directory **snap_r)
+{
+	sqlite3 *mem = NULL;
+	*snap_r = NULL;
+	if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(mem);
+		return dir_fail(d, DIRECTORY_ERR_TEMP, "in-memory database: out of memory");
+	}
+	sqlite3_backup *b = sqlite3_backup_init(mem, "main", d->db, "main");
+	int rc = b != NULL ? sqlite3_backup_step(b, -1) : sqlite3_errcode(mem);
+	if (b != NULL)
+		sqlite3_backup_finish(b);
+	struct directory *s = mem_zalloc(sizeof(*s));
+	s->db = mem;
+	s->readonly = true;
+	s->data_version = -1;
+	if (rc != SQLITE_DONE) {
+		dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", sqlite3_errstr(rc));
+		directory_close(&s);
+		return -1;
+	}
+	/* Delivery needs public data only: drop the wrapped keys, and let
+	 * nothing of them linger in free pages. Then prepare every statement
+	 * here, once, rather than in each process that inherits the copy. */
+	if (dir_exec(s, "PRAGMA secure_delete = ON") < 0 ||
+	    dir_exec(s, "UPDATE users SET pw_blob = X'', recovery_blob = NULL") < 0) {
+		dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", s->error);
+		directory_close(&s);
+		return -1;
+	}
+	for (int i = 0; i < ST_COUNT; i++)
+		if (dir_stmt(s, (enum dir_stmt)i) == NULL) {
+			dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", s->error);
+			directory_close(&s);
+			return -1;
+		}
+	*snap_r = s;
+	return 0;
 }
 
 /* ---- helpers ---- */

@@ -126,6 +126,18 @@ int directory_open(const char *state_dir, enum directory_mode mode, struct direc
                    const char **error_r);
 void directory_close(struct directory **d);
 
+/* For a process that forks per connection (the MX accept loop): a copy of
+ * d in memory, without the wrapped keys, with its statements prepared. A
+ * child uses the copy it inherited as a read-only directory: an in-memory
+ * database shares no file or lock with anyone, so unlike a connection to
+ * the file it may cross fork(). 0 ok (*snap_r, close with directory_close);
+ * -1 (TEMP, status on d). */
+int directory_snapshot(struct directory *d, struct directory **snap_r);
+/* 1 when another connection committed to d's database since the previous
+ * call (the first call says 1), 0 when not, -1 error. Cheap: PRAGMA
+ * data_version. */
+int directory_changed(struct directory *d);
+
 /* The reason and message of the last failure on d (valid until the next
  * call on d). */
 enum directory_status directory_status(const struct directory *d);

@@ -860,6 +860,12 @@ static int smtp_conn(struct conn *c, void *arg)
 	return smtp_session(srv, c);
 }
 
+static void smtp_before_fork(void *arg)
+{
+	const struct smtp_server *srv = arg;
+	deliver_loop_refresh(srv->deliver);
+}
+
 static void smtp_before_loop(void *arg)
 {
 	const struct smtp_server *srv = arg;
@@ -886,7 +892,8 @@ int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
 	server_warm();
 	struct conn_opts opts = {.tls_flag = a.tls,
 	                         .max_children = (unsigned)c->max_connections,
-	                         .before_loop = smtp_before_loop};
+	                         .before_loop = smtp_before_loop,
+	                         .before_fork = smtp_before_fork};
 	int rc = conn_serve(&opts, smtp_conn, &srv);
 	close(srv.state_fd);
 	deliver_free(&srv.deliver);

@@ -192,3 +192,45 @@ def test_loop_logs_a_killed_back(redis, cert):
     finally:
         harness.BUILD = saved
         inst.cleanup()
+
+
+def rcpt_code(port, rcpt):
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.mail("a@example.org")
+        return s.rcpt(rcpt)[0]
+
+
+@pytest.mark.parametrize("handler", ["smtpd", "lmtpd"])
+def test_mx_loop_sees_directory_changes_at_once(users, handler):
+    """The accept loop's children resolve recipients in an in-memory copy
+    of the directory that the loop renews before a fork whenever the file
+    changed: a user or alias added or removed a moment ago counts for the
+    next connection."""
+    inst = users
+    if handler == "smtpd":
+        port = inst.start("smtpd", fork=True)
+    else:
+        port = inst.start("lmtpd", unix=os.path.join(inst.tmp, "lmtp.sock"), fork=True)
+
+    def code(rcpt):
+        if handler == "smtpd":
+            return rcpt_code(port, rcpt)
+        s = smtplib.LMTP(port, timeout=10)
+        try:
+            s.ehlo("client.test")
+            s.mail("a@example.org")
+            return s.rcpt(rcpt)[0]
+        finally:
+            s.close()
+
+    assert code("new@example.test") == 550
+    inst.add_user("new@example.test")
+    assert code("new@example.test") == 250
+    inst.sealctl("alias", "add", "sales@example.test", "new@example.test")
+    assert code("sales@example.test") == 250
+    inst.sealctl("user", "del", "new@example.test")
+    assert code("new@example.test") == 550
+    inst.sealctl("alias", "del", "sales@example.test")
+    assert code("sales@example.test") == 550
+    assert code("demo@example.test") == 250

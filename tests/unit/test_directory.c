@@ -681,6 +681,59 @@ static void test_alias_del_unknown(void **state)
 
 /* ---- resolve ---- */
 
+/* ---- in-memory snapshots (the MX accept loop) ---- */
+
+static void test_snapshot_resolves_like_the_file(void **state)
+{
+	(void)state;
+	char id[DIRECTORY_ID_LEN + 1];
+	add_user("alice@" DOM, id);
+	add_alias("sales@" DOM, "alice@" DOM);
+	add_alias("*@" DOM, "alice@" DOM);
+	struct directory *snap, *file = D;
+	assert_int_equal(directory_snapshot(file, &snap), 0);
+	D = snap;
+	expect_only_local("alice+tag@" DOM, NULL, "alice@" DOM);
+	assert_string_equal(R.targets[0].id, id);
+	assert_int_equal(R.targets[0].seal_pk[0], 'a');
+	expect_only_local("sales@" DOM, NULL, "alice@" DOM);
+	expect_only_local("anything@" DOM, NULL, "alice@" DOM);
+	expect_miss("x@elsewhere.test", NULL, DIRECTORY_MISS_DOMAIN);
+	/* No wrapped keys in the copy. */
+	struct directory_user u;
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(directory_user_get_by_id(snap, id, &u), 1);
+	assert_int_equal(u.pw_blob.len, 0);
+	assert_int_equal(u.seal_pk[0], 'a');
+	directory_user_clear(&u);
+	/* A copy is read-only. */
+	assert_int_equal(directory_domain_add(snap, "other.test"), -1);
+	D = file;
+	directory_close(&snap);
+}
+
+static void test_changed_sees_other_connections(void **state)
+{
+	(void)state;
+	const char *err;
+	struct directory *r;
+	assert_int_equal(directory_open(statedir, DIRECTORY_READ, &r, &err), 0);
+	assert_int_equal(directory_changed(r), 1); /* first call */
+	assert_int_equal(directory_changed(r), 0);
+	add_user("bob@" DOM, NULL);
+	assert_int_equal(directory_changed(r), 1);
+	assert_int_equal(directory_changed(r), 0);
+	/* The snapshot taken now has the new user; an older one would not. */
+	struct directory *snap;
+	assert_int_equal(directory_snapshot(r, &snap), 0);
+	struct directory *file = D;
+	D = snap;
+	expect_only_local("bob@" DOM, NULL, "bob@" DOM);
+	D = file;
+	directory_close(&snap);
+	directory_close(&r);
+}
+
 static void test_resolve_exact_user(void **state)
 {
 	char id[DIRECTORY_ID_LEN + 1];
@@ -1207,6 +1260,8 @@ int main(int argc, char **argv)
 	    T(test_alias_duplicate),
 	    T(test_alias_del_one_and_all),
 	    T(test_alias_del_unknown),
+	    T(test_snapshot_resolves_like_the_file),
+	    T(test_changed_sees_other_connections),
 	    T(test_resolve_exact_user),
 	    T(test_resolve_case_insensitive),
 	    T(test_resolve_tag_to_user),
