@@ -198,6 +198,7 @@ struct age_seal {
 	uint64_t counter;
 	unsigned char *plain; /* AGE_CHUNK_SIZE bytes */
 	size_t plain_len;
+	size_t plain_max; /* the most of plain ever used: what age_seal_free wipes */
 	unsigned char *enc; /* AGE_ENC_CHUNK bytes */
 	age_write_fn out;
 	void *ctx;
@@ -310,6 +311,8 @@ int age_seal_update(struct age_seal *s, const void *data, size_t len)
 			n = len;
 		memcpy(s->plain + s->plain_len, p, n);
 		s->plain_len += n;
+		if (s->plain_len > s->plain_max)
+			s->plain_max = s->plain_len;
 		p += n;
 		len -= n;
 	}
@@ -332,9 +335,11 @@ void age_seal_free(struct age_seal **sp)
 	if (s == NULL)
 		return;
 	sodium_memzero(s->key, sizeof(s->key));
-	/* Plaintext is message content: wipe it as well. */
-	mem_wipe_free(s->plain, AGE_CHUNK_SIZE);
-	mem_wipe_free(s->enc, AGE_ENC_CHUNK);
+	/* Plaintext is message content: wipe what was used of it (a small
+	 * message leaves most of the 64 KiB untouched, unmapped even; wiping
+	 * it all would cost a page fault per 4 KiB). The ciphertext is public. */
+	mem_wipe_free(s->plain, s->plain_max);
+	free(s->enc);
 	mem_wipe_free(s, sizeof(*s));
 	*sp = NULL;
 }
@@ -372,6 +377,7 @@ struct age_open {
 	unsigned char *enc; /* AGE_ENC_CHUNK bytes: one chunk as received */
 	size_t enc_len;
 	unsigned char *plain; /* AGE_CHUNK_SIZE bytes */
+	size_t plain_max;     /* the most of plain ever used: what age_open_free wipes */
 };
 
 static int age_fail(struct age_open *o, const char *why)
@@ -407,10 +413,11 @@ void age_open_free(struct age_open **op)
 		return;
 	buf_wipe(&o->header);
 	buf_wipe(&o->scratch);
+	/* Only the used part of the plaintext buffer holds anything (see
+	 * age_seal_free); the ciphertext is public. */
 	if (o->plain != NULL)
-		mem_wipe_free(o->plain, AGE_CHUNK_SIZE);
-	if (o->enc != NULL)
-		mem_wipe_free(o->enc, AGE_ENC_CHUNK);
+		mem_wipe_free(o->plain, o->plain_max);
+	free(o->enc);
 	/* Wipes sk, file_key and the payload key with the rest. */
 	mem_wipe_free(o, sizeof(*o));
 	*op = NULL;
@@ -622,6 +629,8 @@ static int age_open_chunk(struct age_open *o, bool last)
 	 * chunk, so there is one encoding per plaintext. */
 	if (last && plen == 0 && o->counter > 0)
 		return age_fail(o, "payload: empty last chunk");
+	if (plen > o->plain_max)
+		o->plain_max = (size_t)plen;
 	if (o->counter == UINT64_MAX)
 		return age_fail(o, "payload too long");
 	o->counter++;
