@@ -7,6 +7,7 @@
  * ends on its own (a refused connection: MaxConnections=) counts as an error.
  *
  *     connrate HOST PORT CONC SECS COMMAND
+ *     connrate /path/to/unix.socket - CONC SECS COMMAND
  *     -> conns=N errors=E secs=S conn_per_s=R
  *
  * Built by tests/systemd/run.sh; not part of the product. Trust: test tool. */
@@ -22,13 +23,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CONNRATE_MAX_THREADS  64
 #define CONNRATE_IO_TIMEOUT_S 10
 
-static struct sockaddr_in connrate_addr;
+static struct sockaddr_storage connrate_addr;
+static socklen_t connrate_addrlen;
 static char connrate_cmd[256];
 static size_t connrate_cmdlen;
 static double connrate_deadline;
@@ -69,16 +72,17 @@ static bool connrate_greeting(int fd)
 
 static bool connrate_session(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(connrate_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
 	struct timeval tv = {CONNRATE_IO_TIMEOUT_S, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connrate_addr.ss_family == AF_INET)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bool ok = false;
-	if (connect(fd, (struct sockaddr *)&connrate_addr, sizeof(connrate_addr)) == 0 &&
+	if (connect(fd, (struct sockaddr *)&connrate_addr, connrate_addrlen) == 0 &&
 	    connrate_greeting(fd) &&
 	    write(fd, connrate_cmd, connrate_cmdlen) == (ssize_t)connrate_cmdlen) {
 		char buf[1024];
@@ -110,11 +114,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(&connrate_addr, 0, sizeof(connrate_addr));
-	connrate_addr.sin_family = AF_INET;
-	connrate_addr.sin_port = htons((uint16_t)atoi(argv[2]));
-	if (inet_pton(AF_INET, argv[1], &connrate_addr.sin_addr) != 1) {
-		fprintf(stderr, "connrate: bad IPv4 address %s\n", argv[1]);
-		return 2;
+	if (argv[1][0] == '/') {
+		struct sockaddr_un *un = (struct sockaddr_un *)&connrate_addr;
+		if (strlen(argv[1]) >= sizeof(un->sun_path)) {
+			fprintf(stderr, "connrate: socket path too long\n");
+			return 2;
+		}
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, argv[1], strlen(argv[1]) + 1);
+		connrate_addrlen = sizeof(*un);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&connrate_addr;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)atoi(argv[2]));
+		if (inet_pton(AF_INET, argv[1], &in->sin_addr) != 1) {
+			fprintf(stderr, "connrate: bad IPv4 address %s\n", argv[1]);
+			return 2;
+		}
+		connrate_addrlen = sizeof(*in);
 	}
 	int conc = atoi(argv[3]);
 	double secs = atof(argv[4]);

@@ -408,7 +408,11 @@ bench() { # bench NAME PORT CMD
 		rates="" p1=""
 		for r in $(seq "$REPS"); do
 			p0=$(ticks 1)
-			line=$(/lab/connrate 127.0.0.1 "$port" "$c" "$SECS" "$cmd")
+			if [ "${port#/}" != "$port" ]; then # a unix socket
+				line=$(/lab/connrate "$port" - "$c" "$SECS" "$cmd")
+			else
+				line=$(/lab/connrate 127.0.0.1 "$port" "$c" "$SECS" "$cmd")
+			fi
 			pa=$(ticks 1)
 			n=$(echo "$line" | sed -n 's/.*conns=\([0-9]*\).*/\1/p')
 			rates="$rates $(echo "$line" | sed -n 's/.*conn_per_s=//p')"
@@ -444,6 +448,13 @@ if [ -x /lab/connrate ]; then
 		systemctl start sealmail-bench-plain.socket &&
 			bench "smtpd@.service(Accept=yes, plain unit)" 2525 QUIT
 		systemctl stop sealmail-bench-plain.socket
+	fi
+	if has lmtpd; then
+		# connrate runs as root: the socket's group would not matter.
+		bench_handler lmtpd /run/sealmail/lmtp QUIT
+	fi
+	if has pop3d; then
+		bench_handler pop3d 110 QUIT
 	fi
 	if has imapd; then
 		bench_handler imapd 143 "a LOGOUT"
