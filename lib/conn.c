@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -345,6 +346,15 @@ static int conn_accept_loop(struct conn_loop *l)
 	sa.sa_handler = conn_on_chld;
 	sa.sa_flags = SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
+	/* Each pre-login session holds a control socket in this process: with
+	 * max_connections of them the usual soft limit of 1,024 descriptors
+	 * would be too few. The hard limit is the administrator's (LimitNOFILE=). */
+	struct rlimit nofile;
+	if (l->opts->helper != NULL && getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	if (l->opts->before_loop != NULL)
 		l->opts->before_loop(l->arg);
 	unsigned max = l->opts->max_children ? l->opts->max_children : 1000;

@@ -127,15 +127,16 @@ class Instance:
                         return os.path.join(self.state, "users", p[3:])
         raise KeyError(address)
 
-    def start(self, handler, *args, port=None, unix=None, fork=False):
+    def start(self, handler, *args, port=None, unix=None, fork=False, wrap=()):
         """Start handler under systemd-socket-activate --inetd (one process
         per connection, as Accept=yes), or with fork=True given the listening
         socket (as Accept=no: it accepts and forks); return the port (or the
-        unix socket path). With fork=True, self.procs[-1].pid is the handler."""
+        unix socket path). With fork=True, self.procs[-1].pid is the handler.
+        wrap: a command to run it under (e.g. prlimit with its options)."""
         listen = unix if unix else f"127.0.0.1:{port or free_port()}"
         log = open(os.path.join(self.tmp, f"{handler}-{len(self.procs)}.log"), "w")
-        cmd = ["systemd-socket-activate", "-l", listen] if fork else \
-            ["systemd-socket-activate", "--inetd", "-a", "-l", listen]
+        cmd = [*wrap, "systemd-socket-activate", "-l", listen] if fork else \
+            [*wrap, "systemd-socket-activate", "--inetd", "-a", "-l", listen]
         for e in PASSTHROUGH_ENV:
             cmd += ["-E", e]
         cmd += [f"{BUILD}/{handler}", *args]

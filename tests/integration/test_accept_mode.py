@@ -234,3 +234,34 @@ def test_mx_loop_sees_directory_changes_at_once(users, handler):
     inst.sealctl("alias", "del", "sales@example.test")
     assert code("sales@example.test") == 550
     assert code("demo@example.test") == 250
+
+
+def test_many_sessions_before_login(users):
+    """Each session that has not logged in yet holds a control socket in the
+    accept loop: the loop raises its descriptor limit to the hard limit, so
+    that max_connections such sessions fit even under a soft limit of 1,024."""
+    import resource
+    import shutil
+    if not shutil.which("prlimit"):
+        pytest.skip("SKIPPED LOUDLY: no prlimit (util-linux)")
+    inst = users
+    with open(inst.conf, "a") as f:
+        f.write("max_connections = 1500\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 2400:
+        pytest.skip("SKIPPED LOUDLY: the test client needs 2,400 descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2400), hard))
+    port = inst.start("imapd", fork=True, wrap=("prlimit", "--nofile=1024:4096"))
+    socks = []
+    try:
+        for _ in range(1100):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=20))
+        greeted = sum(1 for s in socks if s.makefile("rb").readline().startswith(b"* OK"))
+        assert greeted == len(socks)
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+        m.login("demo@example.test", inst.pw)
+        m.logout()
+    finally:
+        for s in socks:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
