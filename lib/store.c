@@ -439,6 +439,12 @@ static sqlite3 *store_open_db(const char *path, const unsigned char mk[STORE_KEY
 	 * can spill there.
 	 * journal_size_limit: a large import grows the WAL; truncate it back
 	 * after checkpoints instead of keeping it at its peak size. */
+	/* Keep -wal and -shm when the last connection closes, as directory.db
+	 * does: every session would otherwise delete both at logout and create
+	 * them again at the next login (the WAL holds only encrypted pages, the
+	 * index only page numbers). */
+	int persist = 1;
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	if (sqlite3_exec(db,
 	                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
 	                 "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864;",
