@@ -357,6 +357,7 @@ static int conn_accept_loop(struct conn_loop *l)
 	}
 	if (l->opts->before_loop != NULL)
 		l->opts->before_loop(l->arg);
+	int xfd = l->opts->loop_fd != NULL ? l->opts->loop_fd(l->arg) : -1;
 	unsigned max = l->opts->max_children ? l->opts->max_children : 1000;
 	struct pollfd *p = NULL;
 	size_t *kid = NULL; /* poll slot -> entry in l->kids */
@@ -369,7 +370,7 @@ static int conn_accept_loop(struct conn_loop *l)
 		 * clients until a session ends. Requests for helpers are still
 		 * answered (with a refusal when no process may be added). */
 		bool full = l->children >= max;
-		size_t np = full ? 0 : (size_t)l->n;
+		size_t np = (full ? 0 : (size_t)l->n) + (xfd >= 0);
 		for (size_t i = 0; i < l->nkids; i++)
 			np += l->kids[i].ctl >= 0;
 		if (np == 0) {
@@ -384,6 +385,9 @@ static int conn_accept_loop(struct conn_loop *l)
 		size_t k = 0;
 		for (int i = 0; !full && i < l->n; i++)
 			p[k++] = (struct pollfd){.fd = l->fds[i], .events = POLLIN};
+		size_t xi = k;
+		if (xfd >= 0)
+			p[k++] = (struct pollfd){.fd = xfd, .events = POLLIN};
 		size_t base = k;
 		for (size_t i = 0; i < l->nkids; i++)
 			if (l->kids[i].ctl >= 0) {
@@ -398,6 +402,8 @@ static int conn_accept_loop(struct conn_loop *l)
 		}
 		if (r <= 0)
 			continue;
+		if (xfd >= 0 && p[xi].revents != 0)
+			l->opts->loop_fd_ready(l->arg);
 		/* Helper requests first (their sessions wait). From the highest
 		 * entry down: removing entry i moves the last one, already seen,
 		 * into its place. */

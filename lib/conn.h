@@ -34,6 +34,10 @@ struct conn_opts {
 	void (*before_loop)(void *arg);
 	/* Accept mode: called in the parent before each session's fork. */
 	void (*before_fork)(void *arg);
+	/* Accept mode: after before_loop, a descriptor for the loop to watch
+	 * too (-1: none), and what to call when it is readable. */
+	int (*loop_fd)(void *arg);
+	void (*loop_fd_ready)(void *arg);
 	/* Accept mode: the helper process a session may ask the loop for, once
 	 * (conn_helper). It runs in a child forked from the loop, not from the
 	 * session, with c describing the session's connection (rfd, wfd: -1)

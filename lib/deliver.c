@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,12 +16,21 @@
 #include "mem.h"
 #include "notify.h"
 #include "spool.h"
+#include "timeutil.h"
+
+/* How long the accept loop leaves Redis alone after a failure. */
+#define DELIVER_REDIS_RETRY_MS 5000
 
 struct deliver {
 	const struct conf *conf;
 	struct directory *dir; /* the session's, or the loop's snapshot it inherited */
 	struct directory *src; /* accept loop: the file the snapshots are taken from */
 	bool src_failed;       /* accept loop: the last refresh failed (logged once) */
+	/* Accept loop: children send the ids of users to notify as datagrams,
+	 * and the loop publishes them on its one Redis connection. */
+	int relay_rd, relay_wr;
+	struct notify *loop_notify;
+	int64_t loop_retry_ms; /* after a Redis failure: not before this */
 	int users_fd;
 	struct notify *notify;
 };
@@ -30,6 +40,7 @@ struct deliver *deliver_new(const struct conf *c, const char **error_r)
 	static char err[512];
 	struct deliver *d = mem_zalloc(sizeof(*d));
 	d->conf = c;
+	d->relay_rd = d->relay_wr = -1;
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/users", c->state_dir);
 	d->users_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -44,8 +55,59 @@ struct deliver *deliver_new(const struct conf *c, const char **error_r)
 
 void deliver_session_begin(struct deliver *d)
 {
+	/* A child of the accept loop: not the loop's end of the relay, nor
+	 * its Redis connection. */
+	if (d->relay_rd >= 0) {
+		close(d->relay_rd);
+		d->relay_rd = -1;
+	}
+	notify_free(&d->loop_notify);
 	if (d->notify == NULL)
 		d->notify = notify_new(d->conf->redis);
+}
+
+int deliver_loop_relay(struct deliver *d)
+{
+	int sv[2];
+	if (d->conf->redis[0] == '\0' ||
+	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+		return -1;
+	d->relay_rd = sv[0];
+	d->relay_wr = sv[1];
+	return d->relay_rd;
+}
+
+void deliver_loop_publish(struct deliver *d)
+{
+	char id[DIRECTORY_ID_LEN + 2];
+	/* Bounded, so that the loop gets back to accepting. */
+	for (int i = 0; i < 256; i++) {
+		ssize_t k = recv(d->relay_rd, id, sizeof(id) - 1, MSG_DONTWAIT);
+		if (k < 0)
+			return;
+		id[k] = '\0';
+		if (k != DIRECTORY_ID_LEN || !directory_id_valid(id))
+			continue; /* not from our code: ignore */
+		if (d->loop_notify == NULL) {
+			if (timeutil_mono_ms() < d->loop_retry_ms)
+				continue; /* Redis was down: sessions poll meanwhile */
+			d->loop_notify = notify_new(d->conf->redis);
+		}
+		if (notify_publish(d->loop_notify, id, "new") < 0) {
+			notify_free(&d->loop_notify);
+			d->loop_retry_ms = timeutil_mono_ms() + DELIVER_REDIS_RETRY_MS;
+		}
+	}
+}
+
+/* After commit: tell the user's sessions. Through the accept loop when
+ * there is one (no Redis connection per child), else directly. */
+static void deliver_notify(struct deliver *d, const char *user_id)
+{
+	if (d->relay_wr >= 0 &&
+	    send(d->relay_wr, user_id, strlen(user_id), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		return;
+	notify_publish(d->notify, user_id, "new");
 }
 
 /* The directory, opened at the first recipient: a session that never gets
@@ -101,6 +163,11 @@ void deliver_free(struct deliver **dp)
 		return;
 	directory_close(&d->dir);
 	directory_close(&d->src);
+	notify_free(&d->loop_notify);
+	if (d->relay_rd >= 0)
+		close(d->relay_rd);
+	if (d->relay_wr >= 0)
+		close(d->relay_wr);
 	if (d->users_fd >= 0)
 		close(d->users_fd);
 	notify_free(&d->notify);
@@ -108,7 +175,7 @@ void deliver_free(struct deliver **dp)
 	*dp = NULL;
 }
 
-/* Bytes the user occupies: the mailbox file plus what waits in the spool.
+/* Bytes the user occupies: the mailbox files plus what waits in the spool.
  * The MX cannot read the mailbox, but it can stat it. */
 static uint64_t deliver_usage(struct deliver *d, const char *id)
 {
@@ -116,9 +183,14 @@ static uint64_t deliver_usage(struct deliver *d, const char *id)
 	struct stat st;
 	uint64_t total = 0, spool_bytes = 0;
 	size_t files;
-	snprintf(path, sizeof(path), "%s/mailbox.db", id);
-	if (fstatat(d->users_fd, path, &st, 0) == 0)
-		total += (uint64_t)st.st_size;
+	/* The mailbox with its WAL and WAL index, which persist between
+	 * sessions. */
+	static const char *const mailbox[] = {"mailbox.db", "mailbox.db-wal", "mailbox.db-shm"};
+	for (size_t i = 0; i < sizeof(mailbox) / sizeof(mailbox[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", id, mailbox[i]);
+		if (fstatat(d->users_fd, path, &st, 0) == 0)
+			total += (uint64_t)st.st_size;
+	}
 	snprintf(path, sizeof(path), "%s/spool", id);
 	int fd = openat(d->users_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -322,7 +394,7 @@ size_t deliver_run_flags(struct deliver *d, const struct buf *prefix, const unsi
 			targets[i].result = targets[primary[i]].result;
 			targets[i].reply = targets[primary[i]].reply;
 		} else if (targets[i].result == 0) {
-			notify_publish(d->notify, targets[i].user_id, "new");
+			deliver_notify(d, targets[i].user_id);
 		}
 		if (targets[i].result == 0)
 			ok++;

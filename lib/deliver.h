@@ -46,6 +46,16 @@ void deliver_session_begin(struct deliver *d);
  * two thirds of the page faults of a one-message session. On failure the
  * children open the file themselves (logged once). */
 void deliver_loop_refresh(struct deliver *d);
+/* In an accept loop, once: a datagram socketpair over which the children
+ * pass the ids of users to notify, so that the loop publishes them on one
+ * Redis connection instead of each child connecting. Returns the loop's end
+ * to poll, or -1 (no Redis configured, or no socketpair: children publish
+ * themselves). */
+int deliver_loop_relay(struct deliver *d);
+/* The loop's end is readable: publish what the children sent (user ids
+ * only; anything else is ignored). After a Redis failure nothing is
+ * published for 5 s (sessions poll meanwhile); delivery never waits. */
+void deliver_loop_publish(struct deliver *d);
 
 /* Resolve addr (local@domain, or "postmaster") into local users, appending
  * to *targets (grown with mem_realloc) with group set. 1 accepted; 0

@@ -866,6 +866,18 @@ static void smtp_before_fork(void *arg)
 	deliver_loop_refresh(srv->deliver);
 }
 
+static int smtp_loop_fd(void *arg)
+{
+	const struct smtp_server *srv = arg;
+	return deliver_loop_relay(srv->deliver);
+}
+
+static void smtp_loop_fd_ready(void *arg)
+{
+	const struct smtp_server *srv = arg;
+	deliver_loop_publish(srv->deliver);
+}
+
 static void smtp_before_loop(void *arg)
 {
 	const struct smtp_server *srv = arg;
@@ -893,7 +905,9 @@ int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)
 	struct conn_opts opts = {.tls_flag = a.tls,
 	                         .max_children = (unsigned)c->max_connections,
 	                         .before_loop = smtp_before_loop,
-	                         .before_fork = smtp_before_fork};
+	                         .before_fork = smtp_before_fork,
+	                         .loop_fd = smtp_loop_fd,
+	                         .loop_fd_ready = smtp_loop_fd_ready};
 	int rc = conn_serve(&opts, smtp_conn, &srv);
 	close(srv.state_fd);
 	deliver_free(&srv.deliver);

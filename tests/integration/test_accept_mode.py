@@ -265,3 +265,56 @@ def test_many_sessions_before_login(users):
         for s in socks:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def redis_connections(redis):
+    out = redis.cli("INFO", "stats").stdout
+    for line in out.splitlines():
+        if line.startswith("total_connections_received:"):
+            return int(line.split(":")[1])
+    raise AssertionError(out)
+
+
+def test_mx_loop_publishes_for_its_children(users, redis):
+    """The children of the MX accept loop hand the ids of users to notify to
+    the loop, which publishes them on its one Redis connection: ten
+    deliveries, every one seen by a subscriber, cost Redis one connection,
+    not ten."""
+    inst = users
+    port = inst.start("smtpd", fork=True)
+    uid = os.path.basename(inst.user_dir("demo@example.test"))
+    import subprocess
+    sub = subprocess.Popen(["redis-cli", "-s", redis.sock, "SUBSCRIBE", f"sealmail:user:{uid}"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3):
+            sub.stdout.readline()
+        before = redis_connections(redis)
+        for i in range(10):
+            with smplib_session(port) as s:
+                s.sendmail("a@example.org", ["demo@example.test"], f"Subject: {i}\r\n\r\nx\r\n")
+        got = [[sub.stdout.readline().strip() for _ in range(3)] for _ in range(10)]
+        assert all(g == ["message", f"sealmail:user:{uid}", "new"] for g in got), got
+        assert redis_connections(redis) - before <= 2  # the loop's (and redis-cli INFO's)
+    finally:
+        sub.kill()
+        sub.wait()
+
+
+def smplib_session(port):
+    return smtplib.SMTP("127.0.0.1", port, timeout=10)
+
+
+def test_mx_loop_delivers_without_redis(redis, cert):
+    inst = Instance(redis=None, cert=cert, extra_conf="redis = unix:/nonexistent/redis.sock\n")
+    try:
+        inst.setup_domain()
+        inst.add_user("demo@example.test")
+        port = inst.start("smtpd", fork=True)
+        for i in range(3):
+            with smplib_session(port) as s:
+                s.sendmail("a@example.org", ["demo@example.test"], f"Subject: {i}\r\n\r\nx\r\n")
+        spool = os.path.join(inst.user_dir("demo@example.test"), "spool", "new")
+        assert len(os.listdir(spool)) == 3
+    finally:
+        inst.cleanup()

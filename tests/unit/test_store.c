@@ -179,10 +179,12 @@ static void test_create_and_open(void **state)
 	struct stat sb;
 	assert_int_equal(stat(f->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	/* A clean close leaves no -wal/-shm behind. */
+	/* A clean close checkpoints everything into the database file: the
+	 * WAL stays (SQLITE_FCNTL_PERSIST_WAL) but is empty. */
 	char p[160];
 	snprintf(p, sizeof(p), "%s-wal", f->db);
-	assert_false(file_exists(p));
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
 
 	const char *err = NULL;
 	st = store_open(f->db, f->mk, &err);
@@ -225,6 +227,19 @@ static void test_wrong_key_changes_nothing(void **state)
 	struct buf before = BUF_INIT, after = BUF_INIT;
 	read_file(f->db, &before);
 	assert_true(before.len > 0);
+	/* The companions a clean session leaves, to compare afterwards. */
+	char p[160];
+	static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+	struct buf comp_before[3], comp_after = BUF_INIT;
+	bool existed[3];
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", f->db, sfx[i]);
+		comp_before[i] = (struct buf)BUF_INIT;
+		existed[i] = file_exists(p);
+		if (existed[i])
+			read_file(p, &comp_before[i]);
+	}
+	assert_false(existed[2]);
 	unsigned char wrong[STORE_KEY_LEN];
 	memcpy(wrong, f->mk, sizeof(wrong));
 	wrong[31] ^= 1;
@@ -234,12 +249,18 @@ static void test_wrong_key_changes_nothing(void **state)
 	read_file(f->db, &after);
 	assert_int_equal(before.len, after.len);
 	assert_memory_equal(before.data, after.data, before.len);
-	char p[160];
-	static const char *const sfx[] = {"-wal", "-shm", "-journal"};
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s%s", f->db, sfx[i]);
-		assert_false(file_exists(p));
+		assert_int_equal(file_exists(p), existed[i]);
+		if (!existed[i])
+			continue;
+		read_file(p, &comp_after);
+		assert_int_equal(comp_after.len, comp_before[i].len);
+		if (comp_after.len > 0)
+			assert_memory_equal(comp_after.data, comp_before[i].data, comp_after.len);
+		buf_free(&comp_before[i]);
 	}
+	buf_free(&comp_after);
 	/* The right key still works afterwards. */
 	st = store_open(f->db, f->mk, &err);
 	assert_non_null(st);
