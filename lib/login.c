@@ -12,6 +12,7 @@
 
 #include "b64.h"
 #include "fdpass.h"
+#include "log.h"
 #include "timeutil.h"
 
 int login_fork_back(int (*fn)(int fd, void *arg), void *arg, pid_t *pid_r)
@@ -252,10 +253,13 @@ static int login_handoff(struct io *client, int backfd)
 
 int login_continue(struct login_ctx *ctx, struct io *client)
 {
-	/* login_attempt asked for a hand-over exactly when this holds. */
-	if (!io_is_tls(client) && login_handoff(client, ctx->backfd) == 0)
-		return 0;
-	return login_relay(client, ctx->backfd);
+	/* The back expects the hand-over exactly when login_attempt announced
+	 * it; nothing was read from the client since. */
+	if (!ctx->handoff)
+		return login_relay(client, ctx->backfd);
+	if (login_handoff(client, ctx->backfd) < 0)
+		log_event(LOG_WARNING, "handoff-fail", "REASON", strerror(errno), NULL);
+	return 0;
 }
 
 int login_handoff_recv(int fd, int timeout_ms, struct buf *pending)

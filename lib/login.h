@@ -79,6 +79,7 @@ struct login_ctx {
 	int state_fd;      /* state_dir, for the sandbox rules */
 	int backfd;        /* the front's end to the back; -1 until login_back */
 	pid_t backpid;     /* the back, when it is the front's child; else 0 */
+	bool handoff;      /* the last login_attempt announced a hand-over */
 };
 
 struct login_handler {

@@ -70,7 +70,10 @@ int login_back(struct login_ctx *ctx)
 int login_attempt(struct login_ctx *ctx, const struct io *io, const char *user, size_t ulen,
                   const char *pw, size_t plen, const char *tag, int timeout_ms)
 {
-	unsigned flags = (io_is_tls(io) ? LOGIN_F_TLS : LOGIN_F_HANDOFF) |
+	/* A plaintext client is handed over after success, with the bytes it
+	 * pipelined (already buffered: nothing is read until the answer). */
+	ctx->handoff = !io_is_tls(io) && io_pending(io) <= LOGIN_HANDOFF_MAX;
+	unsigned flags = (io_is_tls(io) ? LOGIN_F_TLS : 0) | (ctx->handoff ? LOGIN_F_HANDOFF : 0) |
 	                 (ctx->conn->loopback ? LOGIN_F_LOOPBACK : 0);
 	int fd = login_back(ctx);
 	if (fd < 0)
