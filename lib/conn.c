@@ -148,21 +148,12 @@ int conn_helper(struct conn *c, int timeout_ms)
 	c->ctl_fd = -1;
 	char b = CONN_HELPER_ASK;
 	int fd = -1;
-	if (send(ctl, &b, 1, MSG_NOSIGNAL) != 1)
-		goto out;
-	struct pollfd p = {.fd = ctl, .events = POLLIN};
-	int r;
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r <= 0)
-		goto out;
-	if (fdpass_recv(ctl, &b, 1, &fd) != 1 || b != CONN_HELPER_OK) {
+	if (send(ctl, &b, 1, MSG_NOSIGNAL) != 1 || fdpass_recv(ctl, &b, 1, &fd, timeout_ms) != 1 ||
+	    b != CONN_HELPER_OK) {
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
 	}
-out:
 	close(ctl);
 	return fd;
 }
@@ -186,23 +177,24 @@ struct conn_loop {
 	struct conn_child *kids;
 	size_t nkids, cap;
 	unsigned children; /* live processes, sessions and helpers */
+	unsigned max;      /* the most children at once */
 };
 
-static void conn_child_close_all(struct conn_loop *l)
-{
-	for (int j = 0; j < l->n; j++)
-		close(l->fds[j]);
-	for (size_t j = 0; j < l->nkids; j++)
-		if (l->kids[j].ctl >= 0)
-			close(l->kids[j].ctl);
-}
-
-static void conn_child_start(void)
+/* First thing in a child of the loop (a session or a helper): default
+ * signals, none of the loop's descriptors (listening sockets, the other
+ * sessions' control channels), c's log context. */
+static void conn_child_enter(struct conn_loop *l, const struct conn *c)
 {
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	sandbox_log_quiet();
+	for (int j = 0; j < l->n; j++)
+		close(l->fds[j]);
+	for (size_t j = 0; j < l->nkids; j++)
+		if (l->kids[j].ctl >= 0)
+			close(l->kids[j].ctl);
+	conn_log_context(c);
 }
 
 static void conn_kid_remove(struct conn_loop *l, size_t i)
@@ -253,15 +245,13 @@ static void conn_helper_serve(struct conn_loop *l, size_t i)
 	if (r == 1 && b == CONN_HELPER_ASK) {
 		int sv[2];
 		pid_t pid = -1;
-		if (l->children < (l->opts->max_children ? l->opts->max_children : 1000) &&
+		if (l->children < l->max &&
 		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
 			pid = fork();
 			if (pid == 0) {
-				conn_child_start();
 				close(sv[0]);
 				struct conn c = k->c;
-				conn_child_close_all(l);
-				conn_log_context(&c);
+				conn_child_enter(l, &c);
 				_exit(l->opts->helper(&c, sv[1], l->arg));
 			}
 			if (pid < 0)
@@ -315,12 +305,10 @@ static void conn_spawn(struct conn_loop *l, int cfd, bool tls)
 		return;
 	}
 	if (pid == 0) {
-		conn_child_start();
 		if (ctl[0] >= 0)
 			close(ctl[0]);
-		conn_child_close_all(l);
 		c.ctl_fd = ctl[1];
-		conn_log_context(&c);
+		conn_child_enter(l, &c);
 		_exit(l->fn(&c, l->arg));
 	}
 	l->children++;
@@ -358,7 +346,6 @@ static int conn_accept_loop(struct conn_loop *l)
 	if (l->opts->before_loop != NULL)
 		l->opts->before_loop(l->arg);
 	int xfd = l->opts->loop_fd != NULL ? l->opts->loop_fd(l->arg) : -1;
-	unsigned max = l->opts->max_children ? l->opts->max_children : 1000;
 	struct pollfd *p = NULL;
 	size_t *kid = NULL; /* poll slot -> entry in l->kids */
 	size_t pcap = 0;
@@ -369,7 +356,7 @@ static int conn_accept_loop(struct conn_loop *l)
 		/* At the limit, stop accepting: the kernel backlog holds new
 		 * clients until a session ends. Requests for helpers are still
 		 * answered (with a refusal when no process may be added). */
-		bool full = l->children >= max;
+		bool full = l->children >= l->max;
 		size_t np = (full ? 0 : (size_t)l->n) + (xfd >= 0);
 		for (size_t i = 0; i < l->nkids; i++)
 			np += l->kids[i].ctl >= 0;
@@ -465,8 +452,13 @@ int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg)
 		for (int i = 0; names && names[i]; i++)
 			free(names[i]);
 		free(names);
-		struct conn_loop l = {
-		    .opts = opts, .fn = fn, .arg = arg, .fds = fds, .tls = tls, .n = nl};
+		struct conn_loop l = {.opts = opts,
+		                      .fn = fn,
+		                      .arg = arg,
+		                      .fds = fds,
+		                      .tls = tls,
+		                      .n = nl,
+		                      .max = opts->max_children ? opts->max_children : 1000};
 		return conn_accept_loop(&l);
 	}
 	if (n < 0) {

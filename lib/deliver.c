@@ -128,10 +128,8 @@ void deliver_loop_refresh(struct deliver *d)
 {
 	const char *err = NULL;
 	int changed = -1;
-	if (d->src == NULL &&
-	    directory_open(d->conf->state_dir, DIRECTORY_READ, &d->src, &err) < 0) {
-		d->src = NULL;
-	} else {
+	if (d->src != NULL ||
+	    directory_open(d->conf->state_dir, DIRECTORY_READ, &d->src, &err) == 0) {
 		changed = directory_changed(d->src);
 		if (changed < 0)
 			err = directory_error(d->src);

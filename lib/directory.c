@@ -26,6 +26,7 @@ enum dir_stmt {
 	ST_ALIAS_TARGETS,
 	ST_FIRST_USER,
 	ST_FIRST_DOMAIN,
+	ST_DATA_VERSION,
 	ST_COUNT
 };
 
@@ -40,6 +41,7 @@ static const char *const dir_stmt_sql[ST_COUNT] = {
     [ST_FIRST_USER] =
         "SELECT " DIR_USER_COLUMNS " FROM users WHERE domain = ?1 ORDER BY created, rowid LIMIT 1",
     [ST_FIRST_DOMAIN] = "SELECT name FROM domains ORDER BY rowid LIMIT 1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* Ordered migrations: entry i takes user_version i to i + 1. Never edit a
@@ -480,12 +482,13 @@ void directory_close(struct directory **dp)
 
 int directory_changed(struct directory *d)
 {
-	sqlite3_stmt *st = dir_prepare(d, "PRAGMA data_version");
+	/* Prepared once: the MX accept loop asks before every fork. */
+	sqlite3_stmt *st = dir_stmt(d, ST_DATA_VERSION);
 	if (st == NULL)
 		return -1;
 	int rc = sqlite3_step(st);
 	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	dir_done(d, st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return dir_sqlfail(d, "data_version");
 	bool changed = v != d->data_version;
@@ -512,26 +515,24 @@ int directory_snapshot(struct directory *d, struct directory **snap_r)
 	s->data_version = -1;
 	if (rc != SQLITE_DONE) {
 		dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", sqlite3_errstr(rc));
-		directory_close(&s);
-		return -1;
+		goto fail;
 	}
 	/* Delivery needs public data only: drop the wrapped keys, and let
 	 * nothing of them linger in free pages. Then prepare every statement
 	 * here, once, rather than in each process that inherits the copy. */
 	if (dir_exec(s, "PRAGMA secure_delete = ON") < 0 ||
-	    dir_exec(s, "UPDATE users SET pw_blob = X'', recovery_blob = NULL") < 0) {
-		dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", s->error);
-		directory_close(&s);
-		return -1;
-	}
+	    dir_exec(s, "UPDATE users SET pw_blob = X'', recovery_blob = NULL") < 0)
+		goto fail_s;
 	for (int i = 0; i < ST_COUNT; i++)
-		if (dir_stmt(s, (enum dir_stmt)i) == NULL) {
-			dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", s->error);
-			directory_close(&s);
-			return -1;
-		}
+		if (dir_stmt(s, (enum dir_stmt)i) == NULL)
+			goto fail_s;
 	*snap_r = s;
 	return 0;
+fail_s:
+	dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", s->error);
+fail:
+	directory_close(&s);
+	return -1;
 }
 
 /* ---- helpers ---- */

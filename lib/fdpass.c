@@ -2,6 +2,7 @@
 #include "fdpass.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -40,8 +41,19 @@ int fdpass_send(int sock, const void *p, size_t n, int fd)
 	return 0;
 }
 
-ssize_t fdpass_recv(int sock, void *p, size_t n, int *fd_r)
+ssize_t fdpass_recv(int sock, void *p, size_t n, int *fd_r, int timeout_ms)
 {
+	*fd_r = -1;
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
+	int r;
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		if (r == 0)
+			errno = ETIMEDOUT;
+		return -1;
+	}
 	union fdpass_cmsg cm;
 	struct iovec iov = {.iov_base = p, .iov_len = n};
 	struct msghdr m = {.msg_iov = &iov,

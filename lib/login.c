@@ -267,24 +267,15 @@ int login_handoff_recv(int fd, int timeout_ms, struct buf *pending)
 	int64_t deadline = timeutil_mono_ms() + timeout_ms;
 	unsigned char hdr[4];
 	int cfd = -1;
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	int r;
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r <= 0 || fdpass_recv(fd, hdr, sizeof(hdr), &cfd) != (ssize_t)sizeof(hdr) || cfd < 0)
+	if (fdpass_recv(fd, hdr, sizeof(hdr), &cfd, timeout_ms) != (ssize_t)sizeof(hdr) || cfd < 0)
 		goto fail;
 	size_t n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
 	if (n > LOGIN_HANDOFF_MAX)
 		goto fail;
-	unsigned char buf[4096];
-	while (n > 0) {
-		size_t k = n < sizeof(buf) ? n : sizeof(buf);
-		if (login_read_full(fd, buf, k, deadline) != 1)
-			goto fail;
-		buf_append(pending, buf, k);
-		n -= k;
-	}
+	buf_reserve(pending, n);
+	if (n > 0 && login_read_full(fd, pending->data + pending->len, n, deadline) != 1)
+		goto fail;
+	pending->len += n;
 	return cfd;
 fail:
 	if (cfd >= 0)

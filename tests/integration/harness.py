@@ -59,6 +59,15 @@ class Redis:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: os.path.exists(self.sock), what="redis socket")
 
+    def subscribe(self, channel):
+        """A redis-cli SUBSCRIBE whose confirmation has been read: each
+        message then comes as three lines on .stdout (kill it when done)."""
+        sub = subprocess.Popen(["redis-cli", "-s", self.sock, "SUBSCRIBE", channel],
+                               stdout=subprocess.PIPE, text=True)
+        for _ in range(3):
+            sub.stdout.readline()
+        return sub
+
     def cli(self, *args, **kw):
         return subprocess.run(["redis-cli", "-s", self.sock, *args], capture_output=True,
                               text=True, **kw)

@@ -283,15 +283,11 @@ def test_mx_loop_publishes_for_its_children(users, redis):
     inst = users
     port = inst.start("smtpd", fork=True)
     uid = os.path.basename(inst.user_dir("demo@example.test"))
-    import subprocess
-    sub = subprocess.Popen(["redis-cli", "-s", redis.sock, "SUBSCRIBE", f"sealmail:user:{uid}"],
-                           stdout=subprocess.PIPE, text=True)
+    sub = redis.subscribe(f"sealmail:user:{uid}")
     try:
-        for _ in range(3):
-            sub.stdout.readline()
         before = redis_connections(redis)
         for i in range(10):
-            with smplib_session(port) as s:
+            with smtp_session(port) as s:
                 s.sendmail("a@example.org", ["demo@example.test"], f"Subject: {i}\r\n\r\nx\r\n")
         got = [[sub.stdout.readline().strip() for _ in range(3)] for _ in range(10)]
         assert all(g == ["message", f"sealmail:user:{uid}", "new"] for g in got), got
@@ -301,7 +297,7 @@ def test_mx_loop_publishes_for_its_children(users, redis):
         sub.wait()
 
 
-def smplib_session(port):
+def smtp_session(port):
     return smtplib.SMTP("127.0.0.1", port, timeout=10)
 
 
@@ -312,7 +308,7 @@ def test_mx_loop_delivers_without_redis(redis, cert):
         inst.add_user("demo@example.test")
         port = inst.start("smtpd", fork=True)
         for i in range(3):
-            with smplib_session(port) as s:
+            with smtp_session(port) as s:
                 s.sendmail("a@example.org", ["demo@example.test"], f"Subject: {i}\r\n\r\nx\r\n")
         spool = os.path.join(inst.user_dir("demo@example.test"), "spool", "new")
         assert len(os.listdir(spool)) == 3

@@ -59,6 +59,21 @@ def test_imapd_front_dies_with_sigsys(redis, cert):
         inst.cleanup()
 
 
+def try_login(s, f, handler, pw):
+    """Send the login of demo@example.test; return the reply line that says
+    whether it worked."""
+    if handler == "imapd":
+        s.sendall(f"a LOGIN demo@example.test {pw}\r\n".encode())
+    else:
+        s.sendall(f"USER demo@example.test\r\nPASS {pw}\r\n".encode())
+        f.readline()
+    return f.readline()
+
+
+def logged_in(reply):
+    return reply.startswith(b"a OK") or reply.startswith(b"+OK Logged in")
+
+
 @pytest.mark.parametrize("handler", ["imapd", "pop3d"])
 def test_back_confined_before_login(redis, cert, handler):
     """The back enters its pre-login sandbox (AUTH) as soon as it is forked,
@@ -71,13 +86,7 @@ def test_back_confined_before_login(redis, cert, handler):
         f = s.makefile("rb")
         assert f.readline().startswith(b"* OK" if handler == "imapd" else b"+OK")
         wait_until(lambda: f"SEALMAIL_SIGNAL={SIGSYS}" in inst.log_text(), what="back SIGSYS")
-        if handler == "imapd":
-            s.sendall(f"a LOGIN demo@example.test {inst.pw}\r\n".encode())
-        else:
-            s.sendall(f"USER demo@example.test\r\nPASS {inst.pw}\r\n".encode())
-            f.readline()
-        reply = f.readline()
-        assert not reply.startswith(b"a OK") and not reply.startswith(b"+OK Logged in")
+        assert not logged_in(try_login(s, f, handler, inst.pw))
     finally:
         inst.cleanup()
 
@@ -90,14 +99,8 @@ def test_back_dies_with_sigsys_after_login(redis, cert, handler):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         f = s.makefile("rb")
         f.readline()
-        if handler == "imapd":
-            s.sendall(f"a LOGIN demo@example.test {inst.pw}\r\n".encode())
-        else:
-            s.sendall(f"USER demo@example.test\r\nPASS {inst.pw}\r\n".encode())
-            f.readline()
         # The back was killed after its sandbox: no successful login.
-        reply = f.readline()
-        assert not reply.startswith(b"a OK") and not reply.startswith(b"+OK Logged in")
+        assert not logged_in(try_login(s, f, handler, inst.pw))
         wait_until(lambda: f"SEALMAIL_SIGNAL={SIGSYS}" in inst.log_text(), what="back SIGSYS")
     finally:
         inst.cleanup()
