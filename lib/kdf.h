@@ -35,6 +35,12 @@ struct kdf_params {
 	uint64_t memlimit; /* bytes */
 };
 
+/* A private anonymous mapping of len bytes placed on a 2 MiB boundary and
+ * advised MADV_HUGEPAGE (then populated when flags has MAP_POPULATE), as
+ * this module's mmap() gives Argon2 (see kdf.c). MAP_FAILED on failure;
+ * the caller munmaps (address, len). Exposed for the unit test. */
+void *kdf_mmap_huge(size_t len, int prot, int flags);
+
 /* The compiled-in defaults. */
 void kdf_params_default(struct kdf_params *p);
 /* The configured cost for new wraps (kdf_opslimit, kdf_memlimit). */

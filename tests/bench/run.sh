@@ -24,6 +24,7 @@
 #   BENCH_OUT      result dir (default $B/bench/<date>); raw.txt, summary.md, logs
 #   BENCH_CACHE    where the postfix .deb is unpacked (default /var/cache/sealmail/bench)
 #   BENCH_FILL     messages for the fetch benchmark (default 10000; quick 1000)
+#   BENCH_INGEST   ingest runs as SIZE:CONC:N ..., e.g. "1024:10:3000"
 #   BENCH_KEEP=1   keep the scratch dir
 # Peers need Debian packages: dovecot-core dovecot-imapd dovecot-lmtpd
 # dovecot-pop3d chasquid, and postfix's smtp-source (apt-get download postfix
@@ -55,6 +56,7 @@ else
 	NUSERS=50 LOGIN_SECS=4 IDLE_N=50 N_IMPORT=1000 FILL=${BENCH_FILL:-10000} STORE_N=1000
 	INGEST_CFGS="1024:1:300 1024:10:800 1024:50:800 102400:1:150 102400:10:250 102400:50:250"
 fi
+INGEST_CFGS=${BENCH_INGEST:-$INGEST_CFGS}
 
 # Ports: ours, then the peers.
 P_SMTPD_INETD=$((BASE + 1)) P_SMTPD_FORK=$((BASE + 2)) P_LMTPD=$((BASE + 3))
@@ -378,7 +380,7 @@ if want ingest && have_smtp_source; then
 		done
 		say "ingest rep $REP done ($(($(date +%s) - T_START)) s)"
 	done
-	find "$BENCH_SPOOL" -type f -delete
+	set_aside "$BENCH_SPOOL" files
 fi
 
 # ---- 2. Logins ---------------------------------------------------------------------------
@@ -510,7 +512,7 @@ if want profile && have_smtp_source && command -v perf >/dev/null; then
 	say "profile: perf on smtpd (accept+fork), 1 KB c10"
 	REP=1
 	n=$([ "$QUICK" = 1 ] && echo 200 || echo 800)
-	find "$BENCH_SPOOL" -type f -delete
+	set_aside "$BENCH_SPOOL" files
 	sync
 	perf record -q -o "$S/perf.data" -F 999 --call-graph dwarf,16384 -p "$PID_SMTPD_FORK" \
 		>/dev/null 2>&1 &

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -348,6 +349,87 @@ static void test_slots_fork_does_not_share_lock(void **state)
 	close(pfd[1]);
 }
 
+/* mmap as libsodium calls it: the symbol "mmap" (this file's own calls to
+ * mmap go to mmap64 under _FILE_OFFSET_BITS=64). */
+void *lib_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) __asm__("mmap");
+
+/* VmFlags of the mapping that starts at p, from /proc/self/smaps. */
+static bool vma_has_flag(const void *p, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	assert_non_null(f);
+	char line[512], want[32];
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)(uintptr_t)p);
+	bool in = false, found = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, want, strlen(want)) == 0)
+			in = true;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			char *tok = strtok(line + 8, " \n");
+			for (; tok; tok = strtok(NULL, " \n"))
+				if (strcmp(tok, flag) == 0)
+					found = true;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool thp_configured(void)
+{
+	return access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
+}
+
+/* Argon2's kind of mapping (libsodium: private, anonymous, populated, many
+ * MiB) goes through this module's mmap: 2 MiB aligned, advised for huge
+ * pages, fully usable and unmapped by (address, length) like any other. */
+static void test_mmap_argon2_kind_is_huge_aligned(void **state)
+{
+#ifdef SEALMAIL_SAN
+	skip(); /* sanitizer builds keep the sanitizer's mmap */
+#endif
+	size_t len = (8u << 20) + 4096;
+	unsigned char *p = lib_mmap(NULL, len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	assert_true(p != MAP_FAILED);
+	assert_int_equal((uintptr_t)p % (2u << 20), 0);
+	if (thp_configured())
+		assert_true(vma_has_flag(p, "hg"));
+	assert_int_equal(p[0] | p[len - 1], 0);
+	p[0] = 1;
+	p[len - 1] = 2;
+	assert_int_equal(p[0] + p[len - 1], 3);
+	assert_int_equal(munmap(p, len), 0);
+}
+
+/* Every other mapping is the system call's own: small or unpopulated
+ * anonymous memory is not advised, file mappings read the file. */
+static void test_mmap_other_kinds_unchanged(void **state)
+{
+	size_t len = 8u << 20;
+	void *small = lib_mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	assert_true(small != MAP_FAILED);
+	assert_false(vma_has_flag(small, "hg"));
+	assert_int_equal(munmap(small, 65536), 0);
+	void *lazy = lib_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(lazy != MAP_FAILED);
+	assert_false(vma_has_flag(lazy, "hg"));
+	assert_int_equal(munmap(lazy, len), 0);
+
+	char path[] = "/tmp/test_kdf_mmap.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, "sealmail", 8), 8);
+	char *m = lib_mmap(NULL, 8, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	assert_true(m != MAP_FAILED);
+	assert_memory_equal(m, "sealmail", 8);
+	assert_int_equal(munmap(m, 8), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +445,8 @@ int main(void)
 		cmocka_unit_test(test_params_out_of_bounds),
 		cmocka_unit_test(test_params_default_and_conf),
 		cmocka_unit_test(test_dummy_costs_like_real),
+		cmocka_unit_test(test_mmap_argon2_kind_is_huge_aligned),
+		cmocka_unit_test(test_mmap_other_kinds_unchanged),
 		cmocka_unit_test_setup_teardown(test_slots_create_files, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_slots_acquire_release, setup_dir,
 						teardown_dir),
