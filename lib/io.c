@@ -3,6 +3,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <poll.h>
@@ -43,6 +44,17 @@ void io_cleanup(struct io *io)
 	buf_free(&io->in);
 	buf_free(&io->out);
 	io->in_pos = 0;
+}
+
+void io_trim(struct io *io)
+{
+	if (io->in_pos == io->in.len) {
+		buf_free(&io->in);
+		io->in_pos = 0;
+	}
+	if (io->out.len == 0)
+		buf_free(&io->out);
+	malloc_trim(0);
 }
 
 void io_set_idle(struct io *io, int idle_ms)

@@ -177,6 +177,8 @@ int login_recv(int fd, int timeout_ms, struct login_creds *c)
 	return ok ? 1 : -1;
 }
 
+#define LOGIN_RELAY_QUIET_MS 1000
+
 int login_relay(struct io *client, int backfd)
 {
 	unsigned char buf[IO_READ_CHUNK];
@@ -190,6 +192,11 @@ int login_relay(struct io *client, int backfd)
 			return 0;
 	}
 	io_set_idle(client, -1); /* the back owns the session timeouts */
+	/* After LOGIN_RELAY_QUIET_MS without traffic the connection is taken
+	 * to be idle (IMAP IDLE, a client between polls) and gives back the
+	 * buffers and heap pages the TLS handshake and the last exchange left
+	 * dirty, until the next byte either way. */
+	bool busy = true;
 	for (;;) {
 		struct pollfd p[2];
 		int n = 0, ci = -1;
@@ -201,11 +208,17 @@ int login_relay(struct io *client, int backfd)
 		int bi = n++;
 		bool tls_pending =
 		    client_open && client->ssl != NULL && SSL_pending(client->ssl) > 0;
-		int r = poll(p, (nfds_t)n, tls_pending ? 0 : -1);
+		int r = poll(p, (nfds_t)n, tls_pending ? 0 : busy ? LOGIN_RELAY_QUIET_MS : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return 0;
+		if (r == 0 && !tls_pending) {
+			io_trim(client);
+			busy = false;
+			continue;
+		}
+		busy = true;
 		if (client_open && (tls_pending || p[ci].revents != 0)) {
 			ssize_t k = io_read_some(client, buf, sizeof(buf));
 			if (k <= 0) {

@@ -119,6 +119,47 @@ def test_tls_front_stays_and_relays(users, cert):
     wait_until(lambda: descendants(loop) == [], what="both gone")
 
 
+def private_dirty_kb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Private_Dirty:"):
+                return int(line.split()[1])
+    raise AssertionError("no Private_Dirty")
+
+
+def test_tls_front_gives_back_memory_when_quiet(users, cert):
+    """After a second without traffic the relaying front frees its buffers
+    and heap pages; the session goes on unchanged afterwards."""
+    import ssl
+    import time
+    inst = users
+    deliver(inst, "demo@example.test", "before the quiet spell")
+    port = inst.start("imapd", fork=True)
+    loop = inst.procs[-1].pid
+    ctx = ssl.create_default_context(cafile=cert[0])
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    m.starttls(ssl_context=ctx)
+    m.login("demo@example.test", inst.pw)
+    assert m.select("INBOX") == ("OK", [b"1"])
+    # The front is the child of the loop that holds the client socket's
+    # TLS session: the one of the two that is not the back (which has the
+    # mailbox open).
+    kids = children(loop)
+    assert len(kids) == 2
+    front = [k for k in kids if not any(
+        "mailbox.db" in os.readlink(f"/proc/{k}/fd/{fd}")
+        for fd in os.listdir(f"/proc/{k}/fd"))]
+    assert len(front) == 1
+    busy = private_dirty_kb(front[0])
+    time.sleep(1.6)  # the quiet spell under test, not a synchronisation
+    assert private_dirty_kb(front[0]) < busy
+    typ, data = m.fetch("1", "(BODY[])")
+    assert typ == "OK" and b"before the quiet spell" in data[0][1]
+    m.noop()
+    m.logout()
+    wait_until(lambda: descendants(loop) == [], what="both gone")
+
+
 def test_pipelined_after_login_survive_the_handover(users):
     inst = users
     deliver(inst, "demo@example.test", "piped")
