@@ -35,8 +35,8 @@ struct kdf_slots {
  * is 9.7 ms to populate and 1.7 ms to unmap, against 2.3 ms and 0.15 ms in
  * 2 MiB pages, and the hash itself runs ~20% faster with fewer TLB misses:
  * one 19 MiB t=2 derivation costs ~19 ms of CPU in 4 KiB pages and ~13 ms
- * in 2 MiB pages. On kernels whose transparent huge pages are "madvise"
- * (the common default) a mapping only gets them when asked, and libsodium
+ * in 2 MiB pages. On kernels whose transparent huge pages are in "madvise"
+ * mode (as on the measured hosts) a mapping only gets them when asked, and libsodium
  * has no way to be given memory, so this file defines mmap(): a program that
  * runs a KDF links it, and the dynamic linker binds libsodium's (and every
  * other library's) mmap calls to it. It changes exactly one kind of call,
@@ -52,6 +52,11 @@ struct kdf_slots {
 #endif
 #endif
 #if defined(SEALMAIL_SAN) || defined(__SANITIZE_ADDRESS__)
+#define KDF_NO_MMAP_HOOK 1
+#endif
+/* SYS_mmap takes mmap's own arguments on 64-bit Linux only (i386 has
+ * old_mmap and mmap2). */
+#if !defined(__LP64__)
 #define KDF_NO_MMAP_HOOK 1
 #endif
 
@@ -81,8 +86,10 @@ void *kdf_mmap_huge(size_t len, int prot, int flags)
 	/* Both advices are best effort: without THP the first does nothing,
 	 * before Linux 5.14 the second fails and pages come at first touch. */
 	(void)madvise(a, len, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
 	if (flags & MAP_POPULATE)
 		(void)madvise(a, len, MADV_POPULATE_WRITE);
+#endif
 	return a;
 }
 
@@ -93,7 +100,8 @@ void *kdf_mmap_hook(void *addr, size_t len, int prot, int flags, int fd, off_t o
 void *kdf_mmap_hook(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	const int want = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
-	const int other = MAP_SHARED | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_HUGETLB | MAP_GROWSDOWN;
+	const int other =
+	    MAP_SHARED | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_HUGETLB | MAP_GROWSDOWN;
 	if (addr == NULL && fd == -1 && off == 0 && (flags & want) == want && !(flags & other) &&
 	    prot == (PROT_READ | PROT_WRITE) && len >= KDF_HUGE_MIN)
 		return kdf_mmap_huge(len, prot, flags);
