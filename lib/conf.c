@@ -35,7 +35,7 @@ static const struct conf_key conf_keys[] = {
 	K("tls_key", CONF_STR, tls_key, "", 0, 0),
 	K("max_message_size", CONF_SIZE, max_message_size, "50M", 1024, (uint64_t)1 << 32),
 	K("plaintext_auth", CONF_PLAINTEXT, plaintext_auth, "loopback", 0, 0),
-	K("kdf_memlimit", CONF_SIZE, kdf_memlimit, "24M", 8192, (uint64_t)4 << 30),
+	K("kdf_memlimit", CONF_SIZE, kdf_memlimit, "32M", 8192, (uint64_t)4 << 30),
 	K("kdf_opslimit", CONF_UINT, kdf_opslimit, "2", 1, 100),
 	K("kdf_concurrency", CONF_UINT, kdf_concurrency, "0", 0, 1024),
 	K("postmaster", CONF_STR, postmaster, "", 0, 0),

@@ -134,7 +134,7 @@ static void test_params_default_and_conf(void **state)
 	kdf_params_default(&d);
 	kdf_params_from_conf(cf, &c);
 	assert_int_equal(d.opslimit, 2);
-	assert_int_equal(d.memlimit, 24 << 20);
+	assert_int_equal(d.memlimit, 32 << 20);
 	assert_int_equal(c.opslimit, d.opslimit);
 	assert_int_equal(c.memlimit, d.memlimit);
 	assert_true(kdf_params_valid(&d));
