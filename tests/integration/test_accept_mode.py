@@ -160,6 +160,22 @@ def test_tls_front_gives_back_memory_when_quiet(users, cert):
     wait_until(lambda: descendants(loop) == [], what="both gone")
 
 
+def test_loop_runs_without_the_thread_cache(users):
+    """An accept loop execs itself once with glibc's tcache off (its
+    children then copy fewer of its heap pages) and keeps its name."""
+    inst = users
+    port = inst.start("imapd", fork=True)
+    loop = inst.procs[-1].pid
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)  # the loop is running now
+    with open(f"/proc/{loop}/environ", "rb") as f:
+        env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+    assert b"glibc.malloc.tcache_count=0" in env[b"GLIBC_TUNABLES"]
+    with open(f"/proc/{loop}/comm") as f:
+        assert f.read().strip() == "imapd"
+    m.login("demo@example.test", inst.pw)
+    m.logout()
+
+
 def test_pipelined_after_login_survive_the_handover(users):
     inst = users
     deliver(inst, "demo@example.test", "piped")
