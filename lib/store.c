@@ -217,8 +217,13 @@ const char *store_error(const struct store *st)
 	return st->err;
 }
 
+static void store_finalize_all(struct store *st);
+
 void store_trim(struct store *st)
 {
+	/* Cached statements are prepared again at their next use. */
+	if (st->depth == 0)
+		store_finalize_all(st);
 	sqlite3_db_release_memory(st->db);
 	malloc_trim(0);
 }

@@ -396,6 +396,35 @@ static void test_append_fetch(void **state)
 	store_close(&st);
 }
 
+/* store_trim gives back cached statements and cache pages; the store goes
+ * on as before, also when trimmed inside a transaction. */
+static void test_trim_then_go_on(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = create(f);
+	int64_t inbox = folder_id(st, "INBOX");
+	uint32_t uid = 0;
+	assert_int_equal(store_append(st, inbox, "one", 3, 1700000001, 0, NULL, &uid, NULL), 0);
+	store_trim(st);
+	assert_int_equal(store_append(st, inbox, "two", 3, 1700000002, 0, NULL, &uid, NULL), 0);
+	assert_int_equal(uid, 2);
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_append(st, inbox, "three", 5, 1700000003, 0, NULL, &uid, NULL), 0);
+	store_trim(st);
+	assert_int_equal(store_append(st, inbox, "four", 4, 1700000004, 0, NULL, &uid, NULL), 0);
+	assert_int_equal(store_commit(st), 0);
+	store_trim(st);
+	struct buf out = BUF_INIT;
+	assert_int_equal(store_fetch_raw(st, inbox, 4, &out), 1);
+	assert_int_equal(out.len, 4);
+	assert_memory_equal(out.data, "four", 4);
+	buf_free(&out);
+	uint64_t count = 0;
+	assert_int_equal(store_message_count(st, inbox, &count, NULL), 0);
+	assert_int_equal(count, 4);
+	store_close(&st);
+}
+
 static void test_flags_and_modseq(void **state)
 {
 	struct fixture *f = *state;
@@ -1062,6 +1091,7 @@ int main(void)
 		T(test_open_missing_creates_nothing),
 		T(test_no_plaintext_on_disk),
 		T(test_append_fetch),
+		T(test_trim_then_go_on),
 		T(test_flags_and_modseq),
 		T(test_expunge_records),
 		T(test_folders_and_transactions),
