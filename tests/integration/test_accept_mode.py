@@ -103,16 +103,21 @@ def test_one_process_until_login(users):
     wait_until(lambda: descendants(loop) == [], what="both gone")
 
 
-def test_tls_front_stays_and_relays(users, cert):
-    """With TLS the front keeps the session's keys and relays: two processes."""
+def tls_session(inst, cert):
+    """An imapd accept loop and a logged-in STARTTLS session: (loop pid, client)."""
     import ssl
-    inst = users
     port = inst.start("imapd", fork=True)
     loop = inst.procs[-1].pid
     ctx = ssl.create_default_context(cafile=cert[0])
     m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
     m.starttls(ssl_context=ctx)
     m.login("demo@example.test", inst.pw)
+    return loop, m
+
+
+def test_tls_front_stays_and_relays(users, cert):
+    """With TLS the front keeps the session's keys and relays: two processes."""
+    loop, m = tls_session(users, cert)
     assert len(descendants(loop)) == 2 and len(children(loop)) == 2
     assert m.select("INBOX")[0] == "OK"
     m.logout()
@@ -130,16 +135,9 @@ def private_dirty_kb(pid):
 def test_tls_front_gives_back_memory_when_quiet(users, cert):
     """After a second without traffic the relaying front frees its buffers
     and heap pages; the session goes on unchanged afterwards."""
-    import ssl
     import time
-    inst = users
-    deliver(inst, "demo@example.test", "before the quiet spell")
-    port = inst.start("imapd", fork=True)
-    loop = inst.procs[-1].pid
-    ctx = ssl.create_default_context(cafile=cert[0])
-    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
-    m.starttls(ssl_context=ctx)
-    m.login("demo@example.test", inst.pw)
+    deliver(users, "demo@example.test", "before the quiet spell")
+    loop, m = tls_session(users, cert)
     assert m.select("INBOX") == ("OK", [b"1"])
     # The front is the child of the loop that holds the client socket's
     # TLS session: the one of the two that is not the back (which has the
