@@ -12,6 +12,17 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("SEALMAIL_BUILD", os.path.join(ROOT, "build"))
+
+
+def built_with_asan():
+    """True for a sanitizer build (make SAN=1): its allocator is ASan's."""
+    try:
+        with open(os.path.join(BUILD, "imapd"), "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 PASSTHROUGH_ENV = ["SEALMAIL_CONF", "LOG_TARGET", "ASAN_OPTIONS", "UBSAN_OPTIONS",
                    "SEALMAIL_DEBUG", "SEALMAIL_TEST_HOOK", "SEALMAIL_LANDLOCK_ABI"]
 
