@@ -37,9 +37,10 @@ struct kdf_params {
 };
 
 /* A private anonymous mapping of len bytes placed on a 2 MiB boundary and
- * advised MADV_HUGEPAGE (then populated when flags has MAP_POPULATE), as
- * this module's mmap() gives Argon2 (see kdf.c). MAP_FAILED on failure;
- * the caller munmaps (address, len). Exposed for the unit test. */
+ * advised MADV_HUGEPAGE (then populated when flags has MAP_POPULATE): what
+ * this module's mmap() gives Argon2 (see kdf.c), also where that mmap() is
+ * compiled out (sanitizer builds). MAP_FAILED on failure; the caller
+ * munmaps (address, len). */
 void *kdf_mmap_huge(size_t len, int prot, int flags);
 
 /* The compiled-in defaults. */

@@ -405,6 +405,21 @@ static void test_mmap_argon2_kind_is_huge_aligned(void **state)
 	assert_int_equal(munmap(p, len), 0);
 }
 
+/* The mapping itself, called directly (also in sanitizer builds). */
+static void test_mmap_huge_direct(void **state)
+{
+	size_t len = (4u << 20) + 12288;
+	unsigned char *p = kdf_mmap_huge(len, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE);
+	assert_true(p != MAP_FAILED);
+	assert_int_equal((uintptr_t)p % (2u << 20), 0);
+	if (thp_configured())
+		assert_true(vma_has_flag(p, "hg"));
+	memset(p, 0xa5, len);
+	assert_int_equal(p[len - 1], 0xa5);
+	assert_int_equal(munmap(p, len), 0);
+}
+
 /* Every other mapping is the system call's own: small or unpopulated
  * anonymous memory is not advised, file mappings read the file. */
 static void test_mmap_other_kinds_unchanged(void **state)
@@ -449,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_dummy_costs_like_real),
 		cmocka_unit_test(test_mmap_argon2_kind_is_huge_aligned),
 		cmocka_unit_test(test_mmap_other_kinds_unchanged),
+		cmocka_unit_test(test_mmap_huge_direct),
 		cmocka_unit_test_setup_teardown(test_slots_create_files, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_slots_acquire_release, setup_dir,
 						teardown_dir),
