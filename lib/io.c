@@ -3,7 +3,6 @@
 #include "io.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <poll.h>
@@ -54,7 +53,6 @@ void io_trim(struct io *io)
 	}
 	if (io->out.len == 0)
 		buf_free(&io->out);
-	malloc_trim(0);
 }
 
 void io_set_idle(struct io *io, int idle_ms)

@@ -45,9 +45,9 @@ void io_init(struct io *io, int rfd, int wfd, int idle_ms);
 /* Free buffers and the TLS session; does not close the descriptors. */
 void io_cleanup(struct io *io);
 void io_set_idle(struct io *io, int idle_ms);
-/* Give back the read and write buffers when they hold nothing (the next read
- * or write allocates again), and the heap pages free memory leaves behind:
- * for a connection about to sit idle for long. */
+/* Free the read and write buffers when they hold nothing (the next read or
+ * write allocates again): for a connection about to sit idle for long, before
+ * malloc_trim gives the freed pages back. */
 void io_trim(struct io *io);
 /* Absolute total deadline, ms from now; 0 clears. */
 void io_set_deadline(struct io *io, int64_t ms_from_now);

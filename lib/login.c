@@ -2,6 +2,7 @@
 #include "login.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -215,6 +216,7 @@ int login_relay(struct io *client, int backfd)
 			return 0;
 		if (r == 0 && !tls_pending) {
 			io_trim(client);
+			malloc_trim(0);
 			busy = false;
 			continue;
 		}

@@ -60,8 +60,8 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 	/* An idling client may wait for hours: the page cache, the cached
 	 * statements, the connection's buffers and free heap go back to the
 	 * system meanwhile. */
-	store_trim(s->st);
 	io_trim(&s->io);
+	store_trim(s->st);
 	int64_t started = timeutil_mono_ms(), last_io = started, last_check = started;
 	for (;;) {
 		int64_t now = timeutil_mono_ms();
