@@ -17,7 +17,9 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char **error_r)
  * system trust store. */
 SSL_CTX *tls_client_ctx(int verify, const char **error_r);
 /* Load OpenSSL's configuration and providers now, before the sandbox hides
- * the files it reads lazily (DESIGN section 4). */
+ * the files it reads lazily (DESIGN section 4), and fetch the algorithms
+ * sessions use, so that the processes an accept loop forks find them built
+ * (tls.c says why). */
 void tls_warm(void);
 
 #endif
