@@ -67,18 +67,16 @@ static void tls_fetch_algorithms(void)
 	static const char *const keymgmt[] = {"X25519", "X448", "EC", "RSA", "RSA-PSS", "HMAC"};
 	static const char *const exch[] = {"X25519", "X448", "ECDH"};
 	static const char *const sig[] = {"ECDSA", "RSA"};
-	for (size_t i = 0; i < sizeof(md) / sizeof(*md); i++)
-		EVP_MD_free(EVP_MD_fetch(NULL, md[i], NULL));
-	for (size_t i = 0; i < sizeof(cipher) / sizeof(*cipher); i++)
-		EVP_CIPHER_free(EVP_CIPHER_fetch(NULL, cipher[i], NULL));
-	for (size_t i = 0; i < sizeof(kdf) / sizeof(*kdf); i++)
-		EVP_KDF_free(EVP_KDF_fetch(NULL, kdf[i], NULL));
-	for (size_t i = 0; i < sizeof(keymgmt) / sizeof(*keymgmt); i++)
-		EVP_KEYMGMT_free(EVP_KEYMGMT_fetch(NULL, keymgmt[i], NULL));
-	for (size_t i = 0; i < sizeof(exch) / sizeof(*exch); i++)
-		EVP_KEYEXCH_free(EVP_KEYEXCH_fetch(NULL, exch[i], NULL));
-	for (size_t i = 0; i < sizeof(sig) / sizeof(*sig); i++)
-		EVP_SIGNATURE_free(EVP_SIGNATURE_fetch(NULL, sig[i], NULL));
+#define TLS_FETCH_ALL(names, fetch, release)                                                       \
+	for (size_t i = 0; i < sizeof(names) / sizeof(*(names)); i++)                             \
+		release(fetch(NULL, (names)[i], NULL))
+	TLS_FETCH_ALL(md, EVP_MD_fetch, EVP_MD_free);
+	TLS_FETCH_ALL(cipher, EVP_CIPHER_fetch, EVP_CIPHER_free);
+	TLS_FETCH_ALL(kdf, EVP_KDF_fetch, EVP_KDF_free);
+	TLS_FETCH_ALL(keymgmt, EVP_KEYMGMT_fetch, EVP_KEYMGMT_free);
+	TLS_FETCH_ALL(exch, EVP_KEYEXCH_fetch, EVP_KEYEXCH_free);
+	TLS_FETCH_ALL(sig, EVP_SIGNATURE_fetch, EVP_SIGNATURE_free);
+#undef TLS_FETCH_ALL
 	EVP_MAC_free(EVP_MAC_fetch(NULL, "HMAC", NULL));
 	EVP_RAND_free(EVP_RAND_fetch(NULL, "CTR-DRBG", NULL));
 	ERR_clear_error();
