@@ -124,6 +124,22 @@ bool conn_is_listening(int fd)
 	return sd_is_socket(fd, AF_UNSPEC, 0, 1) > 0;
 }
 
+bool conn_listeners_passed(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	if (pid == NULL || fds == NULL)
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long p = strtoull(pid, &end, 10);
+	if (errno != 0 || *end != '\0' || p != (unsigned long long)getpid())
+		return false;
+	unsigned long long n = strtoull(fds, &end, 10);
+	if (errno != 0 || *end != '\0' || n == 0)
+		return false;
+	return conn_is_listening(SD_LISTEN_FDS_START);
+}
+
 static bool conn_name_is_tls(const char *name)
 {
 	return name != NULL && (strcmp(name, "imaps") == 0 || strcmp(name, "pop3s") == 0 ||

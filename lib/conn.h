@@ -62,5 +62,10 @@ int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg);
 void conn_describe(struct conn *c, int rfd, int wfd);
 /* True if the socket fd is listening (for Accept=no). */
 bool conn_is_listening(int fd);
+/* True if systemd (or systemd-socket-activate) passed this process listening
+ * sockets: LISTEN_PID is ours and the first passed fd listens. Unlike
+ * sd_listen_fds it changes nothing (no FD_CLOEXEC, no unsetenv), so it may
+ * be asked before an exec that keeps the sockets. */
+bool conn_listeners_passed(void);
 
 #endif

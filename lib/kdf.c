@@ -36,9 +36,9 @@ struct kdf_slots {
  * 2 MiB pages, and the hash itself runs ~20% faster with fewer TLB misses:
  * one 19 MiB t=2 derivation costs ~19 ms of CPU in 4 KiB pages and ~13 ms
  * in 2 MiB pages. On kernels whose transparent huge pages are in "madvise"
- * mode (as on the measured hosts) a mapping only gets them when asked, and libsodium
- * has no way to be given memory, so this file defines mmap(): a program that
- * runs a KDF links it, and the dynamic linker binds libsodium's (and every
+ * mode (as on the measured hosts) a mapping only gets them when asked, and
+ * libsodium has no way to be given memory, so this file defines mmap(): a
+ * program that runs a KDF links it, and the dynamic linker binds libsodium's (and every
  * other library's) mmap calls to it. It changes exactly one kind of call,
  * the populated private anonymous mapping of KDF_HUGE_MIN or more that only
  * Argon2 makes here: that one is placed on a 2 MiB boundary and advised

@@ -39,8 +39,7 @@
 
 static void server_loop_tunables(char **argv)
 {
-	const char *fds = getenv("LISTEN_FDS");
-	if (fds == NULL || strcmp(fds, "0") == 0 || !conn_is_listening(3))
+	if (!conn_listeners_passed())
 		return;
 	const char *t = getenv("GLIBC_TUNABLES");
 	if (t != NULL && strstr(t, SERVER_LOOP_TUNABLE) != NULL)

@@ -55,7 +55,7 @@ int tls_resolve_path(const char *value, char *out, size_t outsz, const char **er
  * child built and cached the same methods again, writing all over the heap
  * it shares with the loop and copying those pages. Measured with
  * tests/bench/idlemem.py (50 idle IMAP connections, docs/BENCHMARKS.md §4):
- * 648 -> 494 KB of PSS per TLS connection, 361 -> 294 KB in plaintext; CPU
+ * 648 -> 445 KB of PSS per TLS connection, 361 -> 261 KB in plaintext; CPU
  * per TLS login unchanged within the noise. A name this OpenSSL lacks is
  * skipped (the fetch returns NULL). */
 static void tls_fetch_algorithms(void)
