@@ -15,7 +15,7 @@ MANDIR    ?= $(PREFIX)/share/man
 B         := build
 PYTHON    := /usr/bin/python3
 
-PKGS      := openssl libsystemd sqlcipher hiredis libbsd libseccomp libsodium
+PKGS      := openssl libsystemd sqlcipher hiredis libseccomp libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,6 +39,10 @@ static void conn_on_chld(int sig)
 {
 	(void)sig; /* only interrupts poll() so the loop reaps */
 }
+
+/* Poll slots kept on the loop's stack; more (pre-login sessions waiting
+ * for a helper) go to the heap. */
+#define CONN_POLL_STACK 32
 
 static void conn_addr(const struct sockaddr_storage *ss, socklen_t len, char *addr, size_t addrsz,
                       char *port, size_t portsz, bool *loopback, bool *is_unix)
@@ -194,6 +199,8 @@ struct conn_loop {
 	size_t nkids, cap;
 	unsigned children; /* live processes, sessions and helpers */
 	unsigned max;      /* the most children at once */
+	int chld_fd;       /* signalfd for SIGCHLD, or -1 (a handler then) */
+	sigset_t mask;     /* the signal mask to give children */
 };
 
 /* First thing in a child of the loop (a session or a helper): default
@@ -204,7 +211,10 @@ static void conn_child_enter(struct conn_loop *l, const struct conn *c)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &l->mask, NULL);
 	sandbox_log_quiet();
+	if (l->chld_fd >= 0)
+		close(l->chld_fd);
 	for (int j = 0; j < l->n; j++)
 		close(l->fds[j]);
 	for (size_t j = 0; j < l->nkids; j++)
@@ -340,6 +350,36 @@ static void conn_spawn(struct conn_loop *l, int cfd, bool tls)
 	l->kids[l->nkids++] = (struct conn_child){.pid = pid, .ctl = ctl[0], .c = c};
 }
 
+/* Children's exits are learnt from a signalfd rather than a SIGCHLD
+ * handler: a handler's frame is written on the loop's stack, below what the
+ * loop itself uses, which after every fork is one more page to copy. */
+static void conn_chld_setup(struct conn_loop *l)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	l->chld_fd = -1;
+	sigprocmask(SIG_SETMASK, NULL, &l->mask);
+	if (sigprocmask(SIG_BLOCK, &chld, NULL) == 0) {
+		l->chld_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+		if (l->chld_fd >= 0)
+			return;
+		sigprocmask(SIG_SETMASK, &l->mask, NULL);
+	}
+	sa.sa_handler = conn_on_chld;
+	sa.sa_flags = SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+}
+
+static void conn_chld_drain(struct conn_loop *l)
+{
+	struct signalfd_siginfo si;
+	while (read(l->chld_fd, &si, sizeof(si)) > 0)
+		;
+}
+
 static int conn_accept_loop(struct conn_loop *l)
 {
 	struct sigaction sa;
@@ -347,9 +387,7 @@ static int conn_accept_loop(struct conn_loop *l)
 	sa.sa_handler = conn_on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = conn_on_chld;
-	sa.sa_flags = SA_NOCLDSTOP;
-	sigaction(SIGCHLD, &sa, NULL);
+	conn_chld_setup(l);
 	/* Each pre-login session holds a control socket in this process: with
 	 * max_connections of them the usual soft limit of 1,024 descriptors
 	 * would be too few. The hard limit is the administrator's (LimitNOFILE=). */
@@ -362,9 +400,13 @@ static int conn_accept_loop(struct conn_loop *l)
 	if (l->opts->before_loop != NULL)
 		l->opts->before_loop(l->arg);
 	int xfd = l->opts->loop_fd != NULL ? l->opts->loop_fd(l->arg) : -1;
-	struct pollfd *p = NULL;
-	size_t *kid = NULL; /* poll slot -> entry in l->kids */
-	size_t pcap = 0;
+	/* Slots on the stack, which the loop writes anyway, rather than on a
+	 * heap page that every fork would make the loop copy again. */
+	struct pollfd pst[CONN_POLL_STACK];
+	size_t kst[CONN_POLL_STACK];
+	struct pollfd *p = pst, *pheap = NULL;
+	size_t *kid = kst, *kheap = NULL; /* poll slot -> entry in l->kids */
+	size_t pcap = CONN_POLL_STACK;
 	int rc = 0;
 	log_event(LOG_INFO, "listen", "COUNT", l->n == 1 ? "1" : "many", NULL);
 	while (!conn_stop) {
@@ -373,7 +415,7 @@ static int conn_accept_loop(struct conn_loop *l)
 		 * clients until a session ends. Requests for helpers are still
 		 * answered (with a refusal when no process may be added). */
 		bool full = l->children >= l->max;
-		size_t np = (full ? 0 : (size_t)l->n) + (xfd >= 0);
+		size_t np = (full ? 0 : (size_t)l->n) + (xfd >= 0) + (l->chld_fd >= 0);
 		for (size_t i = 0; i < l->nkids; i++)
 			np += l->kids[i].ctl >= 0;
 		if (np == 0) {
@@ -382,8 +424,8 @@ static int conn_accept_loop(struct conn_loop *l)
 		}
 		if (np > pcap) {
 			pcap = np * 2;
-			p = mem_realloc(p, pcap, sizeof(*p));
-			kid = mem_realloc(kid, pcap, sizeof(*kid));
+			p = pheap = mem_realloc(pheap, pcap, sizeof(*p));
+			kid = kheap = mem_realloc(kheap, pcap, sizeof(*kid));
 		}
 		size_t k = 0;
 		for (int i = 0; !full && i < l->n; i++)
@@ -391,6 +433,9 @@ static int conn_accept_loop(struct conn_loop *l)
 		size_t xi = k;
 		if (xfd >= 0)
 			p[k++] = (struct pollfd){.fd = xfd, .events = POLLIN};
+		size_t ci = k;
+		if (l->chld_fd >= 0)
+			p[k++] = (struct pollfd){.fd = l->chld_fd, .events = POLLIN};
 		size_t base = k;
 		for (size_t i = 0; i < l->nkids; i++)
 			if (l->kids[i].ctl >= 0) {
@@ -405,6 +450,8 @@ static int conn_accept_loop(struct conn_loop *l)
 		}
 		if (r <= 0)
 			continue;
+		if (l->chld_fd >= 0 && p[ci].revents != 0)
+			conn_chld_drain(l); /* reaped at the top of the loop */
 		if (xfd >= 0 && p[xi].revents != 0)
 			l->opts->loop_fd_ready(l->arg);
 		/* Helper requests first (their sessions wait). From the highest
@@ -426,12 +473,14 @@ static int conn_accept_loop(struct conn_loop *l)
 			conn_spawn(l, cfd, l->tls[i]);
 		}
 	}
-	free(p);
-	free(kid);
+	free(pheap);
+	free(kheap);
 	for (size_t i = 0; i < l->nkids; i++)
 		if (l->kids[i].ctl >= 0)
 			close(l->kids[i].ctl);
 	free(l->kids);
+	if (l->chld_fd >= 0)
+		close(l->chld_fd);
 	return rc;
 }
 

@@ -61,9 +61,7 @@ void deliver_session_begin(struct deliver *d)
 		close(d->relay_rd);
 		d->relay_rd = -1;
 	}
-	notify_free(&d->loop_notify);
-	if (d->notify == NULL)
-		d->notify = notify_new(d->conf->redis);
+	notify_forsake(&d->loop_notify);
 }
 
 int deliver_loop_relay(struct deliver *d)
@@ -77,27 +75,53 @@ int deliver_loop_relay(struct deliver *d)
 	return d->relay_rd;
 }
 
+/* Distinct users published at once (one Redis round trip). */
+#define DELIVER_PUBLISH_BATCH 16
+
+static void deliver_loop_publish_ids(struct deliver *d, const char *const *ids, size_t n)
+{
+	if (d->loop_notify == NULL) {
+		if (timeutil_mono_ms() < d->loop_retry_ms)
+			return; /* Redis was down: sessions poll meanwhile */
+		d->loop_notify = notify_new(d->conf->redis);
+	}
+	if (notify_publish_many(d->loop_notify, ids, n, "new") < 0) {
+		notify_free(&d->loop_notify);
+		d->loop_retry_ms = timeutil_mono_ms() + DELIVER_REDIS_RETRY_MS;
+	}
+}
+
 void deliver_loop_publish(struct deliver *d)
 {
-	char id[DIRECTORY_ID_LEN + 2];
+	/* Deliveries to one user that arrived since the last call need one
+	 * notice: it goes out after all of them were committed, and a session
+	 * looks at the whole spool when told. */
+	char ids[DELIVER_PUBLISH_BATCH][DIRECTORY_ID_LEN + 1];
+	const char *idp[DELIVER_PUBLISH_BATCH];
+	size_t n = 0;
 	/* Bounded, so that the loop gets back to accepting. */
 	for (int i = 0; i < 256; i++) {
+		char id[DIRECTORY_ID_LEN + 2];
 		ssize_t k = recv(d->relay_rd, id, sizeof(id) - 1, MSG_DONTWAIT);
 		if (k < 0)
-			return;
+			break;
 		id[k] = '\0';
 		if (k != DIRECTORY_ID_LEN || !directory_id_valid(id))
 			continue; /* not from our code: ignore */
-		if (d->loop_notify == NULL) {
-			if (timeutil_mono_ms() < d->loop_retry_ms)
-				continue; /* Redis was down: sessions poll meanwhile */
-			d->loop_notify = notify_new(d->conf->redis);
-		}
-		if (notify_publish(d->loop_notify, id, "new") < 0) {
-			notify_free(&d->loop_notify);
-			d->loop_retry_ms = timeutil_mono_ms() + DELIVER_REDIS_RETRY_MS;
+		bool seen = false;
+		for (size_t j = 0; j < n && !seen; j++)
+			seen = strcmp(ids[j], id) == 0;
+		if (seen)
+			continue;
+		memcpy(ids[n], id, DIRECTORY_ID_LEN + 1);
+		idp[n] = ids[n];
+		if (++n == DELIVER_PUBLISH_BATCH) {
+			deliver_loop_publish_ids(d, idp, n);
+			n = 0;
 		}
 	}
+	if (n > 0)
+		deliver_loop_publish_ids(d, idp, n);
 }
 
 /* After commit: tell the user's sessions. Through the accept loop when
@@ -107,6 +131,8 @@ static void deliver_notify(struct deliver *d, const char *user_id)
 	if (d->relay_wr >= 0 &&
 	    send(d->relay_wr, user_id, strlen(user_id), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 		return;
+	if (d->notify == NULL)
+		d->notify = notify_new(d->conf->redis);
 	notify_publish(d->notify, user_id, "new");
 }
 

@@ -17,6 +17,7 @@
 #include "hex.h"
 #include "mem.h"
 #include "rnd.h"
+#include "timeutil.h"
 
 /* Cached statements used on the delivery path. */
 enum dir_stmt {
@@ -85,6 +86,16 @@ struct directory {
 	char error[512];
 	sqlite3_stmt *st[ST_COUNT];
 	int64_t data_version; /* directory_changed: the last value seen; -1 none */
+	char *path[2];        /* the file's name and its WAL's; NULL for a snapshot */
+	struct dir_stamp {
+		/* [0] the database, [1] its WAL; all zero when absent */
+		dev_t dev[2];
+		ino_t ino[2];
+		off_t size[2];
+		struct timespec mtim[2], ctim[2];
+	} stamp;                /* the files when data_version was last read */
+	int64_t stamp_ms;       /* and when (CLOCK_MONOTONIC) */
+	bool snapshot;          /* a private in-memory copy (directory_snapshot) */
 };
 
 static char dir_open_error[1024];
@@ -433,6 +444,9 @@ int directory_open(const char *state_dir, enum directory_mode mode, struct direc
 	d->db = db;
 	d->readonly = mode == DIRECTORY_READ;
 	d->data_version = -1;
+	d->path[0] = mem_strdup(path);
+	d->path[1] = mem_alloc(mem_add(strlen(path), sizeof("-wal")));
+	snprintf(d->path[1], strlen(path) + sizeof("-wal"), "%s-wal", path);
 	if (dir_exec(d, "PRAGMA foreign_keys = ON") < 0) {
 		dir_open_fail(error_r, "%s: %s", path, d->error);
 		directory_close(&d);
@@ -474,15 +488,62 @@ void directory_close(struct directory **dp)
 	if (d->txn_level > 0)
 		(void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(d->db);
+	free(d->path[0]);
+	free(d->path[1]);
 	free(d);
 	*dp = NULL;
 }
 
 /* ---- snapshots for forked processes ---- */
 
+/* How long directory_changed() may trust an unchanged stamp alone. */
+#define DIR_STAMP_TRUST_MS 1000
+
+/* Only the stack and *s are written: see directory_changed(). */
+static void dir_stamp_read(const struct directory *d, struct dir_stamp *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+		if (stat(d->path[i], &st) < 0)
+			continue;
+		s->dev[i] = st.st_dev;
+		s->ino[i] = st.st_ino;
+		s->size[i] = st.st_size;
+		s->mtim[i] = st.st_mtim;
+		s->ctim[i] = st.st_ctim;
+	}
+}
+
+static bool dir_stamp_equal(const struct dir_stamp *a, const struct dir_stamp *b)
+{
+	for (int i = 0; i < 2; i++)
+		if (a->dev[i] != b->dev[i] || a->ino[i] != b->ino[i] || a->size[i] != b->size[i] ||
+		    a->mtim[i].tv_sec != b->mtim[i].tv_sec ||
+		    a->mtim[i].tv_nsec != b->mtim[i].tv_nsec ||
+		    a->ctim[i].tv_sec != b->ctim[i].tv_sec || a->ctim[i].tv_nsec != b->ctim[i].tv_nsec)
+			return false;
+	return true;
+}
+
 int directory_changed(struct directory *d)
 {
-	/* Prepared once: the MX accept loop asks before every fork. */
+	/* The MX accept loop asks before every fork. A commit by another
+	 * process writes the WAL (the database itself at a checkpoint, or
+	 * without WAL), which changes its size or times; as long as neither
+	 * file changed, the answer stands without running a statement, whose
+	 * writes to SQLite's memory the loop would otherwise pay for in
+	 * copied pages at every fork. Timestamps may be as coarse as a clock
+	 * tick, so the statement still runs at least every
+	 * DIR_STAMP_TRUST_MS. */
+	struct dir_stamp now;
+	int64_t t = timeutil_mono_ms();
+	if (d->path[0] != NULL) {
+		dir_stamp_read(d, &now);
+		if (d->data_version >= 0 && t - d->stamp_ms < DIR_STAMP_TRUST_MS &&
+		    dir_stamp_equal(&now, &d->stamp))
+			return 0;
+	}
 	sqlite3_stmt *st = dir_stmt(d, ST_DATA_VERSION);
 	if (st == NULL)
 		return -1;
@@ -493,6 +554,12 @@ int directory_changed(struct directory *d)
 		return dir_sqlfail(d, "data_version");
 	bool changed = v != d->data_version;
 	d->data_version = v;
+	/* Read before the statement: a commit in between makes the next
+	 * call look again. */
+	if (d->path[0] != NULL) {
+		d->stamp = now;
+		d->stamp_ms = t;
+	}
 	return changed ? 1 : 0;
 }
 
@@ -512,6 +579,7 @@ int directory_snapshot(struct directory *d, struct directory **snap_r)
 	struct directory *s = mem_zalloc(sizeof(*s));
 	s->db = mem;
 	s->readonly = true;
+	s->snapshot = true;
 	s->data_version = -1;
 	if (rc != SQLITE_DONE) {
 		dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", sqlite3_errstr(rc));
@@ -1448,8 +1516,9 @@ int directory_resolve(struct directory *d, const char *address, const char *post
 
 	memset(res, 0, sizeof(*res));
 	/* One snapshot for all lookups. Inside a write transaction (alias
-	 * add) that transaction is the snapshot. */
-	bool own_txn = d->txn_level == 0;
+	 * add) that transaction is the snapshot; a private in-memory copy
+	 * changes under nobody's hands and needs none. */
+	bool own_txn = d->txn_level == 0 && !d->snapshot;
 	if (own_txn && dir_exec(d, "BEGIN") < 0)
 		return -1;
 

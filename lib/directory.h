@@ -134,8 +134,9 @@ void directory_close(struct directory **d);
  * -1 (TEMP, status on d). */
 int directory_snapshot(struct directory *d, struct directory **snap_r);
 /* 1 when another connection committed to d's database since the previous
- * call (the first call says 1), 0 when not, -1 error. Cheap: PRAGMA
- * data_version. */
+ * call (the first call says 1), 0 when not, -1 error. Cheap: stat(2) of
+ * the database and its WAL, and PRAGMA data_version only when one of them
+ * changed or a second has passed since it last ran. */
 int directory_changed(struct directory *d);
 
 /* The reason and message of the last failure on d (valid until the next

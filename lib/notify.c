@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mem.h"
@@ -83,6 +84,33 @@ int notify_publish(struct notify *n, const char *user_id, const char *msg)
 	return rc;
 }
 
+int notify_publish_many(struct notify *n, const char *const *user_ids, size_t count,
+                        const char *msg)
+{
+	if (count == 1)
+		return notify_publish(n, user_ids[0], msg);
+	if (n == NULL || n->subscribed || notify_connect(n) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++)
+		if (redisAppendCommand(n->rc, "PUBLISH sealmail:user:%s %s", user_ids[i], msg) !=
+		    REDIS_OK) {
+			notify_drop(n, n->rc->errstr);
+			return -1;
+		}
+	int rc = 0;
+	for (size_t i = 0; i < count; i++) {
+		void *reply = NULL;
+		if (redisGetReply(n->rc, &reply) != REDIS_OK || reply == NULL) {
+			notify_drop(n, n->rc->errstr);
+			return -1;
+		}
+		if (((redisReply *)reply)->type != REDIS_REPLY_INTEGER)
+			rc = -1;
+		freeReplyObject(reply);
+	}
+	return rc;
+}
+
 int notify_subscribe(struct notify *n, const char *user_id)
 {
 	if (n == NULL || notify_connect(n) < 0)
@@ -141,5 +169,15 @@ void notify_free(struct notify **np)
 		redisFree(n->rc);
 	free(n->spec);
 	free(n);
+	*np = NULL;
+}
+
+void notify_forsake(struct notify **np)
+{
+	struct notify *n = *np;
+	if (n == NULL)
+		return;
+	if (n->rc != NULL && n->rc->fd >= 0)
+		close(n->rc->fd);
 	*np = NULL;
 }

@@ -22,6 +22,10 @@ struct notify *notify_new(const char *spec);
 int notify_connect(struct notify *n);
 /* PUBLISH msg on the user's channel: 0 sent, -1 failed (logged once). */
 int notify_publish(struct notify *n, const char *user_id, const char *msg);
+/* The same for n users at once, in one round trip (pipelined): 0 all sent,
+ * -1 failed (logged once). */
+int notify_publish_many(struct notify *n, const char *const *user_ids, size_t count,
+                        const char *msg);
 /* SUBSCRIBE to the user's channel on this connection (it becomes a
  * subscriber connection): 0/-1. Then poll notify_fd() for input. */
 int notify_subscribe(struct notify *n, const char *user_id);
@@ -30,5 +34,9 @@ int notify_fd(const struct notify *n);
  * complete yet, -1 connection lost. */
 int notify_read(struct notify *n, char *msg, size_t msgsz);
 void notify_free(struct notify **n);
+/* In a process forked from n's owner: close the connection's socket and set
+ * *n to NULL without freeing anything. The memory is the parent's; freeing
+ * it would write to, and so copy, the pages the two processes still share. */
+void notify_forsake(struct notify **n);
 
 #endif

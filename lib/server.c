@@ -34,8 +34,14 @@
  * (smtpd, smtp-source c10) and per login (TLS c8) stayed within the noise
  * (docs/BENCHMARKS.md). glibc reads tunables only at start-up, so a process
  * given listening sockets execs itself once with the tunable added, before
- * anything else happens; when that is not possible it goes on as it is. */
-#define SERVER_LOOP_TUNABLE "glibc.malloc.tcache_count=0"
+ * anything else happens; when that is not possible it goes on as it is.
+ *
+ * The same exec also turns off glibc's registration of a restartable
+ * sequence area (rseq, used by nothing here but sched_getcpu): the kernel
+ * writes the current CPU into it whenever the loop returns to user space
+ * after being moved, and the page it sits on is shared with the children
+ * just forked, so each such write copied it. */
+#define SERVER_LOOP_TUNABLE "glibc.malloc.tcache_count=0:glibc.pthread.rseq=0"
 
 static void server_loop_tunables(char **argv)
 {

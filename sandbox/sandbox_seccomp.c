@@ -25,7 +25,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <bsd/string.h>
 
 #include "log.h"
 #include "mem.h"
@@ -110,13 +109,13 @@ static void sb_on_sigsys(int sig, siginfo_t *si, void *uc)
 static void sb_debug_prepare(enum sandbox_profile p)
 {
 	sb_native_arch = seccomp_arch_native();
-	strlcpy(sb_debug_profile, sandbox_profile_name(p), sizeof(sb_debug_profile));
+	snprintf(sb_debug_profile, sizeof(sb_debug_profile), "%s", sandbox_profile_name(p));
 	if (sb_names == NULL) {
 		sb_names = mem_array(SB_NAMES_MAX, sizeof(*sb_names));
 		for (int i = 0; i < SB_NAMES_MAX; i++) {
 			char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i);
 			if (n != NULL) {
-				strlcpy(sb_names[i], n, SB_NAME_LEN);
+				snprintf(sb_names[i], SB_NAME_LEN, "%s", n);
 				free(n);
 			}
 		}

@@ -4,7 +4,7 @@
 # As root: apt-get. Otherwise: print the exact command and fail.
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
-libssl-dev libsystemd-dev libsqlcipher-dev libhiredis-dev libbsd-dev
+libssl-dev libsystemd-dev libsqlcipher-dev libhiredis-dev
 libseccomp-dev libsodium-dev libcmocka-dev libmilter-dev
 openssl redis-server redis-tools systemd python3 python3-pytest
 swaks curl age isync offlineimap3 fetchmail opendkim opendkim-tools

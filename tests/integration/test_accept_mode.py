@@ -6,6 +6,7 @@ never logs in is one process. The same sessions as under inetd work."""
 import imaplib
 import os
 import poplib
+import select
 import smtplib
 import socket
 
@@ -352,6 +353,30 @@ def test_mx_loop_publishes_for_its_children(users, redis):
     finally:
         sub.kill()
         sub.wait()
+
+
+def test_mx_loop_publishes_for_every_user_of_a_message(users, redis):
+    """A message to two users: the child hands the loop both ids at once,
+    and the loop publishes on both channels (in one round trip)."""
+    inst = users
+    port = inst.start("smtpd", fork=True)
+    subs = {}
+    for rcpt in ("demo@example.test", "other@example.test"):
+        uid = os.path.basename(inst.user_dir(rcpt))
+        subs[uid] = redis.subscribe(f"sealmail:user:{uid}")
+    try:
+        with smtp_session(port) as s:
+            s.sendmail("a@example.org", ["demo@example.test", "other@example.test"],
+                       "Subject: both\r\n\r\nx\r\n")
+        for uid, sub in subs.items():
+            ready, _, _ = select.select([sub.stdout], [], [], 10)
+            assert ready, f"no notice for {uid}"
+            got = [sub.stdout.readline().strip() for _ in range(3)]
+            assert got == ["message", f"sealmail:user:{uid}", "new"], got
+    finally:
+        for sub in subs.values():
+            sub.kill()
+            sub.wait()
 
 
 def smtp_session(port):

@@ -734,6 +734,29 @@ static void test_changed_sees_other_connections(void **state)
 	directory_close(&r);
 }
 
+/* Commits closer together than the file system's timestamp granularity:
+ * each is still seen at once (the WAL's size changes), with no statement
+ * run in between when nothing changed. */
+static void test_changed_sees_back_to_back_commits(void **state)
+{
+	(void)state;
+	const char *err;
+	struct directory *r;
+	assert_int_equal(directory_open(statedir, DIRECTORY_READ, &r, &err), 0);
+	assert_int_equal(directory_changed(r), 1);
+	add_user("carol@" DOM, NULL);
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(directory_changed(r), 1);
+		assert_int_equal(directory_changed(r), 0);
+		if (i % 2 == 0)
+			add_alias("list@" DOM, "carol@" DOM);
+		else
+			assert_int_equal(directory_alias_del(D, "list@" DOM, "carol@" DOM), 0);
+	}
+	assert_int_equal(directory_changed(r), 1);
+	directory_close(&r);
+}
+
 static void test_resolve_exact_user(void **state)
 {
 	char id[DIRECTORY_ID_LEN + 1];
@@ -1262,6 +1285,7 @@ int main(int argc, char **argv)
 	    T(test_alias_del_unknown),
 	    T(test_snapshot_resolves_like_the_file),
 	    T(test_changed_sees_other_connections),
+	    T(test_changed_sees_back_to_back_commits),
 	    T(test_resolve_exact_user),
 	    T(test_resolve_case_insensitive),
 	    T(test_resolve_tag_to_user),
