@@ -12,13 +12,11 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "mem.h"
 
 #define LOG_STICKY_MAX 8
 #define LOG_FIELDS_MAX 32
 
-static const char *log_ident = "sealmail";
+static char log_ident_field[96] = "SYSLOG_IDENTIFIER=sealmail";
 static enum log_target log_dest = LOG_TARGET_STDERR;
 static bool log_debug;
 static struct {
@@ -45,7 +43,7 @@ void log_init(const char *ident)
 {
 	struct stat st;
 	const char *t = getenv("LOG_TARGET");
-	log_ident = ident;
+	snprintf(log_ident_field, sizeof(log_ident_field), "SYSLOG_IDENTIFIER=%s", ident);
 	log_debug = getenv("SEALMAIL_DEBUG") != NULL;
 	if (t != NULL && strcmp(t, "journal") == 0)
 		log_dest = LOG_TARGET_JOURNAL;
@@ -134,112 +132,176 @@ void log_set(const char *key, const char *value)
 	log_escape(value, log_sticky[free_slot].value, sizeof(log_sticky[free_slot].value));
 }
 
-struct log_field {
-	char key[40];
-	char value[LOG_VALUE_MAX + 8];
-};
+/* An event is assembled in static buffers, not on the stack or the heap: in
+ * a child of an accept loop every page written is a page copied, and a
+ * stack array of every possible field reached pages below anything else the
+ * child touches. Handlers are single-threaded and never log from a signal
+ * handler. The line has room for every field at its longest. */
+#define LOG_FIELD_ROOM (sizeof(" SEALMAIL_=\"\"") + 32 + LOG_VALUE_MAX + 4)
+#define LOG_LINE_MAX   (64 + (LOG_FIELDS_MAX + LOG_STICKY_MAX + 1) * LOG_FIELD_ROOM)
+#define LOG_HEAD       16 /* room before the event for "<prio>" or "MESSAGE=" */
 
-static void log_emit(int prio, const char *event, struct log_field *f, int nf, const char *message)
+struct log_record {
+	char line[LOG_LINE_MAX];  /* [LOG_HEAD] "event SEALMAIL_K=v ..." */
+	size_t len;
+	char parts[LOG_LINE_MAX]; /* journald: "SEALMAIL_K=v" strings, each ended by NUL */
+	size_t plen;
+	size_t part_len[LOG_FIELDS_MAX + LOG_STICKY_MAX];
+	int nparts;
+};
+static struct log_record log_rec;
+
+static void log_put(char *buf, size_t *len, const char *s, size_t n)
 {
-	if (prio == LOG_DEBUG && !log_debug)
-		return;
-	int saved_errno = errno;
-	struct buf line = BUF_INIT;
-	buf_append_str(&line, event);
-	for (int i = 0; i < nf; i++) {
-		bool quote = f[i].value[0] == '\0' || strpbrk(f[i].value, " =") != NULL;
-		buf_printf(&line, quote ? " SEALMAIL_%s=\"%s\"" : " SEALMAIL_%s=%s", f[i].key, f[i].value);
-	}
-	if (message != NULL) {
-		char esc[LOG_VALUE_MAX * 2];
-		log_escape(message, esc, sizeof(esc));
-		buf_printf(&line, " MESSAGE=\"%s\"", esc);
-	}
-	if (log_dest == LOG_TARGET_STDERR) {
-		struct buf out = BUF_INIT;
-		buf_printf(&out, "<%d>%s\n", prio, buf_cstr(&line));
-		/* One write per event so concurrent handlers do not interleave. */
-		ssize_t r = write(2, out.data, out.len);
-		(void)r;
-		buf_free(&out);
-	} else {
-		struct iovec iov[LOG_FIELDS_MAX + LOG_STICKY_MAX + 6];
-		struct buf parts[LOG_FIELDS_MAX + LOG_STICKY_MAX + 6];
-		int n = 0;
-		memset(parts, 0, sizeof(parts));
-		buf_printf(&parts[n++], "MESSAGE=%s", message ? message : buf_cstr(&line));
-		buf_printf(&parts[n++], "PRIORITY=%d", prio);
-		buf_printf(&parts[n++], "SYSLOG_IDENTIFIER=%s", log_ident);
-		buf_printf(&parts[n++], "SEALMAIL_EVENT=%s", event);
-		for (int i = 0; i < nf; i++)
-			buf_printf(&parts[n++], "SEALMAIL_%s=%s", f[i].key, f[i].value);
-		for (int i = 0; i < n; i++) {
-			iov[i].iov_base = parts[i].data;
-			iov[i].iov_len = parts[i].len;
-		}
-		sd_journal_sendv(iov, n);
-		for (int i = 0; i < n; i++)
-			buf_free(&parts[i]);
-	}
-	buf_free(&line);
-	errno = saved_errno;
+	if (n > LOG_LINE_MAX - 2 - *len)
+		n = LOG_LINE_MAX - 2 - *len; /* room kept for "\n" and NUL */
+	memcpy(buf + *len, s, n);
+	*len += n;
+	buf[*len] = '\0';
 }
 
-static int log_collect_sticky(struct log_field *f)
+static void log_puts(char *buf, size_t *len, const char *s)
 {
-	int nf = 0;
-	for (int i = 0; i < LOG_STICKY_MAX; i++) {
-		if (log_sticky[i].key[0] == '\0')
-			continue;
-		memcpy(f[nf].key, log_sticky[i].key, sizeof(log_sticky[i].key));
-		memcpy(f[nf].value, log_sticky[i].value, sizeof(f[nf].value));
-		nf++;
+	log_put(buf, len, s, strlen(s));
+}
+
+static void log_begin(const char *event)
+{
+	struct log_record *r = &log_rec;
+	r->len = LOG_HEAD;
+	r->plen = 0;
+	r->nparts = 0;
+	log_puts(r->line, &r->len, event);
+}
+
+/* key: upper-case, without the prefix; value: escaped. */
+static void log_add(const char *key, const char *value)
+{
+	struct log_record *r = &log_rec;
+	bool quote = value[0] == '\0' || strpbrk(value, " =") != NULL;
+	log_puts(r->line, &r->len, " SEALMAIL_");
+	log_puts(r->line, &r->len, key);
+	log_puts(r->line, &r->len, quote ? "=\"" : "=");
+	log_puts(r->line, &r->len, value);
+	if (quote)
+		log_puts(r->line, &r->len, "\"");
+	if (log_dest != LOG_TARGET_JOURNAL || r->nparts >= LOG_FIELDS_MAX + LOG_STICKY_MAX)
+		return;
+	size_t at = r->plen;
+	log_puts(r->parts, &r->plen, "SEALMAIL_");
+	log_puts(r->parts, &r->plen, key);
+	log_puts(r->parts, &r->plen, "=");
+	log_puts(r->parts, &r->plen, value);
+	r->part_len[r->nparts++] = r->plen - at;
+	r->plen++; /* past the NUL */
+}
+
+static void log_add_sticky(void)
+{
+	for (int i = 0; i < LOG_STICKY_MAX; i++)
+		if (log_sticky[i].key[0] != '\0')
+			log_add(log_sticky[i].key, log_sticky[i].value);
+}
+
+/* Send the event; message: MESSAGE for journald instead of the line. */
+static void log_end(int prio, const char *event, const char *message)
+{
+	struct log_record *r = &log_rec;
+	int saved_errno = errno;
+	if (log_dest == LOG_TARGET_STDERR) {
+		char p[LOG_HEAD];
+		int pl = snprintf(p, sizeof(p), "<%d>", prio);
+		char *start = r->line + LOG_HEAD - pl;
+		memcpy(start, p, (size_t)pl);
+		r->line[r->len++] = '\n';
+		/* One write per event so concurrent handlers do not interleave. */
+		ssize_t w = write(2, start, (size_t)(r->line + r->len - start));
+		(void)w;
+		errno = saved_errno;
+		return;
 	}
-	return nf;
+	struct iovec iov[4 + LOG_FIELDS_MAX + LOG_STICKY_MAX];
+	char pr[24], ev[80], msg[16 + 512];
+	int n = 0;
+	if (message != NULL) {
+		iov[n++] = (struct iovec){msg, (size_t)snprintf(msg, sizeof(msg), "MESSAGE=%.512s",
+		                                                message)};
+	} else {
+		char *start = r->line + LOG_HEAD - (sizeof("MESSAGE=") - 1);
+		memcpy(start, "MESSAGE=", sizeof("MESSAGE=") - 1);
+		iov[n++] = (struct iovec){start, (size_t)(r->line + r->len - start)};
+	}
+	iov[n++] = (struct iovec){pr, (size_t)snprintf(pr, sizeof(pr), "PRIORITY=%d", prio)};
+	iov[n++] = (struct iovec){log_ident_field, strlen(log_ident_field)};
+	iov[n++] = (struct iovec){ev, (size_t)snprintf(ev, sizeof(ev), "SEALMAIL_EVENT=%.64s", event)};
+	char *p = r->parts;
+	for (int i = 0; i < r->nparts; i++) {
+		iov[n++] = (struct iovec){p, r->part_len[i]};
+		p += r->part_len[i] + 1;
+	}
+	sd_journal_sendv(iov, n);
+	errno = saved_errno;
 }
 
 void log_event(int prio, const char *event, ...)
 {
-	struct log_field f[LOG_FIELDS_MAX + LOG_STICKY_MAX];
-	int nf = log_collect_sticky(f);
+	if (prio == LOG_DEBUG && !log_debug)
+		return;
+	log_begin(event);
+	log_add_sticky();
 	va_list ap;
 	va_start(ap, event);
+	int nf = 0;
 	for (;;) {
 		const char *k = va_arg(ap, const char *);
 		if (k == NULL)
 			break;
 		const char *v = va_arg(ap, const char *);
-		if (v == NULL || nf >= LOG_FIELDS_MAX + LOG_STICKY_MAX)
+		if (v == NULL || nf >= LOG_FIELDS_MAX)
 			continue;
-		log_key_upper(k, f[nf].key, sizeof(f[nf].key));
-		log_escape(v, f[nf].value, sizeof(f[nf].value));
+		char key[32], value[LOG_VALUE_MAX + 8];
+		log_key_upper(k, key, sizeof(key));
+		log_escape(v, value, sizeof(value));
+		log_add(key, value);
 		nf++;
 	}
 	va_end(ap);
-	log_emit(prio, event, f, nf, NULL);
+	log_end(prio, event, NULL);
+}
+
+/* A free-text event: the sticky fields and MESSAGE. */
+static void log_text(int prio, const char *event, const char *text)
+{
+	if (prio == LOG_DEBUG && !log_debug)
+		return;
+	char esc[LOG_VALUE_MAX * 2];
+	log_escape(text, esc, sizeof(esc));
+	log_begin(event);
+	log_add_sticky();
+	struct log_record *r = &log_rec;
+	log_puts(r->line, &r->len, " MESSAGE=\"");
+	log_puts(r->line, &r->len, esc);
+	log_puts(r->line, &r->len, "\"");
+	log_end(prio, event, text);
 }
 
 void log_msg(int prio, const char *fmt, ...)
 {
-	struct log_field f[LOG_STICKY_MAX];
-	int nf = log_collect_sticky(f);
 	char text[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	log_emit(prio, "message", f, nf, text);
+	log_text(prio, "message", text);
 }
 
 void log_fatal(const char *fmt, ...)
 {
-	struct log_field f[LOG_STICKY_MAX];
-	int nf = log_collect_sticky(f);
 	char text[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	log_emit(LOG_CRIT, "fatal", f, nf, text);
+	log_text(LOG_CRIT, "fatal", text);
 	exit(1);
 }
