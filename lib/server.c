@@ -186,27 +186,49 @@ static size_t server_tcp_ports(const struct conf *c, uint16_t *ports, size_t max
 	return n;
 }
 
+/* The layout of profile p; ports and extra are its storage. */
+static void server_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
+                          const char *user_id, struct sandbox_layout *l, uint16_t ports[32],
+                          struct sandbox_fs_rule extra[1])
+{
+	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
+	/* The pre-auth front talks to nothing but its client and its back. */
+	if (p != SANDBOX_PREAUTH_FRONT) {
+		l->ntcp_ports = server_tcp_ports(c, ports, 32);
+		l->tcp_ports = ports;
+	}
+	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
+		/* The back processes take KDF slots (lock files) in run_dir. */
+		extra[0] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};
+		l->extra = extra;
+		l->nextra = 1;
+	}
+}
+
 void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
 		    const char *user_id)
 {
 	uint16_t ports[32];
 	struct sandbox_fs_rule extra[1];
-	struct sandbox_layout l = {.state_fd = state_fd, .user_id = user_id};
+	struct sandbox_layout l;
 	const char *err;
-	/* The pre-auth front talks to nothing but its client and its back. */
-	if (p != SANDBOX_PREAUTH_FRONT) {
-		l.ntcp_ports = server_tcp_ports(c, ports, sizeof(ports) / sizeof(ports[0]));
-		l.tcp_ports = ports;
-	}
-	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
-		/* The back processes take KDF slots (lock files) in run_dir. */
-		extra[0] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};
-		l.extra = extra;
-		l.nextra = 1;
-	}
+	server_layout(p, c, state_fd, user_id, &l, ports, extra);
 	if (sandbox_enter_layout(p, &l, &err) < 0)
 		log_fatal("sandbox %s: %s", sandbox_profile_name(p), err);
 	sandbox_test_hook(sandbox_profile_name(p));
+}
+
+void server_sandbox_prepare(enum sandbox_profile p, const struct conf *c, int state_fd)
+{
+	uint16_t ports[32];
+	struct sandbox_fs_rule extra[1];
+	struct sandbox_layout l;
+	const char *err;
+	server_layout(p, c, state_fd, NULL, &l, ports, extra);
+	/* Not fatal: each child then builds its own. */
+	if (sandbox_prepare_layout(p, &l, &err) < 0)
+		log_event(LOG_WARNING, "sandbox-prepare-failed", "PROFILE", sandbox_profile_name(p),
+		          "REASON", err, NULL);
 }
 
 int server_starttls(struct io *io, SSL_CTX *ctx)

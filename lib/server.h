@@ -48,5 +48,10 @@ int server_state_fd(const struct conf *c);
  * failure is fatal: no handler serves a client unconfined. */
 void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
 		    const char *user_id);
+/* In an accept loop, before its own sandbox: build the Landlock ruleset of
+ * profile p (no user) once, for every child's server_sandbox(p, …, NULL) to
+ * apply (sandbox_prepare_layout). A failure is logged; children then build
+ * their own. */
+void server_sandbox_prepare(enum sandbox_profile p, const struct conf *c, int state_fd);
 
 #endif

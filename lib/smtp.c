@@ -881,6 +881,7 @@ static void smtp_loop_fd_ready(void *arg)
 static void smtp_before_loop(void *arg)
 {
 	const struct smtp_server *srv = arg;
+	server_sandbox_prepare(SANDBOX_MX, srv->conf, srv->state_fd);
 	server_sandbox(SANDBOX_ACCEPT, srv->conf, srv->state_fd, NULL);
 }
 

@@ -94,28 +94,26 @@ static int sb_limits(enum sandbox_profile p, const char **error_r)
 	return 0;
 }
 
-int sandbox_enter(enum sandbox_profile p, const struct sandbox_fs_rule *rules, size_t n,
-                  const uint16_t *tcp_ports, size_t np, const char **error_r)
+static unsigned sb_scope(enum sandbox_profile p)
 {
-	if ((unsigned)p >= SANDBOX_PROFILE_COUNT) {
-		*error_r = sandbox_errorf("unknown sandbox profile %d", (int)p);
-		return -1;
-	}
-	if (p == SANDBOX_PREAUTH_FRONT && (n > 0 || np > 0)) {
-		*error_r = sandbox_errorf("the pre-auth front gets no files and no TCP ports");
-		return -1;
-	}
-	if (sb_limits(p, error_r) < 0)
-		return -1;
 	/* Abstract unix sockets are never ours; the accept parent keeps them
 	 * in case the service manager's notify socket is one. Signals may go
 	 * only to processes inside the sandbox (the parent's children are). */
 	unsigned scope = SANDBOX_SCOPE_SIGNAL;
 	if (p != SANDBOX_ACCEPT)
 		scope |= SANDBOX_SCOPE_ABSTRACT_UNIX;
+	return scope;
+}
+
+/* The rules as given, plus what a sanitizer build needs; all has room for
+ * SB_LAYOUT_RULES_MAX + 1. */
+static int sb_rules(const struct sandbox_fs_rule *rules, size_t n, struct sandbox_fs_rule *all,
+                    const struct sandbox_fs_rule **rules_r, size_t *n_r, const char **error_r)
+{
+	*rules_r = rules;
+	*n_r = n;
 #ifdef SEALMAIL_SAN
 	/* LeakSanitizer reads /proc/self/maps and /proc/self/task at exit. */
-	struct sandbox_fs_rule all[SB_LAYOUT_RULES_MAX + 1];
 	if (n > SB_LAYOUT_RULES_MAX) {
 		*error_r = sandbox_errorf("too many sandbox rules");
 		return -1;
@@ -125,12 +123,23 @@ int sandbox_enter(enum sandbox_profile p, const struct sandbox_fs_rule *rules, s
 	all[n].dirfd = -1;
 	all[n].path = "/proc";
 	all[n].access = SANDBOX_FS_RO;
-	rules = all;
-	n++;
+	*rules_r = all;
+	*n_r = n + 1;
+#else
+	(void)all;
+	(void)error_r;
 #endif
-	int abi;
-	if (sandbox_landlock_scoped(rules, n, tcp_ports, np, scope, &abi, error_r) < 0)
+	return 0;
+}
+
+/* Everything after the Landlock ruleset is built (or prepared): apply it,
+ * log, compile the children's filters (ACCEPT), load the seccomp filter. */
+static int sb_finish(enum sandbox_profile p, int ll_fd, int abi, const char **error_r)
+{
+	if (ll_fd >= 0 && sandbox_ll_apply(ll_fd, error_r) < 0)
 		return -1;
+	if (ll_fd < 0)
+		abi = 0;
 	/* Logged before seccomp: with journald as the target this also opens
 	 * the journal socket, which the front could not do afterwards. */
 	char abistr[8];
@@ -148,18 +157,47 @@ int sandbox_enter(enum sandbox_profile p, const struct sandbox_fs_rule *rules, s
 	return sandbox_seccomp(p, error_r);
 }
 
+static int sb_check(enum sandbox_profile p, size_t n, size_t np, const char **error_r)
+{
+	if ((unsigned)p >= SANDBOX_PROFILE_COUNT) {
+		*error_r = sandbox_errorf("unknown sandbox profile %d", (int)p);
+		return -1;
+	}
+	if (p == SANDBOX_PREAUTH_FRONT && (n > 0 || np > 0)) {
+		*error_r = sandbox_errorf("the pre-auth front gets no files and no TCP ports");
+		return -1;
+	}
+	return 0;
+}
+
+int sandbox_enter(enum sandbox_profile p, const struct sandbox_fs_rule *rules, size_t n,
+                  const uint16_t *tcp_ports, size_t np, const char **error_r)
+{
+	struct sandbox_fs_rule all[SB_LAYOUT_RULES_MAX + 1];
+	int fd, abi;
+	if (sb_check(p, n, np, error_r) < 0 || sb_limits(p, error_r) < 0 ||
+	    sb_rules(rules, n, all, &rules, &n, error_r) < 0 ||
+	    sandbox_ll_build(rules, n, tcp_ports, np, sb_scope(p), &fd, &abi, error_r) < 0)
+		return -1;
+	int rc = sb_finish(p, fd, abi, error_r);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 static bool sb_one_component(const char *s)
 {
 	return s != NULL && *s != '\0' && strchr(s, '/') == NULL && strcmp(s, ".") != 0 &&
 	       strcmp(s, "..") != 0;
 }
 
-int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
-                         const char **error_r)
+/* The standard rules of profile p for layout l, into r (SB_LAYOUT_RULES_MAX;
+ * userdir holds a path some of them point to). */
+static int sb_layout_rules(enum sandbox_profile p, const struct sandbox_layout *l,
+                           struct sandbox_fs_rule *r, size_t *n_r, char userdir[300],
+                           const char **error_r)
 {
-	struct sandbox_fs_rule r[SB_LAYOUT_RULES_MAX];
 	size_t n = 0;
-	char userdir[300];
 	if (p != SANDBOX_PREAUTH_FRONT && l->state_fd < 0) {
 		*error_r = sandbox_errorf("sandbox layout without a state directory");
 		return -1;
@@ -179,7 +217,7 @@ int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
 			*error_r = sandbox_errorf("bad user id for the sandbox");
 			return -1;
 		}
-		snprintf(userdir, sizeof(userdir), "users/%s", l->user_id);
+		snprintf(userdir, 300, "users/%s", l->user_id);
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, userdir, SANDBOX_FS_USERDIR};
 		break;
 	case SANDBOX_MX:
@@ -209,6 +247,78 @@ int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
 	}
 	for (size_t i = 0; i < l->nextra; i++)
 		r[n++] = l->extra[i];
+	*n_r = n;
+	return 0;
+}
+
+/* Landlock rulesets built ahead by an accept loop (sandbox_prepare_layout)
+ * for the profiles its children enter, with the layout each was built for
+ * (user_id and extra rules are not kept: such layouts are not prepared). */
+static struct sb_prepared {
+	bool ready;
+	int fd; /* -1: Landlock skipped (logged when prepared) */
+	int abi;
+	int state_fd;
+	uint16_t ports[32];
+	size_t nports;
+} sb_prep[SANDBOX_PROFILE_COUNT];
+
+static bool sb_prepared_for(enum sandbox_profile p, const struct sandbox_layout *l)
+{
+	const struct sb_prepared *s = &sb_prep[p];
+	return s->ready && l->user_id == NULL && l->nextra == 0 && l->state_fd == s->state_fd &&
+	       l->ntcp_ports == s->nports &&
+	       (s->nports == 0 || memcmp(l->tcp_ports, s->ports, s->nports * sizeof(*s->ports)) == 0);
+}
+
+int sandbox_prepare_layout(enum sandbox_profile p, const struct sandbox_layout *l,
+                           const char **error_r)
+{
+	struct sandbox_fs_rule r[SB_LAYOUT_RULES_MAX], all[SB_LAYOUT_RULES_MAX + 1];
+	const struct sandbox_fs_rule *rules;
+	char userdir[300];
+	size_t n;
+	if (sb_check(p, l->nextra, l->ntcp_ports, error_r) < 0)
+		return -1;
+	if (l->user_id != NULL || l->nextra > 0 ||
+	    l->ntcp_ports > sizeof(sb_prep[p].ports) / sizeof(sb_prep[p].ports[0])) {
+		*error_r = sandbox_errorf("only layouts without a user or extra rules are prepared");
+		return -1;
+	}
+	int fd, abi;
+	if (sb_layout_rules(p, l, r, &n, userdir, error_r) < 0 ||
+	    sb_rules(r, n, all, &rules, &n, error_r) < 0 ||
+	    sandbox_ll_build(rules, n, l->tcp_ports, l->ntcp_ports, sb_scope(p), &fd, &abi,
+	                     error_r) < 0)
+		return -1;
+	struct sb_prepared *s = &sb_prep[p];
+	if (s->ready && s->fd >= 0)
+		close(s->fd);
+	*s = (struct sb_prepared){.ready = true, .fd = fd, .abi = abi, .state_fd = l->state_fd,
+	                          .nports = l->ntcp_ports};
+	if (l->ntcp_ports > 0)
+		memcpy(s->ports, l->tcp_ports, l->ntcp_ports * sizeof(*s->ports));
+	return 0;
+}
+
+int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
+                         const char **error_r)
+{
+	struct sandbox_fs_rule r[SB_LAYOUT_RULES_MAX];
+	char userdir[300];
+	size_t n;
+	if ((unsigned)p < SANDBOX_PROFILE_COUNT && sb_prepared_for(p, l)) {
+		struct sb_prepared *s = &sb_prep[p];
+		if (sb_limits(p, error_r) < 0)
+			return -1;
+		int rc = sb_finish(p, s->fd, s->abi, error_r);
+		if (s->fd >= 0)
+			close(s->fd);
+		s->ready = false;
+		return rc;
+	}
+	if (sb_layout_rules(p, l, r, &n, userdir, error_r) < 0)
+		return -1;
 	return sandbox_enter(p, r, n, l->tcp_ports, l->ntcp_ports, error_r);
 }
 

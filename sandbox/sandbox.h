@@ -147,6 +147,14 @@ struct sandbox_layout {
 int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
                          const char **error_r);
 
+/* For an accept loop: build the Landlock ruleset of profile p for layout l
+ * now (a layout without user_id or extra rules), so that a forked child's
+ * sandbox_enter_layout(p, l) with the same layout only applies it instead of
+ * opening every path and building the ruleset again. Rules bind to the
+ * files as they are now. 0 or -1 with *error_r. */
+int sandbox_prepare_layout(enum sandbox_profile p, const struct sandbox_layout *l,
+                           const char **error_r);
+
 /* Open and load what libraries would otherwise open lazily after the
  * sandbox hides it: OpenSSL configuration and providers (tls_warm), SQLite's
  * randomness source and SQLCipher's crypto provider, the time zone. */

@@ -56,6 +56,15 @@ int sandbox_ll_kernel_abi(void);
 #define SANDBOX_SCOPE_ABSTRACT_UNIX (1u << 0)
 #define SANDBOX_SCOPE_SIGNAL        (1u << 1)
 
+/* The two halves of sandbox_landlock_scoped(). build: the ruleset as a
+ * descriptor (*fd_r; -1 when Landlock is skipped, which is logged) and the
+ * ABI it was made for; 0 or -1 with *error_r. apply: NO_NEW_PRIVS and
+ * landlock_restrict_self(fd), which may be called in a forked child of the
+ * process that built it; fd stays open; 0 or -1. */
+int sandbox_ll_build(const struct sandbox_fs_rule *rules, size_t n, const uint16_t *tcp_ports,
+                     size_t np, unsigned scope, int *fd_r, int *abi_r, const char **error_r);
+int sandbox_ll_apply(int fd, const char **error_r);
+
 /* sandbox_landlock() with scopes; *abi_r is the ABI applied, 0 if skipped. */
 int sandbox_landlock_scoped(const struct sandbox_fs_rule *rules, size_t n,
                             const uint16_t *tcp_ports, size_t np, unsigned scope, int *abi_r,

@@ -185,10 +185,10 @@ static bool sb_ll_wants_rename(const struct sandbox_fs_rule *rules, size_t n)
 	return false;
 }
 
-int sandbox_landlock_scoped(const struct sandbox_fs_rule *rules, size_t n,
-                            const uint16_t *tcp_ports, size_t np, unsigned scope, int *abi_r,
-                            const char **error_r)
+int sandbox_ll_build(const struct sandbox_fs_rule *rules, size_t n, const uint16_t *tcp_ports,
+                     size_t np, unsigned scope, int *fd_r, int *abi_r, const char **error_r)
 {
+	*fd_r = -1;
 	*abi_r = 0;
 	int kabi = sandbox_ll_kernel_abi();
 	int abi = sandbox_ll_effective_abi(getenv("SEALMAIL_LANDLOCK_ABI"), kabi);
@@ -232,37 +232,59 @@ int sandbox_landlock_scoped(const struct sandbox_fs_rule *rules, size_t n,
 		*error_r = sandbox_errorf("landlock_create_ruleset: %s", strerror(errno));
 		return -1;
 	}
-	int rc = -1;
 	for (size_t i = 0; i < n; i++)
 		if (sb_ll_add_path(rs, &rules[i], abi, error_r) < 0)
-			goto out;
+			goto fail;
 	for (size_t i = 0; abi >= 4 && i < np; i++) {
 		struct sb_ll_net_port_attr na = {.allowed_access = LL_NET_CONNECT_TCP,
 		                                 .port = tcp_ports[i]};
 		if (tcp_ports[i] == 0) {
 			*error_r = sandbox_errorf("landlock: TCP port 0 in the connect list");
-			goto out;
+			goto fail;
 		}
 		if (syscall(SYS_landlock_add_rule, rs, LL_RULE_NET_PORT, &na, 0) < 0) {
 			*error_r = sandbox_errorf("landlock_add_rule port %u: %s",
 			                          (unsigned)tcp_ports[i], strerror(errno));
-			goto out;
+			goto fail;
 		}
 	}
+	*fd_r = rs;
+	*abi_r = abi;
+	return 0;
+fail:
+	close(rs);
+	return -1;
+}
+
+int sandbox_ll_apply(int fd, const char **error_r)
+{
 	/* landlock_restrict_self needs NO_NEW_PRIVS without CAP_SYS_ADMIN; set it
 	 * regardless, so the result does not depend on who runs us. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		*error_r = sandbox_errorf("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
-	if (syscall(SYS_landlock_restrict_self, rs, 0) < 0) {
+	if (syscall(SYS_landlock_restrict_self, fd, 0) < 0) {
 		*error_r = sandbox_errorf("landlock_restrict_self: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
-	*abi_r = abi;
-	rc = 0;
-out:
-	close(rs);
+	return 0;
+}
+
+int sandbox_landlock_scoped(const struct sandbox_fs_rule *rules, size_t n,
+                            const uint16_t *tcp_ports, size_t np, unsigned scope, int *abi_r,
+                            const char **error_r)
+{
+	int fd, abi;
+	*abi_r = 0;
+	if (sandbox_ll_build(rules, n, tcp_ports, np, scope, &fd, &abi, error_r) < 0)
+		return -1;
+	if (fd < 0)
+		return 0; /* skipped, with a warning */
+	int rc = sandbox_ll_apply(fd, error_r);
+	close(fd);
+	if (rc == 0)
+		*abi_r = abi;
 	return rc;
 }
 

@@ -325,6 +325,20 @@ def test_accept_children_enter_their_profiles(state, abi):
     assert p.returncode == 0, (p.stdout, p.stderr)
 
 
+@pytest.mark.parametrize("prepared", [False, True])
+def test_accept_child_mx_spool_only(state, abi, prepared):
+    """A child of the accept loop in the MX profile, with the Landlock
+    ruleset the loop built ahead (as smtpd does) or its own: it writes a
+    spool and cannot read a mailbox."""
+    need_landlock(abi, 2)
+    a = os.path.join(state, "users", "A")
+    opts = ["-R", "mx"] if prepared else []
+    p = probe(opts + ["-p", "accept", "-s", state, "fork-files", "mx", f"{a}/spool/tmp/m9",
+                      f"{state}/users/B/mailbox.db"], abi=abi)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    ok(results(p), "fork-files")
+
+
 def test_landlock_abi_cap():
     if KERNEL_ABI < 2:
         pytest.skip("no Landlock ABI 2")

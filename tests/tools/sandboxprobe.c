@@ -448,6 +448,44 @@ static void act_fork_enter(struct action *a)
 	       detail);
 }
 
+/* Accept mode: a forked child enters PROFILE (with the Landlock ruleset its
+ * parent prepared, given -R) and must be able to create WRITE and unable to
+ * read READ. */
+static uint16_t *g_ports;
+static size_t g_nports;
+
+static void act_fork_files(struct action *a)
+{
+	enum sandbox_profile p;
+	if (!sandbox_profile_parse(a->arg[0], &p)) {
+		report(a, -1, EINVAL, "unknown profile");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sandbox_layout l = {.state_fd = g_state_fd,
+		                           .user_id = g_user,
+		                           .tcp_ports = g_ports,
+		                           .ntcp_ports = g_nports};
+		const char *err = NULL;
+		if (sandbox_enter_layout(p, &l, &err) < 0)
+			_exit(1);
+		int fd = open(a->arg[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			_exit(2);
+		close(fd);
+		fd = open(a->arg[2], O_RDONLY | O_CLOEXEC);
+		_exit(fd < 0 && errno == EACCES ? 0 : 3);
+	}
+	int st = 0;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	static const char *const why[] = {"", "sandbox failed", "write refused", "read allowed"};
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 4;
+	report(a, pid > 0 && code == 0 ? 0 : -1, EIO,
+	       code > 0 && code < 4 ? why[code] : (code == 4 ? "killed" : NULL));
+}
+
 static void act_hook(struct action *a)
 {
 	sandbox_test_hook(a->arg[0]);
@@ -546,6 +584,7 @@ static const struct action_def defs[] = {
     {"kill-parent", 0, NULL, act_kill_parent},
     {"leak", 0, NULL, act_leak},
     {"fork-enter", 1, NULL, act_fork_enter},
+    {"fork-files", 3, NULL, act_fork_files},
     {"hook", 1, NULL, act_hook},
 };
 
@@ -559,7 +598,8 @@ static const struct action_def *find_def(const char *name)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: sandboxprobe [-p PROFILE] [-s DIR] [-u ID] [-P PORT]... [-L] [-t] "
+	fprintf(stderr, "usage: sandboxprobe [-p PROFILE] [-s DIR] [-u ID] [-P PORT]... [-R PROFILE] "
+	                "[-L] [-t] "
 	                "ACTION [ARG...] [-- ACTION [ARG...]]...\n"
 	                "       sandboxprobe features\n");
 	return 2;
@@ -582,12 +622,12 @@ static void features(void)
 
 int main(int argc, char **argv)
 {
-	const char *profile = "none", *state = NULL, *user = NULL;
+	const char *profile = "none", *state = NULL, *user = NULL, *prepare = NULL;
 	uint16_t ports[MAX_PORTS];
 	size_t nports = 0;
 	bool landlock_only = false, timing = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "+p:s:u:P:Lt")) != -1) {
+	while ((opt = getopt(argc, argv, "+p:s:u:P:R:Lt")) != -1) {
 		switch (opt) {
 		case 'p':
 			profile = optarg;
@@ -602,6 +642,9 @@ int main(int argc, char **argv)
 			if (nports == MAX_PORTS)
 				return usage();
 			ports[nports++] = (uint16_t)atoi(optarg);
+			break;
+		case 'R':
+			prepare = optarg;
 			break;
 		case 'L':
 			landlock_only = true;
@@ -664,6 +707,21 @@ int main(int argc, char **argv)
 	g_state = state;
 	g_user = user;
 	g_state_fd = state_fd;
+	g_ports = ports;
+	g_nports = nports;
+	if (prepare != NULL) {
+		/* The Landlock ruleset of a child's profile, built ahead. */
+		enum sandbox_profile rp;
+		const char *err = NULL;
+		struct sandbox_layout l = {
+		    .state_fd = state_fd, .tcp_ports = ports, .ntcp_ports = nports};
+		if (!sandbox_profile_parse(prepare, &rp))
+			return usage();
+		if (sandbox_prepare_layout(rp, &l, &err) < 0) {
+			fprintf(stderr, "prepare: %s\n", err);
+			return 3;
+		}
+	}
 	if (strcmp(profile, "none") != 0) {
 		enum sandbox_profile p;
 		const char *err = NULL;
