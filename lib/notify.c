@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "notify.h"
 
+#include <errno.h>
 #include <hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -70,45 +72,96 @@ static void notify_drop(struct notify *n, const char *why)
 	n->failed = true;
 }
 
-int notify_publish(struct notify *n, const char *user_id, const char *msg)
+/* PUBLISH is written and its reply read here rather than through
+ * redisCommand, which allocates a command buffer, grows a reader buffer and
+ * builds a reply object for every call: the MX accept loop publishes after
+ * every delivery, and in a process that forks per connection each heap page
+ * it writes is a page copied again after the next fork (three to four per
+ * message). The commands are formatted on the stack, sent whole, and the
+ * replies (one integer each) read into a stack buffer. hiredis still makes
+ * the connection and serves subscribers. */
+static int notify_send_all(int fd, const char *p, size_t len)
 {
-	if (n == NULL || n->subscribed || notify_connect(n) < 0)
-		return -1;
-	redisReply *r = redisCommand(n->rc, "PUBLISH sealmail:user:%s %s", user_id, msg);
-	if (r == NULL) {
-		notify_drop(n, n->rc->errstr);
+	while (len > 0) {
+		ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+/* count integer replies (":<n>\r\n"); anything else is an error. */
+static int notify_read_integers(int fd, size_t count, const char **why_r)
+{
+	char in[128];
+	size_t have = 0;
+	while (count > 0) {
+		char *eol = have > 0 ? memmem(in, have, "\r\n", 2) : NULL;
+		if (eol == NULL) {
+			ssize_t k = have < sizeof(in) ? recv(fd, in + have, sizeof(in) - have, 0) : -1;
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				*why_r = k == 0 ? "connection closed" : "no reply to PUBLISH";
+				return -1;
+			}
+			have += (size_t)k;
+			continue;
+		}
+		if (in[0] != ':') {
+			*why_r = in[0] == '-' ? "PUBLISH refused" : "unexpected reply to PUBLISH";
+			return -1;
+		}
+		size_t used = (size_t)(eol + 2 - in);
+		memmove(in, in + used, have - used);
+		have -= used;
+		count--;
+	}
+	if (have > 0) {
+		*why_r = "unexpected data from Redis";
 		return -1;
 	}
-	int rc = r->type == REDIS_REPLY_INTEGER ? 0 : -1;
-	freeReplyObject(r);
-	return rc;
+	return 0;
 }
 
 int notify_publish_many(struct notify *n, const char *const *user_ids, size_t count,
                         const char *msg)
 {
-	if (count == 1)
-		return notify_publish(n, user_ids[0], msg);
 	if (n == NULL || n->subscribed || notify_connect(n) < 0)
 		return -1;
-	for (size_t i = 0; i < count; i++)
-		if (redisAppendCommand(n->rc, "PUBLISH sealmail:user:%s %s", user_ids[i], msg) !=
-		    REDIS_OK) {
-			notify_drop(n, n->rc->errstr);
-			return -1;
-		}
-	int rc = 0;
-	for (size_t i = 0; i < count; i++) {
-		void *reply = NULL;
-		if (redisGetReply(n->rc, &reply) != REDIS_OK || reply == NULL) {
-			notify_drop(n, n->rc->errstr);
-			return -1;
-		}
-		if (((redisReply *)reply)->type != REDIS_REPLY_INTEGER)
-			rc = -1;
-		freeReplyObject(reply);
+	redisContext *c = n->rc;
+	const char *why = "cannot write PUBLISH";
+	/* A publishing connection has nothing pending between commands. */
+	if (c->obuf[0] != '\0' || c->reader->pos != c->reader->len) {
+		notify_drop(n, "Redis connection out of step");
+		return -1;
 	}
-	return rc;
+	for (size_t i = 0; i < count; i++) {
+		char cmd[64 + NOTIFY_MSG_MAX + 256];
+		size_t chl = sizeof("sealmail:user:") - 1 + strlen(user_ids[i]);
+		int len = snprintf(cmd, sizeof(cmd),
+		                   "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\nsealmail:user:%s\r\n$%zu\r\n%s\r\n",
+		                   chl, user_ids[i], strlen(msg), msg);
+		if (len < 0 || (size_t)len >= sizeof(cmd) ||
+		    notify_send_all(c->fd, cmd, (size_t)len) < 0) {
+			notify_drop(n, why);
+			return -1;
+		}
+	}
+	if (notify_read_integers(c->fd, count, &why) < 0) {
+		notify_drop(n, why);
+		return -1;
+	}
+	return 0;
+}
+
+int notify_publish(struct notify *n, const char *user_id, const char *msg)
+{
+	return notify_publish_many(n, &user_id, 1, msg);
 }
 
 int notify_subscribe(struct notify *n, const char *user_id)

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* notify against a real redis-server on a private unix socket, and against
+ * a fake server for the replies a real one gives only when misconfigured. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "notify.h"
+
+static char dir[64];
+static char sock[128];
+static pid_t redis_pid = -1;
+
+static void wait_for_socket(const char *path)
+{
+	for (int i = 0; i < 500; i++) {
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test_notify.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
+	redis_pid = fork();
+	if (redis_pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock,
+		       "--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
+		_exit(127);
+	}
+	wait_for_socket(sock);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGTERM);
+		waitpid(redis_pid, NULL, 0);
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct notify *connect_to(const char *path)
+{
+	char spec[160];
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	return notify_new(spec);
+}
+
+/* One message from a subscriber, waiting up to 2 s; 1 or 0. */
+static int next_message(struct notify *sub, char *msg, size_t msgsz)
+{
+	for (int i = 0; i < 20; i++) {
+		int r = notify_read(sub, msg, msgsz);
+		if (r != 0)
+			return r;
+		struct pollfd p = {notify_fd(sub), POLLIN, 0};
+		poll(&p, 1, 100);
+	}
+	return 0;
+}
+
+static void test_publish_reaches_subscribers(void **state)
+{
+	(void)state;
+	struct notify *a = connect_to(sock), *b = connect_to(sock), *pub = connect_to(sock);
+	assert_int_equal(notify_subscribe(a, "aaaa"), 0);
+	assert_int_equal(notify_subscribe(b, "bbbb"), 0);
+	char msg[NOTIFY_MSG_MAX];
+	assert_int_equal(notify_publish(pub, "aaaa", "new"), 0);
+	assert_int_equal(next_message(a, msg, sizeof(msg)), 1);
+	assert_string_equal(msg, "new");
+	/* Several at once, in one round trip; a message with a space. */
+	const char *ids[] = {"bbbb", "aaaa", "cccc"};
+	assert_int_equal(notify_publish_many(pub, ids, 3, "changed 42"), 0);
+	assert_int_equal(next_message(b, msg, sizeof(msg)), 1);
+	assert_string_equal(msg, "changed 42");
+	assert_int_equal(next_message(a, msg, sizeof(msg)), 1);
+	assert_string_equal(msg, "changed 42");
+	/* The connection stays usable. */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(notify_publish(pub, "aaaa", "new"), 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(next_message(a, msg, sizeof(msg)), 1);
+	notify_free(&a);
+	notify_free(&b);
+	notify_free(&pub);
+}
+
+/* A server that reads one command and answers with reply. */
+static pid_t fake_server(const char *path, const char *reply)
+{
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int c = accept(l, NULL, NULL);
+		char buf[512];
+		ssize_t k = read(c, buf, sizeof(buf));
+		if (reply != NULL && strcmp(reply, "hang") == 0)
+			pause();
+		if (k > 0 && reply != NULL && write(c, reply, strlen(reply)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(l);
+	return pid;
+}
+
+static void expect_failure(const char *reply)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/fake.sock", dir);
+	pid_t pid = fake_server(path, reply);
+	struct notify *pub = connect_to(path);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(notify_publish(pub, "aaaa", "new"), -1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* Bounded by the timeout, and the connection is given up. */
+	assert_true(t1.tv_sec - t0.tv_sec < 3);
+	assert_int_equal(notify_fd(pub), -1);
+	assert_int_equal(notify_publish(pub, "aaaa", "new"), -1);
+	notify_free(&pub);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_error_reply_drops_the_connection(void **state)
+{
+	(void)state;
+	expect_failure("-NOAUTH Authentication required.\r\n");
+}
+
+static void test_odd_reply_drops_the_connection(void **state)
+{
+	(void)state;
+	expect_failure("+OK\r\n");
+	expect_failure(":1\r\n:2\r\n");
+	expect_failure(":1"); /* then closed */
+	expect_failure(NULL); /* closed without a reply */
+}
+
+static void test_silent_server_times_out(void **state)
+{
+	(void)state;
+	expect_failure("hang");
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_publish_reaches_subscribers),
+	    cmocka_unit_test(test_error_reply_drops_the_connection),
+	    cmocka_unit_test(test_odd_reply_drops_the_connection),
+	    cmocka_unit_test(test_silent_server_times_out),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
