@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "dirindex.h"
 #include "hex.h"
 #include "mem.h"
 #include "rnd.h"
@@ -96,7 +97,10 @@ struct directory {
 	} stamp;                /* the files when data_version was last read */
 	int64_t stamp_ms;       /* and when (CLOCK_MONOTONIC) */
 	bool snapshot;          /* a private in-memory copy (directory_snapshot) */
+	struct dirindex *index; /* a snapshot's lookups (see dirindex.h) */
 };
+
+_Static_assert(DIRINDEX_PK_LEN == DIRECTORY_SEAL_PK_LEN, "one key length");
 
 static char dir_open_error[1024];
 
@@ -488,6 +492,7 @@ void directory_close(struct directory **dp)
 	if (d->txn_level > 0)
 		(void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(d->db);
+	dirindex_free(&d->index);
 	free(d->path[0]);
 	free(d->path[1]);
 	free(d);
@@ -563,6 +568,58 @@ int directory_changed(struct directory *d)
 	return changed ? 1 : 0;
 }
 
+/* The snapshot's lookups as a dirindex, read from its copy in the orders
+ * the statements use: domains by rowid (the first is the default postmaster
+ * domain), users by (created, rowid) (a domain's first user), aliases by
+ * rowid (the order targets are tried in). */
+static int dir_index_build(struct directory *s)
+{
+	static const char *const sql[3] = {
+	    "SELECT name FROM domains ORDER BY rowid",
+	    "SELECT id, address, domain, seal_pk, quota_bytes, created FROM users "
+	    "ORDER BY created, rowid",
+	    "SELECT source, target, kind FROM aliases ORDER BY rowid",
+	};
+	struct dirindex *x = dirindex_new();
+	for (int q = 0; q < 3; q++) {
+		sqlite3_stmt *st = dir_prepare(s, sql[q]);
+		if (st == NULL) {
+			dirindex_free(&x);
+			return -1;
+		}
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *t0 = (const char *)sqlite3_column_text(st, 0);
+			if (q == 0) {
+				dirindex_add_domain(x, t0);
+			} else if (q == 1) {
+				struct dirindex_user u = {
+				    .id = t0,
+				    .address = (const char *)sqlite3_column_text(st, 1),
+				    .domain = (const char *)sqlite3_column_text(st, 2),
+				    .created = sqlite3_column_int64(st, 5)};
+				if (sqlite3_column_bytes(st, 3) == DIRECTORY_SEAL_PK_LEN)
+					memcpy(u.seal_pk, sqlite3_column_blob(st, 3),
+					       DIRECTORY_SEAL_PK_LEN);
+				sqlite3_int64 quota = sqlite3_column_int64(st, 4);
+				u.quota_bytes = quota > 0 ? (uint64_t)quota : 0;
+				dirindex_add_user(x, &u);
+			} else {
+				dirindex_add_alias(x, t0, (const char *)sqlite3_column_text(st, 1),
+				                   (const char *)sqlite3_column_text(st, 2));
+			}
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			dirindex_free(&x);
+			return dir_sqlfail(s, "index");
+		}
+	}
+	dirindex_seal(x);
+	s->index = x;
+	return 0;
+}
+
 int directory_snapshot(struct directory *d, struct directory **snap_r)
 {
 	sqlite3 *mem = NULL;
@@ -594,6 +651,8 @@ int directory_snapshot(struct directory *d, struct directory **snap_r)
 	for (int i = 0; i < ST_COUNT; i++)
 		if (dir_stmt(s, (enum dir_stmt)i) == NULL)
 			goto fail_s;
+	if (dir_index_build(s) < 0)
+		goto fail_s;
 	*snap_r = s;
 	return 0;
 fail_s:
@@ -630,6 +689,8 @@ static const char *dir_domain_of(const char *address)
 /* 1 hosted, 0 not, -1 error. */
 static int dir_hosted(struct directory *d, const char *domain)
 {
+	if (d->index != NULL)
+		return dirindex_has_domain(d->index, domain) ? 1 : 0;
 	sqlite3_stmt *st = dir_stmt(d, ST_DOMAIN_EXISTS);
 	if (st == NULL)
 		return -1;
@@ -674,10 +735,32 @@ static void dir_user_row(sqlite3_stmt *st, struct directory_user *u)
 	u->created = sqlite3_column_int64(st, 7);
 }
 
+/* Fill u from a snapshot's index entry (no wrapped keys there): 1, or 0
+ * when there is none. */
+static int dir_user_indexed(const struct dirindex_user *x, struct directory_user *u)
+{
+	if (x == NULL)
+		return 0;
+	snprintf(u->id, sizeof(u->id), "%s", x->id);
+	snprintf(u->address, sizeof(u->address), "%s", x->address);
+	snprintf(u->domain, sizeof(u->domain), "%s", x->domain);
+	buf_reset(&u->pw_blob);
+	buf_reset(&u->recovery_blob);
+	memcpy(u->seal_pk, x->seal_pk, sizeof(u->seal_pk));
+	u->quota_bytes = x->quota_bytes;
+	u->created = x->created;
+	return 1;
+}
+
 /* Run a user query with one bound text; 1 found, 0 not, -1 error. */
 static int dir_user_query(struct directory *d, enum dir_stmt which, const char *key,
                           struct directory_user *u)
 {
+	if (d->index != NULL && (which == ST_USER_BY_ADDRESS || which == ST_USER_BY_ID))
+		return dir_user_indexed(which == ST_USER_BY_ADDRESS
+		                            ? dirindex_user_by_address(d->index, key)
+		                            : dirindex_user_by_id(d->index, key),
+		                        u);
 	sqlite3_stmt *st = dir_stmt(d, which);
 	if (st == NULL)
 		return -1;
@@ -1343,23 +1426,34 @@ static int dir_resolve_addr(struct dir_resolver *r, const char *address, int dep
 static int dir_resolve_alias(struct dir_resolver *r, const char *source, int depth, bool *matched)
 {
 	*matched = false;
-	sqlite3_stmt *st = dir_stmt(r->d, ST_ALIAS_TARGETS);
-	if (st == NULL)
-		return -1;
-	dir_bind_text(st, 1, source);
 	/* Copy the targets out first: resolving them reuses the statement. */
 	char **targets = NULL;
 	enum directory_target_kind *kinds = NULL;
 	size_t n = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		targets = mem_realloc(targets, n + 1, sizeof(*targets));
-		kinds = mem_realloc(kinds, n + 1, sizeof(*kinds));
-		targets[n] = mem_strdup((const char *)sqlite3_column_text(st, 0));
-		kinds[n] = dir_kind_parse(sqlite3_column_text(st, 1));
-		n++;
+	int rc = SQLITE_DONE;
+	if (r->d->index != NULL) {
+		const struct dirindex_alias *a;
+		size_t na = dirindex_aliases(r->d->index, source, &a);
+		targets = mem_array(na + 1, sizeof(*targets));
+		kinds = mem_array(na + 1, sizeof(*kinds));
+		for (; n < na; n++) {
+			targets[n] = mem_strdup(a[n].target);
+			kinds[n] = dir_kind_parse((const unsigned char *)a[n].kind);
+		}
+	} else {
+		sqlite3_stmt *st = dir_stmt(r->d, ST_ALIAS_TARGETS);
+		if (st == NULL)
+			return -1;
+		dir_bind_text(st, 1, source);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			targets = mem_realloc(targets, n + 1, sizeof(*targets));
+			kinds = mem_realloc(kinds, n + 1, sizeof(*kinds));
+			targets[n] = mem_strdup((const char *)sqlite3_column_text(st, 0));
+			kinds[n] = dir_kind_parse(sqlite3_column_text(st, 1));
+			n++;
+		}
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
 	int found = 0;
 	if (rc != SQLITE_DONE) {
 		found = dir_sqlfail(r->d, "alias lookup");
@@ -1426,6 +1520,15 @@ static int dir_resolve_steps(struct dir_resolver *r, const struct addr *a, const
 			return rc;
 	}
 
+	if (postmaster && r->d->index != NULL) {
+		struct directory_user u;
+		memset(&u, 0, sizeof(u));
+		if (dir_user_indexed(dirindex_first_user(r->d->index, a->domain), &u) == 0)
+			return 0;
+		dir_add_target(r, DIRECTORY_TARGET_LOCAL, u.address, &u);
+		directory_user_clear(&u);
+		return 1;
+	}
 	if (postmaster) {
 		sqlite3_stmt *st = dir_stmt(r->d, ST_FIRST_USER);
 		if (st == NULL)
@@ -1522,7 +1625,18 @@ int directory_resolve(struct directory *d, const char *address, const char *post
 	if (own_txn && dir_exec(d, "BEGIN") < 0)
 		return -1;
 
-	if (strchr(address, '@') == NULL && strcasecmp(address, "postmaster") == 0) {
+	if (strchr(address, '@') == NULL && strcasecmp(address, "postmaster") == 0 &&
+	    d->index != NULL) {
+		/* As below, from a snapshot's index. */
+		const char *first = dirindex_first_domain(d->index);
+		if (first == NULL) {
+			res->miss = DIRECTORY_MISS_DOMAIN;
+			rc = 0;
+			goto out;
+		}
+		snprintf(pm, sizeof(pm), "postmaster@%s", first);
+		address = pm;
+	} else if (strchr(address, '@') == NULL && strcasecmp(address, "postmaster") == 0) {
 		/* RFC 5321 section 4.1.1.3: "RCPT TO:<Postmaster>" without a
 		 * domain must be accepted: the first hosted domain's. */
 		sqlite3_stmt *st = dir_stmt(d, ST_FIRST_DOMAIN);

@@ -712,6 +712,78 @@ static void test_snapshot_resolves_like_the_file(void **state)
 	directory_close(&snap);
 }
 
+/* Every resolution the MX does, from a snapshot (its read-only index) and
+ * from the file: the same targets in the same order, the same misses. */
+static void test_snapshot_index_resolves_as_the_file(void **state)
+{
+	(void)state;
+	assert_int_equal(directory_domain_add(D, "second.test"), 0);
+	assert_int_equal(directory_domain_add(D, "empty.test"), 0);
+	add_user("alice@" DOM, NULL);
+	add_user("bob@" DOM, NULL);
+	add_user("carol@second.test", NULL);
+	add_user("dave@second.test", NULL);
+	add_alias("sales@" DOM, "bob@" DOM);
+	add_alias("sales@" DOM, "alice@" DOM);
+	add_alias("team@" DOM, "sales@" DOM);
+	add_alias("team@" DOM, "carol@second.test");
+	add_alias("alice+list@" DOM, "dave@second.test");
+	add_alias("*@second.test", "dave@second.test");
+	raw_sql("INSERT INTO aliases (source, domain, target, kind, created) VALUES "
+	        "('ext@" DOM "', '" DOM "', 'someone@elsewhere.test', 'external', 1),"
+	        "('hook@" DOM "', '" DOM "', 'https://hooks.example/x', 'url', 1),"
+	        "('hook@" DOM "', '" DOM "', 'alice@" DOM "', 'local', 1),"
+	        "('loop1@" DOM "', '" DOM "', 'loop2@" DOM "', 'local', 1),"
+	        "('loop2@" DOM "', '" DOM "', 'loop1@" DOM "', 'local', 1)");
+	static const char *const addrs[] = {
+	    "alice@" DOM, "ALICE@" DOM, "alice+tag@" DOM, "alice+list@" DOM, "sales@" DOM,
+	    "sales+x@" DOM, "team@" DOM, "loop1@" DOM, "nobody@" DOM, "ext@" DOM, "hook@" DOM,
+	    "carol@second.test", "anyone@second.test", "postmaster@" DOM, "postmaster",
+	    "Postmaster", "postmaster@empty.test", "x@empty.test", "x@elsewhere.test",
+	    "a b@" DOM, "", "@", "x@[192.0.2.1]"};
+	static const char *const pms[] = {NULL, "bob@" DOM, "team@" DOM};
+	struct directory *snap;
+	assert_int_equal(directory_snapshot(D, &snap), 0);
+	for (size_t p = 0; p < sizeof(pms) / sizeof(pms[0]); p++) {
+		for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+			struct directory_result a, b;
+			int ra = directory_resolve(D, addrs[i], pms[p], &a);
+			int rb = directory_resolve(snap, addrs[i], pms[p], &b);
+			if (ra != rb || a.n != b.n || a.miss != b.miss)
+				fprintf(stderr, "%s (postmaster %s): file %d/%zu/%d, snapshot %d/%zu/%d\n",
+				        addrs[i], pms[p] ? pms[p] : "-", ra, a.n, (int)a.miss, rb, b.n,
+				        (int)b.miss);
+			assert_int_equal(ra, rb);
+			assert_int_equal(a.n, b.n);
+			assert_int_equal(a.miss, b.miss);
+			assert_string_equal(a.address, b.address);
+			for (size_t t = 0; t < a.n; t++) {
+				assert_int_equal(a.targets[t].kind, b.targets[t].kind);
+				assert_string_equal(a.targets[t].value, b.targets[t].value);
+				assert_string_equal(a.targets[t].id, b.targets[t].id);
+				assert_memory_equal(a.targets[t].seal_pk, b.targets[t].seal_pk,
+				                    DIRECTORY_SEAL_PK_LEN);
+			}
+			directory_result_clear(&a);
+			directory_result_clear(&b);
+		}
+	}
+	/* Users by id, as delivery reads quotas. */
+	struct directory_user u, v;
+	memset(&u, 0, sizeof(u));
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(directory_user_get(D, "carol@second.test", &u), 1);
+	assert_int_equal(directory_user_get_by_id(snap, u.id, &v), 1);
+	assert_string_equal(u.address, v.address);
+	assert_int_equal(u.quota_bytes, v.quota_bytes);
+	assert_int_equal(u.created, v.created);
+	assert_int_equal(directory_user_get_by_id(snap, "00000000000000000000000000000000", &v),
+	                 0);
+	directory_user_clear(&u);
+	directory_user_clear(&v);
+	directory_close(&snap);
+}
+
 static void test_changed_sees_other_connections(void **state)
 {
 	(void)state;
@@ -1284,6 +1356,7 @@ int main(int argc, char **argv)
 	    T(test_alias_del_one_and_all),
 	    T(test_alias_del_unknown),
 	    T(test_snapshot_resolves_like_the_file),
+	    T(test_snapshot_index_resolves_as_the_file),
 	    T(test_changed_sees_other_connections),
 	    T(test_changed_sees_back_to_back_commits),
 	    T(test_resolve_exact_user),
