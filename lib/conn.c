@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -350,6 +351,19 @@ static void conn_spawn(struct conn_loop *l, int cfd, bool tls)
 	l->kids[l->nkids++] = (struct conn_child){.pid = pid, .ctl = ctl[0], .c = c};
 }
 
+void conn_loop_settle(void)
+{
+	/* glibc keeps small freed chunks in "fast" lists and merges them only
+	 * when a larger request comes: in every child, whose first such
+	 * request then rewrote chunks all over the heap it shares with the
+	 * loop (copying each page). Merging them here, once, leaves the
+	 * children nothing to merge. The merged chunks wait in an unsorted
+	 * list, which the next large request would sort (writing to each):
+	 * one here sorts them. */
+	malloc_trim(0);
+	free(mem_alloc(64 * 1024));
+}
+
 /* Children's exits are learnt from a signalfd rather than a SIGCHLD
  * handler: a handler's frame is written on the loop's stack, below what the
  * loop itself uses, which after every fork is one more page to copy. */
@@ -400,6 +414,7 @@ static int conn_accept_loop(struct conn_loop *l)
 	if (l->opts->before_loop != NULL)
 		l->opts->before_loop(l->arg);
 	int xfd = l->opts->loop_fd != NULL ? l->opts->loop_fd(l->arg) : -1;
+	conn_loop_settle();
 	/* Slots on the stack, which the loop writes anyway, rather than on a
 	 * heap page that every fork would make the loop copy again. */
 	struct pollfd pst[CONN_POLL_STACK];

@@ -68,4 +68,9 @@ bool conn_is_listening(int fd);
  * be asked before an exec that keeps the sockets. */
 bool conn_listeners_passed(void);
 
+/* In an accept loop, after it changed much of its memory (start-up, a new
+ * directory snapshot): tidy the allocator's free lists, so that children
+ * find nothing of the loop's to rewrite. */
+void conn_loop_settle(void);
+
 #endif

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "directory.h"
 #include "log.h"
 #include "mem.h"
@@ -178,6 +179,7 @@ void deliver_loop_refresh(struct deliver *d)
 	d->src_failed = false;
 	directory_close(&d->dir);
 	d->dir = snap;
+	conn_loop_settle();
 }
 
 void deliver_free(struct deliver **dp)
