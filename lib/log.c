@@ -12,7 +12,6 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
-
 #define LOG_STICKY_MAX 8
 #define LOG_FIELDS_MAX 32
 
@@ -153,8 +152,10 @@ static struct log_record log_rec;
 
 static void log_put(char *buf, size_t *len, const char *s, size_t n)
 {
-	if (n > LOG_LINE_MAX - 2 - *len)
-		n = LOG_LINE_MAX - 2 - *len; /* room kept for "\n" and NUL */
+	/* Room is always kept for "\n" and the NUL. */
+	size_t room = *len < LOG_LINE_MAX - 2 ? LOG_LINE_MAX - 2 - *len : 0;
+	if (n > room)
+		n = room;
 	memcpy(buf + *len, s, n);
 	*len += n;
 	buf[*len] = '\0';

@@ -16,7 +16,7 @@
 /* Run fn with fd 2 redirected to a temp file; return what it wrote. */
 static char *capture(void (*fn)(void))
 {
-	static char out[8192];
+	static char out[32768];
 	char path[] = "/tmp/sealmail-logtest-XXXXXX";
 	int fd = mkstemp(path);
 	int saved = dup(2);
@@ -79,6 +79,42 @@ static void test_truncation(void **state)
 	assert_non_null(strstr(out, "AAA...\n"));
 }
 
+/* Every sticky slot and more fields than an event takes, all at their
+ * longest (escaping doubles each quote): the line is whole, bounded, and
+ * keeps the first LOG_FIELDS_MAX fields. */
+static void emit_widest(void)
+{
+	char big[1000], key[40];
+	memset(big, '"', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "STICKY%d_%s", i, "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK");
+		log_set(key, big);
+	}
+	const char *k = "FIELDFIELDFIELDFIELDFIELDFIELDFIELD";
+	log_event(LOG_INFO, "wide", k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k,
+	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big,
+	          k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k,
+	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, NULL);
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "STICKY%d_%s", i, "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK");
+		log_set(key, NULL);
+	}
+}
+
+static void test_widest_event(void **state)
+{
+	char *out = capture(emit_widest);
+	size_t n = strlen(out);
+	assert_true(n > 0 && out[n - 1] == '\n');
+	assert_non_null(strstr(out, "<6>wide "));
+	int fields = 0;
+	for (const char *p = out; (p = strstr(p, " SEALMAIL_")) != NULL; p++)
+		fields++;
+	assert_int_equal(fields, 8 + 32);
+	assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+}
+
 static void emit_debug(void)
 {
 	log_event(LOG_DEBUG, "noise", NULL);
@@ -108,6 +144,7 @@ int main(void)
 		cmocka_unit_test(test_stderr_format),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_widest_event),
 		cmocka_unit_test(test_debug_filtered_and_msg),
 		cmocka_unit_test(test_escape_function),
 	};
