@@ -97,6 +97,20 @@ void dirindex_add_alias(struct dirindex *x, const char *source, const char *targ
 	x->naliases++;
 }
 
+/* qsort and bsearch, which must not be given a NULL array even when it is
+ * empty. */
+static void dx_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static void *dx_find(const void *key, const void *base, size_t n, size_t size,
+                     int (*cmp)(const void *, const void *))
+{
+	return n > 0 ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
 static int dx_cmp_domain(const void *a, const void *b)
 {
 	return strcmp(((const struct dirindex_domain *)a)->name,
@@ -131,14 +145,14 @@ void dirindex_seal(struct dirindex *x)
 		return;
 	/* Each domain's first user: the first added (the caller adds them in
 	 * the directory's order), found before the users are sorted. */
-	qsort(x->domains, x->ndomains, sizeof(*x->domains), dx_cmp_domain);
+	dx_sort(x->domains, x->ndomains, sizeof(*x->domains), dx_cmp_domain);
 	size_t *first = mem_array(x->ndomains + 1, sizeof(*first));
 	for (size_t i = 0; i < x->ndomains; i++)
 		first[i] = SIZE_MAX;
 	for (size_t u = 0; u < x->nusers; u++) {
 		struct dirindex_domain key = {.name = x->users[u].domain};
 		struct dirindex_domain *d =
-		    bsearch(&key, x->domains, x->ndomains, sizeof(*x->domains), dx_cmp_domain);
+		    dx_find(&key, x->domains, x->ndomains, sizeof(*x->domains), dx_cmp_domain);
 		if (d != NULL && first[d - x->domains] == SIZE_MAX)
 			first[d - x->domains] = u;
 	}
@@ -146,12 +160,12 @@ void dirindex_seal(struct dirindex *x)
 	const char **first_addr = mem_array(x->ndomains + 1, sizeof(*first_addr));
 	for (size_t i = 0; i < x->ndomains; i++)
 		first_addr[i] = first[i] == SIZE_MAX ? NULL : x->users[first[i]].address;
-	qsort(x->users, x->nusers, sizeof(*x->users), dx_cmp_user);
+	dx_sort(x->users, x->nusers, sizeof(*x->users), dx_cmp_user);
 	x->by_id = mem_array(x->nusers + 1, sizeof(*x->by_id));
 	for (size_t u = 0; u < x->nusers; u++)
 		x->by_id[u] = &x->users[u];
-	qsort(x->by_id, x->nusers, sizeof(*x->by_id), dx_cmp_user_id);
-	qsort(x->aliases, x->naliases, sizeof(*x->aliases), dx_cmp_alias);
+	dx_sort(x->by_id, x->nusers, sizeof(*x->by_id), dx_cmp_user_id);
+	dx_sort(x->aliases, x->naliases, sizeof(*x->aliases), dx_cmp_alias);
 	x->sealed = true;
 	for (size_t i = 0; i < x->ndomains; i++)
 		x->domains[i].first_user =
@@ -163,7 +177,7 @@ void dirindex_seal(struct dirindex *x)
 static const struct dirindex_domain *dx_domain(const struct dirindex *x, const char *name)
 {
 	struct dirindex_domain key = {.name = name};
-	return x->sealed ? bsearch(&key, x->domains, x->ndomains, sizeof(*x->domains),
+	return x->sealed ? dx_find(&key, x->domains, x->ndomains, sizeof(*x->domains),
 	                           dx_cmp_domain)
 	                 : NULL;
 }
@@ -181,7 +195,7 @@ const char *dirindex_first_domain(const struct dirindex *x)
 const struct dirindex_user *dirindex_user_by_address(const struct dirindex *x, const char *a)
 {
 	struct dirindex_user key = {.address = a};
-	return x->sealed ? bsearch(&key, x->users, x->nusers, sizeof(*x->users), dx_cmp_user)
+	return x->sealed ? dx_find(&key, x->users, x->nusers, sizeof(*x->users), dx_cmp_user)
 	                 : NULL;
 }
 
@@ -190,7 +204,7 @@ const struct dirindex_user *dirindex_user_by_id(const struct dirindex *x, const 
 	struct dirindex_user key = {.id = id};
 	const struct dirindex_user *kp = &key;
 	const struct dirindex_user *const *r =
-	    x->sealed ? bsearch(&kp, x->by_id, x->nusers, sizeof(*x->by_id), dx_cmp_user_id)
+	    x->sealed ? dx_find(&kp, x->by_id, x->nusers, sizeof(*x->by_id), dx_cmp_user_id)
 	              : NULL;
 	return r != NULL ? *r : NULL;
 }
