@@ -177,9 +177,9 @@ void dirindex_seal(struct dirindex *x)
 static const struct dirindex_domain *dx_domain(const struct dirindex *x, const char *name)
 {
 	struct dirindex_domain key = {.name = name};
-	return x->sealed ? dx_find(&key, x->domains, x->ndomains, sizeof(*x->domains),
-	                           dx_cmp_domain)
-	                 : NULL;
+	return x->sealed
+	           ? dx_find(&key, x->domains, x->ndomains, sizeof(*x->domains), dx_cmp_domain)
+	           : NULL;
 }
 
 bool dirindex_has_domain(const struct dirindex *x, const char *name)
@@ -204,8 +204,7 @@ const struct dirindex_user *dirindex_user_by_id(const struct dirindex *x, const 
 	struct dirindex_user key = {.id = id};
 	const struct dirindex_user *kp = &key;
 	const struct dirindex_user *const *r =
-	    x->sealed ? dx_find(&kp, x->by_id, x->nusers, sizeof(*x->by_id), dx_cmp_user_id)
-	              : NULL;
+	    x->sealed ? dx_find(&kp, x->by_id, x->nusers, sizeof(*x->by_id), dx_cmp_user_id) : NULL;
 	return r != NULL ? *r : NULL;
 }
 

@@ -94,14 +94,49 @@ static int notify_send_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* count integer replies (":<n>\r\n"); anything else is an error. */
+int notify_parse_integer(const char *in, size_t len, size_t *used)
+{
+	/* RESP integer: ':' [-] digits CRLF (at most 20 digits for 64 bits). */
+	size_t i = 0;
+	*used = 0;
+	if (len == 0)
+		return 0;
+	if (in[i++] != ':')
+		return -1;
+	if (i < len && in[i] == '-')
+		i++;
+	size_t digits = 0;
+	while (i < len && in[i] >= '0' && in[i] <= '9') {
+		if (++digits > 20)
+			return -1;
+		i++;
+	}
+	if (i == len)
+		return 0;
+	if (digits == 0 || in[i] != '\r')
+		return -1;
+	if (++i == len)
+		return 0;
+	if (in[i++] != '\n')
+		return -1;
+	*used = i;
+	return 1;
+}
+
+/* count integer replies; anything else is an error. */
 static int notify_read_integers(int fd, size_t count, const char **why_r)
 {
 	char in[128];
 	size_t have = 0;
 	while (count > 0) {
-		char *eol = have > 0 ? memmem(in, have, "\r\n", 2) : NULL;
-		if (eol == NULL) {
+		size_t used;
+		int r = notify_parse_integer(in, have, &used);
+		if (r < 0) {
+			*why_r = have > 0 && in[0] == '-' ? "PUBLISH refused"
+			                                  : "unexpected reply to PUBLISH";
+			return -1;
+		}
+		if (r == 0) {
 			ssize_t k = have < sizeof(in) ? recv(fd, in + have, sizeof(in) - have, 0) : -1;
 			if (k < 0 && errno == EINTR)
 				continue;
@@ -112,11 +147,6 @@ static int notify_read_integers(int fd, size_t count, const char **why_r)
 			have += (size_t)k;
 			continue;
 		}
-		if (in[0] != ':') {
-			*why_r = in[0] == '-' ? "PUBLISH refused" : "unexpected reply to PUBLISH";
-			return -1;
-		}
-		size_t used = (size_t)(eol + 2 - in);
 		memmove(in, in + used, have - used);
 		have -= used;
 		count--;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define NOTIFY_TIMEOUT_MS 200
-#define NOTIFY_MSG_MAX 128
+#define NOTIFY_MSG_MAX    128
 
 struct notify;
 
@@ -38,5 +38,10 @@ void notify_free(struct notify **n);
  * *n to NULL without freeing anything. The memory is the parent's; freeing
  * it would write to, and so copy, the pages the two processes still share. */
 void notify_forsake(struct notify **n);
+/* Pure parser of the reply to PUBLISH, a RESP integer (":<n>\r\n"), at the
+ * start of in[0..len): 1 complete, with *used its length; 0 more bytes
+ * needed; -1 anything else (an error reply, another type, a malformed or
+ * overlong number). */
+int notify_parse_integer(const char *in, size_t len, size_t *used);
 
 #endif

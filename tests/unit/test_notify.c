@@ -180,10 +180,46 @@ static void test_silent_server_times_out(void **state)
 	expect_failure("hang");
 }
 
+static void test_parse_integer(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		int r;
+		size_t used;
+	} cases[] = {
+	    {"", 0, 0},
+	    {":", 0, 0},
+	    {":1", 0, 0},
+	    {":1\r", 0, 0},
+	    {":1\r\n", 1, 4},
+	    {":-5\r\n", 1, 5},
+	    {":1\r\n:2\r\n", 1, 4},
+	    {":12345678901234567890\r\n", 1, 23},
+	    {":123456789012345678901\r\n", -1, 0},
+	    {":\r\n", -1, 0},
+	    {":-\r\n", -1, 0},
+	    {":1\n", -1, 0},
+	    {":1\rx", -1, 0},
+	    {":1x", -1, 0},
+	    {"+OK\r\n", -1, 0},
+	    {"-ERR no\r\n", -1, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t used = 99;
+		int r = notify_parse_integer(cases[i].in, strlen(cases[i].in), &used);
+		if (r != cases[i].r || used != cases[i].used)
+			fprintf(stderr, "case %zu: %d/%zu\n", i, r, used);
+		assert_int_equal(r, cases[i].r);
+		assert_int_equal(used, cases[i].used);
+	}
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_integer),
 	    cmocka_unit_test(test_publish_reaches_subscribers),
 	    cmocka_unit_test(test_error_reply_drops_the_connection),
 	    cmocka_unit_test(test_odd_reply_drops_the_connection),
