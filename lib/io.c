@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "timeutil.h"
@@ -485,4 +486,19 @@ const char *io_tls_desc(const struct io *io, char *out, size_t outsz)
 	}
 	snprintf(out, outsz, "%s %s", SSL_get_version(io->ssl), SSL_get_cipher_name(io->ssl));
 	return out;
+}
+
+int io_send_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }

@@ -86,6 +86,9 @@ void io_puts(struct io *io, const char *s);
 void io_printf(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Send everything queued, within the idle timeout: 0 ok, -1 error. */
 int io_flush(struct io *io);
+/* Without a struct io: send all n bytes on a blocking socket (retrying
+ * after signals and short writes; MSG_NOSIGNAL). 0, or -1 with errno. */
+int io_send_all(int fd, const void *p, size_t n);
 
 /* Start TLS as server on this connection (STARTTLS, or implicit TLS before
  * any read). Bytes the client sent before the handshake and that are still

@@ -68,18 +68,7 @@ int login_send(int fd, const char *user, size_t ulen, const char *secret, size_t
 	memcpy(msg + n, tag, tlen);
 	n += tlen;
 	login_put16(msg, n - 2);
-	size_t off = 0;
-	int rc = 0;
-	while (off < n) {
-		ssize_t w = send(fd, msg + off, n - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = -1;
-			break;
-		}
-		off += (size_t)w;
-	}
+	int rc = io_send_all(fd, msg, n);
 	sodium_memzero(msg, sizeof(msg));
 	return rc;
 }

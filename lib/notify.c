@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "log.h"
 #include "mem.h"
 
@@ -80,20 +81,6 @@ static void notify_drop(struct notify *n, const char *why)
  * message). The commands are formatted on the stack, sent whole, and the
  * replies (one integer each) read into a stack buffer. hiredis still makes
  * the connection and serves subscribers. */
-static int notify_send_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
 int notify_parse_integer(const char *in, size_t len, size_t *used)
 {
 	/* RESP integer: ':' [-] digits CRLF (at most 20 digits for 64 bits). */
@@ -177,7 +164,7 @@ int notify_publish_many(struct notify *n, const char *const *user_ids, size_t co
 		                   "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\nsealmail:user:%s\r\n$%zu\r\n%s\r\n",
 		                   chl, user_ids[i], strlen(msg), msg);
 		if (len < 0 || (size_t)len >= sizeof(cmd) ||
-		    notify_send_all(c->fd, cmd, (size_t)len) < 0) {
+		    io_send_all(c->fd, cmd, (size_t)len) < 0) {
 			notify_drop(n, why);
 			return -1;
 		}
