@@ -96,8 +96,7 @@ struct directory {
 		struct timespec mtim[2], ctim[2];
 	} stamp;                /* the files when data_version was last read */
 	int64_t stamp_ms;       /* and when (CLOCK_MONOTONIC) */
-	bool snapshot;          /* a private in-memory copy (directory_snapshot) */
-	struct dirindex *index; /* a snapshot's lookups (see dirindex.h) */
+	struct dirindex *index; /* a snapshot's lookups (see dirindex.h); NULL for the file */
 };
 
 _Static_assert(DIRINDEX_PK_LEN == DIRECTORY_SEAL_PK_LEN, "one key length");
@@ -636,7 +635,6 @@ int directory_snapshot(struct directory *d, struct directory **snap_r)
 	struct directory *s = mem_zalloc(sizeof(*s));
 	s->db = mem;
 	s->readonly = true;
-	s->snapshot = true;
 	s->data_version = -1;
 	if (rc != SQLITE_DONE) {
 		dir_fail(d, DIRECTORY_ERR_TEMP, "snapshot: %s", sqlite3_errstr(rc));
@@ -1619,9 +1617,10 @@ int directory_resolve(struct directory *d, const char *address, const char *post
 
 	memset(res, 0, sizeof(*res));
 	/* One snapshot for all lookups. Inside a write transaction (alias
-	 * add) that transaction is the snapshot; a private in-memory copy
-	 * changes under nobody's hands and needs none. */
-	bool own_txn = d->txn_level == 0 && !d->snapshot;
+	 * add) that transaction is the snapshot; a private in-memory copy,
+	 * read through its index, changes under nobody's hands and needs
+	 * none. */
+	bool own_txn = d->txn_level == 0 && d->index == NULL;
 	if (own_txn && dir_exec(d, "BEGIN") < 0)
 		return -1;
 
