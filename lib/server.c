@@ -186,15 +186,19 @@ static size_t server_tcp_ports(const struct conf *c, uint16_t *ports, size_t max
 	return n;
 }
 
+/* Redis and every milter list's TCP ports. */
+#define SERVER_PORTS_MAX 32
+
 /* The layout of profile p; ports and extra are its storage. */
 static void server_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
-                          const char *user_id, struct sandbox_layout *l, uint16_t ports[32],
+                          const char *user_id, struct sandbox_layout *l,
+                          uint16_t ports[SERVER_PORTS_MAX],
                           struct sandbox_fs_rule extra[1])
 {
 	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
 	/* The pre-auth front talks to nothing but its client and its back. */
 	if (p != SANDBOX_PREAUTH_FRONT) {
-		l->ntcp_ports = server_tcp_ports(c, ports, 32);
+		l->ntcp_ports = server_tcp_ports(c, ports, SERVER_PORTS_MAX);
 		l->tcp_ports = ports;
 	}
 	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
@@ -208,7 +212,7 @@ static void server_layout(enum sandbox_profile p, const struct conf *c, int stat
 void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
 		    const char *user_id)
 {
-	uint16_t ports[32];
+	uint16_t ports[SERVER_PORTS_MAX];
 	struct sandbox_fs_rule extra[1];
 	struct sandbox_layout l;
 	const char *err;
@@ -220,7 +224,7 @@ void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
 
 void server_sandbox_prepare(enum sandbox_profile p, const struct conf *c, int state_fd)
 {
-	uint16_t ports[32];
+	uint16_t ports[SERVER_PORTS_MAX];
 	struct sandbox_fs_rule extra[1];
 	struct sandbox_layout l;
 	const char *err;
