@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-# sealmail — non-recursive build. Every lib/*.c and sandbox/*.c goes into
-# build/libsealmail.a; every handlers/<name>/ becomes build/<name>; every
+# sealmail — non-recursive build. Every lib/<layer>/*.c and sandbox/*.c goes
+# into build/libsealmail.a; every handlers/<name>/ becomes build/<name> (lmtpd
+# also links the SMTP engine of handlers/smtpd/, all but its main.c); every
 # tests/unit/test_*.c becomes one cmocka test program; every tests/tools/*.c
 # a helper program for the integration tests; every tests/fuzz/fuzz_*.c a
 # fuzz target (libFuzzer with `make fuzz`, a corpus replayer in `make check`).
@@ -47,7 +48,8 @@ endif
 ALL_CFLAGS  = $(CFLAGS_BASE) $(CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS_BASE) $(LDFLAGS)
 
-LIB_SRCS  := $(wildcard lib/*.c) $(wildcard sandbox/*.c)
+LIB_LAYERS := base sys proto crypto data svc login
+LIB_SRCS  := $(foreach l,$(LIB_LAYERS),$(wildcard lib/$(l)/*.c)) $(wildcard sandbox/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIBA      := $(B)/libsealmail.a
 
@@ -79,9 +81,13 @@ $(LIBA): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The SMTP server engine lives with smtpd and is built into lmtpd as well.
+SMTP_ENGINE := $(filter-out handlers/smtpd/main.c,$(wildcard handlers/smtpd/*.c))
+ENGINE_lmtpd := $(SMTP_ENGINE)
+
 # One program per handlers/<name>/ directory.
 define handler_rule
-$(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard handlers/$(1)/*.c)) $(LIBA)
+$(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard handlers/$(1)/*.c) $(ENGINE_$(1))) $(LIBA)
 	$(CC) $(ALL_LDFLAGS) -o $$@ $$^ $(PKG_LIBS)
 endef
 $(foreach h,$(HANDLERS),$(eval $(call handler_rule,$(h))))
@@ -150,7 +156,7 @@ install: all
 	  MANDIR="$(MANDIR)" HANDLERS="$(HANDLERS)" units/install.sh
 
 format:
-	clang-format -i $(wildcard lib/*.[ch] sandbox/*.[ch] handlers/*/*.[ch] tests/unit/*.c tests/tools/*.c tests/fuzz/*.c)
+	clang-format -i $(wildcard lib/*/*.[ch] sandbox/*.[ch] handlers/*/*.[ch] tests/unit/*.c tests/tools/*.c tests/fuzz/*.c)
 
 clean:
 	rm -rf build build-san build-fuzz build-hooks build-san-hooks

@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "tls.h"
+#include "sys/log.h"
+#include "sys/tls.h"
 
 #define SB_LAYOUT_RULES_MAX 16
 

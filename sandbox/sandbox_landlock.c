@@ -25,7 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "sys/log.h"
 
 /* ABI 1 rights are bits 0..12. */
 #define LL_FS_EXECUTE     (1ULL << 0)

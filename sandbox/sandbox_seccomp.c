@@ -26,8 +26,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "mem.h"
+#include "sys/log.h"
+#include "base/mem.h"
 
 /* Debug mode: syscall names resolved before the filter is loaded, so the
  * SIGSYS handler only reads memory and calls write(2). */

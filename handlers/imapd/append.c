@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "imapd.h"
-#include "imapsearch.h"
-#include "mem.h"
+#include "proto/imapsearch.h"
+#include "base/mem.h"
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days
  * inverse of H. Hinnant's algorithm); pure arithmetic, no time zone files. */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* The back process of imapd: lib/loginback.c authenticates, then the IMAP
+/* The back process of imapd: lib/login/loginback.c authenticates, then the IMAP
  * session runs. Trust: the back. */
 #include "imapd.h"
-#include "login.h"
-#include "loginback.h"
+#include "login/login.h"
+#include "login/loginback.h"
 
 static int imapd_session(const struct conf *c, struct login_session *ls, void *arg)
 {

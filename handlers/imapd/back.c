@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "mem.h"
-#include "mutf7.h"
-#include "timeutil.h"
+#include "sys/log.h"
+#include "base/mem.h"
+#include "proto/mutf7.h"
+#include "base/timeutil.h"
 
 static void imap_vtagged(struct imap_sess *s, const char *status, const char *fmt, va_list ap)
 {

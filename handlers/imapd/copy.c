@@ -9,8 +9,8 @@
 #include <stdlib.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "mem.h"
+#include "sys/log.h"
+#include "base/mem.h"
 
 /* The UIDs of a normalised set as an array (caller frees; NULL when empty). */
 static uint32_t *copy_set_array(const struct seqset *set, size_t *n_r)

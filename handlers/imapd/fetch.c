@@ -21,9 +21,9 @@
 #include <time.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "mem.h"
-#include "mime.h"
+#include "sys/log.h"
+#include "base/mem.h"
+#include "proto/mime.h"
 
 #define FETCH_CHUNK 65536u
 /* After a message with this much literal data, end the read snapshot (the

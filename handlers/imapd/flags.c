@@ -9,8 +9,8 @@
 #include <strings.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "mem.h"
+#include "sys/log.h"
+#include "base/mem.h"
 
 void imap_condstore_enable(struct imap_sess *s)
 {

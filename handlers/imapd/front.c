@@ -10,13 +10,13 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "sys/conn.h"
 #include "imapd.h"
-#include "imapparse.h"
-#include "io.h"
-#include "log.h"
-#include "server.h"
-#include "login.h"
+#include "proto/imapparse.h"
+#include "sys/io.h"
+#include "sys/log.h"
+#include "sys/server.h"
+#include "login/login.h"
 
 /* Pre-auth limits: nothing a client needs before login is large. */
 #define FRONT_MAX_LINE        8192

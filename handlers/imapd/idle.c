@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "timeutil.h"
+#include "sys/log.h"
+#include "base/timeutil.h"
 
 /* Keep NAT boxes and clients convinced the connection lives (Dovecot sends
  * its "Still here" every 2 minutes too). */

@@ -3,7 +3,7 @@
  * LITERAL+, NAMESPACE, ID, ENABLE, UNSELECT, CHILDREN, APPENDLIMIT,
  * CONDSTORE and QRESYNC, on the encrypted per-user store.
  *
- * Two processes per connection (DESIGN section 4, lib/login.h): front.c is
+ * Two processes per connection (DESIGN section 4, lib/login/login.h): front.c is
  * the pre-auth front (TLS, CAPABILITY, STARTTLS, LOGIN, AUTHENTICATE, ID);
  * everything else here runs in the back after authentication, with the
  * session's plaintext stream on a socketpair. One file per command family. */
@@ -16,13 +16,13 @@
 
 #include <openssl/ssl.h>
 
-#include "buf.h"
-#include "conf.h"
-#include "imapparse.h"
-#include "io.h"
-#include "notify.h"
-#include "seqset.h"
-#include "store.h"
+#include "base/buf.h"
+#include "sys/conf.h"
+#include "proto/imapparse.h"
+#include "sys/io.h"
+#include "svc/notify.h"
+#include "proto/seqset.h"
+#include "data/store.h"
 
 #define IMAPD_DELIM '/'
 /* RFC 7889: the largest message APPEND accepts is max_message_size. */
@@ -118,7 +118,7 @@ void imap_report_expunged(struct imap_sess *s, const uint32_t *uids, size_t n, u
 /* ---- message data for FETCH, SEARCH (msgcache.c) ----
  * Per-message metadata plus what is derived from the raw message: ENVELOPE
  * and BODYSTRUCTURE (messages.envelope / messages.bodystructure) and the MIME
- * tree with its offsets (bodies.header_cache, lib/mime.h cache encoding),
+ * tree with its offsets (bodies.header_cache, lib/proto/mime.h cache encoding),
  * each filled on first need by one parse and written back in batches. The
  * root header is read from the start of the raw body with incremental blob
  * I/O, which decrypts only the pages that hold it. Loads of one batch share

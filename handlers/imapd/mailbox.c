@@ -11,9 +11,9 @@
 #include <strings.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "mem.h"
-#include "mutf7.h"
+#include "sys/log.h"
+#include "base/mem.h"
+#include "proto/mutf7.h"
 
 /* ---- wildcard matching (RFC 3501 section 6.3.8) ---------------------------- */
 

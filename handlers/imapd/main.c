@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* imapd: IMAP4rev1 on the encrypted store. Two processes per connection
- * (lib/loginmain.c): the pre-auth front (front.c) and the back that
+ * (lib/login/loginmain.c): the pre-auth front (front.c) and the back that
  * authenticates and serves the session (auth.c, back.c). */
 #include "imapd.h"
-#include "login.h"
+#include "login/login.h"
 
 int main(int argc, char **argv)
 {

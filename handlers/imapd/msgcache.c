@@ -27,7 +27,7 @@
  *   does not pin the WAL. Cache writes are queued and written in one short
  *   write transaction per batch; they are an optimisation, so a busy
  *   database makes us drop them rather than wait.
- * Trust: post-auth; message content is untrusted and only lib/mime.c parses
+ * Trust: post-auth; message content is untrusted and only lib/proto/mime.c parses
  * it. */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -35,9 +35,9 @@
 #include <string.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "mem.h"
-#include "mime.h"
+#include "sys/log.h"
+#include "base/mem.h"
+#include "proto/mime.h"
 
 #define MC_BATCH_LOADS       256
 #define MC_BATCH_BYTES       (8u << 20)
@@ -271,7 +271,7 @@ int imap_msgcache_raw(struct imap_msgcache *mc, uint64_t off, void *out, size_t 
 
 /* The root header (RFC 5322 section 2.1): everything up to and including the
  * first empty line, or the whole message when there is none. Lines end in
- * LF (CR before it is part of the line end), as lib/mime.c splits them. */
+ * LF (CR before it is part of the line end), as lib/proto/mime.c splits them. */
 static int mc_header(struct imap_msgcache *mc)
 {
 	if (mc->header_done)

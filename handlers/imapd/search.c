@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* SEARCH and UID SEARCH (RFC 3501 section 6.4.4) with the MODSEQ criterion
- * and result of CONDSTORE (RFC 7162 section 3.1.5). lib/imapsearch.h parses
+ * and result of CONDSTORE (RFC 7162 section 3.1.5). lib/proto/imapsearch.h parses
  * the criteria; this file evaluates the tree over the selected mailbox's
  * view. Trust: post-auth; the criteria and the messages are untrusted.
  *
@@ -12,9 +12,9 @@
  *
  * Header keys (FROM TO CC BCC SUBJECT HEADER) and SENT* read the folded,
  * RFC 2047-decoded header text that the store keeps per body (store.h,
- * "Full-text index"; lib/msgtext.h), never the message itself.
+ * "Full-text index"; lib/proto/msgtext.h), never the message itself.
  *
- * What matches, exactly (all comparisons ignore case, lib/msgtext.h):
+ * What matches, exactly (all comparisons ignore case, lib/proto/msgtext.h):
  *   - FROM TO CC BCC SUBJECT HEADER: a substring of the field's unfolded,
  *     decoded value (RFC 3501 to the letter); HEADER with "" matches any
  *     message that has the field. With more than SRCH_DIRECT_MAX messages in
@@ -51,10 +51,10 @@
 #include <time.h>
 
 #include "imapd.h"
-#include "imapsearch.h"
-#include "log.h"
-#include "mem.h"
-#include "msgtext.h"
+#include "proto/imapsearch.h"
+#include "sys/log.h"
+#include "base/mem.h"
+#include "proto/msgtext.h"
 
 /* Up to this many messages in question, verify each one directly. */
 #define SRCH_DIRECT_MAX 64

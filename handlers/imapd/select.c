@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "imapd.h"
-#include "log.h"
-#include "mem.h"
+#include "sys/log.h"
+#include "base/mem.h"
 
 void imap_sel_free(struct imap_sel **selp)
 {

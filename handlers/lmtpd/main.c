@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* lmtpd: LMTP (RFC 2033) for Postfix and other MTAs, normally on the unix
  * socket /run/sealmail/lmtp; one reply per recipient. Trust: local MTA. */
-#include "smtp.h"
+#include "../smtpd/smtp.h"
 
 int main(int argc, char **argv)
 {

@@ -10,11 +10,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "io.h"
-#include "log.h"
-#include "server.h"
-#include "login.h"
-#include "loginback.h"
+#include "sys/io.h"
+#include "sys/log.h"
+#include "sys/server.h"
+#include "login/login.h"
+#include "login/loginback.h"
 #include "pop3d.h"
 
 #define FRONT_MAX_FAILURES    3

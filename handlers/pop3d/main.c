@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* pop3d: POP3 on the encrypted store. Two processes per connection
- * (lib/loginmain.c): the pre-auth front (front.c) and the back that
+ * (lib/login/loginmain.c): the pre-auth front (front.c) and the back that
  * authenticates and serves the session (session.c). */
-#include "login.h"
+#include "login/login.h"
 #include "pop3d.h"
 
 int main(int argc, char **argv)

@@ -9,8 +9,8 @@
 
 #include <openssl/ssl.h>
 
-#include "conf.h"
-#include "conn.h"
+#include "sys/conf.h"
+#include "sys/conn.h"
 
 /* RFC 2449 section 4: command lines up to 255 octets; SASL initial
  * responses (RFC 5034) are longer, so allow more. */

@@ -15,13 +15,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "io.h"
-#include "log.h"
-#include "loginback.h"
-#include "mem.h"
-#include "notify.h"
+#include "sys/io.h"
+#include "sys/log.h"
+#include "login/loginback.h"
+#include "base/mem.h"
+#include "svc/notify.h"
 #include "pop3d.h"
-#include "login.h"
+#include "login/login.h"
 
 #define POP3_ERRORS_MAX 20
 

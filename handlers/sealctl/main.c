@@ -14,13 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "account.h"
-#include "age.h"
-#include "conf.h"
-#include "directory.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
+#include "data/account.h"
+#include "crypto/age.h"
+#include "sys/conf.h"
+#include "data/directory.h"
+#include "sys/log.h"
+#include "sys/server.h"
+#include "data/store.h"
 
 enum { EX_OK_ = 0, EX_REFUSED = 1, EX_USAGE_ = 2, EX_TEMP = 3 };
 

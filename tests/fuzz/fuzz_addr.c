@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
+#include "proto/addr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

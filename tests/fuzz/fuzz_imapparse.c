@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imapparse.h"
-#include "imapsearch.h"
-#include "seqset.h"
+#include "proto/imapparse.h"
+#include "proto/imapsearch.h"
+#include "proto/seqset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,8 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "login.h"
+#include "base/buf.h"
+#include "login/login.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

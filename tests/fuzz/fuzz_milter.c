@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "milter.h"
+#include "base/buf.h"
+#include "svc/milter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "mime.h"
-#include "rfc2047.h"
+#include "base/buf.h"
+#include "proto/mime.h"
+#include "proto/rfc2047.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "msgtext.h"
-#include "rfc2047.h"
+#include "base/buf.h"
+#include "proto/msgtext.h"
+#include "proto/rfc2047.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

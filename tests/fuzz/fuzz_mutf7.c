@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "mutf7.h"
+#include "base/buf.h"
+#include "proto/mutf7.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

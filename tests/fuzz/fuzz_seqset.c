@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "seqset.h"
+#include "base/buf.h"
+#include "proto/seqset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

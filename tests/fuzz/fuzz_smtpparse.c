@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "smtpparse.h"
+#include "base/buf.h"
+#include "proto/smtpparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

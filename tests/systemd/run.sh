@@ -64,14 +64,14 @@ inst() { # inst DESTDIR [make variables...]
 }
 say "host checks"
 if units/gen-units.sh --check; then hok "units/ match units/gen-units.sh"; else hbad "units/ are stale"; fi
-# Every key of the table in lib/conf.c is documented with its default.
-keys=$(sed -n 's/^[[:space:]]*K("\([a-z_.]*\)".*/\1/p' lib/conf.c)
+# Every key of the table in lib/sys/conf.c is documented with its default.
+keys=$(sed -n 's/^[[:space:]]*K("\([a-z_.]*\)".*/\1/p' lib/sys/conf.c)
 nk=0
 for k in $keys; do
 	nk=$((nk + 1))
 	grep -qE "^#?$(echo "$k" | sed 's/\./\\./g') =" etc/sealmail.conf || hbad "etc/sealmail.conf lacks $k"
 done
-[ "$nk" -gt 10 ] && hok "etc/sealmail.conf documents all $nk keys of lib/conf.c" || hbad "no keys found in lib/conf.c"
+[ "$nk" -gt 10 ] && hok "etc/sealmail.conf documents all $nk keys of lib/sys/conf.c" || hbad "no keys found in lib/sys/conf.c"
 # The file parses, as shipped and with every commented-out default enabled.
 mkdir -p "$W/conf/state"
 sed -e 's/^#\([a-z_.]* =\)/\1/' -e "s|^state_dir = .*|state_dir = $W/conf/state|" \

@@ -17,10 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "age.h"
-#include "buf.h"
-#include "mem.h"
-#include "rnd.h"
+#include "crypto/age.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/rnd.h"
 
 #define AGETOOL_READ 65536
 

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mem.h"
+#include "base/mem.h"
 
 #define BIL_THREADS_MAX 256
 #define BIL_LAT_MAX     200000 /* latencies kept per thread */

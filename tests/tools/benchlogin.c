@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Benchmark helper: the cost of one login's steps, as the back process runs
- * them (lib/loginback.c via account_unlock and account_open_mailbox):
+ * them (lib/login/loginback.c via account_unlock and account_open_mailbox):
  *   directory   open directory.db read-only and look the user up
  *   kdf         Argon2id with the parameters stored in the user's blob
  *   unwrap      keywrap_unwrap: the KDF again plus XChaCha20-Poly1305
@@ -24,13 +24,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "account.h"
-#include "conf.h"
-#include "kdf.h"
-#include "keywrap.h"
-#include "log.h"
-#include "mem.h"
-#include "store.h"
+#include "data/account.h"
+#include "sys/conf.h"
+#include "crypto/kdf.h"
+#include "crypto/keywrap.h"
+#include "sys/log.h"
+#include "base/mem.h"
+#include "data/store.h"
 
 #define BL_STEPS 6
 enum { BL_DIR, BL_KDF, BL_UNWRAP, BL_AEAD, BL_OPEN, BL_CLOSE };

@@ -3,7 +3,7 @@
  *   logemit EVENT MSGID */
 #include <stdio.h>
 
-#include "log.h"
+#include "sys/log.h"
 
 int main(int argc, char **argv)
 {

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "account.h"
-#include "conf.h"
-#include "log.h"
-#include "store.h"
+#include "data/account.h"
+#include "sys/conf.h"
+#include "sys/log.h"
+#include "data/store.h"
 
 int main(int argc, char **argv)
 {

@@ -19,11 +19,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "account.h"
-#include "b64.h"
-#include "conf.h"
-#include "log.h"
-#include "store.h"
+#include "data/account.h"
+#include "base/b64.h"
+#include "sys/conf.h"
+#include "sys/log.h"
+#include "data/store.h"
 
 #define FILL_VOCAB 20000
 #define FILL_BATCH 1000

@@ -44,9 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "sys/log.h"
 #include "sandbox.h"
-#include "tls.h"
+#include "sys/tls.h"
 
 #define MAX_ACTIONS 16
 #define MAX_ARGS    4
@@ -272,7 +272,7 @@ static void act_tcp(struct action *a)
 	report(a, rc, e, NULL);
 }
 
-/* hiredis, as lib/notify.c uses it: "unix:/path" or "host:port". */
+/* hiredis, as lib/svc/notify.c uses it: "unix:/path" or "host:port". */
 static void act_redis(struct action *a)
 {
 	struct timeval tv = {2, 0};

@@ -13,12 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "age.h"
-#include "buf.h"
-#include "rnd.h"
-#include "spool.h"
-#include "store.h"
-#include "timeutil.h"
+#include "crypto/age.h"
+#include "base/buf.h"
+#include "base/rnd.h"
+#include "data/spool.h"
+#include "data/store.h"
+#include "base/timeutil.h"
 
 static double now_ms(void)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "addr.h"
+#include "proto/addr.h"
 
 static int parse(const char *s, unsigned flags, struct addr *a)
 {

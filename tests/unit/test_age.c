@@ -13,12 +13,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "age.h"
-#include "b64.h"
-#include "bech32.h"
-#include "buf.h"
-#include "hex.h"
-#include "rnd.h"
+#include "crypto/age.h"
+#include "base/b64.h"
+#include "base/bech32.h"
+#include "base/buf.h"
+#include "base/hex.h"
+#include "base/rnd.h"
 
 #define ENC_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_LEN)
 #define A16 "AAAAAAAAAAAAAAAA"

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
-#include "buf.h"
-#include "hex.h"
-#include "rnd.h"
+#include "base/b64.h"
+#include "base/buf.h"
+#include "base/hex.h"
+#include "base/rnd.h"
 
 /* RFC 4648 section 10 test vectors. */
 static const char *const vec[][2] = {

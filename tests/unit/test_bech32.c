@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bech32.h"
-#include "rnd.h"
+#include "base/bech32.h"
+#include "base/rnd.h"
 
 /* BIP 173 "Test vectors": strings with a valid Bech32 checksum. */
 static const char *const valid[] = {

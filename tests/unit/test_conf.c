@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "conf.h"
+#include "sys/conf.h"
 
 static void test_defaults(void **state)
 {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "directory.h"
+#include "data/directory.h"
 
 #define DOM "example.test"
 

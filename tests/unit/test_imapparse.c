@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "imapparse.h"
+#include "base/buf.h"
+#include "proto/imapparse.h"
 
 static struct imapparse *newp(unsigned flags)
 {

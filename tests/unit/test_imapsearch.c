@@ -7,9 +7,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "imapparse.h"
-#include "imapsearch.h"
+#include "base/buf.h"
+#include "proto/imapparse.h"
+#include "proto/imapsearch.h"
 
 /* Parse "t SEARCH <criteria>" with the command parser, then the criteria.
  * Returns imapsearch_parse's result; on 1 *tree_r holds the formatted tree

@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io.h"
-#include "timeutil.h"
-#include "tls.h"
+#include "sys/io.h"
+#include "base/timeutil.h"
+#include "sys/tls.h"
 #include "tlstest.h"
 
 struct pair {

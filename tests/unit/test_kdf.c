@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "conf.h"
-#include "hex.h"
-#include "kdf.h"
+#include "sys/conf.h"
+#include "base/hex.h"
+#include "crypto/kdf.h"
 
 static const char PW[] = "correct horse battery staple";
 static const unsigned char SALT[KDF_SALT_LEN] = "sealmail-salt-16";

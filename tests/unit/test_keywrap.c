@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "keywrap.h"
+#include "base/buf.h"
+#include "crypto/keywrap.h"
 
 static const char UID[] = "0123456789abcdef0123456789abcdef";
 static const char UID2[] = "fedcba9876543210fedcba9876543210";

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "sys/log.h"
 
 /* Run fn with fd 2 redirected to a temp file; return what it wrote. */
 static char *capture(void (*fn)(void))

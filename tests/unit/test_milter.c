@@ -14,9 +14,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "conf.h"
-#include "milter.h"
+#include "base/buf.h"
+#include "sys/conf.h"
+#include "svc/milter.h"
 
 /* ---- framing --------------------------------------------------------------- */
 

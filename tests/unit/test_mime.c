@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "mime.h"
-#include "rfc2047.h"
-#include "rfc2231.h"
+#include "base/buf.h"
+#include "proto/mime.h"
+#include "proto/rfc2047.h"
+#include "proto/rfc2231.h"
 
 /* Corpus location: tests run from the repository root; MIME_TESTDATA
  * overrides. */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "msgtext.h"
+#include "base/buf.h"
+#include "proto/msgtext.h"
 
 static char *fold(const char *s, bool header)
 {

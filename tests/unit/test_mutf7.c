@@ -6,8 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "mutf7.h"
+#include "base/buf.h"
+#include "proto/mutf7.h"
 
 /* Decode in; on success compare with want. Returns the parser result. */
 static int dec(const char *in, size_t n, const char *want)

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "notify.h"
+#include "svc/notify.h"
 
 static char dir[64];
 static char sock[128];

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "seqset.h"
+#include "base/buf.h"
+#include "proto/seqset.h"
 
 static int parse(struct seqset *s, const char *text, size_t max_ranges)
 {

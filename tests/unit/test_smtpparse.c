@@ -7,8 +7,8 @@
 
 #include <string.h>
 
-#include "buf.h"
-#include "smtpparse.h"
+#include "base/buf.h"
+#include "proto/smtpparse.h"
 
 static void test_command_split(void **state)
 {

@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "age.h"
-#include "buf.h"
-#include "spool.h"
-#include "timeutil.h"
+#include "crypto/age.h"
+#include "base/buf.h"
+#include "data/spool.h"
+#include "base/timeutil.h"
 
 struct fixture {
 	char dir[64];

@@ -15,11 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "age.h"
-#include "buf.h"
-#include "rnd.h"
-#include "spool.h"
-#include "store.h"
+#include "crypto/age.h"
+#include "base/buf.h"
+#include "base/rnd.h"
+#include "data/spool.h"
+#include "data/store.h"
 
 struct fixture {
 	char dir[64];

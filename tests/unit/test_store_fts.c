@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rnd.h"
-#include "store.h"
+#include "base/rnd.h"
+#include "data/store.h"
 
 struct fixture {
 	char dir[64];

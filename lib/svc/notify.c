@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "notify.h"
+
+#include <errno.h>
+#include <hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "sys/io.h"
+#include "sys/log.h"
+#include "base/mem.h"
+
+struct notify {
+	char *spec;
+	redisContext *rc;
+	bool failed; /* one failed attempt: do not retry in this session */
+	bool subscribed;
+};
+
+struct notify *notify_new(const char *spec)
+{
+	if (spec == NULL || spec[0] == '\0')
+		return NULL;
+	struct notify *n = mem_zalloc(sizeof(*n));
+	n->spec = mem_strdup(spec);
+	return n;
+}
+
+int notify_connect(struct notify *n)
+{
+	if (n == NULL || n->failed)
+		return -1;
+	if (n->rc != NULL)
+		return 0;
+	struct timeval tv = {0, NOTIFY_TIMEOUT_MS * 1000};
+	if (strncmp(n->spec, "unix:", 5) == 0) {
+		n->rc = redisConnectUnixWithTimeout(n->spec + 5, tv);
+	} else {
+		char host[256];
+		const char *colon = strrchr(n->spec, ':');
+		int port = 6379;
+		size_t hl = colon ? (size_t)(colon - n->spec) : strlen(n->spec);
+		if (hl >= sizeof(host))
+			hl = sizeof(host) - 1;
+		memcpy(host, n->spec, hl);
+		host[hl] = '\0';
+		if (colon)
+			port = atoi(colon + 1);
+		n->rc = redisConnectWithTimeout(host, port, tv);
+	}
+	if (n->rc == NULL || n->rc->err) {
+		log_event(LOG_WARNING, "redis-error", "REASON",
+			  n->rc ? n->rc->errstr : "cannot allocate context", NULL);
+		if (n->rc)
+			redisFree(n->rc);
+		n->rc = NULL;
+		n->failed = true;
+		return -1;
+	}
+	redisSetTimeout(n->rc, tv);
+	return 0;
+}
+
+static void notify_drop(struct notify *n, const char *why)
+{
+	log_event(LOG_WARNING, "redis-error", "REASON", why, NULL);
+	redisFree(n->rc);
+	n->rc = NULL;
+	n->failed = true;
+}
+
+/* PUBLISH is written and its reply read here rather than through
+ * redisCommand, which allocates a command buffer, grows a reader buffer and
+ * builds a reply object for every call: the MX accept loop publishes after
+ * every delivery, and in a process that forks per connection each heap page
+ * it writes is a page copied again after the next fork (three to four per
+ * message). The commands are formatted on the stack, sent whole, and the
+ * replies (one integer each) read into a stack buffer. hiredis still makes
+ * the connection and serves subscribers. */
+int notify_parse_integer(const char *in, size_t len, size_t *used)
+{
+	/* RESP integer: ':' [-] digits CRLF (at most 20 digits for 64 bits). */
+	size_t i = 0;
+	*used = 0;
+	if (len == 0)
+		return 0;
+	if (in[i++] != ':')
+		return -1;
+	if (i < len && in[i] == '-')
+		i++;
+	size_t digits = 0;
+	while (i < len && in[i] >= '0' && in[i] <= '9') {
+		if (++digits > 20)
+			return -1;
+		i++;
+	}
+	if (i == len)
+		return 0;
+	if (digits == 0 || in[i] != '\r')
+		return -1;
+	if (++i == len)
+		return 0;
+	if (in[i++] != '\n')
+		return -1;
+	*used = i;
+	return 1;
+}
+
+/* count integer replies; anything else is an error. */
+static int notify_read_integers(int fd, size_t count, const char **why_r)
+{
+	char in[128];
+	size_t have = 0;
+	while (count > 0) {
+		size_t used;
+		int r = notify_parse_integer(in, have, &used);
+		if (r < 0) {
+			*why_r = have > 0 && in[0] == '-' ? "PUBLISH refused"
+			                                  : "unexpected reply to PUBLISH";
+			return -1;
+		}
+		if (r == 0) {
+			ssize_t k = have < sizeof(in) ? recv(fd, in + have, sizeof(in) - have, 0) : -1;
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				*why_r = k == 0 ? "connection closed" : "no reply to PUBLISH";
+				return -1;
+			}
+			have += (size_t)k;
+			continue;
+		}
+		memmove(in, in + used, have - used);
+		have -= used;
+		count--;
+	}
+	if (have > 0) {
+		*why_r = "unexpected data from Redis";
+		return -1;
+	}
+	return 0;
+}
+
+int notify_publish_many(struct notify *n, const char *const *user_ids, size_t count,
+                        const char *msg)
+{
+	if (n == NULL || n->subscribed || notify_connect(n) < 0)
+		return -1;
+	redisContext *c = n->rc;
+	const char *why = "cannot write PUBLISH";
+	/* A publishing connection has nothing pending between commands. */
+	if (c->obuf[0] != '\0' || c->reader->pos != c->reader->len) {
+		notify_drop(n, "Redis connection out of step");
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		char cmd[64 + NOTIFY_MSG_MAX + 256];
+		size_t chl = sizeof("sealmail:user:") - 1 + strlen(user_ids[i]);
+		int len = snprintf(cmd, sizeof(cmd),
+		                   "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\nsealmail:user:%s\r\n$%zu\r\n%s\r\n",
+		                   chl, user_ids[i], strlen(msg), msg);
+		if (len < 0 || (size_t)len >= sizeof(cmd) ||
+		    io_send_all(c->fd, cmd, (size_t)len) < 0) {
+			notify_drop(n, why);
+			return -1;
+		}
+	}
+	if (notify_read_integers(c->fd, count, &why) < 0) {
+		notify_drop(n, why);
+		return -1;
+	}
+	return 0;
+}
+
+int notify_publish(struct notify *n, const char *user_id, const char *msg)
+{
+	return notify_publish_many(n, &user_id, 1, msg);
+}
+
+int notify_subscribe(struct notify *n, const char *user_id)
+{
+	if (n == NULL || notify_connect(n) < 0)
+		return -1;
+	redisReply *r = redisCommand(n->rc, "SUBSCRIBE sealmail:user:%s", user_id);
+	if (r == NULL) {
+		notify_drop(n, n->rc->errstr);
+		return -1;
+	}
+	freeReplyObject(r);
+	n->subscribed = true;
+	return 0;
+}
+
+int notify_fd(const struct notify *n)
+{
+	return n != NULL && n->rc != NULL ? n->rc->fd : -1;
+}
+
+int notify_read(struct notify *n, char *msg, size_t msgsz)
+{
+	if (n == NULL || n->rc == NULL)
+		return -1;
+	void *reply = NULL;
+	/* A reply may already be buffered from an earlier read: take it before
+	 * reading the socket again. */
+	if (redisGetReplyFromReader(n->rc, &reply) != REDIS_OK) {
+		notify_drop(n, n->rc->errstr);
+		return -1;
+	}
+	if (reply == NULL) {
+		if (redisBufferRead(n->rc) != REDIS_OK ||
+		    redisGetReplyFromReader(n->rc, &reply) != REDIS_OK) {
+			notify_drop(n, n->rc->errstr);
+			return -1;
+		}
+	}
+	if (reply == NULL)
+		return 0;
+	redisReply *r = reply;
+	int rc = 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING) {
+		snprintf(msg, msgsz, "%.*s", (int)r->element[2]->len, r->element[2]->str);
+		rc = 1;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+void notify_free(struct notify **np)
+{
+	struct notify *n = *np;
+	if (n == NULL)
+		return;
+	if (n->rc)
+		redisFree(n->rc);
+	free(n->spec);
+	free(n);
+	*np = NULL;
+}
+
+void notify_forsake(struct notify **np)
+{
+	struct notify *n = *np;
+	if (n == NULL)
+		return;
+	if (n->rc != NULL && n->rc->fd >= 0)
+		close(n->rc->fd);
+	*np = NULL;
+}

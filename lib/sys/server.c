@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "server.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "io.h"
+#include "log.h"
+#include "svc/milter.h"
+#include "tls.h"
+#include "base/timeutil.h"
+
+/* An accept loop runs with glibc's per-thread cache of freed chunks
+ * (tcache) turned off, and so do the children it forks.
+ *
+ * Every child starts with a copy of the loop's allocator state, and with the
+ * cache on, its first small allocations are served from the chunks the loop
+ * freed last, spread all over the loop's heap: each one copies a page of
+ * that heap on write. Comparing page frames of children with the loop's
+ * (/proc/<pid>/pagemap), an idle IMAP connection's two processes held 240
+ * and 248 KB of copied heap; without the cache, 200 and 200 KB. Measured
+ * with tests/bench/idlemem.py, 50 idle connections: 776 → 671 KB of PSS per
+ * TLS connection and 438 → 378 KB in plaintext, while CPU per message
+ * (smtpd, smtp-source c10) and per login (TLS c8) stayed within the noise
+ * (docs/BENCHMARKS.md). glibc reads tunables only at start-up, so a process
+ * given listening sockets execs itself once with the tunable added, before
+ * anything else happens; when that is not possible it goes on as it is.
+ *
+ * The same exec also turns off glibc's registration of a restartable
+ * sequence area (rseq, used by nothing here but sched_getcpu): the kernel
+ * writes the current CPU into it whenever the loop returns to user space
+ * after being moved, and the page it sits on is shared with the children
+ * just forked, so each such write copied it. */
+#define SERVER_LOOP_TUNABLE "glibc.malloc.tcache_count=0:glibc.pthread.rseq=0"
+
+static void server_loop_tunables(char **argv)
+{
+	if (!conn_listeners_passed())
+		return;
+	const char *t = getenv("GLIBC_TUNABLES");
+	if (t != NULL && strstr(t, SERVER_LOOP_TUNABLE) != NULL)
+		return; /* set (by us or the unit), whether or not glibc honoured it */
+	char v[1024];
+	int n = t != NULL && t[0] != '\0'
+	            ? snprintf(v, sizeof(v), "%s:%s", t, SERVER_LOOP_TUNABLE)
+	            : snprintf(v, sizeof(v), "%s", SERVER_LOOP_TUNABLE);
+	if (n < 0 || (size_t)n >= sizeof(v) || setenv("GLIBC_TUNABLES", v, 1) < 0)
+		return;
+	/* The file's own name, so that the process keeps its name (comm). */
+	char self[4096];
+	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (k <= 0 || (size_t)k >= sizeof(self) - 1)
+		return;
+	self[k] = '\0';
+	execv(self, argv);
+	/* Still here: no /proc, the file was replaced, or exec refused. Serve
+	 * with the cache on. */
+}
+
+void server_args(int argc, char **argv, const char *prog, struct server_args *a)
+{
+	server_loop_tunables(argv);
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"tls", no_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	memset(a, 0, sizeof(*a));
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			a->conf_path = optarg;
+			break;
+		case 't':
+			a->tls = true;
+			break;
+		case 'h':
+			printf("usage: %s [-c FILE] [--tls]\n"
+			       "Serves one connection on fd 0/1 (inetd, systemd StandardInput=socket),\n"
+			       "or the sockets passed by systemd (LISTEN_FDS).\n",
+			       prog);
+			exit(0);
+		case 'V':
+			printf("%s (sealmail) " SEALMAIL_VERSION "\n", prog);
+			exit(0);
+		default:
+			fprintf(stderr, "usage: %s [-c FILE] [--tls]\n", prog);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: %s [-c FILE] [--tls]\n", prog);
+		exit(2);
+	}
+}
+
+void server_no_core(void)
+{
+	struct rlimit rl = {0, 0};
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+struct conf *server_config(const char *prog, const struct server_args *a)
+{
+	static char ident[64];
+	snprintf(ident, sizeof(ident), "sealmail-%s", prog);
+	log_init(ident);
+	server_no_core();
+	struct conf *c = conf_new();
+	const char *err;
+	if (conf_load(c, conf_path(a->conf_path), &err) < 0)
+		log_fatal("configuration: %s", err);
+	return c;
+}
+
+SSL_CTX *server_tls(const struct conf *c)
+{
+	if (c->tls_cert[0] == '\0' && c->tls_key[0] == '\0')
+		return NULL;
+	const char *err;
+	SSL_CTX *ctx = tls_server_ctx(c->tls_cert, c->tls_key, &err);
+	if (ctx == NULL)
+		log_fatal("TLS: %s", err);
+	return ctx;
+}
+
+void server_warm(void)
+{
+	unsigned char b;
+	tls_warm();
+	timeutil_warm();
+	if (sodium_init() < 0)
+		log_fatal("libsodium initialisation failed");
+	/* SQLite preallocates a page cache of SQLITE_DEFAULT_PCACHE_INITSZ
+	 * pages for each connection and writes a header into every slot: 100
+	 * pages in Debian's build, 430 KB touched at the first read, which a
+	 * forked child pays in ~110 page faults per connection opened. Pages
+	 * come one by one from the heap instead. Must precede any other use
+	 * of SQLite. Then: SQLite opens /dev/urandom on first use of its PRNG. */
+	sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+	sqlite3_initialize();
+	sqlite3_randomness(1, &b);
+}
+
+int server_state_fd(const struct conf *c)
+{
+	int fd = open(c->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		log_fatal("state_dir %s cannot be opened (run sealctl init)", c->state_dir);
+	return fd;
+}
+
+/* Port of "host:port" or "inet:host:port"; 0 for unix sockets and names
+ * without a port. */
+static uint16_t server_port_of(const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	if (strncmp(spec, "unix:", 5) == 0 || colon == NULL)
+		return 0;
+	long v = strtol(colon + 1, NULL, 10);
+	return v > 0 && v < 65536 ? (uint16_t)v : 0;
+}
+
+static size_t server_tcp_ports(const struct conf *c, uint16_t *ports, size_t max)
+{
+	size_t n = 0;
+	const char *lists[] = {c->smtpd_milters, c->lmtpd_milters, c->submitd_milters};
+	if (c->redis[0] != '\0' && server_port_of(c->redis) != 0)
+		ports[n++] = server_port_of(c->redis);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		n += milter_tcp_ports(lists[i], c, ports + n, max - n);
+	return n;
+}
+
+/* Redis and every milter list's TCP ports. */
+#define SERVER_PORTS_MAX 32
+
+/* The layout of profile p; ports and extra are its storage. */
+static void server_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
+                          const char *user_id, struct sandbox_layout *l,
+                          uint16_t ports[SERVER_PORTS_MAX],
+                          struct sandbox_fs_rule extra[1])
+{
+	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
+	/* The pre-auth front talks to nothing but its client and its back. */
+	if (p != SANDBOX_PREAUTH_FRONT) {
+		l->ntcp_ports = server_tcp_ports(c, ports, SERVER_PORTS_MAX);
+		l->tcp_ports = ports;
+	}
+	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
+		/* The back processes take KDF slots (lock files) in run_dir. */
+		extra[0] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};
+		l->extra = extra;
+		l->nextra = 1;
+	}
+}
+
+void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
+		    const char *user_id)
+{
+	uint16_t ports[SERVER_PORTS_MAX];
+	struct sandbox_fs_rule extra[1];
+	struct sandbox_layout l;
+	const char *err;
+	server_layout(p, c, state_fd, user_id, &l, ports, extra);
+	if (sandbox_enter_layout(p, &l, &err) < 0)
+		log_fatal("sandbox %s: %s", sandbox_profile_name(p), err);
+	sandbox_test_hook(sandbox_profile_name(p));
+}
+
+void server_sandbox_prepare(enum sandbox_profile p, const struct conf *c, int state_fd)
+{
+	uint16_t ports[SERVER_PORTS_MAX];
+	struct sandbox_fs_rule extra[1];
+	struct sandbox_layout l;
+	const char *err;
+	server_layout(p, c, state_fd, NULL, &l, ports, extra);
+	/* Not fatal: each child then builds its own. */
+	if (sandbox_prepare_layout(p, &l, &err) < 0)
+		log_event(LOG_WARNING, "sandbox-prepare-failed", "PROFILE", sandbox_profile_name(p),
+		          "REASON", err, NULL);
+}
+
+int server_starttls(struct io *io, SSL_CTX *ctx)
+{
+	size_t discarded = 0;
+	if (io_starttls(io, ctx, &discarded) < 0) {
+		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(io->err), NULL);
+		return -1;
+	}
+	char tls[128], nd[24];
+	snprintf(nd, sizeof(nd), "%zu", discarded);
+	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS", io_tls_desc(io, tls, sizeof(tls)),
+		  "DISCARDED", discarded ? nd : NULL, NULL);
+	return 0;
+}
