@@ -67,7 +67,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 .SECONDARY:
 .PHONY: all check check-unit check-integration check-fuzz check-systemd run deps \
-        install bench fuzz clean format tests
+        install bench fuzz clean format tests lint
 all: $(PROGS)
 
 tests: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY)
@@ -113,8 +113,13 @@ $(B)/tests/%: $(B)/obj/tests/tools/%.o $(LIBA)
 deps:
 	@tests/deps.sh
 
+# Includes follow the layers of lib/ (tests/lint/layers.py says which).
+lint:
+	@$(PYTHON) tests/lint/layers.py
+
 # The whole test suite: unit, fuzz corpus replay, integration, real systemd.
 check: deps
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory all tests
 	@$(MAKE) --no-print-directory TESTHOOKS=1 all
 	@B=$(B) PYTHON=$(PYTHON) tests/check.sh

@@ -17,6 +17,7 @@
 #include "svc/milter.h"
 #include "base/rnd.h"
 #include "sys/server.h"
+#include "svc/confine.h"
 #include "proto/smtpparse.h"
 #include "base/timeutil.h"
 
@@ -856,7 +857,7 @@ static int smtp_conn(struct conn *c, void *arg)
 	/* Confine the connection: directory.db read-only, users/ spool only
 	 * (DESIGN section 4); the directory and Redis are opened on first use. */
 	deliver_session_begin(srv->deliver);
-	server_sandbox(SANDBOX_MX, srv->conf, srv->state_fd, NULL);
+	confine_enter(SANDBOX_MX, srv->conf, srv->state_fd, NULL);
 	return smtp_session(srv, c);
 }
 
@@ -881,8 +882,8 @@ static void smtp_loop_fd_ready(void *arg)
 static void smtp_before_loop(void *arg)
 {
 	const struct smtp_server *srv = arg;
-	server_sandbox_prepare(SANDBOX_MX, srv->conf, srv->state_fd);
-	server_sandbox(SANDBOX_ACCEPT, srv->conf, srv->state_fd, NULL);
+	confine_prepare(SANDBOX_MX, srv->conf, srv->state_fd);
+	confine_enter(SANDBOX_ACCEPT, srv->conf, srv->state_fd, NULL);
 }
 
 int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode)

@@ -11,6 +11,7 @@
 #include "crypto/kdf.h"
 #include "sys/log.h"
 #include "sys/server.h"
+#include "svc/confine.h"
 
 static void loginback_detach(const struct conn *conn)
 {
@@ -36,7 +37,7 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 	 * the directory is opened read-only inside it, at the first attempt
 	 * (a session that never logs in costs no SQLite open). */
 	struct kdf_slots *slots = kdf_slots_open(c->run_dir, c->kdf_concurrency);
-	server_sandbox(SANDBOX_AUTH, c, state_fd, NULL);
+	confine_enter(SANDBOX_AUTH, c, state_fd, NULL);
 	struct directory *dir = NULL;
 	for (int attempt = 0; attempt < LOGINBACK_ATTEMPTS_MAX; attempt++) {
 		struct login_creds cr;
@@ -73,7 +74,7 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 		 * directory database and the KDF slots are closed first. */
 		directory_close(&dir);
 		kdf_slots_free(&slots);
-		server_sandbox(SANDBOX_POSTAUTH, c, state_fd, ls.user_id);
+		confine_enter(SANDBOX_POSTAUTH, c, state_fd, ls.user_id);
 		ls.st = account_open_mailbox(c, ls.user_id, mk, NULL, &err);
 		sodium_memzero(mk, sizeof(mk));
 		if (ls.st == NULL) {

@@ -11,6 +11,7 @@
 #include "sys/log.h"
 #include "login.h"
 #include "sys/server.h"
+#include "svc/confine.h"
 
 /* How long a front waits for the accept loop to fork its back. */
 #define LOGIN_HELPER_TIMEOUT_MS 10000
@@ -44,7 +45,7 @@ static int login_conn(struct conn *c, void *arg)
 	}
 	/* The front parses everything the client sends before login: it gets
 	 * no filesystem at all (DESIGN section 4). */
-	server_sandbox(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
+	confine_enter(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
 	int rc = run->h->front(ctx);
 	if (ctx->backfd >= 0)
 		close(ctx->backfd);
@@ -86,7 +87,7 @@ int login_attempt(struct login_ctx *ctx, const struct io *io, const char *user, 
 static void login_before_loop(void *arg)
 {
 	struct login_run *run = arg;
-	server_sandbox(SANDBOX_ACCEPT, run->ctx.conf, run->ctx.state_fd, NULL);
+	confine_enter(SANDBOX_ACCEPT, run->ctx.conf, run->ctx.state_fd, NULL);
 }
 
 int login_main(int argc, char **argv, const struct login_handler *h)

@@ -42,16 +42,4 @@ int server_starttls(struct io *io, SSL_CTX *ctx);
 /* Open state_dir as a directory descriptor for the sandbox rules; fatal
  * when it does not exist. */
 int server_state_fd(const struct conf *c);
-/* Enter a sandbox profile with the standard rules for this configuration:
- * state_fd (see sandbox_enter_layout), user_id for POSTAUTH, the TCP ports
- * of Redis and the milters, and run_dir (KDF slot files) for ACCEPT. A
- * failure is fatal: no handler serves a client unconfined. */
-void server_sandbox(enum sandbox_profile p, const struct conf *c, int state_fd,
-		    const char *user_id);
-/* In an accept loop, before its own sandbox: build the Landlock ruleset of
- * profile p (no user) once, for every child's server_sandbox(p, …, NULL) to
- * apply (sandbox_prepare_layout). A failure is logged; children then build
- * their own. */
-void server_sandbox_prepare(enum sandbox_profile p, const struct conf *c, int state_fd);
-
 #endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "confine.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "milter.h"
+#include "sys/log.h"
+
+/* Port of "host:port" or "inet:host:port"; 0 for unix sockets and names
+ * without a port. */
+static uint16_t confine_port_of(const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	if (strncmp(spec, "unix:", 5) == 0 || colon == NULL)
+		return 0;
+	long v = strtol(colon + 1, NULL, 10);
+	return v > 0 && v < 65536 ? (uint16_t)v : 0;
+}
+
+static size_t confine_tcp_ports(const struct conf *c, uint16_t *ports, size_t max)
+{
+	size_t n = 0;
+	const char *lists[] = {c->smtpd_milters, c->lmtpd_milters, c->submitd_milters};
+	if (c->redis[0] != '\0' && confine_port_of(c->redis) != 0)
+		ports[n++] = confine_port_of(c->redis);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		n += milter_tcp_ports(lists[i], c, ports + n, max - n);
+	return n;
+}
+
+/* Redis and every milter list's TCP ports. */
+#define CONFINE_PORTS_MAX 32
+
+/* The layout of profile p; ports and extra are its storage. */
+static void confine_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
+                          const char *user_id, struct sandbox_layout *l,
+                          uint16_t ports[CONFINE_PORTS_MAX],
+                          struct sandbox_fs_rule extra[1])
+{
+	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
+	/* The pre-auth front talks to nothing but its client and its back. */
+	if (p != SANDBOX_PREAUTH_FRONT) {
+		l->ntcp_ports = confine_tcp_ports(c, ports, CONFINE_PORTS_MAX);
+		l->tcp_ports = ports;
+	}
+	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
+		/* The back processes take KDF slots (lock files) in run_dir. */
+		extra[0] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};
+		l->extra = extra;
+		l->nextra = 1;
+	}
+}
+
+void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd,
+		    const char *user_id)
+{
+	uint16_t ports[CONFINE_PORTS_MAX];
+	struct sandbox_fs_rule extra[1];
+	struct sandbox_layout l;
+	const char *err;
+	confine_layout(p, c, state_fd, user_id, &l, ports, extra);
+	if (sandbox_enter_layout(p, &l, &err) < 0)
+		log_fatal("sandbox %s: %s", sandbox_profile_name(p), err);
+	sandbox_test_hook(sandbox_profile_name(p));
+}
+
+void confine_prepare(enum sandbox_profile p, const struct conf *c, int state_fd)
+{
+	uint16_t ports[CONFINE_PORTS_MAX];
+	struct sandbox_fs_rule extra[1];
+	struct sandbox_layout l;
+	const char *err;
+	confine_layout(p, c, state_fd, NULL, &l, ports, extra);
+	/* Not fatal: each child then builds its own. */
+	if (sandbox_prepare_layout(p, &l, &err) < 0)
+		log_event(LOG_WARNING, "sandbox-prepare-failed", "PROFILE", sandbox_profile_name(p),
+		          "REASON", err, NULL);
+}
+

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* The standard sandbox of each profile for this configuration: which state
+ * files, which TCP ports (Redis and every milter list) and which run_dir a
+ * handler at that stage may reach. Above svc/ because the ports come from
+ * the milter lists' syntax. Trust: admin (configuration). */
+#ifndef SEALMAIL_CONFINE_H
+#define SEALMAIL_CONFINE_H
+
+#include "sandbox.h"
+#include "sys/conf.h"
+
+/* Enter a sandbox profile with the standard rules for this configuration:
+ * state_fd (see sandbox_enter_layout), user_id for POSTAUTH, the TCP ports
+ * of Redis and the milters, and run_dir (KDF slot files) for ACCEPT. A
+ * failure is fatal: no handler serves a client unconfined. */
+void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd,
+		   const char *user_id);
+/* In an accept loop, before its own sandbox: build the Landlock ruleset of
+ * profile p (no user) once, for every child's confine_enter(p, …, NULL) to
+ * apply (sandbox_prepare_layout). A failure is logged; children then build
+ * their own. */
+void confine_prepare(enum sandbox_profile p, const struct conf *c, int state_fd);
+
+#endif
