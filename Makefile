@@ -16,7 +16,7 @@ MANDIR    ?= $(PREFIX)/share/man
 B         := build
 PYTHON    := /usr/bin/python3
 
-PKGS      := openssl libsystemd sqlcipher hiredis libseccomp libsodium
+PKGS      := openssl libsystemd sqlcipher hiredis libseccomp libsodium libbsd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libssl-dev libsystemd-dev libsqlcipher-dev libhiredis-dev
-libseccomp-dev libsodium-dev libcmocka-dev libmilter-dev
+libseccomp-dev libsodium-dev libbsd-dev libcmocka-dev libmilter-dev
 openssl redis-server redis-tools systemd python3 python3-pytest
 swaks curl age isync offlineimap3 fetchmail opendkim opendkim-tools
 systemd-container debootstrap iproute2"
