@@ -92,6 +92,9 @@ $(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard handlers/$(1)/*.c) $(ENGINE_$(
 endef
 $(foreach h,$(HANDLERS),$(eval $(call handler_rule,$(h))))
 
+# Unit tests find their data below the source tree wherever they are run from.
+$(B)/obj/tests/unit/%.o: ALL_CFLAGS += -DSEALMAIL_SRCDIR='"$(CURDIR)"'
+
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
