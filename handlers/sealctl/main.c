@@ -2,15 +2,18 @@
 /* sealctl: administration of domains, users and aliases (INTERFACES.md).
  * Exit codes: 0 ok, 1 refused (exists, not found, wrong password), 2 usage,
  * 3 temporary failure. Secrets come from stdin (--password-stdin, one line
- * each) or a terminal prompt, are wiped after use, and are never logged.
+ * each) or a prompt on the controlling terminal with echo off (libbsd's
+ * readpassphrase), are wiped after use, and are never logged.
  * Trust: admin. */
+#include <bsd/readpassphrase.h>
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,22 +27,27 @@
 
 enum { EX_OK_ = 0, EX_REFUSED = 1, EX_USAGE_ = 2, EX_TEMP = 3 };
 
+/* Longest secret plus its line end and NUL: a longer one is refused, never
+ * cut (a cut password would lock the user out later). */
 #define SECRET_MAX 1024
 
 static const char usage_text[] =
-	"usage: sealctl [-c FILE] COMMAND ...\n"
-	"  init                                   create state dir and directory.db\n"
-	"  domain add|del DOMAIN | domain list\n"
-	"  user add ADDRESS [--password-stdin] [--recovery]\n"
-	"  user del ADDRESS | user list [DOMAIN]\n"
-	"  user passwd ADDRESS --password-stdin   (old password, new password)\n"
-	"  user recover ADDRESS --password-stdin  (recovery code, new password)\n"
-	"  user reset ADDRESS --discard-mail [--password-stdin]\n"
-	"  user rekey ADDRESS --password-stdin\n"
-	"  user quota ADDRESS SIZE|none           e.g. 2G, 500M; none removes it\n"
-	"  user recipient ADDRESS\n"
-	"  user identity ADDRESS --password-stdin\n"
-	"  alias add SOURCE TARGET... | alias del SOURCE [TARGET] | alias list [SOURCE|DOMAIN]\n";
+    "usage: sealctl [-c FILE] COMMAND ...\n"
+    "  init                                   create state dir and directory.db\n"
+    "  domain add|del DOMAIN | domain list\n"
+    "  user add ADDRESS [--password|--password-stdin] [--recovery]\n"
+    "  user del ADDRESS | user list [DOMAIN]\n"
+    "  user passwd ADDRESS [--password-stdin] (old password, new password)\n"
+    "  user recover ADDRESS [--password-stdin] (recovery code, new password)\n"
+    "  user reset ADDRESS --discard-mail [--password|--password-stdin]\n"
+    "  user rekey ADDRESS [--password-stdin]\n"
+    "  user quota ADDRESS SIZE|none           e.g. 2G, 500M; none removes it\n"
+    "  user recipient ADDRESS\n"
+    "  user identity ADDRESS [--password-stdin]\n"
+    "  alias add SOURCE TARGET... | alias del SOURCE [TARGET] | alias list [SOURCE|DOMAIN]\n"
+    "Secrets: --password-stdin reads one line each from stdin; otherwise they are\n"
+    "typed at a prompt on the terminal (without echo). user add and user reset\n"
+    "generate and print a password unless --password or --password-stdin is given.\n";
 
 static int usage(void)
 {
@@ -48,55 +56,112 @@ static int usage(void)
 }
 
 static struct conf *conf;
-static bool password_stdin;
+/* Where secrets come from: stdin lines (--password-stdin) or the terminal;
+ * --password asks user add/reset to prompt instead of generating one. */
+static bool password_stdin, password_prompt;
 
 /* Map a directory failure to an exit code. */
 static int dir_fail(struct directory *d, const char *what)
 {
 	enum directory_status s = directory_status(d);
 	fprintf(stderr, "sealctl: %s: %s\n", what, directory_error(d));
-	return s == DIRECTORY_ERR_TEMP ? EX_TEMP : s == DIRECTORY_ERR_INVALID ? EX_USAGE_ : EX_REFUSED;
+	return s == DIRECTORY_ERR_TEMP      ? EX_TEMP
+	       : s == DIRECTORY_ERR_INVALID ? EX_USAGE_
+	                                    : EX_REFUSED;
 }
 
-/* Read one secret: a stdin line (one trailing LF or CRLF stripped) with
- * --password-stdin, else a no-echo prompt on the terminal. 0 ok, -1. */
-static int read_secret(const char *prompt, char *out, size_t outsz)
+/* Strip one trailing LF or CRLF from the line in out; 0, or -1 when the
+ * line did not fit (no LF within outsz - 1 bytes) or is empty. */
+static int secret_line_end(const char *what, char *out, size_t outsz)
 {
-	if (!password_stdin) {
-		if (!isatty(0)) {
-			fprintf(stderr, "sealctl: stdin is not a terminal: use --password-stdin\n");
-			return -1;
-		}
-		struct termios old, quiet;
-		fprintf(stderr, "%s: ", prompt);
-		tcgetattr(0, &old);
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(0, TCSAFLUSH, &quiet);
-		char *r = fgets(out, (int)outsz, stdin);
-		tcsetattr(0, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-		if (r == NULL)
-			return -1;
-	} else if (fgets(out, (int)outsz, stdin) == NULL) {
-		fprintf(stderr, "sealctl: expected %s on stdin\n", prompt);
-		return -1;
-	}
 	size_t n = strlen(out);
 	if (n > 0 && out[n - 1] == '\n')
 		out[--n] = '\0';
 	else if (n == outsz - 1) {
-		fprintf(stderr, "sealctl: %s too long\n", prompt);
-		sodium_memzero(out, outsz);
+		fprintf(stderr, "sealctl: %s too long (at most %zu bytes)\n", what, outsz - 2);
 		return -1;
 	}
 	if (n > 0 && out[n - 1] == '\r')
 		out[--n] = '\0';
 	if (n == 0) {
-		fprintf(stderr, "sealctl: empty %s\n", prompt);
+		fprintf(stderr, "sealctl: empty %s\n", what);
 		return -1;
 	}
 	return 0;
+}
+
+/* Prompt for one secret on the controlling terminal with echo off. The
+ * terminal, not stdin, is read (readpassphrase opens /dev/tty and restores
+ * its modes even on SIGINT); stdin being a terminal is only how we know an
+ * administrator is there to type. 0 ok, -1 (reported). */
+static int prompt_secret(const char *what, const char *address, char *out, size_t outsz)
+{
+	if (!isatty(0)) {
+		fprintf(stderr, "sealctl: stdin is not a terminal: use --password-stdin\n");
+		return -1;
+	}
+	char prompt[600];
+	int up = toupper((unsigned char)what[0]);
+	int pn = snprintf(prompt, sizeof(prompt), "%c%s for %s: ", up, what + 1, address);
+	/* An address too long for the prompt: ask without it (what is one of
+	 * our short labels, so this one fits). */
+	if (pn < 0 || (size_t)pn >= sizeof(prompt))
+		snprintf(prompt, sizeof(prompt), "%c%s: ", up, what + 1);
+	if (readpassphrase(prompt, out, outsz, RPP_REQUIRE_TTY) == NULL) {
+		fprintf(stderr, "sealctl: cannot read %s from the terminal: %s\n", what,
+		        strerror(errno));
+		return -1;
+	}
+	/* readpassphrase drops the line end and silently discards what does not
+	 * fit: a secret that fills the buffer may have been cut, so refuse it. */
+	size_t n = strlen(out);
+	if (n >= outsz - 1) {
+		fprintf(stderr, "sealctl: %s too long (at most %zu bytes)\n", what, outsz - 2);
+		return -1;
+	}
+	if (n == 0) {
+		fprintf(stderr, "sealctl: empty %s\n", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Read one secret about address: a stdin line with --password-stdin, else a
+ * no-echo prompt on the terminal. 0 ok, -1 (reported; out wiped). */
+static int read_secret(const char *what, const char *address, char *out, size_t outsz)
+{
+	int r;
+	if (password_stdin) {
+		r = fgets(out, (int)outsz, stdin) != NULL ? secret_line_end(what, out, outsz) : -1;
+		if (r < 0 && feof(stdin))
+			fprintf(stderr, "sealctl: expected %s on stdin\n", what);
+	} else {
+		r = prompt_secret(what, address, out, outsz);
+	}
+	if (r < 0)
+		sodium_memzero(out, outsz);
+	return r;
+}
+
+/* A new password: as read_secret, and typed twice when prompted (an unseen
+ * typo would lock the mailbox). 0 ok, -1 (reported; out wiped). */
+static int read_new_secret(const char *what, const char *address, char *out, size_t outsz)
+{
+	if (read_secret(what, address, out, outsz) < 0)
+		return -1;
+	if (password_stdin)
+		return 0;
+	char again[SECRET_MAX];
+	int r = prompt_secret("retype the password", address, again, sizeof(again));
+	size_t n = strlen(out);
+	if (r == 0 && (strlen(again) != n || sodium_memcmp(out, again, n) != 0)) {
+		fprintf(stderr, "sealctl: the passwords do not match\n");
+		r = -1;
+	}
+	sodium_memzero(again, sizeof(again));
+	if (r < 0)
+		sodium_memzero(out, outsz);
+	return r;
 }
 
 /* A generated password: 20 characters from an unambiguous alphabet. */
@@ -121,10 +186,26 @@ static int open_dir(enum directory_mode mode, struct directory **d)
 	return 0;
 }
 
+/* A path below the state directory into out; 0, or -1 with errno
+ * ENAMETOOLONG when it does not fit (never a cut path). */
+static int state_path(char *out, size_t outsz, const char *name, const char *suffix)
+{
+	int n = snprintf(out, outsz, "%s/%s%s", conf->state_dir, name, suffix);
+	if (n < 0 || (size_t)n >= outsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 static int mkdir_p(const char *path, mode_t mode)
 {
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s", path);
+	char tmp[PATH_MAX];
+	int tn = snprintf(tmp, sizeof(tmp), "%s", path);
+	if (tn < 0 || (size_t)tn >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -140,10 +221,10 @@ static int mkdir_p(const char *path, mode_t mode)
 
 static int cmd_init(void)
 {
-	char users[4200];
-	snprintf(users, sizeof(users), "%s/users", conf->state_dir);
-	if (mkdir_p(conf->state_dir, 0750) < 0 || mkdir_p(users, 0750) < 0) {
-		fprintf(stderr, "sealctl: %s: %s\n", users, strerror(errno));
+	char users[PATH_MAX];
+	if (state_path(users, sizeof(users), "users", "") < 0 ||
+	    mkdir_p(conf->state_dir, 0750) < 0 || mkdir_p(users, 0750) < 0) {
+		fprintf(stderr, "sealctl: %s/users: %s\n", conf->state_dir, strerror(errno));
 		return EX_TEMP;
 	}
 	chmod(conf->state_dir, 0750);
@@ -153,11 +234,12 @@ static int cmd_init(void)
 	struct directory *d;
 	if (open_dir(DIRECTORY_INIT, &d) < 0)
 		return EX_TEMP;
-	char db[4200];
+	char db[PATH_MAX];
 	static const char *const sfx[] = {"", "-wal", "-shm"};
 	for (int i = 0; i < 3; i++) {
-		snprintf(db, sizeof(db), "%s/" DIRECTORY_FILE "%s", conf->state_dir, sfx[i]);
-		if (access(db, F_OK) == 0) {
+		/* A name too long for a path names no file SQLite could have made. */
+		if (state_path(db, sizeof(db), DIRECTORY_FILE, sfx[i]) == 0 &&
+		    access(db, F_OK) == 0) {
 			chmod(db, 0644); /* no secrets inside; the services read it */
 			account_chown(db, false);
 		}
@@ -218,15 +300,15 @@ static int status_exit(enum directory_status s)
 static int user_add(struct directory *d, const char *address, bool recovery)
 {
 	char pw[SECRET_MAX], code[KEYWRAP_RECOVERY_SIZE];
-	bool generated = !password_stdin;
+	bool generated = !password_stdin && !password_prompt;
 	if (generated)
 		make_password(pw, sizeof(pw));
-	else if (read_secret("password", pw, sizeof(pw)) < 0)
+	else if (read_new_secret("password", address, pw, sizeof(pw)) < 0)
 		return EX_USAGE_;
 	enum directory_status st;
 	const char *err;
 	int rc = account_create(d, conf, address, pw, strlen(pw), recovery ? code : NULL,
-				sizeof(code), &st, &err);
+	                        sizeof(code), &st, &err);
 	if (rc < 0) {
 		fprintf(stderr, "sealctl: %s: %s\n", address, err);
 		sodium_memzero(pw, sizeof(pw));
@@ -255,8 +337,10 @@ static int user_list(struct directory *d, const char *domain)
 		time_t t = (time_t)u[i].created;
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		/* 20 digits at most: quota always fits. */
 		if (u[i].quota_bytes)
-			snprintf(quota, sizeof(quota), "%llu", (unsigned long long)u[i].quota_bytes);
+			snprintf(quota, sizeof(quota), "%llu",
+			         (unsigned long long)u[i].quota_bytes);
 		else
 			snprintf(quota, sizeof(quota), "none");
 		printf("%s id=%s quota=%s recovery=%s created=%s\n", u[i].address, u[i].id, quota,
@@ -268,7 +352,7 @@ static int user_list(struct directory *d, const char *domain)
 
 /* Unlock address with secret (a password or a recovery code). */
 static int unlock(struct directory *d, const char *address, enum keywrap_kind kind,
-		  const char *secret, struct directory_user *u, unsigned char mk[KEYWRAP_MK_LEN])
+                  const char *secret, struct directory_user *u, unsigned char mk[KEYWRAP_MK_LEN])
 {
 	const char *err;
 	int r = account_unlock(d, conf, NULL, address, kind, secret, strlen(secret), u, mk, &err);
@@ -276,7 +360,7 @@ static int unlock(struct directory *d, const char *address, enum keywrap_kind ki
 		return EX_OK_;
 	if (r == 0) {
 		fprintf(stderr, "sealctl: %s: wrong %s or no such user\n", address,
-			kind == KEYWRAP_RECOVERY ? "recovery code" : "password");
+		        kind == KEYWRAP_RECOVERY ? "recovery code" : "password");
 		return EX_REFUSED;
 	}
 	fprintf(stderr, "sealctl: %s: %s\n", address, err);
@@ -290,8 +374,10 @@ static int user_secret_cmd(struct directory *d, const char *sub, const char *add
 	char first[SECRET_MAX], pw[SECRET_MAX], code[KEYWRAP_RECOVERY_SIZE];
 	const char *err = "";
 	enum keywrap_kind kind = strcmp(sub, "recover") == 0 ? KEYWRAP_RECOVERY : KEYWRAP_PASSWORD;
-	if (read_secret(kind == KEYWRAP_RECOVERY ? "recovery code" : "password", first,
-			sizeof(first)) < 0)
+	const char *what = kind == KEYWRAP_RECOVERY     ? "recovery code"
+	                   : strcmp(sub, "passwd") == 0 ? "current password"
+	                                                : "password";
+	if (read_secret(what, address, first, sizeof(first)) < 0)
 		return EX_USAGE_;
 	int rc = unlock(d, address, kind, first, &u, mk);
 	if (rc != EX_OK_) {
@@ -315,15 +401,15 @@ static int user_secret_cmd(struct directory *d, const char *sub, const char *add
 		sodium_memzero(sk, sizeof(sk));
 		store_close(&st);
 	} else if (strcmp(sub, "passwd") == 0 || strcmp(sub, "recover") == 0) {
-		if (read_secret("new password", pw, sizeof(pw)) < 0)
+		if (read_new_secret("new password", address, pw, sizeof(pw)) < 0)
 			rc = EX_USAGE_;
 		else if (account_set_password(d, conf, &u, mk, pw, strlen(pw), &err) == 0)
 			rc = EX_OK_;
 	} else if (strcmp(sub, "rekey") == 0) {
 		bool newcode;
 		/* The same password wraps the new key. */
-		if (account_rekey(d, conf, &u, mk, first, strlen(first), code, sizeof(code), &newcode,
-				  &err) == 0) {
+		if (account_rekey(d, conf, &u, mk, first, strlen(first), code, sizeof(code),
+		                  &newcode, &err) == 0) {
 			if (newcode)
 				printf("recovery-code: %s\n", code);
 			rc = EX_OK_;
@@ -347,6 +433,8 @@ static int cmd_user(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--password-stdin") == 0)
 			password_stdin = true;
+		else if (strcmp(argv[i], "--password") == 0)
+			password_prompt = true;
 		else if (strcmp(argv[i], "--recovery") == 0)
 			recovery = true;
 		else if (strcmp(argv[i], "--discard-mail") == 0)
@@ -365,6 +453,10 @@ static int cmd_user(int argc, char **argv)
 	if ((is_list && n > 2) || (is_quota && n != 3) || (!is_list && !is_quota && n != 2))
 		return usage();
 	if (recovery && strcmp(sub, "add") != 0)
+		return usage();
+	/* --password: prompt instead of generating; only where one is generated. */
+	if (password_prompt &&
+	    (password_stdin || (strcmp(sub, "add") != 0 && strcmp(sub, "reset") != 0)))
 		return usage();
 	if (discard != (strcmp(sub, "reset") == 0)) {
 		if (!discard)
@@ -390,20 +482,21 @@ static int cmd_user(int argc, char **argv)
 		struct directory_user u;
 		uint64_t q = 0;
 		if (strcmp(pos[2], "none") != 0 && (!conf_parse_size(pos[2], &q) || q == 0)) {
-			fprintf(stderr, "sealctl: %s: expected a size such as 500M or 2G, or none\n",
-				pos[2]);
+			fprintf(stderr,
+			        "sealctl: %s: expected a size such as 500M or 2G, or none\n",
+			        pos[2]);
 			rc = EX_USAGE_;
 		} else {
 			int g = directory_user_get(d, address, &u);
 			if (g == 1) {
 				u.quota_bytes = q;
 				rc = directory_user_update(d, &u, DIRECTORY_SET_QUOTA) == 0
-					     ? EX_OK_
-					     : dir_fail(d, address);
+				         ? EX_OK_
+				         : dir_fail(d, address);
 				directory_user_clear(&u);
 			} else {
 				fprintf(stderr, "sealctl: %s: %s\n", address,
-					g == 0 ? "no such user" : directory_error(d));
+				        g == 0 ? "no such user" : directory_error(d));
 				rc = g == 0 ? EX_REFUSED : EX_TEMP;
 			}
 		}
@@ -416,7 +509,7 @@ static int cmd_user(int argc, char **argv)
 			rc = EX_OK_;
 		} else {
 			fprintf(stderr, "sealctl: %s: %s\n", address,
-				g == 0 ? "no such user" : directory_error(d));
+			        g == 0 ? "no such user" : directory_error(d));
 			rc = g == 0 ? EX_REFUSED : EX_TEMP;
 		}
 		if (g == 1)
@@ -424,10 +517,10 @@ static int cmd_user(int argc, char **argv)
 	} else if (strcmp(sub, "reset") == 0) {
 		char pw[SECRET_MAX];
 		const char *err;
-		bool generated = !password_stdin;
+		bool generated = !password_stdin && !password_prompt;
 		if (generated)
 			make_password(pw, sizeof(pw));
-		if (!generated && read_secret("new password", pw, sizeof(pw)) < 0) {
+		if (!generated && read_new_secret("new password", address, pw, sizeof(pw)) < 0) {
 			rc = EX_USAGE_;
 		} else if (account_reset(d, conf, address, pw, strlen(pw), &err) < 0) {
 			fprintf(stderr, "sealctl: %s: %s\n", address, err);
@@ -439,7 +532,7 @@ static int cmd_user(int argc, char **argv)
 		}
 		sodium_memzero(pw, sizeof(pw));
 	} else if (strcmp(sub, "passwd") == 0 || strcmp(sub, "recover") == 0 ||
-		   strcmp(sub, "rekey") == 0 || strcmp(sub, "identity") == 0) {
+	           strcmp(sub, "rekey") == 0 || strcmp(sub, "identity") == 0) {
 		rc = user_secret_cmd(d, sub, address);
 	} else {
 		rc = usage();
@@ -482,9 +575,10 @@ static int cmd_alias(int argc, char **argv)
 				} else if (kind != DIRECTORY_TARGET_LOCAL) {
 					/* Forwarding needs the outbound queue. */
 					fprintf(stderr,
-						"sealctl: %s: external addresses and URLs cannot be alias "
-						"targets until outbound delivery is available\n",
-						argv[i]);
+					        "sealctl: %s: external addresses and URLs cannot "
+					        "be alias "
+					        "targets until outbound delivery is available\n",
+					        argv[i]);
 					rc = EX_REFUSED;
 				}
 			}
@@ -525,8 +619,8 @@ int main(int argc, char **argv)
 	conf = conf_new();
 	const char *err;
 	const char *path = conf_path(conf_flag);
-	if (conf_load(conf, path, &err) < 0 && !(conf_flag == NULL && access(path, F_OK) != 0 &&
-						 getenv("SEALMAIL_CONF") == NULL)) {
+	if (conf_load(conf, path, &err) < 0 &&
+	    !(conf_flag == NULL && access(path, F_OK) != 0 && getenv("SEALMAIL_CONF") == NULL)) {
 		fprintf(stderr, "sealctl: %s\n", err);
 		return EX_TEMP;
 	}
