@@ -132,9 +132,12 @@ static int read_secret(const char *what, const char *address, char *out, size_t 
 {
 	int r;
 	if (password_stdin) {
-		r = fgets(out, (int)outsz, stdin) != NULL ? secret_line_end(what, out, outsz) : -1;
-		if (r < 0 && feof(stdin))
+		if (fgets(out, (int)outsz, stdin) == NULL) {
 			fprintf(stderr, "sealctl: expected %s on stdin\n", what);
+			r = -1;
+		} else {
+			r = secret_line_end(what, out, outsz);
+		}
 	} else {
 		r = prompt_secret(what, address, out, outsz);
 	}
