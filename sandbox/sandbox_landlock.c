@@ -14,6 +14,7 @@
  * Trust: any. */
 #include "sandbox_int.h"
 
+#include <bsd/stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
@@ -73,10 +74,10 @@ int sandbox_ll_effective_abi(const char *cap, int kernel_abi)
 {
 	if (cap == NULL || *cap == '\0')
 		return kernel_abi;
-	char *end;
-	errno = 0;
-	long v = strtol(cap, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 0 || v > 1000)
+	/* No Landlock ABI will come near 1000; anything above is a typo. */
+	const char *errstr;
+	long long v = strtonum(cap, 0, 1000, &errstr);
+	if (errstr != NULL)
 		return -1;
 	return v < kernel_abi ? (int)v : kernel_abi;
 }

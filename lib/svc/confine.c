@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "confine.h"
 
+#include <bsd/stdlib.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,15 +10,14 @@
 #include "milter.h"
 #include "sys/log.h"
 
-/* Port of "host:port" or "inet:host:port"; 0 for unix sockets and names
- * without a port. */
-static uint16_t confine_port_of(const char *spec)
+uint16_t confine_port_of(const char *spec)
 {
 	const char *colon = strrchr(spec, ':');
 	if (strncmp(spec, "unix:", 5) == 0 || colon == NULL)
 		return 0;
-	long v = strtol(colon + 1, NULL, 10);
-	return v > 0 && v < 65536 ? (uint16_t)v : 0;
+	const char *errstr;
+	long long v = strtonum(colon + 1, 1, 65535, &errstr);
+	return errstr == NULL ? (uint16_t)v : 0;
 }
 
 static size_t confine_tcp_ports(const struct conf *c, uint16_t *ports, size_t max)
@@ -36,9 +36,8 @@ static size_t confine_tcp_ports(const struct conf *c, uint16_t *ports, size_t ma
 
 /* The layout of profile p; ports and extra are its storage. */
 static void confine_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
-                          const char *user_id, struct sandbox_layout *l,
-                          uint16_t ports[CONFINE_PORTS_MAX],
-                          struct sandbox_fs_rule extra[1])
+                           const char *user_id, struct sandbox_layout *l,
+                           uint16_t ports[CONFINE_PORTS_MAX], struct sandbox_fs_rule extra[1])
 {
 	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
 	/* The pre-auth front talks to nothing but its client and its back. */
@@ -54,8 +53,7 @@ static void confine_layout(enum sandbox_profile p, const struct conf *c, int sta
 	}
 }
 
-void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd,
-		    const char *user_id)
+void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, const char *user_id)
 {
 	uint16_t ports[CONFINE_PORTS_MAX];
 	struct sandbox_fs_rule extra[1];
@@ -79,4 +77,3 @@ void confine_prepare(enum sandbox_profile p, const struct conf *c, int state_fd)
 		log_event(LOG_WARNING, "sandbox-prepare-failed", "PROFILE", sandbox_profile_name(p),
 		          "REASON", err, NULL);
 }
-

@@ -6,15 +6,22 @@
 #ifndef SEALMAIL_CONFINE_H
 #define SEALMAIL_CONFINE_H
 
+#include <stdint.h>
+
 #include "sandbox.h"
 #include "sys/conf.h"
+
+/* The TCP port of a Redis spec ("host:port", as the redis key takes it):
+ * 1..65535, or 0 for "unix:/path", a spec without a port and a port that is
+ * not a decimal number in that range (such a spec gets no Landlock rule;
+ * notify refuses it too). */
+uint16_t confine_port_of(const char *spec);
 
 /* Enter a sandbox profile with the standard rules for this configuration:
  * state_fd (see sandbox_enter_layout), user_id for POSTAUTH, the TCP ports
  * of Redis and the milters, and run_dir (KDF slot files) for ACCEPT. A
  * failure is fatal: no handler serves a client unconfined. */
-void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd,
-		   const char *user_id);
+void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, const char *user_id);
 /* In an accept loop, before its own sandbox: build the Landlock ruleset of
  * profile p (no user) once, for every child's confine_enter(p, …, NULL) to
  * apply (sandbox_prepare_layout). A failure is logged; children then build

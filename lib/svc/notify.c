@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "notify.h"
 
+#include <bsd/stdlib.h>
 #include <errno.h>
 #include <hiredis.h>
 #include <stdio.h>
@@ -30,6 +31,27 @@ struct notify *notify_new(const char *spec)
 	return n;
 }
 
+/* Split "host:port" (port 6379 when absent) into host and *port. NULL, or
+ * why the spec is unusable: a cut host name or a wrapped port would connect
+ * somewhere else. */
+static const char *notify_split(const char *spec, char *host, size_t hostsz, int *port)
+{
+	const char *colon = strrchr(spec, ':');
+	size_t hl = colon ? (size_t)(colon - spec) : strlen(spec);
+	if (hl == 0 || hl >= hostsz)
+		return "redis host name is empty or too long";
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	*port = 6379;
+	if (colon != NULL) {
+		const char *errstr;
+		*port = (int)strtonum(colon + 1, 1, 65535, &errstr);
+		if (errstr != NULL)
+			return "redis port is not a number from 1 to 65535";
+	}
+	return NULL;
+}
+
 int notify_connect(struct notify *n)
 {
 	if (n == NULL || n->failed)
@@ -41,20 +63,18 @@ int notify_connect(struct notify *n)
 		n->rc = redisConnectUnixWithTimeout(n->spec + 5, tv);
 	} else {
 		char host[256];
-		const char *colon = strrchr(n->spec, ':');
-		int port = 6379;
-		size_t hl = colon ? (size_t)(colon - n->spec) : strlen(n->spec);
-		if (hl >= sizeof(host))
-			hl = sizeof(host) - 1;
-		memcpy(host, n->spec, hl);
-		host[hl] = '\0';
-		if (colon)
-			port = atoi(colon + 1);
+		int port;
+		const char *why = notify_split(n->spec, host, sizeof(host), &port);
+		if (why != NULL) {
+			log_event(LOG_WARNING, "redis-error", "REASON", why, NULL);
+			n->failed = true;
+			return -1;
+		}
 		n->rc = redisConnectWithTimeout(host, port, tv);
 	}
 	if (n->rc == NULL || n->rc->err) {
 		log_event(LOG_WARNING, "redis-error", "REASON",
-			  n->rc ? n->rc->errstr : "cannot allocate context", NULL);
+		          n->rc ? n->rc->errstr : "cannot allocate context", NULL);
 		if (n->rc)
 			redisFree(n->rc);
 		n->rc = NULL;
@@ -124,7 +144,8 @@ static int notify_read_integers(int fd, size_t count, const char **why_r)
 			return -1;
 		}
 		if (r == 0) {
-			ssize_t k = have < sizeof(in) ? recv(fd, in + have, sizeof(in) - have, 0) : -1;
+			ssize_t k =
+			    have < sizeof(in) ? recv(fd, in + have, sizeof(in) - have, 0) : -1;
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k <= 0) {
@@ -160,9 +181,10 @@ int notify_publish_many(struct notify *n, const char *const *user_ids, size_t co
 	for (size_t i = 0; i < count; i++) {
 		char cmd[64 + NOTIFY_MSG_MAX + 256];
 		size_t chl = sizeof("sealmail:user:") - 1 + strlen(user_ids[i]);
-		int len = snprintf(cmd, sizeof(cmd),
-		                   "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\nsealmail:user:%s\r\n$%zu\r\n%s\r\n",
-		                   chl, user_ids[i], strlen(msg), msg);
+		int len =
+		    snprintf(cmd, sizeof(cmd),
+		             "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\nsealmail:user:%s\r\n$%zu\r\n%s\r\n",
+		             chl, user_ids[i], strlen(msg), msg);
 		if (len < 0 || (size_t)len >= sizeof(cmd) ||
 		    io_send_all(c->fd, cmd, (size_t)len) < 0) {
 			notify_drop(n, why);
@@ -222,7 +244,8 @@ int notify_read(struct notify *n, char *msg, size_t msgsz)
 		return 0;
 	redisReply *r = reply;
 	int rc = 0;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING) {
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[2]->type == REDIS_REPLY_STRING) {
 		snprintf(msg, msgsz, "%.*s", (int)r->element[2]->len, r->element[2]->str);
 		rc = 1;
 	}

@@ -2,7 +2,9 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <bsd/stdlib.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -135,13 +137,13 @@ bool conn_listeners_passed(void)
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	if (pid == NULL || fds == NULL)
 		return false;
-	char *end;
-	errno = 0;
-	unsigned long long p = strtoull(pid, &end, 10);
-	if (errno != 0 || *end != '\0' || p != (unsigned long long)getpid())
+	/* sd_listen_fds(3): LISTEN_PID is ours, LISTEN_FDS counts fds from 3 on. */
+	const char *errstr;
+	long long p = strtonum(pid, 1, INT_MAX, &errstr);
+	if (errstr != NULL || p != (long long)getpid())
 		return false;
-	unsigned long long n = strtoull(fds, &end, 10);
-	if (errno != 0 || *end != '\0' || n == 0)
+	strtonum(fds, 1, INT_MAX - SD_LISTEN_FDS_START, &errstr);
+	if (errstr != NULL)
 		return false;
 	return conn_is_listening(SD_LISTEN_FDS_START);
 }

@@ -23,19 +23,31 @@ static struct {
 	char value[LOG_VALUE_MAX + 8];
 } log_sticky[LOG_STICKY_MAX];
 
+/* One decimal number of the full unsigned 64-bit range at s (digits only:
+ * no sign, no blanks), *end after it. Not strtonum: inode numbers of some
+ * file systems (overlayfs with xino) use the top bit. true if parsed. */
+static bool log_parse_u64(const char *s, char **end, unsigned long long *v)
+{
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno == 0;
+}
+
+/* JOURNAL_STREAM is "DEV:INO" of the journal's stream socket
+ * (systemd.exec(5)); stderr is that socket when both match. */
 static bool log_stderr_is_journal(void)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	struct stat st;
-	if (fstat(2, &st) < 0)
+	if (js == NULL || fstat(2, &st) < 0)
 		return false;
-	if (js != NULL) {
-		unsigned long long dev, ino;
-		if (sscanf(js, "%llu:%llu", &dev, &ino) == 2 && dev == (unsigned long long)st.st_dev &&
-		    ino == (unsigned long long)st.st_ino)
-			return true;
-	}
-	return false;
+	unsigned long long dev, ino;
+	char *end;
+	return log_parse_u64(js, &end, &dev) && *end == ':' && log_parse_u64(end + 1, &end, &ino) &&
+	       *end == '\0' && dev == (unsigned long long)st.st_dev &&
+	       ino == (unsigned long long)st.st_ino;
 }
 
 void log_init(const char *ident)
@@ -141,7 +153,7 @@ void log_set(const char *key, const char *value)
 #define LOG_HEAD       16 /* room before the event for "<prio>" or "MESSAGE=" */
 
 struct log_record {
-	char line[LOG_LINE_MAX];  /* [LOG_HEAD] "event SEALMAIL_K=v ..." */
+	char line[LOG_LINE_MAX]; /* [LOG_HEAD] "event SEALMAIL_K=v ..." */
 	size_t len;
 	char parts[LOG_LINE_MAX]; /* journald: "SEALMAIL_K=v" strings, each ended by NUL */
 	size_t plen;
@@ -225,8 +237,8 @@ static void log_end(int prio, const char *event, const char *message)
 	char pr[24], ev[80], msg[16 + 512];
 	int n = 0;
 	if (message != NULL) {
-		iov[n++] = (struct iovec){msg, (size_t)snprintf(msg, sizeof(msg), "MESSAGE=%.512s",
-		                                                message)};
+		iov[n++] = (struct iovec){
+		    msg, (size_t)snprintf(msg, sizeof(msg), "MESSAGE=%.512s", message)};
 	} else {
 		char *start = r->line + LOG_HEAD - (sizeof("MESSAGE=") - 1);
 		memcpy(start, "MESSAGE=", sizeof("MESSAGE=") - 1);
@@ -234,7 +246,8 @@ static void log_end(int prio, const char *event, const char *message)
 	}
 	iov[n++] = (struct iovec){pr, (size_t)snprintf(pr, sizeof(pr), "PRIORITY=%d", prio)};
 	iov[n++] = (struct iovec){log_ident_field, strlen(log_ident_field)};
-	iov[n++] = (struct iovec){ev, (size_t)snprintf(ev, sizeof(ev), "SEALMAIL_EVENT=%.64s", event)};
+	iov[n++] =
+	    (struct iovec){ev, (size_t)snprintf(ev, sizeof(ev), "SEALMAIL_EVENT=%.64s", event)};
 	char *p = r->parts;
 	for (int i = 0; i < r->nparts; i++) {
 		iov[n++] = (struct iovec){p, r->part_len[i]};

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sys/log.h"
@@ -48,7 +49,7 @@ static void test_stderr_format(void **state)
 {
 	char *out = capture(emit_basic);
 	assert_string_equal(out, "<6>deliver SEALMAIL_SESSION=abc123 SEALMAIL_REMOTE=192.0.2.1 "
-				 "SEALMAIL_MSGID=<x@y> SEALMAIL_SIZE=1234\n");
+	                         "SEALMAIL_MSGID=<x@y> SEALMAIL_SIZE=1234\n");
 }
 
 static void emit_hostile(void)
@@ -61,7 +62,7 @@ static void test_escaping(void **state)
 	char *out = capture(emit_hostile);
 	/* The CRLF cannot start a forged line; quotes are escaped. */
 	assert_string_equal(out, "<4>reject SEALMAIL_REASON=\"evil\\x0d\\x0aSEALMAIL_EVENT=forged "
-				 "\\\"q\\\"\"\n");
+	                         "\\\"q\\\"\"\n");
 }
 
 static void emit_long(void)
@@ -84,7 +85,7 @@ static void test_truncation(void **state)
  * keeps the first LOG_FIELDS_MAX fields. */
 static void emit_widest(void)
 {
-	char big[1000], key[40];
+	char big[1000], key[48]; /* whole: log_set itself cuts keys */
 	memset(big, '"', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	for (int i = 0; i < 8; i++) {
@@ -92,10 +93,10 @@ static void emit_widest(void)
 		log_set(key, big);
 	}
 	const char *k = "FIELDFIELDFIELDFIELDFIELDFIELDFIELD";
-	log_event(LOG_INFO, "wide", k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k,
-	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big,
+	log_event(LOG_INFO, "wide", k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big,
 	          k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k,
-	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, NULL);
+	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k,
+	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, NULL);
 	for (int i = 0; i < 8; i++) {
 		snprintf(key, sizeof(key), "STICKY%d_%s", i, "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK");
 		log_set(key, NULL);
@@ -121,6 +122,48 @@ static void emit_debug(void)
 	log_msg(LOG_NOTICE, "started %d", 3);
 }
 
+/* stderr counts as the journal only when JOURNAL_STREAM is exactly its
+ * "DEV:INO" in decimal (systemd.exec(5)). */
+static void test_journal_stream(void **state)
+{
+	char path[] = "/tmp/sealmail-logtest-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	int saved = dup(2);
+	dup2(fd, 2);
+	unsetenv("LOG_TARGET");
+	char good[64], bad[8][64]; /* two 20-digit numbers and three more bytes fit */
+	unsigned long long dev = (unsigned long long)st.st_dev, ino = (unsigned long long)st.st_ino;
+	snprintf(good, sizeof(good), "%llu:%llu", dev, ino);
+	snprintf(bad[0], sizeof(bad[0]), "+%llu:%llu", dev, ino);
+	snprintf(bad[1], sizeof(bad[1]), " %llu:%llu", dev, ino);
+	snprintf(bad[2], sizeof(bad[2]), "%llu:%llu ", dev, ino);
+	snprintf(bad[3], sizeof(bad[3]), "%llu:%llu:1", dev, ino);
+	snprintf(bad[4], sizeof(bad[4]), "%llu:+%llu", dev, ino);
+	snprintf(bad[5], sizeof(bad[5]), "%llu%llu", dev, ino);
+	snprintf(bad[6], sizeof(bad[6]), "%llu:%llu", dev, ino + 1);
+	snprintf(bad[7], sizeof(bad[7]), "%llu:99999999999999999999999", dev);
+	setenv("JOURNAL_STREAM", good, 1);
+	log_init("test");
+	enum log_target with_good = log_target();
+	enum log_target with_bad[8];
+	for (int i = 0; i < 8; i++) {
+		setenv("JOURNAL_STREAM", bad[i], 1);
+		log_init("test");
+		with_bad[i] = log_target();
+	}
+	unsetenv("JOURNAL_STREAM");
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	unlink(path);
+	assert_int_equal(with_good, LOG_TARGET_JOURNAL);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(with_bad[i], LOG_TARGET_STDERR);
+}
+
 static void test_debug_filtered_and_msg(void **state)
 {
 	unsetenv("SEALMAIL_DEBUG");
@@ -141,12 +184,13 @@ static void test_escape_function(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stderr_format),
-		cmocka_unit_test(test_escaping),
-		cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_widest_event),
-		cmocka_unit_test(test_debug_filtered_and_msg),
-		cmocka_unit_test(test_escape_function),
+	    cmocka_unit_test(test_stderr_format),
+	    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_widest_event),
+	    cmocka_unit_test(test_debug_filtered_and_msg),
+	    cmocka_unit_test(test_journal_stream),
+	    cmocka_unit_test(test_escape_function),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

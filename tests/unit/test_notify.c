@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -180,6 +182,49 @@ static void test_silent_server_times_out(void **state)
 	expect_failure("hang");
 }
 
+/* "host:port": the port is a decimal number from 1 to 65535, the host is
+ * neither empty nor cut; anything else is refused before connecting. */
+static void test_tcp_spec(void **state)
+{
+	(void)state;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 8), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
+	unsigned port = ntohs(sa.sin_port);
+	char spec[400], longhost[300];
+	memset(longhost, 'h', sizeof(longhost) - 1);
+	longhost[sizeof(longhost) - 1] = '\0';
+	/* Every spec below fits in spec[] (at most 300 + 7 bytes). */
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u", port);
+	struct notify *n = notify_new(spec);
+	assert_int_equal(notify_connect(n), 0);
+	notify_free(&n);
+	/* The listener's port with something before and after it. */
+	static const char *const around[][2] = {{"127.0.0.1:", "0000000000000000000"},
+	                                        {"127.0.0.1:-", ""},
+	                                        {"127.0.0.1:", " "},
+	                                        {"127.0.0.1:+", "x"},
+	                                        {":", ""}};
+	for (size_t i = 0; i < sizeof(around) / sizeof(around[0]); i++) {
+		snprintf(spec, sizeof(spec), "%s%u%s", around[i][0], port, around[i][1]);
+		n = notify_new(spec);
+		assert_int_equal(notify_connect(n), -1);
+		notify_free(&n);
+	}
+	/* A port above 65535 would wrap onto the listener's. */
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u", port + 65536);
+	const char *more[] = {spec, "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", longhost};
+	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		n = notify_new(more[i]);
+		assert_int_equal(notify_connect(n), -1);
+		notify_free(&n);
+	}
+	close(l);
+}
+
 static void test_parse_integer(void **state)
 {
 	(void)state;
@@ -220,6 +265,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_integer),
+	    cmocka_unit_test(test_tcp_spec),
 	    cmocka_unit_test(test_publish_reaches_subscribers),
 	    cmocka_unit_test(test_error_reply_drops_the_connection),
 	    cmocka_unit_test(test_odd_reply_drops_the_connection),

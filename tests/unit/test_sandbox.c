@@ -325,6 +325,10 @@ static void test_landlock_abi_cap(void **state)
 	assert_int_equal(sandbox_ll_effective_abi("two", 7), -1);
 	assert_int_equal(sandbox_ll_effective_abi("-1", 7), -1);
 	assert_int_equal(sandbox_ll_effective_abi("2x", 7), -1);
+	assert_int_equal(sandbox_ll_effective_abi("1000", 7), 7);
+	assert_int_equal(sandbox_ll_effective_abi("1001", 7), -1);
+	assert_int_equal(sandbox_ll_effective_abi("99999999999999999999", 7), -1);
+	assert_int_equal(sandbox_ll_effective_abi("2 ", 7), -1);
 }
 
 /* ---- confinement, in children ---- */
@@ -496,10 +500,9 @@ static int c_auth_then_postauth(void *arg)
 	}
 	if (enter(SANDBOX_POSTAUTH, "A") < 0)
 		return 98;
-	if (sandbox_landlock_abi() >= 2 &&
-	    (open_errno("directory.db", O_RDONLY) != EACCES ||
-	     open_errno("users/A/x", O_WRONLY | O_CREAT) != 0 ||
-	     open_errno("users/B/x", O_WRONLY | O_CREAT) != EACCES))
+	if (sandbox_landlock_abi() >= 2 && (open_errno("directory.db", O_RDONLY) != EACCES ||
+	                                    open_errno("users/A/x", O_WRONLY | O_CREAT) != 0 ||
+	                                    open_errno("users/B/x", O_WRONLY | O_CREAT) != EACCES))
 		return 99;
 	/* POSTAUTH may not stack more: prctl is gone */
 	prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
