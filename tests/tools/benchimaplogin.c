@@ -9,6 +9,8 @@
  * Prints one key=value line: logins/s, failures, latency median and p99.
  * Exit: 0 when at least one login succeeded, 1 otherwise, 2 usage.
  * Trust: test tool; it talks only to 127.0.0.1. */
+#include <bsd/stdlib.h>
+#include <limits.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -196,17 +198,20 @@ int main(int argc, char **argv)
 		                "USERFMT PASS [NUSERS]\n");
 		return 2;
 	}
-	g_port = atoi(argv[1]);
+	const char *e1, *e2, *e3 = NULL;
+	g_port = (int)strtonum(argv[1], 1, 65535, &e1);
 	g_mode = argv[2];
-	int conc = atoi(argv[3]);
+	int conc = (int)strtonum(argv[3], 1, BIL_THREADS_MAX, &e2);
 	double secs = atof(argv[4]);
 	g_userfmt = argv[5];
 	g_pass = argv[6];
 	if (argc > 7)
-		g_nusers = atoi(argv[7]);
-	if (g_port <= 0 || g_port > 65535 || conc < 1 || conc > BIL_THREADS_MAX || secs <= 0 ||
-	    g_nusers < 1 || strchr(g_userfmt, '%') == NULL) {
-		fprintf(stderr, "benchimaplogin: bad arguments\n");
+		g_nusers = (int)strtonum(argv[7], 1, INT_MAX, &e3);
+	if (e1 != NULL || e2 != NULL || e3 != NULL || secs <= 0 || strchr(g_userfmt, '%') == NULL) {
+		fprintf(stderr,
+		        "benchimaplogin: bad arguments (PORT 1-65535, CONC 1-%d, SECS > 0, "
+		        "NUSERS >= 1, USERFMT with a %%d)\n",
+		        BIL_THREADS_MAX);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -18,6 +18,8 @@
  *   warm rounds=N-1 …  (medians)
  * Config from $SEALMAIL_CONF. Exit: 0 ok, 1 wrong password or unknown user,
  * 2 usage, 3 error. Trust: test tool (it holds a password and MK). */
+#include <bsd/stdlib.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,11 +160,12 @@ static double bl_median(const double *v, size_t n, double *scratch)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || atoi(argv[2]) < 1) {
-		fprintf(stderr, "usage: benchlogin ADDRESS N < password\n");
+	const char *errstr = "missing";
+	int n = argc == 3 ? (int)strtonum(argv[2], 1, INT_MAX, &errstr) : 0;
+	if (errstr != NULL) {
+		fprintf(stderr, "usage: benchlogin ADDRESS N < password (N >= 1)\n");
 		return 2;
 	}
-	int n = atoi(argv[2]);
 	log_init("benchlogin");
 	if (sodium_init() < 0)
 		return 3;

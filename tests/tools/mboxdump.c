@@ -6,6 +6,8 @@
  *   mboxdump ADDRESS folders              one line per folder: NAME SPECIAL-USE
  * The password is the first line of stdin. Config from $SEALMAIL_CONF.
  * Exit: 0 ok, 1 wrong password / not found, 3 error. */
+#include <bsd/stdlib.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +70,10 @@ int main(int argc, char **argv)
 			return 1;
 		if (strcmp(argv[2], "get") == 0) {
 			struct buf b = BUF_INIT;
-			if (argc < 5 || store_fetch_raw(st, f.id, (uint32_t)strtoul(argv[4], NULL, 10), &b) != 1)
+			const char *errstr = "missing";
+			uint32_t uid =
+			    argc < 5 ? 0 : (uint32_t)strtonum(argv[4], 1, UINT32_MAX, &errstr);
+			if (argc < 5 || errstr != NULL || store_fetch_raw(st, f.id, uid, &b) != 1)
 				rc = 1;
 			else if (fwrite(b.data, 1, b.len, stdout) != b.len)
 				rc = 3;
@@ -82,7 +87,8 @@ int main(int argc, char **argv)
 				struct store_msg m;
 				if (store_message_get(st, f.id, uids[i], &m) != 1)
 					continue;
-				printf("%u %u %s %llu\n", m.uid, m.flags, m.keywords[0] ? m.keywords : "-",
+				printf("%u %u %s %llu\n", m.uid, m.flags,
+				       m.keywords[0] ? m.keywords : "-",
 				       (unsigned long long)m.size);
 				store_msg_clear(&m);
 			}

@@ -13,6 +13,8 @@
  * 1000 per transaction, as a spool import would be. Prints the time taken
  * and the raw bytes stored. Exit: 0 ok, 1 wrong password, 3 error.
  * Trust: test tool. */
+#include <bsd/stdlib.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,8 +196,13 @@ int main(int argc, char **argv)
 	log_init("mboxfill");
 	if (sodium_init() < 0)
 		return 3;
-	size_t count = strtoul(argv[2], NULL, 10);
-	fill_rng = argc > 3 ? strtoull(argv[3], NULL, 10) * 2654435761u + 1 : 88172645463325252ULL;
+	const char *e1, *e2 = NULL;
+	size_t count = (size_t)strtonum(argv[2], 0, INT_MAX, &e1);
+	unsigned long long seed =
+	    argc > 3 ? (unsigned long long)strtonum(argv[3], 0, LLONG_MAX, &e2) : 0;
+	if (e1 != NULL || e2 != NULL)
+		return 2;
+	fill_rng = argc > 3 ? seed * 2654435761u + 1 : 88172645463325252ULL;
 	struct conf *c = conf_new();
 	const char *err;
 	if (conf_load(c, conf_path(NULL), &err) < 0) {

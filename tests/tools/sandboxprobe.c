@@ -15,6 +15,8 @@
  * happen before the sandbox (TLS keys, a client process) is done for every
  * action first. Exit status: 0 all ok, 1 some action failed, 2 usage, 3 setup.
  * Trust: test tool. */
+#include <bsd/stdlib.h>
+#include <limits.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -135,8 +137,12 @@ static int sqlite_step(sqlite3 *db, const char *sql, char *detail, size_t dsz)
 static int count_cb(void *arg, int n, char **v, char **names)
 {
 	(void)names;
-	if (n > 0 && v[0] != NULL)
-		*(int *)arg = atoi(v[0]);
+	/* count(*) of a test table: a small non-negative number; -1 otherwise. */
+	if (n > 0 && v[0] != NULL) {
+		const char *errstr;
+		long long c = strtonum(v[0], 0, INT_MAX, &errstr);
+		*(int *)arg = errstr == NULL ? (int)c : -1;
+	}
 	return 0;
 }
 
@@ -261,8 +267,14 @@ static void act_unix(struct action *a)
 
 static void act_tcp(struct action *a)
 {
+	const char *errstr;
+	long long port = strtonum(a->arg[0], 1, 65535, &errstr);
+	if (errstr != NULL) {
+		report(a, -1, EINVAL, "bad port");
+		return;
+	}
 	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons((uint16_t)atoi(a->arg[0])),
+	                         .sin_port = htons((uint16_t)port),
 	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -284,13 +296,15 @@ static void act_redis(struct action *a)
 		char host[64];
 		const char *colon = strrchr(spec, ':');
 		size_t hl = colon ? (size_t)(colon - spec) : 0;
-		if (hl == 0 || hl >= sizeof(host)) {
+		const char *errstr = "missing";
+		long long port = hl == 0 ? 0 : strtonum(colon + 1, 1, 65535, &errstr);
+		if (hl == 0 || hl >= sizeof(host) || errstr != NULL) {
 			report(a, -1, EINVAL, "bad spec");
 			return;
 		}
 		memcpy(host, spec, hl);
 		host[hl] = '\0';
-		rc = redisConnectWithTimeout(host, atoi(colon + 1), tv);
+		rc = redisConnectWithTimeout(host, (int)port, tv);
 	}
 	if (rc == NULL || rc->err) {
 		report(a, -1, rc ? rc->err == REDIS_ERR_IO ? errno : EIO : ENOMEM,
@@ -598,10 +612,11 @@ static const struct action_def *find_def(const char *name)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: sandboxprobe [-p PROFILE] [-s DIR] [-u ID] [-P PORT]... [-R PROFILE] "
-	                "[-L] [-t] "
-	                "ACTION [ARG...] [-- ACTION [ARG...]]...\n"
-	                "       sandboxprobe features\n");
+	fprintf(stderr,
+	        "usage: sandboxprobe [-p PROFILE] [-s DIR] [-u ID] [-P PORT]... [-R PROFILE] "
+	        "[-L] [-t] "
+	        "ACTION [ARG...] [-- ACTION [ARG...]]...\n"
+	        "       sandboxprobe features\n");
 	return 2;
 }
 
@@ -638,11 +653,14 @@ int main(int argc, char **argv)
 		case 'u':
 			user = optarg;
 			break;
-		case 'P':
-			if (nports == MAX_PORTS)
+		case 'P': {
+			const char *errstr;
+			long long port = strtonum(optarg, 1, 65535, &errstr);
+			if (nports == MAX_PORTS || errstr != NULL)
 				return usage();
-			ports[nports++] = (uint16_t)atoi(optarg);
+			ports[nports++] = (uint16_t)port;
 			break;
+		}
 		case 'R':
 			prepare = optarg;
 			break;

@@ -6,6 +6,8 @@
  *   import     N spool files of SIZE bytes imported in one transaction
  *   append     N appends of SIZE bytes, one transaction (COMMIT + fsync) each
  * Prints one "name value unit" line per figure. Trust: test tool. */
+#include <bsd/stdlib.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,7 @@ static void make_msg(struct buf *m, size_t size, unsigned seed)
 	buf_printf(m, "From: bench@example.test\r\nSubject: bench %u\r\n\r\n", seed);
 	while (m->len < size)
 		buf_printf(m, "line %u of message %u with some text to fill it up\r\n",
-			   (unsigned)m->len, seed);
+		           (unsigned)m->len, seed);
 	buf_truncate(m, size);
 }
 
@@ -50,10 +52,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *dir = argv[1];
-	size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000;
-	size_t size = argc > 3 ? strtoul(argv[3], NULL, 10) : 10240;
-	int opens = argc > 4 ? atoi(argv[4]) : 200;
-	if (n == 0 || size < 64 || opens <= 0)
+	const char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+	size_t n = argc > 2 ? (size_t)strtonum(argv[2], 1, INT_MAX, &e1) : 1000;
+	size_t size = argc > 3 ? (size_t)strtonum(argv[3], 64, INT_MAX, &e2) : 10240;
+	int opens = argc > 4 ? (int)strtonum(argv[4], 1, INT_MAX, &e3) : 200;
+	if (e1 != NULL || e2 != NULL || e3 != NULL)
 		die("arguments", "N >= 1, SIZE >= 64, OPENS >= 1");
 	if (mkdir(dir, 0700) < 0)
 		die(dir, "cannot create (must not exist)");
