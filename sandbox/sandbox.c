@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "sys/log.h"
 #include "sys/tls.h"
 
@@ -35,7 +36,7 @@ const char *sandbox_errorf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(sb_error, sizeof(sb_error), fmt, ap);
+	fmt_vmsg(sb_error, sizeof(sb_error), fmt, ap); /* a long one is cut, with "..." */
 	va_end(ap);
 	return sb_error;
 }
@@ -143,7 +144,7 @@ static int sb_finish(enum sandbox_profile p, int ll_fd, int abi, const char **er
 	/* Logged before seccomp: with journald as the target this also opens
 	 * the journal socket, which the front could not do afterwards. */
 	char abistr[8];
-	snprintf(abistr, sizeof(abistr), "%d", abi);
+	snprintf(abistr, sizeof(abistr), "%d", abi); /* 0..1000 (the cap's bound): fits */
 	const char *dbg = getenv("SEALMAIL_SECCOMP_DEBUG");
 	log_event(sb_quiet ? LOG_DEBUG : LOG_INFO, "sandbox", "PROFILE", sandbox_profile_name(p),
 	          "LANDLOCK_ABI", abistr, "SECCOMP",
@@ -217,7 +218,7 @@ static int sb_layout_rules(enum sandbox_profile p, const struct sandbox_layout *
 			*error_r = sandbox_errorf("bad user id for the sandbox");
 			return -1;
 		}
-		snprintf(userdir, 300, "users/%s", l->user_id);
+		snprintf(userdir, 300, "users/%s", l->user_id); /* <= 206 bytes: fits */
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, userdir, SANDBOX_FS_USERDIR};
 		break;
 	case SANDBOX_MX:

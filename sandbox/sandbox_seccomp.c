@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "sys/log.h"
 #include "base/mem.h"
 
@@ -109,13 +110,16 @@ static void sb_on_sigsys(int sig, siginfo_t *si, void *uc)
 static void sb_debug_prepare(enum sandbox_profile p)
 {
 	sb_native_arch = seccomp_arch_native();
-	snprintf(sb_debug_profile, sizeof(sb_debug_profile), "%s", sandbox_profile_name(p));
+	/* Debug names only (the message naming a missing syscall): profile and
+	 * syscall names are shorter than their buffers today, and a longer one
+	 * would only be shown cut, with "...". */
+	fmt_msg(sb_debug_profile, sizeof(sb_debug_profile), "%s", sandbox_profile_name(p));
 	if (sb_names == NULL) {
 		sb_names = mem_array(SB_NAMES_MAX, sizeof(*sb_names));
 		for (int i = 0; i < SB_NAMES_MAX; i++) {
 			char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i);
 			if (n != NULL) {
-				snprintf(sb_names[i], SB_NAME_LEN, "%s", n);
+				fmt_msg(sb_names[i], SB_NAME_LEN, "%s", n);
 				free(n);
 			}
 		}

@@ -74,6 +74,7 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	if (n < 0)
 		return;
 	buf_reserve(b, (size_t)n);
+	/* Room for the n bytes the first call measured and the NUL: never cut. */
 	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 }

@@ -29,7 +29,9 @@ void timeutil_rfc5322(time_t t, char *out)
 	char sign = off < 0 ? '-' : '+';
 	if (off < 0)
 		off = -off;
-	/* Built by hand: strftime's %a/%b follow the locale. */
+	/* Built by hand: strftime's %a/%b follow the locale. At most 5 + 2 + 1
+	 * + 4 + 11 (any int year) + 10 + 5 = 38 bytes: TIMEUTIL_DATE_MAX (64)
+	 * always holds it (tm_gmtoff is within a day, 4 digits). */
 	snprintf(out, TIMEUTIL_DATE_MAX, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
 		 days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900,
 		 tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sodium.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "crypto/age.h"
 #include "crypto/kdf.h"
 #include "sys/log.h"
@@ -22,14 +24,23 @@
 
 static char account_err[512];
 
-void account_user_dir(const struct conf *c, const char *id, char *out, size_t outsz)
+/* Paths are never cut (a cut path names another file): each builder below
+ * fails instead, and error texts are cut visibly (fmt_msg). */
+int account_user_dir(const struct conf *c, const char *id, char *out, size_t outsz)
 {
-	snprintf(out, outsz, "%s/users/%s", c->state_dir, id);
+	return fmt_name(out, outsz, "%s/users/%s", c->state_dir, id);
 }
 
-void account_mailbox_path(const struct conf *c, const char *id, char *out, size_t outsz)
+int account_mailbox_path(const struct conf *c, const char *id, char *out, size_t outsz)
 {
-	snprintf(out, outsz, "%s/users/%s/mailbox.db", c->state_dir, id);
+	return fmt_name(out, outsz, "%s/users/%s/mailbox.db", c->state_dir, id);
+}
+
+/* Set *error_r to "what: strerror(errno)". */
+static void account_fail(const char *what, const char **error_r)
+{
+	fmt_msg(account_err, sizeof(account_err), "%s: %s", what, strerror(errno));
+	*error_r = account_err;
 }
 
 void account_chown(const char *path, bool spool)
@@ -67,12 +78,12 @@ static int account_rmtree(const char *path)
 
 static void account_chown_tree(const char *udir)
 {
-	char p[4200];
+	char p[PATH_MAX];
 	static const char *const sub[] = {"", "/mailbox.db", "/mailbox.db-wal", "/mailbox.db-shm",
 					  "/spool", "/spool/tmp", "/spool/new"};
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", udir, sub[i]);
-		if (access(p, F_OK) == 0)
+		/* A path too long to build names no file we could have made. */
+		if (fmt_name(p, sizeof(p), "%s%s", udir, sub[i]) == 0 && access(p, F_OK) == 0)
 			account_chown(p, i >= 4);
 	}
 }
@@ -82,14 +93,16 @@ static int account_make_files(const struct conf *c, const char *id,
 			      const unsigned char mk[KEYWRAP_MK_LEN],
 			      const unsigned char sk[AGE_KEY_LEN], const char **error_r)
 {
-	char udir[4096], mbox[4200];
-	account_user_dir(c, id, udir, sizeof(udir));
-	account_mailbox_path(c, id, mbox, sizeof(mbox));
+	char udir[PATH_MAX], mbox[PATH_MAX];
+	if (account_user_dir(c, id, udir, sizeof(udir)) < 0 ||
+	    account_mailbox_path(c, id, mbox, sizeof(mbox)) < 0) {
+		account_fail(c->state_dir, error_r);
+		return -1;
+	}
 	/* 0750 whatever the umask: the MX (group sealmail-mx) must reach
 	 * spool/, never mailbox.db (0600). */
 	if (mkdir(udir, 0750) < 0 || chmod(udir, 0750) < 0) {
-		snprintf(account_err, sizeof(account_err), "%s: %s", udir, strerror(errno));
-		*error_r = account_err;
+		account_fail(udir, error_r);
 		return -1;
 	}
 	struct store *st = store_create(mbox, mk, sk, error_r);
@@ -100,7 +113,7 @@ static int account_make_files(const struct conf *c, const char *id,
 	store_close(&st);
 	int fd = open(udir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || spool_create_dirs(fd) < 0) {
-		snprintf(account_err, sizeof(account_err), "%s/spool: %s", udir, strerror(errno));
+		fmt_msg(account_err, sizeof(account_err), "%s/spool: %s", udir, strerror(errno));
 		*error_r = account_err;
 		if (fd >= 0)
 			close(fd);
@@ -131,7 +144,12 @@ int account_create(struct directory *dir, const struct conf *c, const char *addr
 	}
 	memset(&u, 0, sizeof(u));
 	directory_new_id(u.id);
-	snprintf(u.address, sizeof(u.address), "%s", address);
+	/* A cut address would create another user than the one named. */
+	if (fmt_name(u.address, sizeof(u.address), "%s", address) < 0) {
+		*status_r = DIRECTORY_ERR_INVALID;
+		*error_r = "address too long";
+		return -1;
+	}
 	keywrap_mk_new(mk);
 	age_keypair(u.seal_pk, sk);
 	kdf_params_from_conf(c, &kp);
@@ -148,11 +166,11 @@ int account_create(struct directory *dir, const struct conf *c, const char *addr
 	/* The directory entry comes last: the MX must never find a user whose
 	 * spool does not exist yet. */
 	if (directory_user_add(dir, &u) < 0) {
-		char udir[4096];
+		char udir[PATH_MAX];
 		*status_r = directory_status(dir);
 		*error_r = directory_error(dir);
-		account_user_dir(c, u.id, udir, sizeof(udir));
-		account_rmtree(udir);
+		if (account_user_dir(c, u.id, udir, sizeof(udir)) == 0) /* it fitted just now */
+			account_rmtree(udir);
 		goto out;
 	}
 	*status_r = DIRECTORY_OK;
@@ -222,20 +240,21 @@ struct store *account_open_mailbox(const struct conf *c, const char *id,
 				   const unsigned char mk[KEYWRAP_MK_LEN],
 				   struct store_import_stats *stats, const char **error_r)
 {
-	char mbox[4200], spool[4200];
-	account_mailbox_path(c, id, mbox, sizeof(mbox));
+	char mbox[PATH_MAX], spool[PATH_MAX];
+	if (account_mailbox_path(c, id, mbox, sizeof(mbox)) < 0 ||
+	    fmt_name(spool, sizeof(spool), "%s/users/%s/spool", c->state_dir, id) < 0) {
+		account_fail(c->state_dir, error_r);
+		return NULL;
+	}
 	struct store *st = store_open(mbox, mk, error_r);
 	if (st == NULL)
 		return NULL;
-	snprintf(spool, sizeof(spool), "%s/users/%s/spool", c->state_dir, id);
 	int fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct store_import_stats dummy;
 	if (fd < 0 || store_import_spool(st, fd, (size_t)c->max_message_size + (1 << 20),
 					 stats ? stats : &dummy, error_r) < 0) {
-		if (fd < 0) {
-			snprintf(account_err, sizeof(account_err), "%s: %s", spool, strerror(errno));
-			*error_r = account_err;
-		}
+		if (fd < 0)
+			account_fail(spool, error_r);
 		if (fd >= 0)
 			close(fd);
 		store_close(&st);
@@ -302,7 +321,8 @@ int account_reset(struct directory *dir, const struct conf *c, const char *addre
 	struct directory_user u;
 	unsigned char mk[KEYWRAP_MK_LEN], sk[AGE_KEY_LEN];
 	struct kdf_params kp;
-	char udir[4096], mbox[4200], tmp[4300];
+	char udir[PATH_MAX], mbox[PATH_MAX], tmp[PATH_MAX], wal[PATH_MAX], shm[PATH_MAX],
+	    spool_new[PATH_MAX];
 	int rc = -1;
 	memset(&u, 0, sizeof(u));
 	int g = directory_user_get(dir, address, &u);
@@ -316,10 +336,17 @@ int account_reset(struct directory *dir, const struct conf *c, const char *addre
 	if (keywrap_wrap(u.id, KEYWRAP_PASSWORD, &kp, password, pwlen, mk, &u.pw_blob, error_r) < 0)
 		goto out;
 	buf_free(&u.recovery_blob);
-	account_user_dir(c, u.id, udir, sizeof(udir));
-	account_mailbox_path(c, u.id, mbox, sizeof(mbox));
+	/* Every path first: a reset that cannot name all its files starts none. */
+	if (account_user_dir(c, u.id, udir, sizeof(udir)) < 0 ||
+	    account_mailbox_path(c, u.id, mbox, sizeof(mbox)) < 0 ||
+	    fmt_name(tmp, sizeof(tmp), "%s.reset", mbox) < 0 ||
+	    fmt_name(wal, sizeof(wal), "%s-wal", mbox) < 0 ||
+	    fmt_name(shm, sizeof(shm), "%s-shm", mbox) < 0 ||
+	    fmt_name(spool_new, sizeof(spool_new), "%s/spool/new", udir) < 0) {
+		account_fail(c->state_dir, error_r);
+		goto out;
+	}
 	/* New mailbox beside the old one, then swap: a crash leaves one of them. */
-	snprintf(tmp, sizeof(tmp), "%s.reset", mbox);
 	unlink(tmp);
 	struct store *st = store_create(tmp, mk, sk, error_r);
 	if (st == NULL)
@@ -327,20 +354,13 @@ int account_reset(struct directory *dir, const struct conf *c, const char *addre
 	store_close(&st);
 	/* The old WAL must go before the new file takes the name: SQLite would
 	 * otherwise replay the old mailbox's frames into it. */
-	static const char *const sfx[] = {"-wal", "-shm"};
-	for (size_t i = 0; i < 2; i++) {
-		char p[4400];
-		snprintf(p, sizeof(p), "%s%s", mbox, sfx[i]);
-		unlink(p);
-	}
+	unlink(wal);
+	unlink(shm);
 	if (rename(tmp, mbox) < 0) {
-		snprintf(account_err, sizeof(account_err), "%s: %s", mbox, strerror(errno));
-		*error_r = account_err;
+		account_fail(mbox, error_r);
 		goto out;
 	}
 	/* Spooled mail was sealed to the old key: unreadable now. */
-	char spool_new[4300];
-	snprintf(spool_new, sizeof(spool_new), "%s/spool/new", udir);
 	account_rmtree(spool_new);
 	int fd = open(udir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -365,17 +385,15 @@ out:
 int account_delete(struct directory *dir, const struct conf *c, const char *address,
 		   enum directory_status *status_r, const char **error_r)
 {
-	char id[DIRECTORY_ID_LEN + 1], udir[4096];
+	char id[DIRECTORY_ID_LEN + 1], udir[PATH_MAX];
 	if (directory_user_del(dir, address, id) < 0) {
 		*status_r = directory_status(dir);
 		*error_r = directory_error(dir);
 		return -1;
 	}
-	account_user_dir(c, id, udir, sizeof(udir));
-	if (account_rmtree(udir) < 0) {
-		snprintf(account_err, sizeof(account_err), "%s: %s", udir, strerror(errno));
+	if (account_user_dir(c, id, udir, sizeof(udir)) < 0 || account_rmtree(udir) < 0) {
+		account_fail(udir[0] != '\0' ? udir : c->state_dir, error_r);
 		*status_r = DIRECTORY_ERR_TEMP;
-		*error_r = account_err;
 		return -1;
 	}
 	*status_r = DIRECTORY_OK;

@@ -15,9 +15,10 @@
 #include "crypto/keywrap.h"
 #include "store.h"
 
-/* Path of users/<id>/ and of its mailbox.db (written into out). */
-void account_user_dir(const struct conf *c, const char *id, char *out, size_t outsz);
-void account_mailbox_path(const struct conf *c, const char *id, char *out, size_t outsz);
+/* Path of users/<id>/ and of its mailbox.db (written into out): 0, or -1
+ * with errno ENAMETOOLONG when it does not fit (out is then ""). */
+int account_user_dir(const struct conf *c, const char *id, char *out, size_t outsz);
+int account_mailbox_path(const struct conf *c, const char *id, char *out, size_t outsz);
 
 /* Create the user: 0 ok (when recovery_out is not NULL a recovery code is
  * made, written there, and wraps MK a second time); -1 with *error_r and

@@ -163,6 +163,7 @@ struct spool_delivery *spool_deliver_begin(int spool_dirfd,
 	for (int attempt = 0; attempt < 5 && d->fd < 0; attempt++) {
 		char rnd[17];
 		rnd_hex(rnd, 8);
+		/* At most 20 digits, '.', 16 hex digits: SPOOL_NAME_MAX (40) holds it. */
 		snprintf(d->name, sizeof(d->name), "%" PRId64 ".%s", timeutil_now_us(), rnd);
 		int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
 		d->fd = openat(d->tmpfd, d->name, flags, SPOOL_FILE_MODE);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "sys/conn.h"
 #include "data/directory.h"
 #include "sys/log.h"
@@ -42,11 +44,12 @@ struct deliver *deliver_new(const struct conf *c, const char **error_r)
 	struct deliver *d = mem_zalloc(sizeof(*d));
 	d->conf = c;
 	d->relay_rd = d->relay_wr = -1;
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/users", c->state_dir);
-	d->users_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char path[PATH_MAX];
+	d->users_fd = fmt_name(path, sizeof(path), "%s/users", c->state_dir) == 0
+	                  ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	                  : -1;
 	if (d->users_fd < 0) {
-		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		fmt_msg(err, sizeof(err), "%s/users: %s", c->state_dir, strerror(errno));
 		*error_r = err;
 		free(d);
 		return NULL;
@@ -212,13 +215,16 @@ static uint64_t deliver_usage(struct deliver *d, const char *id)
 	/* The mailbox with its WAL and WAL index, which persist between
 	 * sessions. */
 	static const char *const mailbox[] = {"mailbox.db", "mailbox.db-wal", "mailbox.db-shm"};
+	/* ids are DELIVER_ID_MAX - 1 hex digits, so the paths fit; one that did
+	 * not would name no file of ours, and counts nothing. */
 	for (size_t i = 0; i < sizeof(mailbox) / sizeof(mailbox[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", id, mailbox[i]);
-		if (fstatat(d->users_fd, path, &st, 0) == 0)
+		if (fmt_name(path, sizeof(path), "%s/%s", id, mailbox[i]) == 0 &&
+		    fstatat(d->users_fd, path, &st, 0) == 0)
 			total += (uint64_t)st.st_size;
 	}
-	snprintf(path, sizeof(path), "%s/spool", id);
-	int fd = openat(d->users_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = fmt_name(path, sizeof(path), "%s/spool", id) == 0
+	             ? openat(d->users_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	             : -1;
 	if (fd >= 0) {
 		if (spool_usage(fd, &spool_bytes, &files) == 0)
 			total += spool_bytes;
@@ -289,8 +295,15 @@ int deliver_resolve(struct deliver *d, const char *addr, size_t group,
 		*targets = mem_realloc(*targets, *ntargets + 1, sizeof(**targets));
 		struct deliver_target *dt = &(*targets)[*ntargets];
 		memset(dt, 0, sizeof(*dt));
-		snprintf(dt->user_id, sizeof(dt->user_id), "%s", t->id);
-		snprintf(dt->address, sizeof(dt->address), "%s", t->value);
+		/* A cut id or address would deliver to, or name, someone else. */
+		if (fmt_name(dt->user_id, sizeof(dt->user_id), "%s", t->id) < 0 ||
+		    fmt_name(dt->address, sizeof(dt->address), "%s", t->value) < 0) {
+			log_event(LOG_ERR, "bad-target", "RCPT", addr, "REASON",
+			          "user id or address too long", NULL);
+			*reply_r = "451 4.3.0 Error: temporary directory failure";
+			directory_result_clear(&res);
+			return -1;
+		}
 		memcpy(dt->pk, t->seal_pk, sizeof(dt->pk));
 		dt->group = group;
 		(*ntargets)++;
@@ -319,8 +332,11 @@ static struct spool_delivery *deliver_prepare(struct deliver *d, struct deliver_
 {
 	char path[64];
 	enum spool_result r = SPOOL_ERROR;
-	snprintf(path, sizeof(path), "%s/spool", t->user_id);
-	int fd = openat(d->users_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* user_id holds at most DELIVER_ID_MAX - 1 bytes: the path fits (were
+	 * it cut, fmt_name fails with ENAMETOOLONG and the copy fails). */
+	int fd = fmt_name(path, sizeof(path), "%s/spool", t->user_id) == 0
+	             ? openat(d->users_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	             : -1;
 	struct spool_delivery *sd = NULL;
 	if (fd >= 0)
 		sd = spool_deliver_begin(fd, t->pk, &r);

@@ -244,10 +244,12 @@ int notify_read(struct notify *n, char *msg, size_t msgsz)
 		return 0;
 	redisReply *r = reply;
 	int rc = 0;
+	/* A message too long for msg is none of ours ("new", "changed <modseq>"):
+	 * skipped whole, since a cut one could carry another modseq. */
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-	    r->element[2]->type == REDIS_REPLY_STRING) {
-		snprintf(msg, msgsz, "%.*s", (int)r->element[2]->len, r->element[2]->str);
-		rc = 1;
+	    r->element[2]->type == REDIS_REPLY_STRING && r->element[2]->len < msgsz) {
+		int m = snprintf(msg, msgsz, "%.*s", (int)r->element[2]->len, r->element[2]->str);
+		rc = m >= 0 && (size_t)m < msgsz ? 1 : 0;
 	}
 	freeReplyObject(r);
 	return rc;

@@ -52,6 +52,8 @@ static void conn_addr(const struct sockaddr_storage *ss, socklen_t len, char *ad
 {
 	*loopback = false;
 	*is_unix = false;
+	/* addr holds CONN_ADDR_MAX (an IPv6 address, so "local" and "unix");
+	 * port holds 8 bytes (a 16-bit port has at most 5 digits): never cut. */
 	snprintf(addr, addrsz, "local");
 	if (port)
 		port[0] = '\0';
@@ -107,7 +109,7 @@ static void conn_fill(struct conn *c, int rfd, int wfd)
 		}
 	} else {
 		/* Not a socket (a pipe in tests, a terminal): local by definition. */
-		snprintf(c->remote, sizeof(c->remote), "local");
+		snprintf(c->remote, sizeof(c->remote), "local"); /* fits, as above */
 		c->loopback = true;
 	}
 	len = sizeof(ss);
@@ -245,7 +247,7 @@ static void conn_reap(struct conn_loop *l, bool block)
 			if (WIFSIGNALED(status)) {
 				/* A crash or a sandbox kill (SIGSYS) of a helper
 				 * is a server fault worth a line of its own. */
-				char sig[16];
+				char sig[16]; /* any int fits */
 				snprintf(sig, sizeof(sig), "%d", WTERMSIG(status));
 				log_event(LOG_ERR, "back-died", "SESSION", l->kids[i].c.session,
 				          "REMOTE", l->kids[i].c.remote, "SIGNAL", sig, NULL);

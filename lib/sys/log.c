@@ -12,6 +12,8 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
+
 #define LOG_STICKY_MAX 8
 #define LOG_FIELDS_MAX 32
 
@@ -54,6 +56,8 @@ void log_init(const char *ident)
 {
 	struct stat st;
 	const char *t = getenv("LOG_TARGET");
+	/* ident is a program name of ours (a handler's, under 20 bytes): it fits.
+	 * A longer one would only be shortened in the journal. */
 	snprintf(log_ident_field, sizeof(log_ident_field), "SYSLOG_IDENTIFIER=%s", ident);
 	log_debug = getenv("SEALMAIL_DEBUG") != NULL;
 	if (t != NULL && strcmp(t, "journal") == 0)
@@ -92,7 +96,7 @@ void log_escape(const char *value, char *out, size_t outsz)
 			tmp[1] = (char)v[i];
 			tl = 2;
 		} else {
-			snprintf(tmp, sizeof(tmp), "\\x%02x", v[i]);
+			snprintf(tmp, sizeof(tmp), "\\x%02x", v[i]); /* 4 bytes: fits */
 			tl = 4;
 		}
 		if (o + tl > LOG_VALUE_MAX || o + tl + 4 > outsz) {
@@ -223,7 +227,7 @@ static void log_end(int prio, const char *event, const char *message)
 	int saved_errno = errno;
 	if (log_dest == LOG_TARGET_STDERR) {
 		char p[LOG_HEAD];
-		int pl = snprintf(p, sizeof(p), "<%d>", prio);
+		int pl = snprintf(p, sizeof(p), "<%d>", prio); /* syslog prio 0-7: fits */
 		char *start = r->line + LOG_HEAD - pl;
 		memcpy(start, p, (size_t)pl);
 		r->line[r->len++] = '\n';
@@ -234,6 +238,8 @@ static void log_end(int prio, const char *event, const char *message)
 		return;
 	}
 	struct iovec iov[4 + LOG_FIELDS_MAX + LOG_STICKY_MAX];
+	/* Sized for what the formats below can produce (any int; the precisions
+	 * bound the strings): none is ever cut, so each length is exact. */
 	char pr[24], ev[80], msg[16 + 512];
 	int n = 0;
 	if (message != NULL) {
@@ -299,22 +305,27 @@ static void log_text(int prio, const char *event, const char *text)
 	log_end(prio, event, text);
 }
 
+/* Free text is cut (fmt_vmsg marks the cut with "..."): log values are
+ * bounded anyway (LOG_VALUE_MAX on stderr, 512 bytes of MESSAGE in the
+ * journal). */
+#define LOG_TEXT_MAX 512
+
 void log_msg(int prio, const char *fmt, ...)
 {
-	char text[512];
+	char text[LOG_TEXT_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	fmt_vmsg(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	log_text(prio, "message", text);
 }
 
 void log_fatal(const char *fmt, ...)
 {
-	char text[512];
+	char text[LOG_TEXT_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	fmt_vmsg(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	log_text(LOG_CRIT, "fatal", text);
 	exit(1);

@@ -8,16 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fmt.h"
+
 static char tls_error[512];
 
 static const char *tls_openssl_error(const char *what)
 {
 	unsigned long e = ERR_get_error();
 	char detail[256] = "", w[256];
-	snprintf(w, sizeof(w), "%s", what); /* what may point into tls_error */
+	fmt_msg(w, sizeof(w), "%s", what); /* what may point into tls_error */
 	if (e != 0)
 		ERR_error_string_n(e, detail, sizeof(detail));
-	snprintf(tls_error, sizeof(tls_error), "%s%s%s", w, detail[0] ? ": " : "", detail);
+	fmt_msg(tls_error, sizeof(tls_error), "%s%s%s", w, detail[0] ? ": " : "", detail);
 	ERR_clear_error();
 	return tls_error;
 }
@@ -28,8 +30,12 @@ int tls_resolve_path(const char *value, char *out, size_t outsz, const char **er
 		*error_r = "no certificate or key configured (tls_cert, tls_key)";
 		return -1;
 	}
+	/* A cut path would name another file: too long is an error. */
 	if (value[0] == '/') {
-		snprintf(out, outsz, "%s", value);
+		if (fmt_name(out, outsz, "%s", value) < 0) {
+			*error_r = "certificate or key path too long";
+			return -1;
+		}
 		return 0;
 	}
 	if (strchr(value, '/') != NULL) {
@@ -38,12 +44,15 @@ int tls_resolve_path(const char *value, char *out, size_t outsz, const char **er
 	}
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
 	if (dir == NULL || dir[0] == '\0') {
-		snprintf(tls_error, sizeof(tls_error),
-			 "'%s' is a credential name but $CREDENTIALS_DIRECTORY is not set", value);
+		fmt_msg(tls_error, sizeof(tls_error),
+			"'%s' is a credential name but $CREDENTIALS_DIRECTORY is not set", value);
 		*error_r = tls_error;
 		return -1;
 	}
-	snprintf(out, outsz, "%s/%s", dir, value);
+	if (fmt_name(out, outsz, "%s/%s", dir, value) < 0) {
+		*error_r = "$CREDENTIALS_DIRECTORY and credential name too long";
+		return -1;
+	}
 	return 0;
 }
 
@@ -108,13 +117,13 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char **error_r)
 					 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cpath) != 1) {
-		snprintf(tls_error, sizeof(tls_error), "certificate %s", cpath);
+		fmt_msg(tls_error, sizeof(tls_error), "certificate %s", cpath);
 		*error_r = tls_openssl_error(tls_error);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, kpath, SSL_FILETYPE_PEM) != 1) {
-		snprintf(tls_error, sizeof(tls_error), "key %s", kpath);
+		fmt_msg(tls_error, sizeof(tls_error), "key %s", kpath);
 		*error_r = tls_openssl_error(tls_error);
 		SSL_CTX_free(ctx);
 		return NULL;

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "base/mem.h"
 
 #define BIL_THREADS_MAX 256
@@ -144,10 +145,12 @@ static bool one_login(int uid, SSL_SESSION **sess)
 	/* The format comes from the command line of this test tool. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	snprintf(user, sizeof(user), g_userfmt, uid);
+	int un = snprintf(user, sizeof(user), g_userfmt, uid);
 #pragma GCC diagnostic pop
-	snprintf(cmd, sizeof(cmd), "a LOGIN %s \"%s\"\r\n", user, g_pass);
-	if (!io_write(&io, cmd) || !expect(&io, "a"))
+	/* A cut user name or command would log in as someone else. */
+	if (un < 0 || (size_t)un >= sizeof(user) ||
+	    fmt_name(cmd, sizeof(cmd), "a LOGIN %s \"%s\"\r\n", user, g_pass) < 0 ||
+	    !io_write(&io, cmd) || !expect(&io, "a"))
 		goto out;
 	if (!io_write(&io, "b LOGOUT\r\n") || !expect(&io, "b"))
 		goto out;

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "sys/log.h"
 #include "sandbox.h"
 #include "sys/tls.h"
@@ -71,11 +72,13 @@ static void out(const char *fmt, ...)
 	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	/* A line too long is cut and ends in "...": the test reading it then
+	 * fails to match it rather than read a silently shortened result. */
+	fmt_vmsg(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	size_t len = strlen(line);
+	if (len > 0 && line[len - 1] != '\n' && len == sizeof(line) - 1)
+		line[len - 1] = '\n';
 	ssize_t w = write(1, line, len);
 	(void)w;
 }
@@ -117,7 +120,7 @@ static void act_listdir(struct action *a)
 		n++;
 	closedir(d);
 	char detail[32];
-	snprintf(detail, sizeof(detail), "%d", n);
+	snprintf(detail, sizeof(detail), "%d", n); /* any int fits */
 	report(a, 0, 0, detail);
 }
 
@@ -127,7 +130,7 @@ static int sqlite_step(sqlite3 *db, const char *sql, char *detail, size_t dsz)
 {
 	char *err = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		snprintf(detail, dsz, "\"%s\": %s", sql, err ? err : "?");
+		fmt_msg(detail, dsz, "\"%s\": %s", sql, err ? err : "?");
 		sqlite3_free(err);
 		return -1;
 	}
@@ -155,10 +158,13 @@ static void act_sqlite(struct action *a)
 	sqlite3 *db = NULL;
 	int rc = -1, count = -1;
 	char wal[4096];
-	snprintf(wal, sizeof(wal), "%s-wal", a->arg[0]);
+	if (fmt_name(wal, sizeof(wal), "%s-wal", a->arg[0]) < 0) {
+		fmt_msg(detail, sizeof(detail), "path too long");
+		goto out;
+	}
 	if (sqlite3_open_v2(a->arg[0], &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
-		snprintf(detail, sizeof(detail), "open: %s", sqlite3_errmsg(db));
+		fmt_msg(detail, sizeof(detail), "open: %s", sqlite3_errmsg(db));
 		goto out;
 	}
 	if (sqlite_step(db, key, detail, sizeof(detail)) < 0 ||
@@ -168,7 +174,7 @@ static void act_sqlite(struct action *a)
 	                sizeof(detail)) < 0)
 		goto out;
 	if (access(wal, F_OK) != 0) {
-		snprintf(detail, sizeof(detail), "no -wal file after a write");
+		fmt_msg(detail, sizeof(detail), "no -wal file after a write");
 		goto out;
 	}
 	if (sqlite_step(db, "PRAGMA wal_checkpoint(TRUNCATE);", detail, sizeof(detail)) < 0)
@@ -180,11 +186,11 @@ static void act_sqlite(struct action *a)
 		goto out;
 	char *err = NULL;
 	if (sqlite3_exec(db, "SELECT count(*) FROM t;", count_cb, &count, &err) != SQLITE_OK) {
-		snprintf(detail, sizeof(detail), "count: %s", err ? err : "?");
+		fmt_msg(detail, sizeof(detail), "count: %s", err ? err : "?");
 		sqlite3_free(err);
 		goto out;
 	}
-	snprintf(detail, sizeof(detail), "rows=%d", count);
+	snprintf(detail, sizeof(detail), "rows=%d", count); /* any int fits */
 	rc = 0;
 out:
 	if (db != NULL)
@@ -245,7 +251,7 @@ static void act_tls_handshake(struct action *a)
 	         SSL_write(s, "pong", 4) == 4;
 	char detail[64] = "";
 	if (ok)
-		snprintf(detail, sizeof(detail), "%s", SSL_get_version(s));
+		fmt_msg(detail, sizeof(detail), "%s", SSL_get_version(s));
 	SSL_free(s);
 	SSL_CTX_free(a->ctx);
 	a->ctx = NULL;
@@ -256,7 +262,10 @@ static void act_tls_handshake(struct action *a)
 static void act_unix(struct action *a)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->arg[0]);
+	if (fmt_name(sa.sun_path, sizeof(sa.sun_path), "%s", a->arg[0]) < 0) {
+		report(a, -1, ENAMETOOLONG, "socket path too long");
+		return;
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	int e = errno;
@@ -457,7 +466,7 @@ static void act_fork_enter(struct action *a)
 	if (pid > 0)
 		waitpid(pid, &st, 0);
 	char detail[48];
-	snprintf(detail, sizeof(detail), "enter-us=%ld", us);
+	snprintf(detail, sizeof(detail), "enter-us=%ld", us); /* any long fits */
 	report(a, pid > 0 && r == sizeof(us) && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1, EIO,
 	       detail);
 }
@@ -759,7 +768,8 @@ int main(int argc, char **argv)
 			size_t n = 0;
 			char userdir[300];
 			if (p == SANDBOX_POSTAUTH && user != NULL) {
-				snprintf(userdir, sizeof(userdir), "users/%s", user);
+				if (fmt_name(userdir, sizeof(userdir), "users/%s", user) < 0)
+					return usage();
 				r[n++] =
 				    (struct sandbox_fs_rule){state_fd, userdir, SANDBOX_FS_USERDIR};
 			}

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "crypto/age.h"
 #include "base/buf.h"
 #include "base/rnd.h"
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
 	if (mkdir(dir, 0700) < 0)
 		die(dir, "cannot create (must not exist)");
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/mailbox.db", dir);
+	if (fmt_name(path, sizeof(path), "%s/mailbox.db", dir) < 0)
+		die(dir, "path too long");
 	int userfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (userfd < 0 || spool_create_dirs(userfd) < 0)
 		die("spool", "cannot create");

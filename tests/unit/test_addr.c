@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "base/fmt.h"
 #include "proto/addr.h"
 
 static int parse(const char *s, unsigned flags, struct addr *a)
@@ -184,10 +185,10 @@ static void test_label_length_limit(void **state)
 {
 	char d[300], s[400];
 	build_domain(d, 2, 63);
-	snprintf(s, sizeof(s), "u@%s", d);
+	assert_int_equal(fmt_name(s, sizeof(s), "u@%s", d), 0);
 	assert_int_equal(valid(s, 0), 1);
 	build_domain(d, 2, 64);
-	snprintf(s, sizeof(s), "u@%s", d);
+	assert_int_equal(fmt_name(s, sizeof(s), "u@%s", d), 0);
 	assert_int_equal(valid(s, 0), 0);
 }
 
@@ -212,11 +213,11 @@ static void test_path_length_limit(void **state)
 	char local[65];
 	memset(local, 'b', 64);
 	local[64] = '\0';
-	snprintf(s, sizeof(s), "%s@%s", local, d); /* 64 + 1 + 187 = 252 */
+	assert_int_equal(fmt_name(s, sizeof(s), "%s@%s", local, d), 0); /* 64 + 1 + 187 = 252 */
 	assert_int_equal(strlen(s), 252);
 	assert_int_equal(valid(s, 0), 1);
 	build_domain(d, 4, 47); /* 191: 256 in all */
-	snprintf(s, sizeof(s), "%s@%s", local, d);
+	assert_int_equal(fmt_name(s, sizeof(s), "%s@%s", local, d), 0);
 	assert_int_equal(valid(s, 0), 0);
 	assert_int_equal(ADDR_MAX, 254);
 }
@@ -267,13 +268,13 @@ static void test_utf8_needs_flag(void **state)
 {
 	struct addr a;
 	const char *s = "j\xc3\xb6rg@b\xc3\xbc"
-			"cher.example";
+	                "cher.example";
 	assert_int_equal(valid(s, 0), 0);
 	assert_int_equal(parse(s, ADDR_UTF8, &a), 1);
 	assert_true(a.utf8);
 	assert_string_equal(a.local, "j\xc3\xb6rg");
 	assert_string_equal(a.domain, "b\xc3\xbc"
-				      "cher.example");
+	                              "cher.example");
 }
 
 static void test_utf8_malformed(void **state)
@@ -383,10 +384,10 @@ static void test_domain_normalise(void **state)
 	assert_int_equal(addr_domain_normalise("Mail.Example.ORG", 16, 0, out, sizeof(out)), 1);
 	assert_string_equal(out, "mail.example.org");
 	assert_int_equal(addr_domain_normalise("Mail.Example.ORG", 16, 0, small, sizeof(small)),
-			 -1);
+	                 -1);
 	assert_int_equal(addr_domain_normalise("bad_domain", 10, 0, out, sizeof(out)), 0);
 	assert_int_equal(addr_domain_normalise("[192.0.2.1]", 11, ADDR_LITERAL, out, sizeof(out)),
-			 0);
+	                 0);
 }
 
 static void test_utf8_valid(void **state)
@@ -400,41 +401,41 @@ static void test_utf8_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_simple_split),
-		cmocka_unit_test(test_lookup_lowercases_local),
-		cmocka_unit_test(test_empty_and_missing_parts),
-		cmocka_unit_test(test_dot_atom_dots),
-		cmocka_unit_test(test_atext_specials),
-		cmocka_unit_test(test_embedded_nul),
-		cmocka_unit_test(test_control_chars),
-		cmocka_unit_test(test_quoted_needs_quotes),
-		cmocka_unit_test(test_quoted_plain_is_dot_atom),
-		cmocka_unit_test(test_quoted_pairs),
-		cmocka_unit_test(test_quoted_at_sign),
-		cmocka_unit_test(test_quoted_malformed),
-		cmocka_unit_test(test_local_length_limit),
-		cmocka_unit_test(test_quoted_length_counts_quotes),
-		cmocka_unit_test(test_label_length_limit),
-		cmocka_unit_test(test_domain_length_limit),
-		cmocka_unit_test(test_path_length_limit),
-		cmocka_unit_test(test_domain_syntax),
-		cmocka_unit_test(test_numeric_tld_refused),
-		cmocka_unit_test(test_a_labels),
-		cmocka_unit_test(test_address_literals),
-		cmocka_unit_test(test_utf8_needs_flag),
-		cmocka_unit_test(test_utf8_malformed),
-		cmocka_unit_test(test_utf8_quoted),
-		cmocka_unit_test(test_utf8_lowercase_ascii_only),
-		cmocka_unit_test(test_tag_detection),
-		cmocka_unit_test(test_tag_first_separator),
-		cmocka_unit_test(test_tag_empty),
-		cmocka_unit_test(test_tag_not_at_start),
-		cmocka_unit_test(test_tag_base_must_be_dot_atom),
-		cmocka_unit_test(test_tag_quoted_has_none),
-		cmocka_unit_test(test_postmaster),
-		cmocka_unit_test(test_format_small_buffer),
-		cmocka_unit_test(test_domain_normalise),
-		cmocka_unit_test(test_utf8_valid),
+	    cmocka_unit_test(test_simple_split),
+	    cmocka_unit_test(test_lookup_lowercases_local),
+	    cmocka_unit_test(test_empty_and_missing_parts),
+	    cmocka_unit_test(test_dot_atom_dots),
+	    cmocka_unit_test(test_atext_specials),
+	    cmocka_unit_test(test_embedded_nul),
+	    cmocka_unit_test(test_control_chars),
+	    cmocka_unit_test(test_quoted_needs_quotes),
+	    cmocka_unit_test(test_quoted_plain_is_dot_atom),
+	    cmocka_unit_test(test_quoted_pairs),
+	    cmocka_unit_test(test_quoted_at_sign),
+	    cmocka_unit_test(test_quoted_malformed),
+	    cmocka_unit_test(test_local_length_limit),
+	    cmocka_unit_test(test_quoted_length_counts_quotes),
+	    cmocka_unit_test(test_label_length_limit),
+	    cmocka_unit_test(test_domain_length_limit),
+	    cmocka_unit_test(test_path_length_limit),
+	    cmocka_unit_test(test_domain_syntax),
+	    cmocka_unit_test(test_numeric_tld_refused),
+	    cmocka_unit_test(test_a_labels),
+	    cmocka_unit_test(test_address_literals),
+	    cmocka_unit_test(test_utf8_needs_flag),
+	    cmocka_unit_test(test_utf8_malformed),
+	    cmocka_unit_test(test_utf8_quoted),
+	    cmocka_unit_test(test_utf8_lowercase_ascii_only),
+	    cmocka_unit_test(test_tag_detection),
+	    cmocka_unit_test(test_tag_first_separator),
+	    cmocka_unit_test(test_tag_empty),
+	    cmocka_unit_test(test_tag_not_at_start),
+	    cmocka_unit_test(test_tag_base_must_be_dot_atom),
+	    cmocka_unit_test(test_tag_quoted_has_none),
+	    cmocka_unit_test(test_postmaster),
+	    cmocka_unit_test(test_format_small_buffer),
+	    cmocka_unit_test(test_domain_normalise),
+	    cmocka_unit_test(test_utf8_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "crypto/age.h"
 #include "base/b64.h"
 #include "base/bech32.h"
@@ -21,8 +22,8 @@
 #include "base/rnd.h"
 
 #define ENC_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_LEN)
-#define A16 "AAAAAAAAAAAAAAAA"
-#define A64 A16 A16 A16 A16 /* one full body line */
+#define A16       "AAAAAAAAAAAAAAAA"
+#define A64       A16 A16 A16 A16 /* one full body line */
 
 static unsigned char test_pk[AGE_KEY_LEN], test_sk[AGE_KEY_LEN];
 
@@ -50,13 +51,13 @@ static void hex_to(const char *h, unsigned char *out, size_t n)
 
 /* Seal msg, handing it to age_seal_update in pieces of step bytes. */
 static void seal_msg(const unsigned char *pk, const unsigned char *msg, size_t len, size_t step,
-		     struct buf *out)
+                     struct buf *out)
 {
 	struct age_seal *s = age_seal_begin(pk, sink_buf, out);
 	assert_non_null(s);
 	for (size_t off = 0; off < len; off += step)
 		assert_int_equal(age_seal_update(s, msg + off, len - off < step ? len - off : step),
-				 0);
+		                 0);
 	assert_int_equal(age_seal_final(s), 0);
 	age_seal_free(&s);
 	assert_null(s);
@@ -64,7 +65,7 @@ static void seal_msg(const unsigned char *pk, const unsigned char *msg, size_t l
 
 /* Open c in pieces of step bytes: 0 ok, -1 with *err set. */
 static int open_msg(const unsigned char *sk, const unsigned char *c, size_t len, size_t step,
-		    struct buf *out, const char **err)
+                    struct buf *out, const char **err)
 {
 	struct age_open *o = age_open_new(sk, sink_buf, out);
 	int r = 0;
@@ -163,12 +164,12 @@ static void test_x25519_rfc7748(void **state)
  * file key "YELLOW SUBMARINE", payload "age". */
 
 static const char kat_identity[] =
-	"AGE-SECRET-KEY-1XMWWC06LY3EE5RYTXM9MFLAZ2U56JJJ36S0MYPDRWSVLUL66MV4QX3S7F6";
+    "AGE-SECRET-KEY-1XMWWC06LY3EE5RYTXM9MFLAZ2U56JJJ36S0MYPDRWSVLUL66MV4QX3S7F6";
 static const char kat_share[] = "TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc";
 static const char kat_body[] = "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U";
 static const char kat_mac[] = "Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0";
 static const char kat_payload_hex[] =
-	"eecf62c7ce91b433274e68d4f2f9134cb74c5bfef7beaa52c8f0bc0e992c1e8331fb66";
+    "eecf62c7ce91b433274e68d4f2f9134cb74c5bfef7beaa52c8f0bc0e992c1e8331fb66";
 static const unsigned char kat_file_key[AGE_FILE_KEY_LEN] = "YELLOW SUBMARINE";
 
 static void kat_payload(struct buf *b)
@@ -186,10 +187,10 @@ static void kat_build(struct buf *b, const char *before, const char *after)
 	char mac_b64[64];
 	buf_reset(b);
 	buf_printf(b, "age-encryption.org/v1\n%s-> X25519 %s\n%s\n%s---", before, kat_share,
-		   kat_body, after);
-	assert_int_equal(age_hkdf_sha256(kat_file_key, 16, NULL, 0, (const unsigned char *)"header",
-					 6, k, 32),
-			 0);
+	           kat_body, after);
+	assert_int_equal(
+	    age_hkdf_sha256(kat_file_key, 16, NULL, 0, (const unsigned char *)"header", 6, k, 32),
+	    0);
 	crypto_auth_hmacsha256(mac, b->data, b->len, k);
 	b64_encode(mac, 32, mac_b64, false);
 	buf_printf(b, " %s\n", mac_b64);
@@ -220,7 +221,7 @@ static void test_kat_c2sp_x25519(void **state)
 	struct buf f = BUF_INIT;
 	const char *err = NULL;
 	buf_printf(&f, "age-encryption.org/v1\n-> X25519 %s\n%s\n--- %s\n", kat_share, kat_body,
-		   kat_mac);
+	           kat_mac);
 	kat_payload(&f);
 	assert_int_equal(kat_open(&f, f.len, &err), 0);
 	assert_int_equal(kat_open(&f, 1, &err), 0);
@@ -254,53 +255,51 @@ static void test_header_grammar(void **state)
 	kat_build(&f, "-> 1a-grease !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ xyz\nAAAA\n", "");
 	assert_int_equal(kat_open(&f, 1, &err), 0);
 	char line[300];
-	snprintf(line, sizeof(line), "-> grease\n%s\n%s\nAA\n", full, full);
+	assert_int_equal(fmt_name(line, sizeof(line), "-> grease\n%s\n%s\nAA\n", full, full), 0);
 	kat_build(&f, line, "");
 	assert_int_equal(kat_open(&f, f.len, &err), 0);
 	kat_build(&f, "", "-> empty\n\n");
 	assert_int_equal(kat_open(&f, f.len, &err), 0);
 	kat_build(&f,
-		  "-> X25519 ajtqAvDEkVNr2B7zUOtq2mAQXDSBlNrVAuM/dKb5sT4\n"
-		  "0evrK/HQXVsQ4YaDe+659l5OQzvAzD2ytLGHQLQiqxg\n",
-		  "");
+	          "-> X25519 ajtqAvDEkVNr2B7zUOtq2mAQXDSBlNrVAuM/dKb5sT4\n"
+	          "0evrK/HQXVsQ4YaDe+659l5OQzvAzD2ytLGHQLQiqxg\n",
+	          "");
 	assert_int_equal(kat_open(&f, 7, &err), 0);
 
 	static const struct {
 		const char *before, *after, *why;
 	} bad[] = {
-		{"", "-> empty\n", "body missing (needs an empty line)"},
-		{"", "-> stanza\n" A64 "\n",
-		 "missing final short line"},
-		{"", "-> stanza\n" A64 "AAAA\n\n",
-		 "body line longer than 64"},
-		{"", "-> stanza\nAA==\n", "padding"},
-		{"", "-> stanza\nAB\n", "not canonical"},
-		{"", "-> stanza\nA*\n", "bad character"},
-		{"", "-> stanza\nAAAA\r\n", "spurious CR"},
-		{"", "-> \n\n", "no arguments"},
-		{"", "-> a  b\n\n", "empty argument"},
-		{"", "-> a \n\n", "trailing space"},
-		{"", "-> a\x80\n\n", "non-ASCII argument"},
-		{"", "->a\n\n", "bad stanza start"},
-		{"-> scrypt c2FsdA 10\nAAAA\n", "", "scrypt not alone"},
-		{"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc extra\n"
-		 "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
-		 "", "X25519 extra argument"},
-		{"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOC\n"
-		 "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
-		 "", "X25519 short share"},
-		{"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCd\n"
-		 "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
-		 "", "X25519 share not canonical"},
-		{"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\n"
-		 "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7UAAA\n",
-		 "", "X25519 long body"},
-		{"-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
-		 "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
-		 "", "X25519 low-order share"},
-		{"-> x25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\n"
-		 "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
-		 "-> X25519\n", "X25519 without share"},
+	    {"", "-> empty\n", "body missing (needs an empty line)"},
+	    {"", "-> stanza\n" A64 "\n", "missing final short line"},
+	    {"", "-> stanza\n" A64 "AAAA\n\n", "body line longer than 64"},
+	    {"", "-> stanza\nAA==\n", "padding"},
+	    {"", "-> stanza\nAB\n", "not canonical"},
+	    {"", "-> stanza\nA*\n", "bad character"},
+	    {"", "-> stanza\nAAAA\r\n", "spurious CR"},
+	    {"", "-> \n\n", "no arguments"},
+	    {"", "-> a  b\n\n", "empty argument"},
+	    {"", "-> a \n\n", "trailing space"},
+	    {"", "-> a\x80\n\n", "non-ASCII argument"},
+	    {"", "->a\n\n", "bad stanza start"},
+	    {"-> scrypt c2FsdA 10\nAAAA\n", "", "scrypt not alone"},
+	    {"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc extra\n"
+	     "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
+	     "", "X25519 extra argument"},
+	    {"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOC\n"
+	     "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
+	     "", "X25519 short share"},
+	    {"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCd\n"
+	     "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
+	     "", "X25519 share not canonical"},
+	    {"-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\n"
+	     "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7UAAA\n",
+	     "", "X25519 long body"},
+	    {"-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+	     "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
+	     "", "X25519 low-order share"},
+	    {"-> x25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\n"
+	     "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
+	     "-> X25519\n", "X25519 without share"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		kat_build(&f, bad[i].before, bad[i].after);
@@ -308,20 +307,21 @@ static void test_header_grammar(void **state)
 			fail_msg("accepted: %s", bad[i].why);
 		assert_true(strncmp(err, "bad header", 10) == 0);
 	}
-	kat_build(&f, "-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
-		      "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
-		  "");
+	kat_build(&f,
+	          "-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+	          "EmECAEcKN+n/Vs9SbWiV+Hu0r+E8R77DdWYyd83nw7U\n",
+	          "");
 	assert_int_equal(kat_open(&f, f.len, &err), -1);
 	assert_string_equal(err, "bad header: X25519 share is a low-order point");
 
 	/* Lines that replace the whole header. */
 	static const char *const whole[] = {
-		"",
-		"age-encryption.org/v1\n",
-		"age-encryption.org/v1\r\n",
-		"age-encryption.org/v2\n",
-		"age-encryption.org/v1\n--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0\n",
-		"-----BEGIN AGE ENCRYPTED FILE-----\n",
+	    "",
+	    "age-encryption.org/v1\n",
+	    "age-encryption.org/v1\r\n",
+	    "age-encryption.org/v2\n",
+	    "age-encryption.org/v1\n--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0\n",
+	    "-----BEGIN AGE ENCRYPTED FILE-----\n",
 	};
 	for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
 		buf_reset(&f);
@@ -332,19 +332,19 @@ static void test_header_grammar(void **state)
 
 	/* MAC line variants (testkit hmac_*). */
 	static const char *const macs[] = {
-		"---\n",
-		"---  Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0\n",
-		"--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0 \n",
-		"---Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0\n",
-		"--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI1\n",
-		"--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI\n",
-		"--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0=\n",
-		"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+	    "---\n",
+	    "---  Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0\n",
+	    "--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0 \n",
+	    "---Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0\n",
+	    "--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI1\n",
+	    "--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI\n",
+	    "--- Vn+54jqiiUCE+WZcEVY3f1sqHjlu/z1LCQ/T7Xm7qI0=\n",
+	    "--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
 	};
 	for (size_t i = 0; i < sizeof(macs) / sizeof(macs[0]); i++) {
 		buf_reset(&f);
 		buf_printf(&f, "age-encryption.org/v1\n-> X25519 %s\n%s\n%s", kat_share, kat_body,
-			   macs[i]);
+		           macs[i]);
 		kat_payload(&f);
 		assert_int_equal(kat_open(&f, f.len, &err), -1);
 	}
@@ -404,15 +404,15 @@ static void test_key_strings(void **state)
 
 	/* Recipients are lower case only, identities upper case only, and
 	 * mixed case is never valid bech32. */
-	snprintf(t, sizeof(t), "%s", r);
+	assert_int_equal(fmt_name(t, sizeof(t), "%s", r), 0);
 	for (size_t i = 0; t[i]; i++)
 		t[i] = (char)toupper((unsigned char)t[i]);
 	assert_int_equal(age_recipient_decode(t, back), 0);
-	snprintf(t, sizeof(t), "%s", id);
+	assert_int_equal(fmt_name(t, sizeof(t), "%s", id), 0);
 	for (size_t i = 0; t[i]; i++)
 		t[i] = (char)tolower((unsigned char)t[i]);
 	assert_int_equal(age_identity_decode(t, back), 0);
-	snprintf(t, sizeof(t), "%s", r);
+	assert_int_equal(fmt_name(t, sizeof(t), "%s", r), 0);
 	size_t letter = 4; /* first letter after "age1" (digits have no case) */
 	while (!islower((unsigned char)t[letter]))
 		letter++;
@@ -421,7 +421,7 @@ static void test_key_strings(void **state)
 	/* Wrong kind, bad checksum, wrong length. */
 	assert_int_equal(age_identity_decode(r, back), 0);
 	assert_int_equal(age_recipient_decode(id, back), 0);
-	snprintf(t, sizeof(t), "%s", r);
+	assert_int_equal(fmt_name(t, sizeof(t), "%s", r), 0);
 	t[20] = t[20] == 'q' ? 'p' : 'q';
 	assert_int_equal(age_recipient_decode(t, back), 0);
 	unsigned char long_key[AGE_KEY_LEN + 1] = {0};
@@ -466,7 +466,7 @@ static void test_round_trips(void **state)
 			seal_msg(test_pk, msg, sizes[i], steps[j], &c);
 			assert_int_equal(c.len, expected_size(header_len(&c), sizes[i]));
 			assert_int_equal(
-				open_msg(test_sk, c.data, c.len, steps[(j + 1) % 4], &p, &err), 0);
+			    open_msg(test_sk, c.data, c.len, steps[(j + 1) % 4], &p, &err), 0);
 			assert_int_equal(p.len, sizes[i]);
 			if (sizes[i])
 				assert_memory_equal(p.data, msg, sizes[i]);
@@ -550,7 +550,7 @@ static void test_bit_flips(void **state)
 
 struct forge {
 	struct buf file; /* header and nonce, then forged chunks */
-	size_t prefix;	 /* bytes of header and nonce */
+	size_t prefix;   /* bytes of header and nonce */
 	unsigned char key[32];
 	uint64_t counter;
 };
@@ -568,17 +568,17 @@ static void forge_begin(struct forge *g, const struct buf *sealed)
 	memcpy(salt, share.data, 32);
 	memcpy(salt + 32, test_pk, 32);
 	assert_int_equal(age_hkdf_sha256(shared, 32, salt, 64,
-					 (const unsigned char *)"age-encryption.org/v1/X25519", 28,
-					 wrap, 32),
-			 0);
+	                                 (const unsigned char *)"age-encryption.org/v1/X25519", 28,
+	                                 wrap, 32),
+	                 0);
 	assert_int_equal(crypto_aead_chacha20poly1305_ietf_decrypt(fk, NULL, NULL, body.data, 32,
-								   NULL, 0, nonce12, wrap),
-			 0);
+	                                                           NULL, 0, nonce12, wrap),
+	                 0);
 	g->prefix = header_len(sealed) + AGE_NONCE_LEN;
 	assert_int_equal(age_hkdf_sha256(fk, 16, sealed->data + g->prefix - AGE_NONCE_LEN,
-					 AGE_NONCE_LEN, (const unsigned char *)"payload", 7, g->key,
-					 32),
-			 0);
+	                                 AGE_NONCE_LEN, (const unsigned char *)"payload", 7, g->key,
+	                                 32),
+	                 0);
 	g->file = (struct buf)BUF_INIT;
 	buf_append(&g->file, sealed->data, g->prefix);
 	g->counter = 0;
@@ -595,7 +595,7 @@ static void forge_chunk(struct forge *g, const unsigned char *p, size_t n, bool 
 	buf_reserve(&g->file, n + 16);
 	unsigned long long clen = 0;
 	crypto_aead_chacha20poly1305_ietf_encrypt(g->file.data + g->file.len, &clen, p, n, NULL, 0,
-						  NULL, nonce, g->key);
+	                                          NULL, nonce, g->key);
 	g->file.len += (size_t)clen;
 	g->counter++;
 }
@@ -688,7 +688,7 @@ static void test_truncation(void **state)
 		/* Every chunk boundary before the end. */
 		for (size_t k = 0; pre + k * ENC_CHUNK < c.len; k++) {
 			const char *want = k == 0 ? "truncated payload: no chunk"
-						  : "truncated payload: last chunk missing";
+			                          : "truncated payload: last chunk missing";
 			if (!open_fails(c.data, pre + k * ENC_CHUNK, want))
 				fail_msg("truncation after %zu chunks accepted", k);
 		}
@@ -787,22 +787,22 @@ static void test_fd_conveniences(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hkdf_rfc5869),
-		cmocka_unit_test(test_x25519_rfc7748),
-		cmocka_unit_test(test_kat_c2sp_x25519),
-		cmocka_unit_test(test_header_grammar),
-		cmocka_unit_test(test_header_limits),
-		cmocka_unit_test(test_key_strings),
-		cmocka_unit_test(test_round_trips),
-		cmocka_unit_test(test_open_one_byte_at_a_time),
-		cmocka_unit_test(test_wrong_identity),
-		cmocka_unit_test(test_low_order_recipient_refused),
-		cmocka_unit_test(test_bit_flips),
-		cmocka_unit_test(test_last_chunk_flag),
-		cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_trailing_data),
-		cmocka_unit_test(test_sink_failure),
-		cmocka_unit_test(test_fd_conveniences),
+	    cmocka_unit_test(test_hkdf_rfc5869),
+	    cmocka_unit_test(test_x25519_rfc7748),
+	    cmocka_unit_test(test_kat_c2sp_x25519),
+	    cmocka_unit_test(test_header_grammar),
+	    cmocka_unit_test(test_header_limits),
+	    cmocka_unit_test(test_key_strings),
+	    cmocka_unit_test(test_round_trips),
+	    cmocka_unit_test(test_open_one_byte_at_a_time),
+	    cmocka_unit_test(test_wrong_identity),
+	    cmocka_unit_test(test_low_order_recipient_refused),
+	    cmocka_unit_test(test_bit_flips),
+	    cmocka_unit_test(test_last_chunk_flag),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_trailing_data),
+	    cmocka_unit_test(test_sink_failure),
+	    cmocka_unit_test(test_fd_conveniences),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

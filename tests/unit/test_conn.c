@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "sys/conn.h"
 
 static char mypid[32];
@@ -29,7 +30,7 @@ static int setup(void **state)
 	if (l != 3 && (dup2(l, 3) < 0 || close(l) < 0))
 		return -1;
 	/* A pid has at most 10 digits: it fits. */
-	snprintf(mypid, sizeof(mypid), "%ld", (long)getpid());
+	assert_int_equal(fmt_name(mypid, sizeof(mypid), "%ld", (long)getpid()), 0);
 	return 0;
 }
 
@@ -66,7 +67,7 @@ static void test_listeners_not_passed(void **state)
 	assert_false(passed("-1", "1"));
 	assert_false(passed("99999999999999999999", "1"));
 	char pidx[40];
-	snprintf(pidx, sizeof(pidx), "%sx", mypid); /* fits: see setup */
+	assert_int_equal(fmt_name(pidx, sizeof(pidx), "%sx", mypid), 0); /* fits: see setup */
 	assert_false(passed(pidx, "1"));
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "base/fmt.h"
 #include "base/buf.h"
 #include "proto/imapparse.h"
 #include "proto/imapsearch.h"
@@ -15,7 +16,7 @@
  * Returns imapsearch_parse's result; on 1 *tree_r holds the formatted tree
  * (static buffer) and *s_r the search (caller frees) if s_r is not NULL. */
 static int search_lim(const char *criteria, const struct imapsearch_limits *lim,
-		      const char **tree_r, struct imapsearch **s_r)
+                      const char **tree_r, struct imapsearch **s_r)
 {
 	static char tree[4096];
 	struct imapparse_limits plim;
@@ -23,7 +24,7 @@ static int search_lim(const char *criteria, const struct imapsearch_limits *lim,
 	plim.max_depth = 64;
 	struct imapparse *p = imapparse_new(&plim, IMAPPARSE_F_UTF8);
 	char line[4096];
-	snprintf(line, sizeof(line), "t SEARCH %s", criteria);
+	assert_int_equal(fmt_name(line, sizeof(line), "t SEARCH %s", criteria), 0);
 	assert_int_equal(imapparse_feed_line(p, line, strlen(line)), 1);
 	const struct imapparse_cmd *c = imapparse_command(p);
 	struct imapsearch *s = NULL;
@@ -33,7 +34,7 @@ static int search_lim(const char *criteria, const struct imapsearch_limits *lim,
 		struct buf b = BUF_INIT;
 		assert_non_null(s);
 		imapsearch_format(&s->root, &b);
-		snprintf(tree, sizeof(tree), "%s", buf_cstr(&b));
+		assert_int_equal(fmt_name(tree, sizeof(tree), "%s", buf_cstr(&b)), 0);
 		buf_free(&b);
 		if (tree_r != NULL)
 			*tree_r = tree;
@@ -78,12 +79,12 @@ static void test_all(void **state)
 
 static void test_flag_keys(void **state)
 {
-	static const char *keys[] = {"ANSWERED", "DELETED", "DRAFT", "FLAGGED", "NEW", "OLD",
-				     "RECENT", "SEEN", "UNANSWERED", "UNDELETED", "UNDRAFT",
-				     "UNFLAGGED", "UNSEEN"};
+	static const char *keys[] = {"ANSWERED", "DELETED",   "DRAFT", "FLAGGED",    "NEW",
+	                             "OLD",      "RECENT",    "SEEN",  "UNANSWERED", "UNDELETED",
+	                             "UNDRAFT",  "UNFLAGGED", "UNSEEN"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		char want[64];
-		snprintf(want, sizeof(want), "AND(%s)", keys[i]);
+		assert_int_equal(fmt_name(want, sizeof(want), "AND(%s)", keys[i]), 0);
 		expect(keys[i], want);
 	}
 }
@@ -163,10 +164,21 @@ static void test_leap_day(void **state)
 static void test_bad_dates(void **state)
 {
 	static const char *bad[] = {
-		"ON 32-Jan-2024", "ON 0-Jan-2024",  "ON 31-Apr-2024", "ON 1-Foo-2024",
-		"ON 1-Jan-24",    "ON 1-Jan-20245", "ON 001-Jan-2024", "ON -Jan-2024",
-		"ON 1 Jan 2024",  "ON 1/1/2024",    "ON 2024-01-01",  "ON 1-January-2024",
-		"ON",             "ON (1-Jan-2024)", "ON NIL",
+	    "ON 32-Jan-2024",
+	    "ON 0-Jan-2024",
+	    "ON 31-Apr-2024",
+	    "ON 1-Foo-2024",
+	    "ON 1-Jan-24",
+	    "ON 1-Jan-20245",
+	    "ON 001-Jan-2024",
+	    "ON -Jan-2024",
+	    "ON 1 Jan 2024",
+	    "ON 1/1/2024",
+	    "ON 2024-01-01",
+	    "ON 1-January-2024",
+	    "ON",
+	    "ON (1-Jan-2024)",
+	    "ON NIL",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_bad(bad[i]);
@@ -356,7 +368,7 @@ static void test_literal_string(void **state)
 	const char *l1 = "t SEARCH CHARSET UTF-8 TEXT {4}";
 	assert_int_equal(imapparse_feed_line(p, l1, strlen(l1)), 0);
 	assert_int_equal(imapparse_feed_literal(p, (const unsigned char *)"\xe6\x97\xa5!", 4, NULL),
-			 1);
+	                 1);
 	assert_int_equal(imapparse_feed_line(p, " SEEN", 5), 1);
 	const struct imapparse_cmd *c = imapparse_command(p);
 	assert_int_equal(imapsearch_parse(c->args, c->count, &lim, &s, &err), 1);
@@ -464,55 +476,55 @@ static void test_kind_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_all),
-		cmocka_unit_test(test_flag_keys),
-		cmocka_unit_test(test_keys_case_insensitive),
-		cmocka_unit_test(test_string_keys),
-		cmocka_unit_test(test_string_nil_is_astring),
-		cmocka_unit_test(test_empty_string),
-		cmocka_unit_test(test_header),
-		cmocka_unit_test(test_header_empty_value),
-		cmocka_unit_test(test_header_bad_field),
-		cmocka_unit_test(test_keyword),
-		cmocka_unit_test(test_keyword_system_flag_refused),
-		cmocka_unit_test(test_dates),
-		cmocka_unit_test(test_sent_dates),
-		cmocka_unit_test(test_leap_day),
-		cmocka_unit_test(test_bad_dates),
-		cmocka_unit_test(test_date_parser_direct),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_uid_set),
-		cmocka_unit_test(test_sequence_set_key),
-		cmocka_unit_test(test_sequence_set_in_tree),
-		cmocka_unit_test(test_not),
-		cmocka_unit_test(test_or),
-		cmocka_unit_test(test_or_nested),
-		cmocka_unit_test(test_or_missing_operand),
-		cmocka_unit_test(test_group),
-		cmocka_unit_test(test_group_in_or),
-		cmocka_unit_test(test_empty_group),
-		cmocka_unit_test(test_no_criteria),
-		cmocka_unit_test(test_unknown_key),
-		cmocka_unit_test(test_missing_argument),
-		cmocka_unit_test(test_list_as_string_refused),
-		cmocka_unit_test(test_charset_utf8),
-		cmocka_unit_test(test_charset_us_ascii),
-		cmocka_unit_test(test_charset_absent),
-		cmocka_unit_test(test_charset_unsupported),
-		cmocka_unit_test(test_charset_missing_name),
-		cmocka_unit_test(test_charset_only_first),
-		cmocka_unit_test(test_us_ascii_refuses_8bit),
-		cmocka_unit_test(test_utf8_string),
-		cmocka_unit_test(test_literal_string),
-		cmocka_unit_test(test_literal_bad_utf8),
-		cmocka_unit_test(test_modseq),
-		cmocka_unit_test(test_modseq_entry),
-		cmocka_unit_test(test_modseq_bad),
-		cmocka_unit_test(test_depth_limit),
-		cmocka_unit_test(test_deep_not_chain_default_limit),
-		cmocka_unit_test(test_key_limit),
-		cmocka_unit_test(test_range_limit),
-		cmocka_unit_test(test_kind_names),
+	    cmocka_unit_test(test_all),
+	    cmocka_unit_test(test_flag_keys),
+	    cmocka_unit_test(test_keys_case_insensitive),
+	    cmocka_unit_test(test_string_keys),
+	    cmocka_unit_test(test_string_nil_is_astring),
+	    cmocka_unit_test(test_empty_string),
+	    cmocka_unit_test(test_header),
+	    cmocka_unit_test(test_header_empty_value),
+	    cmocka_unit_test(test_header_bad_field),
+	    cmocka_unit_test(test_keyword),
+	    cmocka_unit_test(test_keyword_system_flag_refused),
+	    cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_sent_dates),
+	    cmocka_unit_test(test_leap_day),
+	    cmocka_unit_test(test_bad_dates),
+	    cmocka_unit_test(test_date_parser_direct),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_uid_set),
+	    cmocka_unit_test(test_sequence_set_key),
+	    cmocka_unit_test(test_sequence_set_in_tree),
+	    cmocka_unit_test(test_not),
+	    cmocka_unit_test(test_or),
+	    cmocka_unit_test(test_or_nested),
+	    cmocka_unit_test(test_or_missing_operand),
+	    cmocka_unit_test(test_group),
+	    cmocka_unit_test(test_group_in_or),
+	    cmocka_unit_test(test_empty_group),
+	    cmocka_unit_test(test_no_criteria),
+	    cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_missing_argument),
+	    cmocka_unit_test(test_list_as_string_refused),
+	    cmocka_unit_test(test_charset_utf8),
+	    cmocka_unit_test(test_charset_us_ascii),
+	    cmocka_unit_test(test_charset_absent),
+	    cmocka_unit_test(test_charset_unsupported),
+	    cmocka_unit_test(test_charset_missing_name),
+	    cmocka_unit_test(test_charset_only_first),
+	    cmocka_unit_test(test_us_ascii_refuses_8bit),
+	    cmocka_unit_test(test_utf8_string),
+	    cmocka_unit_test(test_literal_string),
+	    cmocka_unit_test(test_literal_bad_utf8),
+	    cmocka_unit_test(test_modseq),
+	    cmocka_unit_test(test_modseq_entry),
+	    cmocka_unit_test(test_modseq_bad),
+	    cmocka_unit_test(test_depth_limit),
+	    cmocka_unit_test(test_deep_not_chain_default_limit),
+	    cmocka_unit_test(test_key_limit),
+	    cmocka_unit_test(test_range_limit),
+	    cmocka_unit_test(test_kind_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

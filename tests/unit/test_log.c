@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "sys/log.h"
 
 /* Run fn with fd 2 redirected to a temp file; return what it wrote. */
@@ -89,7 +90,9 @@ static void emit_widest(void)
 	memset(big, '"', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	for (int i = 0; i < 8; i++) {
-		snprintf(key, sizeof(key), "STICKY%d_%s", i, "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK");
+		assert_int_equal(fmt_name(key, sizeof(key), "STICKY%d_%s", i,
+		                          "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK"),
+		                 0);
 		log_set(key, big);
 	}
 	const char *k = "FIELDFIELDFIELDFIELDFIELDFIELDFIELD";
@@ -98,7 +101,9 @@ static void emit_widest(void)
 	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k,
 	          big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, k, big, NULL);
 	for (int i = 0; i < 8; i++) {
-		snprintf(key, sizeof(key), "STICKY%d_%s", i, "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK");
+		assert_int_equal(fmt_name(key, sizeof(key), "STICKY%d_%s", i,
+		                          "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK"),
+		                 0);
 		log_set(key, NULL);
 	}
 }
@@ -136,15 +141,15 @@ static void test_journal_stream(void **state)
 	unsetenv("LOG_TARGET");
 	char good[64], bad[8][64]; /* two 20-digit numbers and three more bytes fit */
 	unsigned long long dev = (unsigned long long)st.st_dev, ino = (unsigned long long)st.st_ino;
-	snprintf(good, sizeof(good), "%llu:%llu", dev, ino);
-	snprintf(bad[0], sizeof(bad[0]), "+%llu:%llu", dev, ino);
-	snprintf(bad[1], sizeof(bad[1]), " %llu:%llu", dev, ino);
-	snprintf(bad[2], sizeof(bad[2]), "%llu:%llu ", dev, ino);
-	snprintf(bad[3], sizeof(bad[3]), "%llu:%llu:1", dev, ino);
-	snprintf(bad[4], sizeof(bad[4]), "%llu:+%llu", dev, ino);
-	snprintf(bad[5], sizeof(bad[5]), "%llu%llu", dev, ino);
-	snprintf(bad[6], sizeof(bad[6]), "%llu:%llu", dev, ino + 1);
-	snprintf(bad[7], sizeof(bad[7]), "%llu:99999999999999999999999", dev);
+	assert_int_equal(fmt_name(good, sizeof(good), "%llu:%llu", dev, ino), 0);
+	assert_int_equal(fmt_name(bad[0], sizeof(bad[0]), "+%llu:%llu", dev, ino), 0);
+	assert_int_equal(fmt_name(bad[1], sizeof(bad[1]), " %llu:%llu", dev, ino), 0);
+	assert_int_equal(fmt_name(bad[2], sizeof(bad[2]), "%llu:%llu ", dev, ino), 0);
+	assert_int_equal(fmt_name(bad[3], sizeof(bad[3]), "%llu:%llu:1", dev, ino), 0);
+	assert_int_equal(fmt_name(bad[4], sizeof(bad[4]), "%llu:+%llu", dev, ino), 0);
+	assert_int_equal(fmt_name(bad[5], sizeof(bad[5]), "%llu%llu", dev, ino), 0);
+	assert_int_equal(fmt_name(bad[6], sizeof(bad[6]), "%llu:%llu", dev, ino + 1), 0);
+	assert_int_equal(fmt_name(bad[7], sizeof(bad[7]), "%llu:99999999999999999999999", dev), 0);
 	setenv("JOURNAL_STREAM", good, 1);
 	log_init("test");
 	enum log_target with_good = log_target();

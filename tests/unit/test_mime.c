@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/fmt.h"
 #include "base/buf.h"
 #include "proto/mime.h"
 #include "proto/rfc2047.h"
@@ -81,7 +82,7 @@ static struct mime_part *find_named(struct mime_part *root, const char *name)
 	if (strcmp(name, "msg") == 0)
 		return root->children;
 	char sec[64];
-	snprintf(sec, sizeof(sec), "%s", name);
+	assert_int_equal(fmt_name(sec, sizeof(sec), "%s", name), 0);
 	char *m = strstr(sec, ".msg");
 	if (m != NULL)
 		*m = '\0';
@@ -96,9 +97,9 @@ static void check_message(const char *name)
 {
 	char path[512];
 	size_t len, elen;
-	snprintf(path, sizeof(path), "%s/%s.eml", data_dir(), name);
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/%s.eml", data_dir(), name), 0);
 	unsigned char *msg = read_file(path, &len);
-	snprintf(path, sizeof(path), "%s/%s.expected", data_dir(), name);
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/%s.expected", data_dir(), name), 0);
 	unsigned char *exp = read_file(path, &elen);
 	assert_non_null(msg);
 	assert_non_null(exp);
@@ -164,7 +165,8 @@ static void check_message(const char *name)
 			char *sp2 = memchr(val, ' ', vl);
 			assert_non_null(sp2);
 			char sec[64];
-			snprintf(sec, sizeof(sec), "%.*s", (int)(sp2 - val), val);
+			assert_int_equal(fmt_name(sec, sizeof(sec), "%.*s", (int)(sp2 - val), val),
+			                 0);
 			struct mime_part *p = NULL;
 			assert_int_equal(mime_part_find(root, sec, &p), 0);
 			unescape(sp2 + 1, (size_t)(nl - sp2 - 1), &want);
@@ -173,13 +175,14 @@ static void check_message(const char *name)
 		} else if (kl == 9 && memcmp(line, "NOSECTION", 9) == 0) {
 			char sec[64];
 			struct mime_part *p = NULL;
-			snprintf(sec, sizeof(sec), "%.*s", (int)vl, val);
+			assert_int_equal(fmt_name(sec, sizeof(sec), "%.*s", (int)vl, val), 0);
 			assert_int_equal(mime_part_find(root, sec, &p), -1);
 		} else if (kl == 9 && memcmp(line, "MSGHEADER", 9) == 0) {
 			/* n.HEADER: header of the message inside part n */
 			char *sp2 = memchr(val, ' ', vl);
 			char sec[64];
-			snprintf(sec, sizeof(sec), "%.*s", (int)(sp2 - val), val);
+			assert_int_equal(fmt_name(sec, sizeof(sec), "%.*s", (int)(sp2 - val), val),
+			                 0);
 			struct mime_part *p = NULL;
 			assert_int_equal(mime_part_find(root, sec, &p), 0);
 			assert_true((p->flags & MIME_PART_MESSAGE) != 0);
@@ -372,7 +375,7 @@ static void test_rfc2231(void **state)
 
 	size_t len;
 	char path[512];
-	snprintf(path, sizeof(path), "%s/04-rfc2231.eml", data_dir());
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/04-rfc2231.eml", data_dir()), 0);
 	unsigned char *msg = read_file(path, &len);
 	assert_non_null(msg);
 	struct mime_part *root = NULL, *p = NULL;
@@ -721,7 +724,8 @@ static void test_cache_rejects(void **state)
 {
 	size_t len;
 	char path[512];
-	snprintf(path, sizeof(path), "%s/06-rfc822-attachment.eml", data_dir());
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/06-rfc822-attachment.eml", data_dir()),
+	                 0);
 	unsigned char *msg = read_file(path, &len);
 	struct mime_part *root, *r2;
 	mime_parse(msg, len, NULL, &root);

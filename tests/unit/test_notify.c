@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "svc/notify.h"
 
 static char dir[64];
@@ -43,10 +44,10 @@ static void wait_for_socket(const char *path)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/test_notify.XXXXXX");
+	assert_int_equal(fmt_name(dir, sizeof(dir), "/tmp/test_notify.XXXXXX"), 0);
 	if (mkdtemp(dir) == NULL)
 		return -1;
-	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
+	assert_int_equal(fmt_name(sock, sizeof(sock), "%s/redis.sock", dir), 0);
 	redis_pid = fork();
 	if (redis_pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
@@ -67,14 +68,14 @@ static int teardown(void **state)
 		waitpid(redis_pid, NULL, 0);
 	}
 	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(fmt_name(cmd, sizeof(cmd), "rm -rf %s", dir), 0);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
 static struct notify *connect_to(const char *path)
 {
 	char spec[160];
-	snprintf(spec, sizeof(spec), "unix:%s", path);
+	assert_int_equal(fmt_name(spec, sizeof(spec), "unix:%s", path), 0);
 	return notify_new(spec);
 }
 
@@ -118,12 +119,31 @@ static void test_publish_reaches_subscribers(void **state)
 	notify_free(&pub);
 }
 
+/* A message longer than the reader's buffer is skipped whole, never cut
+ * (a cut "changed <modseq>" would name another modseq). */
+static void test_overlong_message_skipped(void **state)
+{
+	(void)state;
+	struct notify *a = connect_to(sock), *pub = connect_to(sock);
+	assert_int_equal(notify_subscribe(a, "aaaa"), 0);
+	char lng[NOTIFY_MSG_MAX + 16], msg[NOTIFY_MSG_MAX];
+	memset(lng, '7', sizeof(lng) - 1);
+	memcpy(lng, "changed ", 8);
+	lng[sizeof(lng) - 1] = '\0';
+	assert_int_equal(notify_publish(pub, "aaaa", lng), 0);
+	assert_int_equal(notify_publish(pub, "aaaa", "changed 5"), 0);
+	assert_int_equal(next_message(a, msg, sizeof(msg)), 1);
+	assert_string_equal(msg, "changed 5");
+	notify_free(&a);
+	notify_free(&pub);
+}
+
 /* A server that reads one command and answers with reply. */
 static pid_t fake_server(const char *path, const char *reply)
 {
 	int l = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(fmt_name(sa.sun_path, sizeof(sa.sun_path), "%s", path), 0);
 	unlink(path);
 	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(l, 1), 0);
@@ -145,7 +165,7 @@ static pid_t fake_server(const char *path, const char *reply)
 static void expect_failure(const char *reply)
 {
 	char path[160];
-	snprintf(path, sizeof(path), "%s/fake.sock", dir);
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/fake.sock", dir), 0);
 	pid_t pid = fake_server(path, reply);
 	struct notify *pub = connect_to(path);
 	struct timespec t0, t1;
@@ -198,7 +218,7 @@ static void test_tcp_spec(void **state)
 	memset(longhost, 'h', sizeof(longhost) - 1);
 	longhost[sizeof(longhost) - 1] = '\0';
 	/* Every spec below fits in spec[] (at most 300 + 7 bytes). */
-	snprintf(spec, sizeof(spec), "127.0.0.1:%u", port);
+	assert_int_equal(fmt_name(spec, sizeof(spec), "127.0.0.1:%u", port), 0);
 	struct notify *n = notify_new(spec);
 	assert_int_equal(notify_connect(n), 0);
 	notify_free(&n);
@@ -209,13 +229,14 @@ static void test_tcp_spec(void **state)
 	                                        {"127.0.0.1:+", "x"},
 	                                        {":", ""}};
 	for (size_t i = 0; i < sizeof(around) / sizeof(around[0]); i++) {
-		snprintf(spec, sizeof(spec), "%s%u%s", around[i][0], port, around[i][1]);
+		assert_int_equal(
+		    fmt_name(spec, sizeof(spec), "%s%u%s", around[i][0], port, around[i][1]), 0);
 		n = notify_new(spec);
 		assert_int_equal(notify_connect(n), -1);
 		notify_free(&n);
 	}
 	/* A port above 65535 would wrap onto the listener's. */
-	snprintf(spec, sizeof(spec), "127.0.0.1:%u", port + 65536);
+	assert_int_equal(fmt_name(spec, sizeof(spec), "127.0.0.1:%u", port + 65536), 0);
 	const char *more[] = {spec, "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", longhost};
 	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
 		n = notify_new(more[i]);
@@ -267,6 +288,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_integer),
 	    cmocka_unit_test(test_tcp_spec),
 	    cmocka_unit_test(test_publish_reaches_subscribers),
+	    cmocka_unit_test(test_overlong_message_skipped),
 	    cmocka_unit_test(test_error_reply_drops_the_connection),
 	    cmocka_unit_test(test_odd_reply_drops_the_connection),
 	    cmocka_unit_test(test_silent_server_times_out),

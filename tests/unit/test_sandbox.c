@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "sandbox.h"
 #include "sandbox_int.h"
 
@@ -84,7 +85,7 @@ static int enter(enum sandbox_profile p, const char *user)
 static int open_errno(const char *rel, int flags)
 {
 	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/%s", tmpdir, rel), 0);
 	int fd = open(path, flags | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno;
@@ -95,7 +96,7 @@ static int open_errno(const char *rel, int flags)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sealmail-sandbox-XXXXXX");
+	assert_int_equal(fmt_name(tmpdir, sizeof(tmpdir), "/tmp/sealmail-sandbox-XXXXXX"), 0);
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
 	char p[256];
@@ -103,13 +104,13 @@ static int setup(void **state)
 	    "users",  "users/A", "users/A/spool", "users/A/spool/tmp", "users/A/spool/new",
 	    "users/B"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", tmpdir, dirs[i]);
+		assert_int_equal(fmt_name(p, sizeof(p), "%s/%s", tmpdir, dirs[i]), 0);
 		if (mkdir(p, 0700) < 0)
 			return -1;
 	}
 	static const char *files[] = {"directory.db", "users/B/mailbox.db", "users/A/old"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", tmpdir, files[i]);
+		assert_int_equal(fmt_name(p, sizeof(p), "%s/%s", tmpdir, files[i]), 0);
 		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd < 0 || write(fd, "data", 4) != 4)
 			return -1;
@@ -123,7 +124,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	assert_int_equal(fmt_name(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir), 0);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -448,11 +449,11 @@ static int c_postauth(void *arg)
 	if (open_errno("users/A/old", O_RDONLY) != 0)
 		return 95;
 	char a[256], b[256];
-	snprintf(a, sizeof(a), "%s/users/A/new", tmpdir);
-	snprintf(b, sizeof(b), "%s/users/A/spool/new/moved", tmpdir);
+	assert_int_equal(fmt_name(a, sizeof(a), "%s/users/A/new", tmpdir), 0);
+	assert_int_equal(fmt_name(b, sizeof(b), "%s/users/A/spool/new/moved", tmpdir), 0);
 	if (rename(a, b) != 0)
 		return 96;
-	snprintf(a, sizeof(a), "%s/users/B/stolen", tmpdir);
+	assert_int_equal(fmt_name(a, sizeof(a), "%s/users/B/stolen", tmpdir), 0);
 	if (rename(b, a) == 0 || (errno != EACCES && errno != EXDEV))
 		return 97;
 	if (unlink(b) != 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "base/fmt.h"
 #include "base/buf.h"
 #include "proto/seqset.h"
 
@@ -28,7 +29,7 @@ static const char *resolved(const char *text, uint32_t max, bool uid)
 	assert_int_equal(parse(&s, text, 0), 1);
 	assert_int_equal(seqset_resolve(&s, max, uid), 1);
 	seqset_format(&s, &b);
-	snprintf(out, sizeof(out), "%s", buf_cstr(&b));
+	assert_int_equal(fmt_name(out, sizeof(out), "%s", buf_cstr(&b)), 0);
 	buf_free(&b);
 	seqset_free(&s);
 	return out;
@@ -111,8 +112,8 @@ static void test_leading_zero(void **state)
 
 static void test_syntax_errors(void **state)
 {
-	static const char *bad[] = {"", ",", "1,", ",1", "1::2", "1:2:3", "1 ,2", " 1", "1:",
-				    ":1", "a", "1-3", "**", "*1", "1*", "+1", "-1", "1,,2"};
+	static const char *bad[] = {"",   ",", "1,",  ",1", "1::2", "1:2:3", "1 ,2", " 1", "1:",
+	                            ":1", "a", "1-3", "**", "*1",   "1*",    "+1",   "-1", "1,,2"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct seqset s = SEQSET_INIT;
 		assert_int_equal(parse(&s, bad[i], 0), 0);
@@ -152,7 +153,7 @@ static void test_normalise_at_max_number(void **state)
 {
 	/* hi + 1 must not wrap around at 4294967295. */
 	assert_string_equal(resolved("4294967295,1,4294967294", 0, true),
-			    "1,4294967294:4294967295");
+	                    "1,4294967294:4294967295");
 }
 
 static void test_uid_star_above_max(void **state)
@@ -299,34 +300,34 @@ static void test_clear_and_reuse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_single_number),
-		cmocka_unit_test(test_range_and_list),
-		cmocka_unit_test(test_star_alone),
-		cmocka_unit_test(test_reversed_star_range),
-		cmocka_unit_test(test_reversed_range),
-		cmocka_unit_test(test_max_number),
-		cmocka_unit_test(test_number_too_large),
-		cmocka_unit_test(test_zero),
-		cmocka_unit_test(test_range_to_zero),
-		cmocka_unit_test(test_leading_zero),
-		cmocka_unit_test(test_syntax_errors),
-		cmocka_unit_test(test_huge_list_within_limit),
-		cmocka_unit_test(test_range_limit),
-		cmocka_unit_test(test_normalise_merges),
-		cmocka_unit_test(test_normalise_at_max_number),
-		cmocka_unit_test(test_uid_star_above_max),
-		cmocka_unit_test(test_uid_numbers_beyond_max_kept),
-		cmocka_unit_test(test_uid_star_empty_mailbox),
-		cmocka_unit_test(test_seq_out_of_range),
-		cmocka_unit_test(test_seq_star_empty_mailbox),
-		cmocka_unit_test(test_contains),
-		cmocka_unit_test(test_count_full_range),
-		cmocka_unit_test(test_iterate),
-		cmocka_unit_test(test_iterate_at_max_number),
-		cmocka_unit_test(test_format_unresolved),
-		cmocka_unit_test(test_add_keeps_order_and_compacts),
-		cmocka_unit_test(test_add_at_max_number),
-		cmocka_unit_test(test_clear_and_reuse),
+	    cmocka_unit_test(test_single_number),
+	    cmocka_unit_test(test_range_and_list),
+	    cmocka_unit_test(test_star_alone),
+	    cmocka_unit_test(test_reversed_star_range),
+	    cmocka_unit_test(test_reversed_range),
+	    cmocka_unit_test(test_max_number),
+	    cmocka_unit_test(test_number_too_large),
+	    cmocka_unit_test(test_zero),
+	    cmocka_unit_test(test_range_to_zero),
+	    cmocka_unit_test(test_leading_zero),
+	    cmocka_unit_test(test_syntax_errors),
+	    cmocka_unit_test(test_huge_list_within_limit),
+	    cmocka_unit_test(test_range_limit),
+	    cmocka_unit_test(test_normalise_merges),
+	    cmocka_unit_test(test_normalise_at_max_number),
+	    cmocka_unit_test(test_uid_star_above_max),
+	    cmocka_unit_test(test_uid_numbers_beyond_max_kept),
+	    cmocka_unit_test(test_uid_star_empty_mailbox),
+	    cmocka_unit_test(test_seq_out_of_range),
+	    cmocka_unit_test(test_seq_star_empty_mailbox),
+	    cmocka_unit_test(test_contains),
+	    cmocka_unit_test(test_count_full_range),
+	    cmocka_unit_test(test_iterate),
+	    cmocka_unit_test(test_iterate_at_max_number),
+	    cmocka_unit_test(test_format_unresolved),
+	    cmocka_unit_test(test_add_keeps_order_and_compacts),
+	    cmocka_unit_test(test_add_at_max_number),
+	    cmocka_unit_test(test_clear_and_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

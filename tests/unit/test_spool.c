@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fmt.h"
 #include "crypto/age.h"
 #include "base/buf.h"
 #include "data/spool.h"
@@ -32,7 +33,7 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_spool.XXXXXX");
+	assert_int_equal(fmt_name(f->dir, sizeof(f->dir), "/tmp/test_spool.XXXXXX"), 0);
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	f->userfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -50,7 +51,7 @@ static int teardown(void **state)
 	char cmd[128];
 	close(f->spoolfd);
 	close(f->userfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(fmt_name(cmd, sizeof(cmd), "rm -rf '%s'", f->dir), 0);
 	if (system(cmd) != 0)
 		return -1;
 	free(f);
@@ -58,8 +59,7 @@ static int teardown(void **state)
 }
 
 /* Names of the spool files in spool/<sub>, up to max. */
-static size_t list_dir(struct fixture *f, const char *sub, char names[][SPOOL_NAME_MAX],
-		       size_t max)
+static size_t list_dir(struct fixture *f, const char *sub, char names[][SPOOL_NAME_MAX], size_t max)
 {
 	int fd = openat(f->spoolfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -71,7 +71,7 @@ static size_t list_dir(struct fixture *f, const char *sub, char names[][SPOOL_NA
 		if (de->d_name[0] == '.')
 			continue;
 		if (n < max)
-			snprintf(names[n], SPOOL_NAME_MAX, "%s", de->d_name);
+			assert_int_equal(fmt_name(names[n], SPOOL_NAME_MAX, "%s", de->d_name), 0);
 		n++;
 	}
 	closedir(d);
@@ -106,7 +106,7 @@ static void deliver(struct fixture *f, const struct buf *msg, size_t step, char 
 	assert_int_equal(spool_plain_bytes(d), msg->len);
 	assert_int_equal(spool_prepare(d), SPOOL_OK);
 	assert_int_equal(spool_commit(d), SPOOL_OK);
-	snprintf(name_out, SPOOL_NAME_MAX, "%s", spool_name(d));
+	assert_int_equal(fmt_name(name_out, SPOOL_NAME_MAX, "%s", spool_name(d)), 0);
 	spool_free(&d);
 	assert_null(d);
 }
@@ -114,7 +114,7 @@ static void deliver(struct fixture *f, const struct buf *msg, size_t step, char 
 static void open_sealed(struct fixture *f, const char *sub, const char *name, struct buf *out)
 {
 	char path[128];
-	snprintf(path, sizeof(path), "%s/%s", sub, name);
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/%s", sub, name), 0);
 	int fd = openat(f->spoolfd, path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	const char *err = NULL;
@@ -142,16 +142,16 @@ static void test_name_parse(void **state)
 	assert_int_equal(spool_name_parse("1700000000123456.0123456789abcdef", &us), 1);
 	assert_int_equal(us, 1700000000123456LL);
 	static const char *const bad[] = {
-		"",
-		".0123456789abcdef",
-		"1700000000123456.0123456789abcde",
-		"1700000000123456.0123456789abcdef0",
-		"1700000000123456.0123456789ABCDEF",
-		"1700000000123456_0123456789abcdef",
-		"17000000001234x6.0123456789abcdef",
-		"99999999999999999999.0123456789abcdef",
-		"1700000000123456.0123456789abcdef.tmp",
-		"../1.0123456789abcdef",
+	    "",
+	    ".0123456789abcdef",
+	    "1700000000123456.0123456789abcde",
+	    "1700000000123456.0123456789abcdef0",
+	    "1700000000123456.0123456789ABCDEF",
+	    "1700000000123456_0123456789abcdef",
+	    "17000000001234x6.0123456789abcdef",
+	    "99999999999999999999.0123456789abcdef",
+	    "1700000000123456.0123456789abcdef.tmp",
+	    "../1.0123456789abcdef",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(spool_name_parse(bad[i], NULL), 0);
@@ -173,7 +173,7 @@ static void test_deliver_roundtrip(void **state)
 	assert_string_equal(names[0], name);
 	struct stat st;
 	char path[128];
-	snprintf(path, sizeof(path), "new/%s", name);
+	assert_int_equal(fmt_name(path, sizeof(path), "new/%s", name), 0);
 	assert_int_equal(fstatat(f->spoolfd, path, &st, 0), 0);
 	assert_int_equal(st.st_mode & 0777, SPOOL_FILE_MODE);
 	/* The sealed file is not the plaintext. */
@@ -199,12 +199,12 @@ static void test_flags_field(void **state)
 	assert_int_equal(spool_prepare(d), SPOOL_OK);
 	assert_int_equal(spool_commit(d), SPOOL_OK);
 	char name[SPOOL_NAME_MAX];
-	snprintf(name, sizeof(name), "%s", spool_name(d));
+	assert_int_equal(fmt_name(name, sizeof(name), "%s", spool_name(d)), 0);
 	spool_free(&d);
 	struct buf out = BUF_INIT;
 	open_sealed(f, "new", name, &out);
 	const char *want = "X-Sealmail-Flags: \\Seen $Quarantined folder=Junk\r\n"
-			   "Subject: x\r\n\r\nbody\r\n";
+	                   "Subject: x\r\n\r\nbody\r\n";
 	assert_int_equal(out.len, strlen(want));
 	assert_memory_equal(out.data, want, out.len);
 	buf_free(&out);
@@ -296,7 +296,7 @@ static void test_crash_before_commit_cleaned(void **state)
 	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 2 * 24 * 3600;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	char path[128];
-	snprintf(path, sizeof(path), "tmp/%s", names[0]);
+	assert_int_equal(fmt_name(path, sizeof(path), "tmp/%s", names[0]), 0);
 	assert_int_equal(utimensat(f->spoolfd, path, ts, 0), 0);
 	assert_int_equal(spool_clean_tmp(f->spoolfd, SPOOL_TMP_MAX_AGE_S, &removed), 0);
 	assert_int_equal(removed, 1);
@@ -318,7 +318,7 @@ static void test_usage(void **state)
 		deliver(f, &msg, msg.len, name);
 		char path[128];
 		struct stat st;
-		snprintf(path, sizeof(path), "new/%s", name);
+		assert_int_equal(fmt_name(path, sizeof(path), "new/%s", name), 0);
 		assert_int_equal(fstatat(f->spoolfd, path, &st, 0), 0);
 		expect += (size_t)st.st_size;
 	}
@@ -344,16 +344,18 @@ static void test_age_tool_decrypts(void **state)
 	make_msg(&msg, 70000, 9);
 	deliver(f, &msg, 1000, name);
 	assert_int_equal(age_identity_encode(f->sk, ident, sizeof(ident)), 0);
-	snprintf(path, sizeof(path), "%s/identity", f->dir);
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/identity", f->dir), 0);
 	FILE *fp = fopen(path, "w");
 	assert_non_null(fp);
 	fprintf(fp, "%s\n", ident);
 	fclose(fp);
-	snprintf(cmd, sizeof(cmd),
-		 "/usr/bin/age -d -i '%s/identity' -o '%s/plain' '%s/spool/new/%s'", f->dir,
-		 f->dir, f->dir, name);
+	assert_int_equal(
+	    fmt_name(cmd, sizeof(cmd),
+	             "/usr/bin/age -d -i '%s/identity' -o '%s/plain' '%s/spool/new/%s'", f->dir,
+	             f->dir, f->dir, name),
+	    0);
 	assert_int_equal(system(cmd), 0);
-	snprintf(path, sizeof(path), "%s/plain", f->dir);
+	assert_int_equal(fmt_name(path, sizeof(path), "%s/plain", f->dir), 0);
 	fp = fopen(path, "rb");
 	assert_non_null(fp);
 	struct buf out = BUF_INIT;
@@ -382,7 +384,8 @@ static void test_nospace(void **state)
 		if (unshare(CLONE_NEWNS) < 0 ||
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			_exit(77);
-		snprintf(mnt, sizeof(mnt), "%s/small", f->dir);
+		if (fmt_name(mnt, sizeof(mnt), "%s/small", f->dir) < 0) /* no cmocka in a child */
+			_exit(2);
 		if (mkdir(mnt, 0700) < 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=64k") < 0)
 			_exit(77);
 		int ufd = open(mnt, O_RDONLY | O_DIRECTORY);
@@ -421,17 +424,17 @@ static void test_nospace(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_dirs_modes, setup, teardown),
-		cmocka_unit_test(test_name_parse),
-		cmocka_unit_test_setup_teardown(test_deliver_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flags_field, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_unlinks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_order_enforced, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prepare_all_then_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crash_before_commit_cleaned, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_age_tool_decrypts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nospace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_dirs_modes, setup, teardown),
+	    cmocka_unit_test(test_name_parse),
+	    cmocka_unit_test_setup_teardown(test_deliver_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_field, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_unlinks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_order_enforced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prepare_all_then_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_before_commit_cleaned, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_age_tool_decrypts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nospace, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
