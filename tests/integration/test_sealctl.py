@@ -368,6 +368,19 @@ def test_recover_prompts_on_terminal(inst):
     assert mbox(inst, "r@example.test", "second-pw", "folders").returncode == 0
 
 
+def test_reset_password_prompt(inst):
+    inst.setup_domain()
+    inst.add_user("demo@example.test")
+    t = Tty(inst, "user", "reset", "demo@example.test", "--discard-mail", "--password")
+    t.expect("New password for demo@example.test: ")
+    t.type("after-reset")
+    t.expect("Retype the password for demo@example.test: ")
+    t.type("after-reset")
+    assert t.wait() == 0, t.out
+    assert b"after-reset" not in t.out and b"password:" not in t.out
+    assert mbox_messages(inst, "demo@example.test", "after-reset") == []
+
+
 def test_password_flags_without_terminal(inst):
     inst.setup_domain()
     # Not a terminal: no prompt, no hang; the way out is named.
