@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Mailbox store: the searchable text of bodies behind IMAP SEARCH (store.h,
- * "Full-text index"; docs/STORE.md). New bodies are indexed by
- * store_append_locked in their own transaction; bodies of a migrated mailbox
- * wait in body_text_todo for store_text_index_pending.
+ * "Full-text index"; docs/STORE.md). store_append_locked indexes a new body
+ * in the transaction that stores it; bodies of a migrated mailbox wait in
+ * body_text_todo for store_text_index_pending.
  * Trust: post-auth (the caller holds MK); message text is extracted by the
  * pure code of lib/proto/msgtext.h. */
 #include <stdint.h>
