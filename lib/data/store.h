@@ -2,7 +2,9 @@
 /* One user's mailbox: users/<id>/mailbox.db, a SQLCipher database opened
  * with the raw 256-bit mailbox key MK (DESIGN section 2), plus the import of
  * the sealed spool into it (DESIGN section 3). Schema, durability points and
- * the crash analysis are in docs/STORE.md.
+ * the crash analysis are in docs/STORE.md. Implemented by lib/data/store*.c,
+ * one file per concern (listed in store_int.h, private to them); callers
+ * include this header only.
  *
  * Trust: post-auth. Only a session that unwrapped MK (or sealctl, admin) calls
  * this. Message contents are stored as received; nothing here parses them
