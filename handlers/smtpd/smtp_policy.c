@@ -244,8 +244,7 @@ static void smtp_policy_milter_from(struct smtp_sess *s, const char *from)
 	}
 }
 
-/* Not under 120 lines by much, but one reading: each milter outcome and the
- * replies it owes (one per recipient for LMTP). */
+/* Each milter outcome and the replies it owes (one per recipient for LMTP). */
 bool smtp_policy_message(struct smtp_sess *s, bool *quarantine_r)
 {
 	struct milter_result mr;
