@@ -2,8 +2,18 @@
 /* lmtpd: LMTP (RFC 2033) for Postfix and other MTAs, normally on the unix
  * socket /run/sealmail/lmtp; one reply per recipient. Trust: local MTA. */
 #include "../smtpd/smtp.h"
+#include "sys/server.h"
+#include "sys/title.h"
 
 int main(int argc, char **argv)
 {
-	return smtp_main(argc, argv, "lmtpd", SMTP_MODE_LMTP);
+	struct smtp_server srv;
+	title_init(argc, argv, "lmtpd");                        /* ps: "lmtpd: <peer> <state>" */
+	smtp_config(&srv, argc, argv, "lmtpd", SMTP_MODE_LMTP); /* log, config */
+	smtp_open(&srv);           /* TLS key, users dir, state_dir; directory.db: see smtp_open */
+	server_warm();             /* OpenSSL config, time zone, SQLite, libsodium */
+	smtp_sandbox(&srv);        /* MX profile (a loop: ACCEPT, and MX in each child) */
+	int rc = smtp_serve(&srv); /* the connection, or the accept loop */
+	smtp_close(&srv);
+	return rc;
 }

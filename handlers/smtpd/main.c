@@ -2,8 +2,18 @@
 /* smtpd: the MX (port 25). Receives mail for hosted domains, seals it to
  * each recipient's public key and spools it; no AUTH. Trust: pre-auth. */
 #include "smtp.h"
+#include "sys/server.h"
+#include "sys/title.h"
 
 int main(int argc, char **argv)
 {
-	return smtp_main(argc, argv, "smtpd", SMTP_MODE_MX);
+	struct smtp_server srv;
+	title_init(argc, argv, "smtpd");                      /* ps: "smtpd: <peer> <state>" */
+	smtp_config(&srv, argc, argv, "smtpd", SMTP_MODE_MX); /* log, config */
+	smtp_open(&srv);           /* TLS key, users dir, state_dir; directory.db: see smtp_open */
+	server_warm();             /* OpenSSL config, time zone, SQLite, libsodium */
+	smtp_sandbox(&srv);        /* MX profile (a loop: ACCEPT, and MX in each child) */
+	int rc = smtp_serve(&srv); /* the connection, or the accept loop */
+	smtp_close(&srv);
+	return rc;
 }

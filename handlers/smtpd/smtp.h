@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The SMTP engine shared by smtpd (MX, RFC 5321), lmtpd (RFC 2033) and
- * submitd: one session on one connection. Extensions: PIPELINING (RFC 2920),
- * SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531),
- * ENHANCEDSTATUSCODES (RFC 2034, RFC 3463), CHUNKING (RFC 3030), DSN
- * parameters (RFC 3461), STARTTLS (RFC 3207). Trust: pre-auth. */
+ * submitd: the process stages main() runs, and one session on one
+ * connection. Extensions: PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME
+ * (RFC 6152), SMTPUTF8 (RFC 6531), ENHANCEDSTATUSCODES (RFC 2034, RFC 3463),
+ * CHUNKING (RFC 3030), DSN parameters (RFC 3461), STARTTLS (RFC 3207).
+ *
+ * The engine's files, by concern: smtp.c (these process stages),
+ * smtp_session.c (one connection: state, read loop), smtp_cmd.c (the
+ * command table and the commands), smtp_data.c (DATA, BDAT, delivery),
+ * smtp_policy.c (limits, recipient checks, milters), smtp_reply.c (every
+ * reply text); smtp_int.h is their private header. Command lines are parsed
+ * by lib/proto/smtpparse.c. Trust: pre-auth. */
 #ifndef SEALMAIL_SMTP_H
 #define SEALMAIL_SMTP_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 
 #include "sys/conf.h"
 #include "sys/conn.h"
@@ -21,19 +29,40 @@ enum smtp_mode { SMTP_MODE_MX, SMTP_MODE_LMTP };
 
 struct smtp_server {
 	enum smtp_mode mode;
-	const struct conf *conf;
-	SSL_CTX *tls;          /* NULL: no STARTTLS offered */
+	struct conf *conf;
+	SSL_CTX *tls; /* NULL: no STARTTLS offered */
 	struct deliver *deliver;
-	const char *proto_name; /* for logs: "smtpd", "lmtpd" */
+	const char *proto_name; /* for logs and titles: "smtpd", "lmtpd" */
 	int state_fd;           /* state_dir, for the sandbox rules */
+	bool tls_flag;          /* --tls: implicit TLS on fd 0/1 */
+	bool accept_loop;       /* given listening sockets (Accept=no) */
 };
 
-/* Serve one connection; returns the exit status (0 for a session that ended,
- * client errors included). */
-int smtp_session(const struct smtp_server *srv, struct conn *c);
+/* The stages of main(), to be called in this order (DESIGN section 4,
+ * CONVENTIONS 5). Each one is fatal on failure: the process exits 1 with the
+ * reason logged, before it has served anyone. */
 
-/* main() of smtpd and lmtpd: log -> config -> open (TLS key, directory,
- * users dir) -> warm -> sandbox -> serve. */
-int smtp_main(int argc, char **argv, const char *prog, enum smtp_mode mode);
+/* log -> config: parse the flags, start logging as "sealmail-<prog>" and
+ * load the configuration into *srv (everything else zero or -1). */
+void smtp_config(struct smtp_server *srv, int argc, char **argv, const char *prog,
+                 enum smtp_mode mode);
+/* open: the TLS key, the milter list (syntax only; milters are connected per
+ * session), the users directory and state_dir as descriptors. directory.db
+ * and Redis are not opened here: see smtp.c. */
+void smtp_open(struct smtp_server *srv);
+/* sandbox: for one connection (fd 0/1, or fd 3 of Accept=yes), the MX profile
+ * now. For an accept loop, the children's MX rules are built now; the loop
+ * enters the ACCEPT profile itself before its first accept, and each child
+ * the MX profile right after its fork. */
+void smtp_sandbox(struct smtp_server *srv);
+/* serve: the connection, or the accept loop until SIGTERM. Returns the exit
+ * status for main() (0 for a session that ended, client errors included). */
+int smtp_serve(struct smtp_server *srv);
+/* exit: release what smtp_config and smtp_open took. */
+void smtp_close(struct smtp_server *srv);
+
+/* Serve one connection in a confined process; returns the exit status (0
+ * for a session that ended, client errors included). */
+int smtp_session(const struct smtp_server *srv, struct conn *c);
 
 #endif

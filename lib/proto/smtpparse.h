@@ -2,7 +2,8 @@
 /* SMTP/LMTP command-line parsing (RFC 5321 section 4.1, RFC 2033, RFC 1870,
  * RFC 6152, RFC 6531, RFC 3461, RFC 3030). Pure: no I/O, no globals, no
  * logging. Errors come back as complete reply lines ("501 5.5.4 ...") so that
- * every reply text lives here or in smtp.c. Trust: pre-auth input. */
+ * every reply text lives here (syntax) or in the engine's smtp_reply.c
+ * (handlers/smtpd). Trust: pre-auth input. */
 #ifndef SEALMAIL_SMTPPARSE_H
 #define SEALMAIL_SMTPPARSE_H
 

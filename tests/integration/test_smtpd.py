@@ -248,6 +248,48 @@ def test_bare_lf_cr_and_smuggling_rejected(mx, data):
     assert spool_files(mx, "other@example.test") == []
 
 
+def test_sequence_replies_exact(mx):
+    """The full text of each refusal, and which check answers first: the
+    state for MAIL and RCPT, the syntax for DATA and STARTTLS, the BDAT
+    sequence before anything else (RFC 3030 section 2)."""
+    r = Raw(mx.port)
+    assert r.cmd("MAIL FROM:bad") == ["503 5.5.1 Error: send HELO/EHLO first\r\n"]
+    assert r.cmd("RCPT TO:bad") == ["503 5.5.1 Error: need MAIL command\r\n"]
+    assert r.cmd("DATA x") == ["501 5.5.4 Syntax: DATA takes no argument\r\n"]
+    assert r.cmd("DATA") == ["503 5.5.1 Error: need RCPT command\r\n"]
+    assert r.cmd("STARTTLS x") == ["501 5.5.4 Syntax: STARTTLS\r\n"]
+    assert r.cmd("STARTTLS") == ["503 5.5.1 Error: send EHLO first\r\n"]
+    assert r.cmd("LHLO c.example") == ["500 5.5.1 Unknown command\r\n"]
+    assert r.cmd("AUTH PLAIN") == ["503 5.5.1 Error: authentication not enabled\r\n"]
+    assert r.cmd("EXPN staff") == ["502 5.5.1 Error: EXPN disabled\r\n"]
+    assert r.cmd("HELP") == ["214 2.0.0 See https://www.rfc-editor.org/rfc/rfc5321\r\n"]
+    assert r.cmd(b"NO\0OP") == ["500 5.5.2 Error: NUL byte in command\r\n"]
+    assert r.cmd("HELO c.example") == ["250 mx.example.test\r\n"]
+    assert r.cmd("MAIL FROM:<a@example.org> SIZE=10") == \
+        ["555 5.5.4 MAIL parameters need EHLO\r\n"]
+    assert r.cmd("MAIL FROM:<a@example.org>") == ["250 2.1.0 Ok\r\n"]
+    assert r.cmd("MAIL FROM:bad") == ["503 5.5.1 Error: nested MAIL command\r\n"]
+    assert r.cmd("DATA") == ["554 5.5.1 Error: no valid recipients\r\n"]
+    assert r.cmd("QUIT") == ["221 2.0.0 mx.example.test closing connection\r\n"]
+    r.close()
+    # A new session: the errors above count toward the limit of 20.
+    r = Raw(mx.port)
+    assert r.cmd("EHLO c.example")[-1] == "250 SMTPUTF8\r\n"
+    assert r.cmd("MAIL FROM:<a@example.org>") == ["250 2.1.0 Ok\r\n"]
+    assert r.cmd("RCPT TO:<demo@example.test>") == ["250 2.1.5 Ok\r\n"]
+    r.send(b"BDAT 3\r\nabc")
+    assert r.reply() == ["250 2.0.0 3 octets received\r\n"]
+    for line in ("DATA x", "MAIL FROM:bad", "RCPT TO:<demo@example.test>", "EHLO c.example",
+                 "STARTTLS", "VRFY demo", "HELP", "AUTH PLAIN"):
+        assert r.cmd(line) == ["503 5.5.1 Error: BDAT sequence in progress\r\n"], line
+    assert r.cmd("NOOP") == ["250 2.0.0 Ok\r\n"]
+    assert r.cmd("RSET") == ["250 2.0.0 Ok\r\n"]
+    r.send(b"BDAT 2 LAST\r\nab")
+    assert r.reply() == ["503 5.5.1 Error: need RCPT command\r\n"]
+    assert r.cmd("QUIT") == ["221 2.0.0 mx.example.test closing connection\r\n"]
+    r.close()
+
+
 def test_pipelining_and_bdat(mx):
     r = Raw(mx.port)
     r.cmd("EHLO c.example")

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/* One SMTP/LMTP session on one connection: its state, and the loop that
+ * reads command lines and hands them to the dispatcher (smtp_cmd.c). Runs in
+ * the process that serves the connection, already confined (smtp.c). Trust:
+ * pre-auth; everything read here comes from the network. */
+#include "smtp_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc/milter.h"
+#include "sys/log.h"
+#include "sys/title.h"
+
+/* Names for logs ("state" events) and for the process title. */
+static const struct {
+	const char *log;
+	const char *title;
+} smtp_session_states[SMTP_ST_COUNT] = {
+    [SMTP_ST_INIT] = {"init", "INIT"}, [SMTP_ST_READY] = {"ready", "READY"},
+    [SMTP_ST_MAIL] = {"mail", "MAIL"}, [SMTP_ST_RCPT] = {"rcpt", "RCPT"},
+    [SMTP_ST_DATA] = {"data", "DATA"}, [SMTP_ST_BDAT] = {"bdat", "BDAT"},
+    [SMTP_ST_QUIT] = {"quit", "QUIT"},
+};
+
+/* The process title: "smtpd: 198.51.100.7 DATA" (the peer's address, never
+ * anything the client chose). Memory writes only: no system call. */
+static void smtp_session_title(const struct smtp_sess *s)
+{
+	title_set("%s %s", s->conn->remote, smtp_session_states[s->st].title);
+}
+
+void smtp_session_state(struct smtp_sess *s, enum smtp_state st)
+{
+	if (s->st == st)
+		return;
+	log_event(LOG_DEBUG, "state", "FROM", smtp_session_states[s->st].log, "TO",
+	          smtp_session_states[st].log, NULL);
+	s->st = st;
+	smtp_session_title(s);
+}
+
+bool smtp_session_lmtp(const struct smtp_sess *s)
+{
+	return s->srv->mode == SMTP_MODE_LMTP;
+}
+
+void smtp_session_reset(struct smtp_sess *s)
+{
+	milters_abort(s->milters); /* no-op unless a milter saw part of it */
+	memset(&s->from, 0, sizeof(s->from));
+	memset(&s->mp, 0, sizeof(s->mp));
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	free(s->targets);
+	s->targets = NULL;
+	s->ntargets = 0;
+	buf_free(&s->msg);
+	s->bdat_failed = false;
+	s->bdat_total = 0;
+	if (s->st > SMTP_ST_READY)
+		smtp_session_state(s, SMTP_ST_READY);
+}
+
+/* A failed read: the reply it owes, if any. 0: go on reading; -1: the
+ * session is over. */
+static int smtp_session_read_error(struct smtp_sess *s)
+{
+	if (s->io.err == IO_TOOLONG) {
+		smtp_reply_error(s, SMTP_R_LINE_TOO_LONG, "command");
+		return 0;
+	}
+	if (s->io.err == IO_BARELF || s->io.err == IO_BARECR) {
+		smtp_reply_error(s, SMTP_R_BARE_CRLF_CMD, "command");
+		return 0;
+	}
+	if (s->io.err == IO_TIMEOUT) {
+		smtp_reply_timeout(s);
+		io_flush(&s->io);
+	}
+	log_event(LOG_INFO, "disconnect", "REASON", io_strerror(s->io.err), NULL);
+	return -1;
+}
+
+/* Read and dispatch commands until the session ends. true: it ended with
+ * QUIT, EOF or a closing reply (log the message count); false: it was cut
+ * (timeout, I/O error, too many errors), already logged. */
+static bool smtp_session_loop(struct smtp_sess *s)
+{
+	for (;;) {
+		/* Flush only when the client sent nothing more (RFC 2920
+		 * section 3.1): pipelined replies leave in one write. */
+		if (io_pending(&s->io) == 0 && io_flush(&s->io) < 0)
+			return true;
+		char *line;
+		size_t len;
+		int r = io_read_line(&s->io, &line, &len, SMTP_CMD_LINE_MAX);
+		if (r == 0)
+			return true;
+		if (r < 0) {
+			if (smtp_session_read_error(s) < 0)
+				return false;
+		} else if (s->errors >= SMTP_ERROR_LIMIT) {
+			/* Like Postfix's hard error limit: the next command after too
+			 * many errors ends the session. */
+			smtp_reply(s, SMTP_R_TOO_MANY_ERRORS);
+			io_flush(&s->io);
+			log_event(LOG_NOTICE, "disconnect", "REASON", "too many errors", NULL);
+			return false;
+		} else if (smtp_cmd_dispatch(s, line, len) < 0 || s->milter_close) {
+			io_flush(&s->io);
+			return true;
+		}
+	}
+}
+
+int smtp_session(const struct smtp_server *srv, struct conn *c)
+{
+	struct smtp_sess s;
+	memset(&s, 0, sizeof(s));
+	s.srv = srv;
+	s.conn = c;
+	s.st = SMTP_ST_INIT;
+	smtp_session_title(&s);
+	io_init(&s.io, c->rfd, c->wfd, (int)srv->conf->smtpd_timeout_ms);
+	log_event(LOG_INFO, "connect", "PROTO", srv->proto_name, NULL);
+	if (c->implicit_tls && srv->tls != NULL && io_starttls(&s.io, srv->tls, NULL) < 0) {
+		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(s.io.err), NULL);
+		goto out;
+	}
+	smtp_policy_connect(&s);
+	if (s.milter_close) {
+		io_flush(&s.io);
+		goto out;
+	}
+	smtp_reply_greeting(&s);
+	if (smtp_session_loop(&s)) {
+		/* A count always fits: 10 digits in 16 bytes. */
+		char n[16];
+		snprintf(n, sizeof(n), "%u", s.messages);
+		log_event(LOG_INFO, "disconnect", "MESSAGES", n, NULL);
+	}
+out:
+	smtp_session_reset(&s);
+	milters_free(&s.milters);
+	io_cleanup(&s.io);
+	return 0;
+}
