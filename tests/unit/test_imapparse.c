@@ -14,23 +14,52 @@
 
 /* ---- a free() that looks before it frees ----
  * To prove that a password is zeroed before its memory goes back to the
- * allocator, this program replaces free(): every block freed while a needle
- * is set is searched for it, and the finds are counted. Blocks go on to
- * the real free (glibc's, or ASan's in a sanitizer build). */
+ * allocator, every block freed while a needle is set is searched for it,
+ * and the finds are counted. A plain build replaces free() and passes each
+ * block on to the real one; a sanitizer build, whose allocator is ASan's,
+ * uses ASan's free hook, which runs before a block is poisoned. */
 static const char *free_needle;
 static unsigned free_needle_found;
 
+static void free_look(const void *ptr, size_t n)
+{
+	if (free_needle != NULL && ptr != NULL &&
+	    memmem(ptr, n, free_needle, strlen(free_needle)) != NULL)
+		free_needle_found++;
+}
+
+#ifdef SEALMAIL_SAN
+/* From the sanitizer runtime (sanitizer/allocator_interface.h, which
+ * Debian ships only with the compiler's own packages). */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+size_t __sanitizer_get_allocated_size(const volatile void *p);
+
+static void free_hook(const volatile void *ptr)
+{
+	if (free_needle != NULL && ptr != NULL)
+		free_look((const void *)ptr, __sanitizer_get_allocated_size((const void *)ptr));
+}
+
+static void malloc_hook(const volatile void *ptr, size_t size)
+{
+	(void)ptr;
+	(void)size;
+}
+
+__attribute__((constructor)) static void free_hook_install(void)
+{
+	__sanitizer_install_malloc_and_free_hooks(malloc_hook, free_hook);
+}
+#else
 void free(void *ptr)
 {
 	static void (*real_free)(void *);
 	static int resolving;
 	if (ptr == NULL)
 		return;
-	if (free_needle != NULL) {
-		size_t n = malloc_usable_size(ptr);
-		if (memmem(ptr, n, free_needle, strlen(free_needle)) != NULL)
-			free_needle_found++;
-	}
+	if (free_needle != NULL)
+		free_look(ptr, malloc_usable_size(ptr));
 	if (real_free == NULL) {
 		if (resolving)
 			return; /* dlsym freeing while it resolves free: leak it */
@@ -40,6 +69,7 @@ void free(void *ptr)
 	}
 	real_free(ptr);
 }
+#endif
 
 static void watch_frees(const char *needle)
 {
