@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The post-auth IMAP session: command loop, dispatch, responses, and the
- * small commands (CAPABILITY, NOOP, CHECK, LOGOUT, ID, ENABLE, NAMESPACE).
- * Trust: post-auth; the client is authenticated but still untrusted input. */
+ * small commands (CAPABILITY, NOOP, CHECK, LOGOUT, ID, ENABLE, NAMESPACE;
+ * the first four also run in the front). Trust: post-auth, except the
+ * responses and the small commands of any state, which the pre-auth front
+ * runs too; the client is untrusted input either way. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +60,11 @@ void imap_bad(struct imap_sess *s, const char *fmt, ...)
 
 void imap_publish_change(struct imap_sess *s, uint64_t modseq)
 {
+	/* "changed " and 20 digits always fit. */
 	char msg[40];
-	snprintf(msg, sizeof(msg), "changed %llu", (unsigned long long)modseq);
+	int k = snprintf(msg, sizeof(msg), "changed %llu", (unsigned long long)modseq);
+	if (k < 0 || (size_t)k >= sizeof(msg))
+		return;
 	notify_publish(s->notify, s->user_id, msg);
 }
 
@@ -198,67 +203,72 @@ int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigne
 	return imap_one_flag(s, a, flags_r, keywords);
 }
 
-/* ---- small commands ------------------------------------------------------ */
+/* ---- small commands ------------------------------------------------------
+ * Shared by the front and the back: what differs is said by the state. */
 
-static int cmd_capability(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+int imap_cmd_capability(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: CAPABILITY");
-		return 0;
+	if (s->state == IMAP_ST_NOT_AUTH) {
+		struct buf caps = BUF_INIT;
+		imap_front_caps(s, &caps);
+		imap_untagged(s, "CAPABILITY %s", buf_cstr(&caps));
+		buf_free(&caps);
+	} else {
+		imap_untagged(s, "CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu",
+		              (unsigned long long)s->conf->max_message_size);
 	}
-	imap_untagged(s, "CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu",
-	              (unsigned long long)s->conf->max_message_size);
 	imap_ok(s, "Capability completed.");
 	return 0;
 }
 
-static int cmd_noop(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+int imap_cmd_noop(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: %s", s->cmd->name);
-		return 0;
-	}
 	imap_ok(s, "%s completed.", s->cmd->name);
 	return 0;
 }
 
-static int cmd_logout(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+int imap_cmd_logout(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: LOGOUT");
-		return 0;
-	}
 	imap_untagged(s, "BYE Logging out");
 	imap_ok(s, "Logout completed.");
-	s->state = IMAP_ST_LOGOUT;
+	io_flush(&s->io);
+	imap_set_state(s, IMAP_ST_LOGOUT);
 	return -1;
 }
 
-static int cmd_id(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+int imap_check_id(struct imap_sess *s, const struct imapparse_cmd *c)
 {
-	if (n != 1 || (args[0].type != IMAPPARSE_LIST && args[0].type != IMAPPARSE_NIL)) {
-		imap_bad(s, "Syntax: ID ( field value ... ) or ID NIL");
+	if (c->count == 1 &&
+	    (c->args[0].type == IMAPPARSE_LIST || c->args[0].type == IMAPPARSE_NIL))
 		return 0;
-	}
+	imap_bad(s, "Syntax: ID ( field value ... ) or ID NIL");
+	return -1;
+}
+
+int imap_cmd_id(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	/* RFC 2971: ours is sent; the client's is not acted upon. */
 	imap_untagged(s, "ID (\"name\" \"sealmail\" \"version\" \"" SEALMAIL_VERSION "\")");
 	imap_ok(s, "ID completed.");
 	return 0;
 }
 
-static int cmd_enable(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+int imap_check_enable(struct imap_sess *s, const struct imapparse_cmd *c)
+{
+	bool ok = c->count > 0;
+	for (size_t i = 0; ok && i < c->count; i++)
+		ok = c->args[i].type == IMAPPARSE_ATOM;
+	if (ok)
+		return 0;
+	imap_bad(s, "Syntax: ENABLE capability...");
+	return -1;
+}
+
+int imap_cmd_enable(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
 	/* RFC 5161: list what was newly enabled; unknown names are ignored. */
 	struct buf en = BUF_INIT;
-	if (n == 0) {
-		imap_bad(s, "Syntax: ENABLE capability...");
-		return 0;
-	}
 	for (size_t i = 0; i < n; i++) {
-		if (args[i].type != IMAPPARSE_ATOM) {
-			imap_bad(s, "Syntax: ENABLE capability...");
-			buf_free(&en);
-			return 0;
-		}
 		if (imapparse_arg_is_atom(&args[i], "CONDSTORE") && !s->condstore) {
 			s->condstore = true;
 			buf_append_str(&en, " CONDSTORE");
@@ -275,108 +285,17 @@ static int cmd_enable(struct imap_sess *s, const struct imapparse_arg *args, siz
 	return 0;
 }
 
-static int cmd_namespace(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+int imap_cmd_namespace(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: NAMESPACE");
-		return 0;
-	}
 	/* RFC 2342: one personal namespace, no shared or other users'. */
 	imap_untagged(s, "NAMESPACE ((\"\" \"/\")) NIL NIL");
 	imap_ok(s, "Namespace completed.");
 	return 0;
 }
 
-static int cmd_check(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+int imap_cmd_check(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: CHECK");
-		return 0;
-	}
 	imap_ok(s, "Check completed.");
-	return 0;
-}
-
-/* ---- dispatch ------------------------------------------------------------ */
-
-#define CMD_SELECTED   0x1u /* needs a selected mailbox */
-#define CMD_UID        0x2u /* has a UID form */
-#define CMD_NO_EXPUNGE 0x4u /* RFC 3501 section 7.4.1: no EXPUNGE responses during it */
-
-static const struct {
-	const char *name;
-	imap_cmd_fn *fn;
-	unsigned flags;
-} imap_cmds[] = {
-    {"CAPABILITY", cmd_capability, 0},
-    {"NOOP", cmd_noop, 0},
-    {"LOGOUT", cmd_logout, 0},
-    {"ID", cmd_id, 0},
-    {"ENABLE", cmd_enable, 0},
-    {"NAMESPACE", cmd_namespace, 0},
-    {"SELECT", imap_cmd_select, 0},
-    {"EXAMINE", imap_cmd_examine, 0},
-    {"CREATE", imap_cmd_create, 0},
-    {"DELETE", imap_cmd_delete, 0},
-    {"RENAME", imap_cmd_rename, 0},
-    {"SUBSCRIBE", imap_cmd_subscribe, 0},
-    {"UNSUBSCRIBE", imap_cmd_unsubscribe, 0},
-    {"LIST", imap_cmd_list, 0},
-    {"LSUB", imap_cmd_lsub, 0},
-    {"STATUS", imap_cmd_status, 0},
-    {"APPEND", imap_cmd_append, 0},
-    {"IDLE", imap_cmd_idle, 0},
-    {"CHECK", cmd_check, CMD_SELECTED},
-    {"CLOSE", imap_cmd_close, CMD_SELECTED},
-    {"UNSELECT", imap_cmd_unselect, CMD_SELECTED},
-    {"EXPUNGE", imap_cmd_expunge, CMD_SELECTED | CMD_UID},
-    {"SEARCH", imap_cmd_search, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
-    {"FETCH", imap_cmd_fetch, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
-    {"STORE", imap_cmd_store, CMD_SELECTED | CMD_UID | CMD_NO_EXPUNGE},
-    {"COPY", imap_cmd_copy, CMD_SELECTED | CMD_UID},
-    {"MOVE", imap_cmd_move, CMD_SELECTED | CMD_UID},
-};
-
-/* Whether the command's tagged reply may be preceded by EXPUNGE. */
-static bool imap_expunge_ok(const struct imapparse_cmd *c)
-{
-	for (size_t i = 0; i < sizeof(imap_cmds) / sizeof(imap_cmds[0]); i++)
-		if (strcmp(imap_cmds[i].name, c->name) == 0)
-			/* UID FETCH/STORE/SEARCH may (RFC 3501 section 7.4.1). */
-			return !(imap_cmds[i].flags & CMD_NO_EXPUNGE) || c->uid;
-	return true;
-}
-
-static int imap_dispatch(struct imap_sess *s, const struct imapparse_cmd *c)
-{
-	s->cmd = c;
-	for (size_t i = 0; i < sizeof(imap_cmds) / sizeof(imap_cmds[0]); i++) {
-		if (strcmp(imap_cmds[i].name, c->name) != 0)
-			continue;
-		unsigned fl = imap_cmds[i].flags;
-		if (c->uid && !(fl & CMD_UID))
-			break;
-		if ((fl & CMD_SELECTED) && s->sel == NULL) {
-			imap_bad(s, "No mailbox selected.");
-			return 0;
-		}
-		/* Changes by other sessions are reported before the command's
-		 * own output (and so before its tagged reply). SELECT/EXAMINE
-		 * and IDLE report in their own way. */
-		if (s->sel != NULL && imap_cmds[i].fn != imap_cmd_select &&
-		    imap_cmds[i].fn != imap_cmd_examine && imap_cmds[i].fn != imap_cmd_idle)
-			imap_sync(s, imap_expunge_ok(c));
-		return imap_cmds[i].fn(s, c->args, c->count);
-	}
-	if (strcmp(c->name, "LOGIN") == 0 || strcmp(c->name, "AUTHENTICATE") == 0) {
-		imap_bad(s, "Already logged in.");
-		return 0;
-	}
-	if (strcmp(c->name, "STARTTLS") == 0) {
-		imap_bad(s, "STARTTLS is only allowed before login.");
-		return 0;
-	}
-	imap_bad(s, "Unknown command.");
 	return 0;
 }
 
@@ -557,16 +476,26 @@ int imap_import_spool(struct imap_sess *s)
 }
 
 int imap_session(const struct conf *c, int fd, const struct buf *pending, struct store *st,
-                 int spool_fd, const char *user, const char *user_id, const char *tag)
+                 int spool_fd, const char *user, const char *user_id, const char *tag,
+                 const char *remote)
 {
 	struct imap_sess s;
 	memset(&s, 0, sizeof(s));
 	s.conf = c;
 	s.st = st;
 	s.spool_fd = spool_fd;
-	s.state = IMAP_ST_AUTH;
-	snprintf(s.user, sizeof(s.user), "%s", user);
-	snprintf(s.user_id, sizeof(s.user_id), "%s", user_id);
+	s.state = IMAP_ST_NOT_AUTH;
+	/* The login skeleton bounds all three by these sizes; a longer one
+	 * would be a bug there, and a session under a cut name a worse one. */
+	if (imap_strcpy(s.user, sizeof(s.user), user) < 0 ||
+	    imap_strcpy(s.user_id, sizeof(s.user_id), user_id) < 0 ||
+	    imap_strcpy(s.remote, sizeof(s.remote), remote) < 0) {
+		log_event(LOG_ERR, "session-error", "REASON", "user or address too long", NULL);
+		store_close(&st);
+		if (spool_fd >= 0)
+			close(spool_fd);
+		return 1;
+	}
 	s.notify = notify_new(c->redis);
 	io_init(&s.io, fd, fd, (int)c->imapd_idle_timeout_ms);
 	io_prefill(&s.io, pending->data, pending->len);
@@ -579,6 +508,7 @@ int imap_session(const struct conf *c, int fd, const struct buf *pending, struct
 	s.parser = imapparse_new(&lim, 0);
 	io_printf(&s.io, "%s OK [CAPABILITY " IMAPD_CAPS_AUTH " APPENDLIMIT=%llu] Logged in\r\n",
 	          tag, (unsigned long long)c->max_message_size);
+	imap_set_state(&s, IMAP_ST_AUTH);
 	for (;;) {
 		const struct imapparse_cmd *cmd;
 		int r = imap_read_command(&s, &cmd);

@@ -29,7 +29,10 @@ static uint32_t *copy_set_array(const struct seqset *set, size_t *n_r)
 static void copy_log_expunge(size_t n)
 {
 	char count[24];
-	snprintf(count, sizeof(count), "%zu", n);
+	/* 20 digits at most; a log line without a count beats a cut one. */
+	int k = snprintf(count, sizeof(count), "%zu", n);
+	if (k < 0 || (size_t)k >= sizeof(count))
+		return;
 	log_event(LOG_INFO, "expunge", "COUNT", count, NULL);
 }
 
@@ -196,16 +199,21 @@ static int expunge_deleted_in(struct imap_sess *s, const struct seqset *set, uin
 	return 0;
 }
 
+int imap_check_expunge(struct imap_sess *s, const struct imapparse_cmd *c)
+{
+	/* RFC 3501 section 6.4.3; UID EXPUNGE takes a set (RFC 4315 2.1). */
+	if (c->count == (c->uid ? 1u : 0u))
+		return 0;
+	imap_bad(s, c->uid ? "Syntax: UID EXPUNGE uid-set" : "Syntax: EXPUNGE");
+	return -1;
+}
+
 int imap_cmd_expunge(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
 	struct seqset set = SEQSET_INIT;
 	uint32_t *uids = NULL;
 	size_t nu = 0;
 	uint64_t modseq = 0;
-	if (n != (s->cmd->uid ? 1u : 0u)) {
-		imap_bad(s, s->cmd->uid ? "Syntax: UID EXPUNGE uid-set" : "Syntax: EXPUNGE");
-		return 0;
-	}
 	if (s->cmd->uid && !imap_uidset_arg(s, &args[0], true, &set))
 		return 0;
 	if (s->sel->readonly) {

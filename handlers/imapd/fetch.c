@@ -854,7 +854,7 @@ int imap_cmd_fetch(struct imap_sess *s, const struct imapparse_arg *args, size_t
 			imap_msgcache_free(&c.mc);
 			if (r == -1)
 				imap_untagged(s, "BYE Internal error reading the mailbox.");
-			s->state = IMAP_ST_LOGOUT;
+			imap_set_state(s, IMAP_ST_LOGOUT);
 			rc = -1;
 			goto out;
 		}

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* The pre-auth front of imapd (RFC 3501 section 6.1 and 6.2): greeting,
- * CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE PLAIN (RFC
- * 4616) with SASL-IR (RFC 4959). Credentials go to the back process; after
- * a successful login this process only relays bytes. Trust: pre-auth; this
- * file parses everything an unauthenticated client sends. */
+/* The pre-auth front of imapd (RFC 3501 sections 6.1 and 6.2): the
+ * greeting, the command loop in the not-authenticated state (cmd.c's table
+ * says what is allowed; CAPABILITY, NOOP, LOGOUT and ID are back.c's, shared
+ * with the back), and STARTTLS, LOGIN, AUTHENTICATE PLAIN (RFC 4616) with
+ * SASL-IR (RFC 4959). Credentials go to the back process and every copy of
+ * a password here is wiped; after a successful login this process only
+ * relays bytes. Trust: pre-auth; this file reads everything an
+ * unauthenticated client sends. */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,88 +26,113 @@
 #define FRONT_MAX_LITERAL     LOGIN_SECRET_MAX
 #define FRONT_MAX_FAILURES    3
 #define FRONT_AUTH_TIMEOUT_MS 120000
+/* Room reserved for the client's input up front, so that the buffer a
+ * password arrives in is never moved (a move by realloc would leave a copy
+ * behind that nobody wipes): lib/sys/io.c reads IO_READ_CHUNK bytes at a
+ * time behind at most 64 KiB of consumed input and a partial line. */
+#define FRONT_IN_RESERVE (64 * 1024 + FRONT_MAX_LINE + 2 + IO_READ_CHUNK + 1)
 
-struct front {
-	struct login_ctx *ctx;
-	struct io io;
-	struct imapparse *parser;
-	unsigned failures;
-};
-
-static bool front_plaintext_ok(const struct front *f)
+static bool front_plaintext_ok(const struct imap_sess *s)
 {
-	return login_plaintext_ok(f->ctx, &f->io);
+	return login_plaintext_ok(s->login, &s->io);
 }
 
-static void front_caps(struct front *f, struct buf *out)
+void imap_front_caps(struct imap_sess *s, struct buf *out)
 {
 	buf_append_str(out, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
-	if (f->ctx->tls != NULL && !io_is_tls(&f->io))
+	if (s->login->tls != NULL && !io_is_tls(&s->io))
 		buf_append_str(out, " STARTTLS");
-	if (front_plaintext_ok(f))
+	if (front_plaintext_ok(s))
 		buf_append_str(out, " AUTH=PLAIN");
 	else
 		buf_append_str(out, " LOGINDISABLED");
 }
 
-static void front_reply(struct front *f, const char *tag, const char *text)
+/* Zero what the client sent that is no longer needed: the consumed input
+ * (a LOGIN line or an AUTHENTICATE response with its password) and the
+ * unused rest of the buffer (older bytes moved there by compaction). The
+ * bytes not yet consumed (pipelined after the command) stay. */
+static void front_wipe_input(struct imap_sess *s)
 {
-	io_printf(&f->io, "%s %s\r\n", tag, text);
+	struct buf *in = &s->io.in;
+	if (in->data == NULL)
+		return;
+	sodium_memzero(in->data, s->io.in_pos);
+	if (in->cap > in->len + 1)
+		sodium_memzero(in->data + in->len + 1, in->cap - in->len - 1);
 }
 
-/* Hand the credentials to the back and act on its answer. Returns 1 when
- * logged in (relay now), 0 to go on pre-auth, -1 to end. */
-static int front_login(struct front *f, const char *tag, const char *user, size_t ulen,
-                       const char *pw, size_t plen)
+/* Hand the credentials to the back and act on its answer: 0 go on (the
+ * state is AUTH after a successful login: relay now), -1 end. */
+static int front_login(struct imap_sess *s, const char *user, size_t ulen, const char *pw,
+                       size_t plen)
 {
 	if (ulen == 0 || ulen > LOGIN_USER_MAX || plen > LOGIN_SECRET_MAX ||
 	    memchr(user, '\0', ulen) != NULL || memchr(pw, '\0', plen) != NULL) {
-		front_reply(f, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
+		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
 		return 0;
 	}
-	if (io_flush(&f->io) < 0)
+	if (io_flush(&s->io) < 0)
 		return -1;
-	int a = login_attempt(f->ctx, &f->io, user, ulen, pw, plen, tag, FRONT_AUTH_TIMEOUT_MS);
-	if (a == LOGIN_OK)
-		return 1;
+	int a = login_attempt(s->login, &s->io, user, ulen, pw, plen, s->cmd->tag,
+	                      FRONT_AUTH_TIMEOUT_MS);
+	if (a == LOGIN_OK) {
+		/* The back has sent the tagged OK; from now on we relay. */
+		imap_set_state(s, IMAP_ST_AUTH);
+		return 0;
+	}
 	if (a == LOGIN_TEMPFAIL) {
-		front_reply(f, tag, "NO [UNAVAILABLE] Temporary server failure, try again later.");
+		imap_no(s, "[UNAVAILABLE] Temporary server failure, try again later.");
 		return 0;
 	}
 	if (a != LOGIN_FAIL)
 		return -1;
 	/* RFC 3501 section 7.1: we wait before answering a failed login to slow
 	 * down guessing (the back's KDF already costs tens of ms). */
-	if (f->ctx->conf->auth_fail_delay_ms > 0)
-		usleep((useconds_t)f->ctx->conf->auth_fail_delay_ms * 1000);
-	front_reply(f, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-	if (++f->failures >= FRONT_MAX_FAILURES) {
-		io_puts(&f->io, "* BYE Too many invalid authentication attempts.\r\n");
-		io_flush(&f->io);
+	if (s->conf->auth_fail_delay_ms > 0)
+		usleep((useconds_t)s->conf->auth_fail_delay_ms * 1000);
+	imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed.");
+	if (++s->failures >= FRONT_MAX_FAILURES) {
+		imap_untagged(s, "BYE Too many invalid authentication attempts.");
+		io_flush(&s->io);
 		log_event(LOG_NOTICE, "disconnect", "REASON", "too many failed logins", NULL);
 		return -1;
 	}
 	return 0;
 }
 
-static int front_cmd_login(struct front *f, const struct imapparse_cmd *c)
+/* The back answers with the tag (lib/login/login.h frames it). */
+static bool front_tag_ok(struct imap_sess *s, const struct imapparse_cmd *c)
 {
-	if (!front_plaintext_ok(f)) {
-		front_reply(
-		    f, c->tag,
-		    "NO [PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
-		return 0;
-	}
-	const char *user = c->count == 2 ? imapparse_arg_astring(&c->args[0]) : NULL;
-	const char *pw = c->count == 2 ? imapparse_arg_astring(&c->args[1]) : NULL;
-	if (user == NULL || pw == NULL) {
-		front_reply(f, c->tag, "BAD Syntax: LOGIN userid password");
-		return 0;
-	}
-	return front_login(f, c->tag, user, c->args[0].len, pw, c->args[1].len);
+	if (strlen(c->tag) <= LOGIN_TAG_MAX)
+		return true;
+	imap_bad(s, "Tag too long.");
+	return false;
 }
 
-static int front_sasl_plain(struct front *f, const char *tag, const char *b64, size_t len)
+/* LOGIN (RFC 3501 section 6.2.3). */
+int imap_check_login(struct imap_sess *s, const struct imapparse_cmd *c)
+{
+	if (!front_plaintext_ok(s)) {
+		imap_no(s, "[PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
+		return -1;
+	}
+	if (c->count != 2 || imapparse_arg_astring(&c->args[0]) == NULL ||
+	    imapparse_arg_astring(&c->args[1]) == NULL) {
+		imap_bad(s, "Syntax: LOGIN userid password");
+		return -1;
+	}
+	return front_tag_ok(s, c) ? 0 : -1;
+}
+
+int imap_cmd_login(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	/* The parser wipes both arguments when it lets go of this command. */
+	return front_login(s, imapparse_arg_astring(&args[0]), args[0].len,
+	                   imapparse_arg_astring(&args[1]), args[1].len);
+}
+
+static int front_sasl_plain(struct imap_sess *s, const char *b64, size_t len)
 {
 	struct buf raw = BUF_INIT;
 	const char *user = NULL, *pw = NULL;
@@ -112,146 +140,99 @@ static int front_sasl_plain(struct front *f, const char *tag, const char *b64, s
 	int rc = 0;
 	switch (login_sasl_plain(b64, len, &raw, &user, &ulen, &pw, &plen)) {
 	case LOGIN_PLAIN_OK:
-		rc = front_login(f, tag, user, ulen, pw, plen);
+		rc = front_login(s, user, ulen, pw, plen);
 		break;
 	case LOGIN_PLAIN_CANCEL:
-		front_reply(f, tag, "BAD AUTHENTICATE cancelled.");
+		imap_bad(s, "AUTHENTICATE cancelled.");
 		break;
 	case LOGIN_PLAIN_BAD_B64:
-		front_reply(f, tag, "BAD Invalid base64 data.");
+		imap_bad(s, "Invalid base64 data.");
 		break;
 	case LOGIN_PLAIN_MALFORMED:
-		front_reply(f, tag, "BAD Malformed PLAIN response.");
+		imap_bad(s, "Malformed PLAIN response.");
 		break;
 	case LOGIN_PLAIN_AUTHZID:
-		front_reply(f, tag, "NO [AUTHORIZATIONFAILED] Authorization identity refused.");
+		imap_no(s, "[AUTHORIZATIONFAILED] Authorization identity refused.");
 		break;
 	}
 	buf_wipe(&raw);
 	return rc;
 }
 
-static int front_cmd_authenticate(struct front *f, const struct imapparse_cmd *c)
+/* AUTHENTICATE PLAIN (RFC 3501 section 6.2.2, RFC 4616), with SASL-IR
+ * (RFC 4959). */
+int imap_check_authenticate(struct imap_sess *s, const struct imapparse_cmd *c)
 {
 	if (c->count < 1 || c->count > 2 || c->args[0].type != IMAPPARSE_ATOM) {
-		front_reply(f, c->tag, "BAD Syntax: AUTHENTICATE mechanism [initial-response]");
-		return 0;
+		imap_bad(s, "Syntax: AUTHENTICATE mechanism [initial-response]");
+		return -1;
 	}
 	if (!imapparse_arg_is_atom(&c->args[0], "PLAIN")) {
-		front_reply(f, c->tag, "NO [CANNOT] Unsupported authentication mechanism.");
-		return 0;
+		imap_no(s, "[CANNOT] Unsupported authentication mechanism.");
+		return -1;
 	}
-	if (!front_plaintext_ok(f)) {
-		front_reply(
-		    f, c->tag,
-		    "NO [PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
-		return 0;
+	if (!front_plaintext_ok(s)) {
+		imap_no(s, "[PRIVACYREQUIRED] Plaintext authentication disallowed without TLS.");
+		return -1;
 	}
-	char tag[LOGIN_TAG_MAX + 1];
-	snprintf(tag, sizeof(tag), "%s", c->tag);
-	if (c->count == 2) {
+	return front_tag_ok(s, c) ? 0 : -1;
+}
+
+int imap_cmd_authenticate(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	if (n == 2) {
 		/* RFC 4959: SASL-IR; "=" is an empty initial response. */
-		const struct imapparse_arg *ir = &c->args[1];
+		const struct imapparse_arg *ir = &args[1];
 		if (ir->type != IMAPPARSE_ATOM) {
-			front_reply(f, tag, "BAD Invalid initial response.");
+			imap_bad(s, "Invalid initial response.");
 			return 0;
 		}
 		if (ir->len == 1 && ir->str[0] == '=')
-			return front_sasl_plain(f, tag, "", 0);
-		return front_sasl_plain(f, tag, ir->str, ir->len);
+			return front_sasl_plain(s, "", 0);
+		return front_sasl_plain(s, ir->str, ir->len);
 	}
-	io_puts(&f->io, "+ \r\n");
-	if (io_flush(&f->io) < 0)
+	io_puts(&s->io, "+ \r\n");
+	if (io_flush(&s->io) < 0)
 		return -1;
 	char *line;
 	size_t len;
-	int r = io_read_line(&f->io, &line, &len, FRONT_MAX_LINE);
+	int r = io_read_line(&s->io, &line, &len, FRONT_MAX_LINE);
 	if (r <= 0) {
-		if (r < 0 && f->io.err == IO_TOOLONG) {
-			front_reply(f, tag, "BAD Response too long.");
+		if (r < 0 && s->io.err == IO_TOOLONG) {
+			imap_bad(s, "Response too long.");
 			return 0;
 		}
 		return -1;
 	}
-	int rc = front_sasl_plain(f, tag, line, len);
+	int rc = front_sasl_plain(s, line, len);
 	sodium_memzero(line, len);
 	return rc;
 }
 
-static int front_cmd_starttls(struct front *f, const struct imapparse_cmd *c)
+/* STARTTLS (RFC 3501 section 6.2.1). */
+int imap_check_starttls(struct imap_sess *s, const struct imapparse_cmd *c)
 {
-	if (f->ctx->tls == NULL || io_is_tls(&f->io)) {
-		front_reply(f, c->tag,
-		            io_is_tls(&f->io) ? "BAD TLS is already active."
-		                              : "BAD STARTTLS not available.");
-		return 0;
+	if (s->login->tls == NULL || io_is_tls(&s->io)) {
+		imap_bad(s, "%s",
+		         io_is_tls(&s->io) ? "TLS is already active." : "STARTTLS not available.");
+		return -1;
 	}
-	if (c->count != 0) {
-		front_reply(f, c->tag, "BAD Syntax: STARTTLS");
-		return 0;
-	}
-	front_reply(f, c->tag, "OK Begin TLS negotiation now.");
+	return imap_check_noargs(s, c);
+}
+
+int imap_cmd_starttls(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
+{
+	imap_ok(s, "Begin TLS negotiation now.");
 	/* RFC 3501 section 6.2.1: the client must not pipeline after STARTTLS;
 	 * whatever it did is discarded, never executed inside TLS. */
-	if (server_starttls(&f->io, f->ctx->tls) < 0)
+	if (server_starttls(&s->io, s->login->tls) < 0)
 		return -1;
-	return 0;
-}
-
-static void front_id(struct front *f, const struct imapparse_cmd *c)
-{
-	/* RFC 2971: the client's ID is logged (escaped), ours is sent. */
-	if (c->count != 1 ||
-	    (c->args[0].type != IMAPPARSE_LIST && c->args[0].type != IMAPPARSE_NIL)) {
-		front_reply(f, c->tag, "BAD Syntax: ID ( field value ... ) or ID NIL");
-		return;
-	}
-	io_puts(&f->io, "* ID (\"name\" \"sealmail\" \"version\" \"" SEALMAIL_VERSION "\")\r\n");
-	front_reply(f, c->tag, "OK ID completed.");
-}
-
-/* One command: 1 logged in, 0 go on, -1 end. */
-static int front_command(struct front *f, const struct imapparse_cmd *c)
-{
-	const char *n = c->name;
-	if (c->uid) {
-		front_reply(f, c->tag, "BAD Log in first.");
-		return 0;
-	}
-	if (strcmp(n, "CAPABILITY") == 0) {
-		struct buf caps = BUF_INIT;
-		front_caps(f, &caps);
-		io_printf(&f->io, "* CAPABILITY %s\r\n", buf_cstr(&caps));
-		buf_free(&caps);
-		front_reply(f, c->tag, "OK Capability completed.");
-		return 0;
-	}
-	if (strcmp(n, "NOOP") == 0) {
-		front_reply(f, c->tag, "OK NOOP completed.");
-		return 0;
-	}
-	if (strcmp(n, "LOGOUT") == 0) {
-		io_puts(&f->io, "* BYE Logging out\r\n");
-		front_reply(f, c->tag, "OK Logout completed.");
-		io_flush(&f->io);
-		return -1;
-	}
-	if (strcmp(n, "ID") == 0) {
-		front_id(f, c);
-		return 0;
-	}
-	if (strcmp(n, "STARTTLS") == 0)
-		return front_cmd_starttls(f, c);
-	if (strcmp(n, "LOGIN") == 0)
-		return front_cmd_login(f, c);
-	if (strcmp(n, "AUTHENTICATE") == 0)
-		return front_cmd_authenticate(f, c);
-	front_reply(f, c->tag, "BAD Command unknown or not allowed before login.");
+	imap_title(s);
 	return 0;
 }
 
 /* Read one command with its literals: 1 command, 0 error replied, -1 end. */
-static int front_read_command(struct front *f, const struct imapparse_cmd **c_r)
+static int front_read_command(struct imap_sess *f, const struct imapparse_cmd **c_r)
 {
 	char *line;
 	size_t len;
@@ -325,11 +306,17 @@ static int front_read_command(struct front *f, const struct imapparse_cmd **c_r)
 
 int imapd_front(struct login_ctx *ctx)
 {
-	struct front f;
+	struct imap_sess f;
 	memset(&f, 0, sizeof(f));
-	f.ctx = ctx;
+	f.front = true;
+	f.login = ctx;
+	f.conf = ctx->conf;
+	f.state = IMAP_ST_NOT_AUTH;
+	/* Both are CONN_ADDR_MAX bytes. */
+	(void)imap_strcpy(f.remote, sizeof(f.remote), ctx->conn->remote);
 	io_init(&f.io, ctx->conn->rfd, ctx->conn->wfd, (int)ctx->conf->imapd_login_timeout_ms);
 	io_set_deadline(&f.io, (int64_t)ctx->conf->imapd_login_timeout_ms * 3);
+	buf_reserve(&f.io.in, FRONT_IN_RESERVE);
 	struct imapparse_limits lim;
 	imapparse_limits_default(&lim);
 	lim.max_line = FRONT_MAX_LINE;
@@ -348,32 +335,41 @@ int imapd_front(struct login_ctx *ctx)
 			goto out;
 		}
 	}
+	imap_title(&f);
 	{
 		struct buf caps = BUF_INIT;
-		front_caps(&f, &caps);
+		imap_front_caps(&f, &caps);
 		io_printf(&f.io, "* OK [CAPABILITY %s] sealmail ready.\r\n", buf_cstr(&caps));
 		buf_free(&caps);
 	}
-	for (;;) {
+	while (f.state == IMAP_ST_NOT_AUTH) {
 		const struct imapparse_cmd *c;
 		int r = front_read_command(&f, &c);
 		if (r < 0)
 			break;
 		if (r == 0)
 			continue;
-		r = front_command(&f, c);
+		bool secret = strcmp(c->name, "LOGIN") == 0 || strcmp(c->name, "AUTHENTICATE") == 0;
+		r = imap_dispatch(&f, c);
+		f.cmd = NULL;
+		if (secret) {
+			/* The password is in the parser's arguments and in the
+			 * input buffer: both are wiped now, not when reused. */
+			imapparse_reset(f.parser);
+			front_wipe_input(&f);
+		}
 		if (r < 0)
 			break;
-		if (r == 1) {
-			imapparse_free(&f.parser);
-			io_set_deadline(&f.io, 0);
-			login_continue(ctx, &f.io);
-			break;
-		}
+	}
+	if (f.state == IMAP_ST_AUTH) {
+		imapparse_free(&f.parser);
+		io_set_deadline(&f.io, 0);
+		login_continue(ctx, &f.io);
 	}
 	io_flush(&f.io);
 out:
 	imapparse_free(&f.parser);
+	front_wipe_input(&f);
 	io_cleanup(&f.io);
 	return 0;
 }

@@ -28,10 +28,19 @@ static int idle_inotify(struct imap_sess *s)
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/users/%s/spool/new", s->conf->state_dir, s->user_id);
+	/* A cut path would watch another directory: without watches the
+	 * periodic check still finds every change. */
+	int k =
+	    snprintf(path, sizeof(path), "%s/users/%s/spool/new", s->conf->state_dir, s->user_id);
+	if (k < 0 || (size_t)k >= sizeof(path)) {
+		close(fd);
+		return -1;
+	}
 	inotify_add_watch(fd, path, IN_MOVED_TO | IN_CREATE);
-	snprintf(path, sizeof(path), "%s/users/%s", s->conf->state_dir, s->user_id);
-	inotify_add_watch(fd, path, IN_MODIFY);
+	/* Shorter than the one above, so it fits. */
+	k = snprintf(path, sizeof(path), "%s/users/%s", s->conf->state_dir, s->user_id);
+	if (k >= 0 && (size_t)k < sizeof(path))
+		inotify_add_watch(fd, path, IN_MODIFY);
 	return fd;
 }
 
@@ -44,16 +53,14 @@ static void idle_drain(int fd)
 
 int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: IDLE");
-		return 0;
-	}
+	enum imap_state prior = s->state;
 	struct notify *sub = notify_new(s->conf->redis);
 	bool redis_ok = sub != NULL && notify_subscribe(sub, s->user_id) == 0;
 	int ino = idle_inotify(s);
 	/* Report what happened before the IDLE started. */
 	if (s->sel != NULL)
 		imap_sync(s, true);
+	imap_set_state(s, IMAP_ST_IDLE);
 	io_puts(&s->io, "+ idling\r\n");
 	if (io_flush(&s->io) < 0)
 		goto out_end;
@@ -141,6 +148,7 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 			break;
 		}
 	}
+	imap_set_state(s, prior);
 	notify_free(&sub);
 	if (ino >= 0)
 		close(ino);

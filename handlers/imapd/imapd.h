@@ -18,6 +18,7 @@
 
 #include "base/buf.h"
 #include "sys/conf.h"
+#include "sys/conn.h"
 #include "proto/imapparse.h"
 #include "sys/io.h"
 #include "svc/notify.h"
@@ -53,15 +54,40 @@ struct imap_sel {
 	bool pending_expunge;  /* expunges wait for a command that may report them */
 };
 
-enum imap_state { IMAP_ST_AUTH, IMAP_ST_SELECTED, IMAP_ST_LOGOUT };
+/* Session states (RFC 3501 section 3) and IDLE (RFC 2177), which is a
+ * state of its own for what the session accepts (only DONE) and shows.
+ * Changed only by imap_set_state(). The front is in NOT_AUTH until a login
+ * succeeds; the back starts in AUTH. */
+enum imap_state {
+	IMAP_ST_NOT_AUTH,
+	IMAP_ST_AUTH,
+	IMAP_ST_SELECTED,
+	IMAP_ST_IDLE,
+	IMAP_ST_LOGOUT,
+};
+#define IMAP_S(st)      (1u << (st))
+#define IMAP_S_NOT_AUTH IMAP_S(IMAP_ST_NOT_AUTH)
+#define IMAP_S_AUTH     IMAP_S(IMAP_ST_AUTH)
+#define IMAP_S_SELECTED IMAP_S(IMAP_ST_SELECTED)
+#define IMAP_S_LOGGEDIN (IMAP_S_AUTH | IMAP_S_SELECTED)
+#define IMAP_S_ANY      (IMAP_S_NOT_AUTH | IMAP_S_LOGGEDIN)
 
+struct login_ctx;
+
+/* One IMAP connection as either process sees it. The front (front.c) uses
+ * conf, io (the client, TLS inside), parser, cmd, state, remote and the
+ * login fields; the back uses everything else. */
 struct imap_sess {
 	const struct conf *conf;
-	struct io io; /* to the front: plaintext IMAP */
+	struct io io; /* front: the client; back: plaintext IMAP from the front */
 	struct store *st;
 	char user[320];
 	char user_id[33];
+	char remote[CONN_ADDR_MAX]; /* the client's address, for titles */
 	enum imap_state state;
+	bool front;              /* this is the pre-auth front process */
+	struct login_ctx *login; /* front: the login skeleton's context */
+	unsigned failures;       /* front: failed logins so far */
 	struct imapparse *parser;
 	const struct imapparse_cmd *cmd; /* the command being executed */
 	struct imap_sel *sel;
@@ -72,9 +98,43 @@ struct imap_sess {
 	struct buf scratch;
 };
 
-/* Command handler: returns 0 to go on, -1 to end the session. It writes its
- * own tagged reply with imap_ok/imap_no/imap_bad. */
+/* ---- command table and states (cmd.c) ----
+ * One table for both processes (RFC 3501 section 6: which state allows
+ * which command), as Postfix's smtpd and OpenSMTPD keep theirs: the
+ * dispatcher checks the state set and the UID prefix for every command, a
+ * command's check step its syntax (tagged BAD/NO, nothing else happens), its
+ * proceed step the effect with its own tagged reply. */
+#define IMAP_CMD_UID        0x1u /* has a UID form (RFC 3501 section 6.4.8) */
+#define IMAP_CMD_NO_EXPUNGE 0x2u /* RFC 3501 section 7.4.1: no EXPUNGE during it */
+#define IMAP_CMD_OWN_SYNC   0x4u /* reports changes itself (SELECT, IDLE) */
+
+/* Check step: 0 go on to proceed, -1 refused (its reply is written). */
+typedef int imap_check_fn(struct imap_sess *s, const struct imapparse_cmd *c);
+/* Proceed step: 0 go on, -1 end the session. It writes its own tagged
+ * reply with imap_ok/imap_no/imap_bad. */
 typedef int imap_cmd_fn(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+
+struct imap_cmd_def {
+	const char *name;
+	unsigned states;      /* IMAP_S_* where it is allowed */
+	unsigned flags;       /* IMAP_CMD_* */
+	const char *refused;  /* BAD text in the other states; NULL: by state */
+	imap_check_fn *check; /* NULL: proceed checks while it parses */
+	imap_cmd_fn *proceed;
+};
+
+/* Run one parsed command in the session's state: 0 go on, -1 end. */
+int imap_dispatch(struct imap_sess *s, const struct imapparse_cmd *c);
+/* The one place the state changes: logs it and sets the process title. */
+void imap_set_state(struct imap_sess *s, enum imap_state st);
+/* Set the process title for the current state again (after STARTTLS). */
+void imap_title(struct imap_sess *s);
+const char *imap_state_name(enum imap_state st);
+/* Check step of commands without arguments: "BAD Syntax: NAME". */
+int imap_check_noargs(struct imap_sess *s, const struct imapparse_cmd *c);
+/* Copy src into dst[size]: 0, or -1 when it does not fit (dst then holds
+ * the empty string). */
+int imap_strcpy(char *dst, size_t size, const char *src);
 
 /* ---- responses (back.c) ---- */
 void imap_untagged(struct imap_sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -96,6 +156,7 @@ int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigne
                      struct buf *keywords);
 
 /* ---- selected mailbox (select.c) ---- */
+int imap_check_select(struct imap_sess *s, const struct imapparse_cmd *c);
 int imap_cmd_select(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 int imap_cmd_examine(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 int imap_cmd_close(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
@@ -203,18 +264,41 @@ int imap_cmd_store(struct imap_sess *s, const struct imapparse_arg *args, size_t
 int imap_cmd_search(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 int imap_cmd_copy(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 int imap_cmd_move(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_check_expunge(struct imap_sess *s, const struct imapparse_cmd *c);
 int imap_cmd_expunge(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
 
+/* ---- small commands of every state (back.c) ---- */
+int imap_cmd_capability(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_noop(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_logout(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_check_id(struct imap_sess *s, const struct imapparse_cmd *c);
+int imap_cmd_id(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_check_enable(struct imap_sess *s, const struct imapparse_cmd *c);
+int imap_cmd_enable(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_namespace(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_cmd_check(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+
+/* ---- pre-auth commands (front.c) ---- */
+/* The capabilities before login (they depend on TLS and configuration). */
+void imap_front_caps(struct imap_sess *s, struct buf *out);
+int imap_check_starttls(struct imap_sess *s, const struct imapparse_cmd *c);
+int imap_cmd_starttls(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_check_login(struct imap_sess *s, const struct imapparse_cmd *c);
+int imap_cmd_login(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+int imap_check_authenticate(struct imap_sess *s, const struct imapparse_cmd *c);
+int imap_cmd_authenticate(struct imap_sess *s, const struct imapparse_arg *args, size_t n);
+
 /* ---- entry points ---- */
-struct login_ctx;
 /* Front: serve the connection pre-auth and relay afterwards (front.c). */
 int imapd_front(struct login_ctx *ctx);
 /* Back: authenticate what the front sends, then serve (auth.c). */
 int imapd_back(int fd, void *arg);
-/* Back: the post-auth session on fd (back.c). */
+/* Back: the post-auth session on fd (back.c); remote is the client's
+ * address for the process title. */
 int imap_session(const struct conf *c, int fd, const struct buf *pending, struct store *st,
-                 int spool_fd, const char *user, const char *user_id, const char *tag);
+                 int spool_fd, const char *user, const char *user_id, const char *tag,
+                 const char *remote);
 /* Import mail waiting in the spool (cheap when there is none): the number
  * of messages imported, or -1 (logged). */
 int imap_import_spool(struct imap_sess *s);

@@ -437,7 +437,7 @@ int imap_cmd_delete(struct imap_sess *s, const struct imapparse_arg *args, size_
 	}
 	if (s->sel != NULL && s->sel->folder_id == f.id) {
 		imap_sel_free(&s->sel);
-		s->state = IMAP_ST_AUTH;
+		imap_set_state(s, IMAP_ST_AUTH);
 		if (s->qresync)
 			imap_untagged(s, "OK [CLOSED] Mailbox deleted.");
 	}
@@ -551,8 +551,12 @@ int imap_cmd_status(struct imap_sess *s, const struct imapparse_arg *args, size_
 	{
 		char key[64];
 		sqlite3_stmt *q;
-		snprintf(key, sizeof(key), "imap.recent.%lld", (long long)f.id);
-		if (sqlite3_prepare_v2(
+		/* 12 bytes and 20 digits at most: a cut key would count
+		 * another folder's messages, so it counts none. */
+		int k = snprintf(key, sizeof(key), "imap.recent.%lld", (long long)f.id);
+		bool key_ok = k >= 0 && (size_t)k < sizeof(key);
+		if (key_ok &&
+		    sqlite3_prepare_v2(
 		        store_db(s->st),
 		        "SELECT count(*) FROM messages WHERE folder_id = ?1 AND uid >= "
 		        "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?2), 1)",

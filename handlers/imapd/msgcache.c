@@ -182,8 +182,10 @@ static void mc_flush(struct imap_msgcache *mc)
 		ok = false;
 	if (ok) {
 		char cnt[24];
-		snprintf(cnt, sizeof(cnt), "%zu", mc->npend);
-		log_event(LOG_DEBUG, "cache-write", "COUNT", cnt, NULL);
+		/* 20 digits at most; no log line rather than a cut count. */
+		int k = snprintf(cnt, sizeof(cnt), "%zu", mc->npend);
+		if (k >= 0 && (size_t)k < sizeof(cnt))
+			log_event(LOG_DEBUG, "cache-write", "COUNT", cnt, NULL);
 	}
 	if (!ok) {
 		/* Another session holds the write lock, or the disk is full:

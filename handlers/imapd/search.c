@@ -590,7 +590,13 @@ static int srch_fts_candidates(struct srch *x, const char *table, const struct b
 {
 	char sql[96];
 	sqlite3_stmt *fq;
-	snprintf(sql, sizeof(sql), "SELECT docid FROM %s WHERE %s MATCH ?", table, table);
+	/* table is one of our short FTS table names; a cut statement would
+	 * not be valid SQL, so it is an error rather than a wrong query. */
+	int k = snprintf(sql, sizeof(sql), "SELECT docid FROM %s WHERE %s MATCH ?", table, table);
+	if (k < 0 || (size_t)k >= sizeof(sql)) {
+		log_event(LOG_ERR, "store-error", "REASON", "FTS table name too long", NULL);
+		return -1;
+	}
 	if (sqlite3_prepare_v2(x->db, sql, -1, &fq, NULL) != SQLITE_OK) {
 		log_event(LOG_ERR, "store-error", "REASON", sqlite3_errmsg(x->db), NULL);
 		return -1;

@@ -157,7 +157,10 @@ static uint32_t imap_recent_claim(struct imap_sess *s, int64_t folder_id, uint32
 	char key[64];
 	sqlite3_stmt *q;
 	uint32_t mark = 1;
-	snprintf(key, sizeof(key), "imap.recent.%lld", (long long)folder_id);
+	/* 12 bytes and 20 digits at most: a cut key would name another folder. */
+	int k = snprintf(key, sizeof(key), "imap.recent.%lld", (long long)folder_id);
+	if (k < 0 || (size_t)k >= sizeof(key))
+		return mark;
 	sqlite3 *db = store_db(s->st);
 	if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", -1, &q,
 	                       NULL) == SQLITE_OK) {
@@ -170,7 +173,12 @@ static uint32_t imap_recent_claim(struct imap_sess *s, int64_t folder_id, uint32
 	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1, &q,
 	                       NULL) == SQLITE_OK) {
 		char v[16];
-		snprintf(v, sizeof(v), "%u", uidnext);
+		/* At most 10 digits. */
+		int vk = snprintf(v, sizeof(v), "%u", uidnext);
+		if (vk < 0 || (size_t)vk >= sizeof(v)) {
+			sqlite3_finalize(q);
+			return mark;
+		}
 		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 2, v, -1, SQLITE_STATIC);
 		sqlite3_step(q);
@@ -206,7 +214,7 @@ int imap_sync(struct imap_sess *s, bool allow_expunge)
 	if (r == 0) {
 		/* Deleted by another session: nothing sensible remains. */
 		imap_untagged(s, "BYE Selected mailbox was deleted, have to disconnect.");
-		s->state = IMAP_ST_LOGOUT;
+		imap_set_state(s, IMAP_ST_LOGOUT);
 		return 0;
 	}
 	if (uidnext == sel->uidnext && hms <= sel->modseq_seen && !sel->pending_expunge)
@@ -367,7 +375,11 @@ static void imap_select_flags(struct imap_sess *s, int64_t folder_id)
 			     w = strtok_r(NULL, " ", &save)) {
 				/* dedupe */
 				char pad[STORE_KEYWORD_MAX + 3];
-				snprintf(pad, sizeof(pad), " %s ", w);
+				/* Stored keywords are at most STORE_KEYWORD_MAX
+				 * bytes; a longer one is not announced. */
+				int pk = snprintf(pad, sizeof(pad), " %s ", w);
+				if (pk < 0 || (size_t)pk >= sizeof(pad))
+					continue;
 				struct buf probe = BUF_INIT;
 				buf_printf(&probe, " %s ", buf_cstr(&kw));
 				if (strstr(buf_cstr(&probe), pad) == NULL && kw.len < 8000) {
@@ -445,10 +457,6 @@ static int imap_do_select(struct imap_sess *s, const struct imapparse_arg *args,
 	struct buf name = BUF_INIT;
 	struct qresync_params qp;
 	memset(&qp, 0, sizeof(qp));
-	if (n < 1 || n > 2) {
-		imap_bad(s, "Syntax: %s mailbox [(parameters)]", readonly ? "EXAMINE" : "SELECT");
-		return 0;
-	}
 	bool had = s->sel != NULL;
 	if (imap_mailbox_arg(s, &args[0], &name) < 0 ||
 	    (n == 2 && imap_select_params(s, &args[1], &qp) < 0)) {
@@ -459,6 +467,7 @@ static int imap_do_select(struct imap_sess *s, const struct imapparse_arg *args,
 	/* RFC 3501 section 6.3.1: a SELECT deselects first, even if it fails;
 	 * RFC 7162 section 3.2.11: with QRESYNC that is announced. */
 	imap_sel_free(&s->sel);
+	imap_set_state(s, IMAP_ST_AUTH);
 	if (had && s->qresync)
 		imap_untagged(s, "OK [CLOSED] Previous mailbox closed.");
 	imap_import_spool(s);
@@ -500,7 +509,7 @@ static int imap_do_select(struct imap_sess *s, const struct imapparse_arg *args,
 		imap_sel_push(sel, uids[i], uids[i] >= mark);
 	free(uids);
 	s->sel = sel;
-	s->state = IMAP_ST_SELECTED;
+	imap_set_state(s, IMAP_ST_SELECTED);
 	imap_select_flags(s, f.id);
 	imap_untagged(s, "%zu EXISTS", sel->count);
 	imap_untagged(s, "%zu RECENT", sel->recent);
@@ -535,6 +544,14 @@ static int imap_do_select(struct imap_sess *s, const struct imapparse_arg *args,
 	return 0;
 }
 
+int imap_check_select(struct imap_sess *s, const struct imapparse_cmd *c)
+{
+	if (c->count >= 1 && c->count <= 2)
+		return 0;
+	imap_bad(s, "Syntax: %s mailbox [(parameters)]", c->name);
+	return -1;
+}
+
 int imap_cmd_select(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
 	return imap_do_select(s, args, n, false);
@@ -547,22 +564,14 @@ int imap_cmd_examine(struct imap_sess *s, const struct imapparse_arg *args, size
 
 int imap_cmd_unselect(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: UNSELECT");
-		return 0;
-	}
 	imap_sel_free(&s->sel);
-	s->state = IMAP_ST_AUTH;
+	imap_set_state(s, IMAP_ST_AUTH);
 	imap_ok(s, "Unselect completed.");
 	return 0;
 }
 
 int imap_cmd_close(struct imap_sess *s, const struct imapparse_arg *args, size_t n)
 {
-	if (n != 0) {
-		imap_bad(s, "Syntax: CLOSE");
-		return 0;
-	}
 	/* RFC 3501 section 6.4.2: expunge silently unless read-only. */
 	if (!s->sel->readonly) {
 		uint32_t *uids = NULL;
@@ -577,7 +586,7 @@ int imap_cmd_close(struct imap_sess *s, const struct imapparse_arg *args, size_t
 		free(uids);
 	}
 	imap_sel_free(&s->sel);
-	s->state = IMAP_ST_AUTH;
+	imap_set_state(s, IMAP_ST_AUTH);
 	imap_ok(s, "Close completed.");
 	return 0;
 }

@@ -26,6 +26,7 @@ struct imapparse {
 	char *tag;  /* valid tag, else NULL */
 	char *name; /* upper-cased command name */
 	bool uid;
+	bool secret; /* the command carries credentials: wipe its bytes */
 	struct imapparse_arg root;     /* top-level arguments (a LIST) */
 	struct imapparse_arg **stack;  /* open lists; stack[0] == &root */
 	unsigned depth;
@@ -141,13 +142,18 @@ struct imapparse *imapparse_new(const struct imapparse_limits *lim, unsigned fla
 	return p;
 }
 
-static void imapparse_arg_clear(struct imapparse_arg *a)
+/* wipe: zero every string before it is freed (a password of LOGIN, the
+ * SASL response of AUTHENTICATE). */
+static void imapparse_arg_clear(struct imapparse_arg *a, bool wipe)
 {
 	/* Recursion depth is bounded by lim.max_depth. */
 	for (size_t i = 0; i < a->count; i++)
-		imapparse_arg_clear(&a->list[i]);
+		imapparse_arg_clear(&a->list[i], wipe);
 	free(a->list);
-	free(a->str);
+	if (wipe)
+		mem_wipe_free(a->str, a->str != NULL ? a->len + 1 : 0);
+	else
+		free(a->str);
 	a->list = NULL;
 	a->str = NULL;
 	a->count = a->cap = 0;
@@ -155,11 +161,14 @@ static void imapparse_arg_clear(struct imapparse_arg *a)
 
 void imapparse_reset(struct imapparse *p)
 {
-	imapparse_arg_clear(&p->root);
+	imapparse_arg_clear(&p->root, p->secret);
+	if (p->secret)
+		buf_wipe(&p->lit);
 	free(p->tag);
 	free(p->name);
 	p->tag = p->name = NULL;
 	p->uid = false;
+	p->secret = false;
 	p->depth = 0;
 	p->nargs = 0;
 	p->total = 0;
@@ -355,53 +364,53 @@ static int imapparse_atom(struct imapparse *p, const char *line, size_t len, siz
  * as UTF-8 with UTF8=ACCEPT (RFC 6855 section 3). */
 static int imapparse_quoted(struct imapparse *p, const char *line, size_t len, size_t *pos)
 {
-	struct buf b = BUF_INIT;
 	unsigned flags = 0;
-	size_t i = *pos + 1;
+	size_t i = *pos + 1, n = 0;
 
-	for (;;) {
-		if (i >= len) {
-			buf_free(&b);
+	/* First the grammar and the length, then one copy of exactly that
+	 * size: nothing is reallocated, so no stray copy of a password (LOGIN
+	 * "user" "secret") is left in freed memory. */
+	for (;; i++) {
+		if (i >= len)
 			return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX, "Missing '\"'");
-		}
 		unsigned char c = (unsigned char)line[i];
 		if (c == '"')
 			break;
 		if (c == '\\') {
-			if (i + 1 >= len || (line[i + 1] != '"' && line[i + 1] != '\\')) {
-				buf_free(&b);
+			if (i + 1 >= len || (line[i + 1] != '"' && line[i + 1] != '\\'))
 				return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX,
 						      "Invalid escape in quoted string");
-			}
-			c = (unsigned char)line[++i];
+			i++;
 		} else if (c == 0 || c == '\r' || c == '\n') {
-			buf_free(&b);
 			return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX,
 					      "Invalid characters in quoted string");
 		} else if (c >= 0x80) {
-			if (!(p->flags & IMAPPARSE_F_UTF8)) {
-				buf_free(&b);
+			if (!(p->flags & IMAPPARSE_F_UTF8))
 				return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX,
 						      "8-bit characters in quoted string");
-			}
 			flags |= IMAPPARSE_ARG_8BIT;
 		}
-		buf_append_byte(&b, c);
-		i++;
+		n++;
 	}
-	if ((flags & IMAPPARSE_ARG_8BIT) && !mutf7_utf8_valid(b.data, b.len)) {
-		buf_free(&b);
+	size_t end = i;
+	if (p->nargs >= p->lim.max_args)
+		return imapparse_fail(p, IMAPPARSE_ERR_LIMIT, "Too many arguments");
+	char *str = mem_alloc(mem_add(n, 1));
+	size_t k = 0;
+	for (i = *pos + 1; i < end; i++) {
+		if (line[i] == '\\')
+			i++;
+		str[k++] = line[i];
+	}
+	str[k] = '\0';
+	if ((flags & IMAPPARSE_ARG_8BIT) && !mutf7_utf8_valid((const unsigned char *)str, n)) {
+		mem_wipe_free(str, n + 1);
 		return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX, "Invalid UTF-8 in quoted string");
 	}
-	if (p->nargs >= p->lim.max_args) {
-		buf_free(&b);
-		return imapparse_fail(p, IMAPPARSE_ERR_LIMIT, "Too many arguments");
-	}
 	struct imapparse_arg *a = imapparse_add(p, IMAPPARSE_QUOTED, flags);
-	if (b.data == NULL)
-		buf_append(&b, "", 0);
-	a->str = (char *)buf_steal(&b, &a->len);
-	*pos = i + 1;
+	a->str = str;
+	a->len = n;
+	*pos = end + 1;
 	return 1;
 }
 
@@ -461,6 +470,10 @@ static int imapparse_announce(struct imapparse *p, const char *line, size_t len,
 	p->lit_sync = !nonsync;
 	p->lit8 = lit8;
 	p->lit_flags = (lit8 ? IMAPPARSE_ARG_LITERAL8 : 0) | (nonsync ? IMAPPARSE_ARG_NONSYNC : 0);
+	/* A secret literal gets all its room at once: growing the buffer
+	 * would leave copies of its first bytes behind in freed memory. */
+	if (p->secret)
+		buf_reserve(&p->lit, (size_t)size);
 	buf_reset(&p->lit);
 	p->st = IMAPPARSE_ST_LITERAL;
 	return 0;
@@ -567,6 +580,9 @@ static int imapparse_head(struct imapparse *p, const char *line, size_t len, siz
 		else
 			break;
 	}
+	/* RFC 3501 sections 6.2.2 and 6.2.3: their arguments are a password
+	 * or a SASL response that holds one. */
+	p->secret = strcmp(p->name, "LOGIN") == 0 || strcmp(p->name, "AUTHENTICATE") == 0;
 	*pos_r = i;
 	return 1;
 }

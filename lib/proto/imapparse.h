@@ -30,6 +30,12 @@
  * that are not commands (AUTHENTICATE responses, IDLE's DONE) are read by the
  * caller directly, not fed here.
  *
+ * Secrets: the arguments of LOGIN and AUTHENTICATE (a password, a SASL
+ * response holding one) are each allocated once at their final size and
+ * zeroed before they are freed (imapparse_reset, imapparse_free, or the next
+ * imapparse_feed_line that starts a command). The caller wipes its own
+ * copies, such as the line it read.
+ *
  * Lenience: runs of spaces between tokens and trailing spaces are accepted
  * (clients send them); everything else follows the grammar. */
 #ifndef SEALMAIL_IMAPPARSE_H

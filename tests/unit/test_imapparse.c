@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include <dlfcn.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,78 @@
 
 #include "base/buf.h"
 #include "proto/imapparse.h"
+
+/* ---- a free() that looks before it frees ----
+ * To prove that a password is zeroed before its memory goes back to the
+ * allocator, every block freed while a needle is set is searched for it,
+ * and the finds are counted. A plain build replaces free() and passes each
+ * block on to the real one; a sanitizer build, whose allocator is ASan's,
+ * uses ASan's free hook, which runs before a block is poisoned. */
+static const char *free_needle;
+static unsigned free_needle_found;
+
+static void free_look(const void *ptr, size_t n)
+{
+	if (free_needle != NULL && ptr != NULL &&
+	    memmem(ptr, n, free_needle, strlen(free_needle)) != NULL)
+		free_needle_found++;
+}
+
+#ifdef SEALMAIL_SAN
+/* From the sanitizer runtime (sanitizer/allocator_interface.h, which
+ * Debian ships only with the compiler's own packages). */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+size_t __sanitizer_get_allocated_size(const volatile void *p);
+
+static void free_hook(const volatile void *ptr)
+{
+	if (free_needle != NULL && ptr != NULL)
+		free_look((const void *)ptr, __sanitizer_get_allocated_size((const void *)ptr));
+}
+
+static void malloc_hook(const volatile void *ptr, size_t size)
+{
+	(void)ptr;
+	(void)size;
+}
+
+__attribute__((constructor)) static void free_hook_install(void)
+{
+	__sanitizer_install_malloc_and_free_hooks(malloc_hook, free_hook);
+}
+#else
+void free(void *ptr)
+{
+	static void (*real_free)(void *);
+	static int resolving;
+	if (ptr == NULL)
+		return;
+	if (free_needle != NULL)
+		free_look(ptr, malloc_usable_size(ptr));
+	if (real_free == NULL) {
+		if (resolving)
+			return; /* dlsym freeing while it resolves free: leak it */
+		resolving = 1;
+		real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+		resolving = 0;
+	}
+	real_free(ptr);
+}
+#endif
+
+static void watch_frees(const char *needle)
+{
+	free_needle = needle;
+	free_needle_found = 0;
+}
+
+/* How many freed blocks held the needle since watch_frees; stops watching. */
+static unsigned watched_frees(void)
+{
+	free_needle = NULL;
+	return free_needle_found;
+}
 
 static struct imapparse *newp(unsigned flags)
 {
@@ -1293,6 +1367,132 @@ static void test_extension_shapes_tokenize(void **state)
 	}
 }
 
+/* ---- secrets are wiped before they are freed ---- */
+
+#define SECRET "hunter2-Secret"
+
+static void test_login_quoted_password_wiped(void **state)
+{
+	struct imapparse *p = newp(0);
+	watch_frees(SECRET);
+	const struct imapparse_cmd *c = ok(p, "a LOGIN alice \"hunter2-\\\\Secret\"");
+	assert_string_equal(c->args[1].str, "hunter2-\\Secret");
+	imapparse_reset(p);
+	/* The escaped form never matches; the needle is the plain one. */
+	watch_frees("hunter2-");
+	c = ok(p, "b LOGIN alice \"" SECRET "\"");
+	assert_string_equal(c->args[1].str, SECRET);
+	/* The next command frees LOGIN's arguments. */
+	ok(p, "c NOOP");
+	assert_int_equal(watched_frees(), 0);
+	imapparse_free(&p);
+}
+
+static void test_login_atom_password_wiped_on_free(void **state)
+{
+	struct imapparse *p = newp(0);
+	watch_frees(SECRET);
+	ok(p, "a LOGIN alice " SECRET);
+	imapparse_free(&p);
+	assert_int_equal(watched_frees(), 0);
+}
+
+static void test_login_literal_password_wiped(void **state)
+{
+	struct imapparse *p = newp(0);
+	watch_frees(SECRET);
+	assert_int_equal(feed(p, "a LOGIN alice {14}"), 0);
+	/* One byte at a time: the literal buffer must never grow and move. */
+	for (size_t i = 0; i < strlen(SECRET); i++) {
+		size_t used;
+		int r = imapparse_feed_literal(p, (const unsigned char *)SECRET + i, 1, &used);
+		assert_int_equal(used, 1);
+		assert_int_equal(r, i + 1 == strlen(SECRET) ? 1 : 0);
+	}
+	const struct imapparse_cmd *c = ok(p, "");
+	assert_int_equal(c->args[1].type, IMAPPARSE_LITERAL);
+	assert_string_equal(c->args[1].str, SECRET);
+	imapparse_reset(p);
+	assert_int_equal(watched_frees(), 0);
+	imapparse_free(&p);
+}
+
+static void test_login_long_literal_password_wiped(void **state)
+{
+	/* Longer than any first allocation, fed in pieces: still one block. */
+	char pw[1025];
+	for (size_t i = 0; i < sizeof(pw) - 1; i++)
+		pw[i] = (char)('a' + i % 26);
+	memcpy(pw + 500, SECRET, strlen(SECRET));
+	pw[sizeof(pw) - 1] = '\0';
+	struct imapparse *p = newp(0);
+	watch_frees(SECRET);
+	assert_int_equal(feed(p, "a LOGIN alice {1024+}"), 0);
+	for (size_t off = 0; off < 1024; off += 100) {
+		size_t n = 1024 - off < 100 ? 1024 - off : 100;
+		imapparse_feed_literal(p, (const unsigned char *)pw + off, n, NULL);
+	}
+	const struct imapparse_cmd *c = ok(p, "");
+	assert_int_equal(c->args[1].len, 1024);
+	imapparse_free(&p);
+	assert_int_equal(watched_frees(), 0);
+}
+
+static void test_login_literal_cut_short_wiped(void **state)
+{
+	/* The client goes away in the middle of the password. */
+	struct imapparse *p = newp(0);
+	watch_frees("hunter2");
+	assert_int_equal(feed(p, "a LOGIN alice {14}"), 0);
+	assert_int_equal(lit(p, "hunter2"), 0);
+	imapparse_free(&p);
+	assert_int_equal(watched_frees(), 0);
+}
+
+static void test_login_error_after_password_wiped(void **state)
+{
+	/* A syntax error after the password: the command fails, and the
+	 * password is still wiped. */
+	struct imapparse *p = newp(0);
+	watch_frees(SECRET);
+	assert_int_equal(feed(p, "a LOGIN alice \"" SECRET "\" ("), -1);
+	imapparse_reset(p);
+	assert_int_equal(watched_frees(), 0);
+	imapparse_free(&p);
+}
+
+static void test_authenticate_initial_response_wiped(void **state)
+{
+	/* base64("\0alice\0hunter2-Secret") */
+	static const char ir[] = "AGFsaWNlAGh1bnRlcjItU2VjcmV0";
+	struct imapparse *p = newp(0);
+	watch_frees(ir);
+	const struct imapparse_cmd *c = ok(p, "a AUTHENTICATE PLAIN AGFsaWNlAGh1bnRlcjItU2VjcmV0");
+	assert_string_equal(c->args[1].str, ir);
+	imapparse_free(&p);
+	assert_int_equal(watched_frees(), 0);
+}
+
+static void test_uid_login_wiped(void **state)
+{
+	struct imapparse *p = newp(0);
+	watch_frees(SECRET);
+	ok(p, "a uid login alice " SECRET);
+	imapparse_free(&p);
+	assert_int_equal(watched_frees(), 0);
+}
+
+static void test_other_commands_not_wiped(void **state)
+{
+	/* The check above can fail: an ordinary command's arguments are freed
+	 * as they are (no cost for APPEND literals), and the needle is seen. */
+	struct imapparse *p = newp(0);
+	watch_frees(SECRET);
+	ok(p, "a SELECT " SECRET);
+	imapparse_free(&p);
+	assert_true(watched_frees() >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1398,6 +1598,15 @@ int main(void)
 		cmocka_unit_test(test_select_params_invalid),
 		cmocka_unit_test(test_select_params_range_limit),
 		cmocka_unit_test(test_extension_shapes_tokenize),
+		cmocka_unit_test(test_login_quoted_password_wiped),
+		cmocka_unit_test(test_login_atom_password_wiped_on_free),
+		cmocka_unit_test(test_login_literal_password_wiped),
+		cmocka_unit_test(test_login_long_literal_password_wiped),
+		cmocka_unit_test(test_login_literal_cut_short_wiped),
+		cmocka_unit_test(test_login_error_after_password_wiped),
+		cmocka_unit_test(test_authenticate_initial_response_wiped),
+		cmocka_unit_test(test_uid_login_wiped),
+		cmocka_unit_test(test_other_commands_not_wiped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
