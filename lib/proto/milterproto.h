@@ -22,7 +22,6 @@
 
 #include "base/buf.h"
 
-
 /* Protocol version spoken (libmilter 1.0.1 / Sendmail 8.14 and later). */
 #define MILTER_VERSION 6
 /* Body chunk size and default packet data limit of libmilter
@@ -204,7 +203,7 @@ int milter_reply_text(const unsigned char *data, size_t len, char *out, size_t o
 /* RFC 5322 section 2.2 field name: 1 to 997 printable characters, no colon. */
 bool milter_header_name_ok(const char *name);
 
-/* ---- message editing (pure) ---------------------------------------------- */
+/* ---- message editing (pure, milter_msg.c) -------------------------------- */
 
 /* One header field: its raw bytes (first line, continuation lines, line
  * ending) either inside the original message or owned. */

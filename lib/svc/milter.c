@@ -20,7 +20,7 @@
 #define SEALMAIL_VERSION "0"
 #endif
 
-
+/* The events, in SMTP order (milter_int.h says what each field means). */
 static const struct milter_event ev_connect = {"connect", MILTER_CMD_CONNECT,
 					       MILTER_STAGE_CONNECT, MILTER_P_NOCONNECT,
 					       MILTER_P_NR_CONN, false, false};
@@ -46,7 +46,6 @@ static const char *milter_action_name(enum conf_milter_action a)
 	return a == CONF_MILTER_ACCEPT ? "accept" : a == CONF_MILTER_REJECT ? "reject" : "tempfail";
 }
 
-
 struct milters *milters_new(const char *text, const struct conf *c, const char **error_r)
 {
 	struct milter_spec specs[MILTER_LIST_MAX];
@@ -64,9 +63,8 @@ struct milters *milters_new(const char *text, const struct conf *c, const char *
 	return ms;
 }
 
-
 void milter_log(int prio, const char *event, const struct milter *m, const char *stage,
-		       const char *action, const char *reason)
+		const char *action, const char *reason)
 {
 	log_event(prio, event, "MILTER", m->spec.endpoint, "STAGE", stage, "ACTION", action,
 		  "REASON", reason, NULL);
@@ -102,7 +100,6 @@ static enum milter_verdict milter_failed_answer(const struct milter *m, struct m
 	return MILTER_REJECT;
 }
 
-
 /* Send the event (with its macros) to one milter; read its reply unless it
  * asked for none. 1 reply in *r, 0 no reply expected, -1 failure (*why). */
 static int milter_exchange(struct milters *ms, struct milter *m, const struct milter_event *ev,
@@ -128,7 +125,6 @@ static int milter_exchange(struct milters *ms, struct milter *m, const struct mi
 	}
 	return 1;
 }
-
 
 /* A verdict reply (not a modification). Fills *a; accept and continue give
  * MILTER_CONTINUE with *accepted telling them apart. -1: not a verdict. */
@@ -409,7 +405,6 @@ void milters_abort(struct milters *ms)
 	}
 	ms->txn_discard = false;
 }
-
 
 /* Content outcome of one milter. */
 enum milter_content_rc { MC_CONTINUE, MC_SKIPPED, MC_VERDICT, MC_FAILED };

@@ -49,7 +49,7 @@
 #define MILTER_ENDPOINT_MAX 160
 #define MILTER_REASON_MAX 200
 
-/* ---- configuration ------------------------------------------------------- */
+/* ---- configuration (milter_spec.c) --------------------------------------- */
 
 struct milter_spec {
 	char endpoint[MILTER_ENDPOINT_MAX]; /* "inet:host:port" or "unix:/path" */
@@ -74,7 +74,7 @@ int milter_spec_parse(const char *text, const struct conf *c, struct milter_spec
  * connect rules), at most max; returns the count (0 if text is invalid). */
 size_t milter_tcp_ports(const char *text, const struct conf *c, uint16_t *ports, size_t max);
 
-/* ---- session --------------------------------------------------------------- */
+/* ---- session (milter.c) ---------------------------------------------------- */
 
 /* What the SMTP side must do after an event. */
 enum milter_verdict {

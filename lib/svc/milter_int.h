@@ -13,7 +13,6 @@
 
 #include "milter.h"
 
-
 /* Replies Postfix uses when a milter refuses without a text of its own, or
  * for the default action of a failed milter. */
 #define MILTER_TEMPFAIL_REPLY "451 4.7.1 Service unavailable - try again later"

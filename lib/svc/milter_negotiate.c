@@ -13,7 +13,7 @@
 #include "base/timeutil.h"
 #include "sys/log.h"
 
-
+/* Macro names as sent, by enum milter_macro. */
 static const char *const milter_macro_names[MM_COUNT] = {
 	"j",		 "{daemon_name}",  "{daemon_addr}", "v",	  "_",
 	"{client_addr}", "{client_port}",  "{client_name}", "{tls_version}", "{cipher}",
