@@ -355,6 +355,39 @@ static void test_user_get_by_id(void **state)
 	assert_int_equal(directory_user_get_by_id(D, "not-an-id", &u), 0);
 }
 
+/* A row written by another tool with an address too long for struct
+ * directory_user is refused, not cut (a cut address could be someone
+ * else's), from the file and from a snapshot's index alike. */
+static void test_user_row_too_long_refused(void **state)
+{
+	char id[DIRECTORY_ID_LEN + 1];
+	struct directory_user u, *list = NULL;
+	size_t n = 0;
+	add_user("alice@" DOM, NULL);
+	directory_new_id(id);
+	char sql[1024], local[301];
+	memset(local, 'x', 300);
+	local[300] = '\0';
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO users (id, address, domain, pw_blob, seal_pk, created) VALUES "
+	         "('%s', '%s@" DOM "', '" DOM "', X'01', zeroblob(32), 1)",
+	         id, local);
+	raw_sql(sql);
+	assert_int_equal(directory_user_get_by_id(D, id, &u), -1);
+	assert_int_equal(directory_status(D), DIRECTORY_ERR_TEMP);
+	assert_int_equal(directory_user_list(D, DOM, &list, &n), -1);
+	assert_null(list);
+	assert_int_equal(n, 0);
+	assert_int_equal(directory_status(D), DIRECTORY_ERR_TEMP);
+	struct directory *snap;
+	assert_int_equal(directory_snapshot(D, &snap), 0);
+	assert_int_equal(directory_user_get_by_id(snap, id, &u), -1);
+	assert_int_equal(directory_status(snap), DIRECTORY_ERR_TEMP);
+	assert_int_equal(directory_user_get(snap, "alice@" DOM, &u), 1);
+	directory_user_clear(&u);
+	directory_close(&snap);
+}
+
 static void test_user_get_missing(void **state)
 {
 	struct directory_user u;
@@ -1135,6 +1168,32 @@ static void test_resolve_postmaster_bare_no_domains(void **state)
 	expect_miss("postmaster", NULL, DIRECTORY_MISS_DOMAIN);
 }
 
+/* A first domain too long for "postmaster@" in an address (RFC 5321
+ * section 4.5.3.1.3) leaves a bare postmaster without a mailbox, from the
+ * file and from a snapshot's index. */
+static void test_resolve_postmaster_bare_long_domain(void **state)
+{
+	char dom[256];
+	size_t k = 0;
+	for (int l = 0; l < 4; l++) {
+		memset(dom + k, 'a' + l, 60);
+		k += 60;
+		dom[k++] = '.';
+	}
+	memcpy(dom + k, "test", 5); /* 248 octets */
+	assert_int_equal(directory_domain_del(D, DOM), 0);
+	assert_int_equal(directory_domain_add(D, dom), 0);
+	assert_int_equal(directory_domain_add(D, DOM), 0);
+	add_user("first@" DOM, NULL);
+	expect_miss("postmaster", NULL, DIRECTORY_MISS_USER);
+	struct directory *snap, *file = D;
+	assert_int_equal(directory_snapshot(file, &snap), 0);
+	D = snap;
+	expect_miss("postmaster", NULL, DIRECTORY_MISS_USER);
+	D = file;
+	directory_close(&snap);
+}
+
 static void test_resolve_postmaster_is_not_tagged(void **state)
 {
 	/* postmaster+x is not postmaster: with no such user nothing matches. */
@@ -1334,6 +1393,7 @@ int main(int argc, char **argv)
 	    T(test_domain_del_with_aliases_refused),
 	    T(test_user_add_get),
 	    T(test_user_get_by_id),
+	    T(test_user_row_too_long_refused),
 	    T(test_user_get_missing),
 	    T(test_user_ids_random),
 	    T(test_user_add_duplicate_address),
@@ -1394,6 +1454,7 @@ int main(int argc, char **argv)
 	    T(test_resolve_postmaster_empty_domain),
 	    T(test_resolve_postmaster_bare),
 	    T(test_resolve_postmaster_bare_no_domains),
+	    T(test_resolve_postmaster_bare_long_domain),
 	    T(test_resolve_postmaster_is_not_tagged),
 	    T(test_resolve_from_read_handle),
 	    T(test_ro_nobody_readonly_shm_writer_closed),

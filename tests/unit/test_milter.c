@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -357,6 +360,7 @@ static void test_spec(void **state)
  * a script function. */
 struct peer {
 	int fd;
+	int lfd; /* a listening socket to accept fd from (peer_accept_main) */
 	pthread_t th;
 	/* returns false to stop serving */
 	bool (*script)(struct peer *p, unsigned char cmd, const unsigned char *d, size_t n);
@@ -366,6 +370,7 @@ struct peer {
 	struct buf connect, header_values, body;
 	uint32_t actions, protocol;
 	const char *symlist; /* connect-stage macro list, or NULL */
+	uint32_t version;    /* in the SMFIC_OPTNEG reply; 0: 6 */
 	int chunks;
 	int mode;
 };
@@ -390,7 +395,7 @@ static bool peer_optneg(struct peer *p, unsigned char cmd)
 	if (cmd != 'O')
 		return false;
 	unsigned char d[64];
-	uint32_t v[3] = {6, p->actions, p->protocol};
+	uint32_t v[3] = {p->version ? p->version : 6, p->actions, p->protocol};
 	for (int i = 0; i < 3; i++) {
 		d[4 * i] = (unsigned char)(v[i] >> 24);
 		d[4 * i + 1] = (unsigned char)(v[i] >> 16);
@@ -798,6 +803,160 @@ static void test_session_end_of_message_verdicts(void **state)
 	}
 }
 
+/* The milter list's limits: a unix socket path must fit sun_path, and
+ * error texts stay bounded however long the item. */
+static void test_spec_limits(void **state)
+{
+	struct conf *c = conf_new();
+	struct milter_spec sp[MILTER_LIST_MAX];
+	size_t n;
+	const char *err = NULL;
+	struct sockaddr_un sun;
+	char text[400];
+	char path[sizeof(sun.sun_path) + 1];
+	memset(path, 'p', sizeof(path));
+	path[0] = '/';
+	path[sizeof(sun.sun_path) - 1] = '\0'; /* the longest that fits */
+	snprintf(text, sizeof(text), "unix:%s", path);
+	assert_int_equal(milter_spec_parse(text, c, sp, MILTER_LIST_MAX, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(sp[0].endpoint, text);
+	path[sizeof(sun.sun_path) - 1] = 'p';
+	path[sizeof(sun.sun_path)] = '\0'; /* one more */
+	snprintf(text, sizeof(text), "unix:%s", path);
+	assert_int_equal(milter_spec_parse(text, c, sp, MILTER_LIST_MAX, &n, &err), -1);
+	assert_non_null(err);
+	assert_true(strlen(err) < 256);
+	assert_int_equal(strncmp(err, "milters: ", 9), 0);
+	uint16_t ports[4];
+	assert_int_equal(milter_tcp_ports(text, c, ports, 4), 0);
+	assert_int_equal(milter_tcp_ports("inet:10.0.0.1:1 inet:10.0.0.1:2 inet:10.0.0.1:3", c,
+					  ports, 2),
+			 2);
+	assert_int_equal(ports[1], 2);
+	/* More milters than MILTER_LIST_MAX is a mistake. */
+	text[0] = '\0';
+	for (int i = 0; i <= MILTER_LIST_MAX; i++)
+		strcat(text, "inet:10.0.0.1:9 ");
+	assert_int_equal(milter_spec_parse(text, c, sp, MILTER_LIST_MAX, &n, &err), -1);
+	conf_free(&c);
+}
+
+/* Negotiation: a milter speaking a protocol version we do not know is a
+ * failed milter; actions and steps we did not offer are ignored. */
+static void test_session_negotiation_version_and_unoffered(void **state)
+{
+	for (int mode = 0; mode < 2; mode++) {
+		struct conf *c = conf_new();
+		struct peer p = {.script = script_continue,
+				 .version = mode == 0 ? 7 : 6,
+				 .actions = mode == 0 ? 0 : MILTER_F_ADDHDRS | 0x4000u,
+				 .protocol = mode == 0 ? 0 : MILTER_P_RCPT_REJ | 0x800000u};
+		struct milters *ms = start(&p, c, NULL);
+		struct milter_answer a;
+		enum milter_verdict v = milters_connect(ms, &client, &a);
+		if (mode == 0) {
+			assert_int_equal(v, MILTER_REJECT);
+			assert_string_equal(a.reply, "451 4.7.1 Service unavailable - try again later");
+		} else {
+			assert_int_equal(v, MILTER_CONTINUE);
+			assert_int_equal(milters_helo(ms, "client.example", NULL, NULL, &a),
+					 MILTER_CONTINUE);
+		}
+		finish(&p, &ms);
+		/* Refused: closed after the negotiation, no QUIT. */
+		assert_string_equal(buf_cstr(&p.log), mode == 0 ? "O" : "ODCHQ");
+		peer_clear(&p);
+		conf_free(&c);
+	}
+}
+
+/* SMFIC_CONNECT carries the client's name when there is one, "[addr]" when
+ * there is none or it is too long to be a DNS name; ${_} has it whole. */
+static void test_session_connect_client_name(void **state)
+{
+	char longname[301];
+	memset(longname, 'n', 300);
+	longname[300] = '\0';
+	const char *names[] = {"client.example.test", longname};
+	for (int i = 0; i < 2; i++) {
+		struct conf *c = conf_new();
+		struct peer p = {.script = script_continue};
+		struct milters *ms = start(&p, c, NULL);
+		struct milter_client cl = client;
+		cl.client_name = names[i];
+		struct milter_answer a;
+		assert_int_equal(milters_connect(ms, &cl, &a), MILTER_CONTINUE);
+		finish(&p, &ms);
+		const char *host = i == 0 ? names[0] : "[192.0.2.1]";
+		assert_true(p.connect.len > strlen(host));
+		assert_string_equal((const char *)p.connect.data, host);
+		struct buf want = BUF_INIT;
+		buf_append_str(&want, "|_|");
+		buf_append_str(&want, names[i]);
+		buf_append_str(&want, " [192.0.2.1]|");
+		buf_append_byte(&p.all_macros, '\0');
+		assert_non_null(strstr((const char *)p.all_macros.data, buf_cstr(&want)));
+		buf_free(&want);
+		peer_clear(&p);
+		conf_free(&c);
+	}
+}
+
+static void *peer_accept_main(void *arg)
+{
+	struct peer *p = arg;
+	p->fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+	close(p->lfd);
+	if (p->fd < 0)
+		return NULL;
+	return peer_main(p);
+}
+
+/* The milter's own endpoint, not a socket handed over: connect to a unix
+ * socket and to TCP on the loopback (a non-blocking connect). */
+static void test_session_dial(void **state)
+{
+	char dir[] = "/tmp/sealmail-milter-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	for (int mode = 0; mode < 2; mode++) {
+		struct conf *c = conf_new();
+		struct peer p = {.script = script_continue};
+		char spec[200];
+		if (mode == 0) {
+			struct sockaddr_un sun = {.sun_family = AF_UNIX};
+			snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/m.sock", dir);
+			p.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			assert_int_equal(bind(p.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+			snprintf(spec, sizeof(spec), "unix:%s", sun.sun_path);
+		} else {
+			struct sockaddr_in sin = {.sin_family = AF_INET};
+			socklen_t sl = sizeof(sin);
+			sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			assert_int_equal(bind(p.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+			assert_int_equal(getsockname(p.lfd, (struct sockaddr *)&sin, &sl), 0);
+			snprintf(spec, sizeof(spec), "inet:127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
+		}
+		assert_int_equal(listen(p.lfd, 1), 0);
+		assert_int_equal(pthread_create(&p.th, NULL, peer_accept_main, &p), 0);
+		const char *err;
+		struct milters *ms = milters_new(spec, c, &err);
+		assert_non_null(ms);
+		struct milter_answer a;
+		assert_int_equal(milters_connect(ms, &client, &a), MILTER_CONTINUE);
+		assert_int_equal(milters_helo(ms, "client.example", NULL, NULL, &a), MILTER_CONTINUE);
+		finish(&p, &ms);
+		assert_string_equal(buf_cstr(&p.log), "ODCHQ");
+		peer_clear(&p);
+		conf_free(&c);
+	}
+	char sock[64];
+	snprintf(sock, sizeof(sock), "%s/m.sock", dir);
+	unlink(sock);
+	rmdir(dir);
+}
+
 static void test_session_unreachable(void **state)
 {
 	struct conf *c = conf_new();
@@ -828,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_msg_values),
 		cmocka_unit_test(test_msg_edits),
 		cmocka_unit_test(test_spec),
+		cmocka_unit_test(test_spec_limits),
 		cmocka_unit_test(test_session_negotiation_macros_connect),
 		cmocka_unit_test(test_session_default_macros_and_no_reply_flags),
 		cmocka_unit_test(test_session_rcpt_reply_and_abort),
@@ -837,6 +997,9 @@ int main(void)
 		cmocka_unit_test(test_session_skip_body),
 		cmocka_unit_test(test_session_garbage_keeps_message_intact),
 		cmocka_unit_test(test_session_end_of_message_verdicts),
+		cmocka_unit_test(test_session_negotiation_version_and_unoffered),
+		cmocka_unit_test(test_session_connect_client_name),
+		cmocka_unit_test(test_session_dial),
 		cmocka_unit_test(test_session_unreachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
