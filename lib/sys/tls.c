@@ -112,9 +112,13 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, const char **error_r)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* IGNORE_UNEXPECTED_EOF: a client that drops the TCP connection without
-	 * close_notify is an ordinary end of session, not a protocol error. */
+	 * close_notify is an ordinary end of session, not a protocol error.
+	 * CLEANSE_PLAINTEXT: decrypted records are wiped once read, so a LOGIN
+	 * password does not outlive its command in OpenSSL's buffers (the front
+	 * wipes its own copies). */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+					 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
+					 SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cpath) != 1) {
 		fmt_msg(tls_error, sizeof(tls_error), "certificate %s", cpath);

@@ -140,3 +140,25 @@ def test_authenticate_initial_response_not_kept(imap):
         s.sendall(b"a AUTHENTICATE PLAIN " + ir + b"\r\n")
         return f.readline()
     assert not login_then_check(imap, send, needles=(PASSWORD.encode(), ir))
+
+
+def test_login_over_tls_password_not_kept(imap):
+    """With TLS the front stays, relaying: neither its parser's copies nor
+    OpenSSL's record buffers may keep the decrypted LOGIN line."""
+    import ssl
+    port = imap.start("imapd", "--tls")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                        server_hostname="localhost")
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    s.sendall(f'a LOGIN {USER} "{PASSWORD}"\r\n'.encode())
+    assert f.readline().startswith(b"a OK")
+    s.sendall(b"b NOOP\r\n")
+    assert f.readline().startswith(b"b OK")
+    held = any(memory_holds(pid, PASSWORD.encode()) for pid in front_pids(imap))
+    s.sendall(b"c LOGOUT\r\n")
+    s.close()
+    assert not held
