@@ -155,8 +155,6 @@ int pop3parse_command(const char *line, size_t len, const struct pop3parse_limit
 {
 	memset(out, 0, sizeof(*out));
 	out->name = "";
-	if (memchr(line, '\0', len) != NULL)
-		return pop3parse_fail(out, POP3PARSE_E_NUL, 0);
 	size_t k = 0;
 	while (k < len && line[k] != ' ')
 		k++;
@@ -165,12 +163,16 @@ int pop3parse_command(const char *line, size_t len, const struct pop3parse_limit
 		if (strlen(pop3parse_verbs[i].name) == k &&
 		    strncasecmp(line, pop3parse_verbs[i].name, k) == 0)
 			v = &pop3parse_verbs[i];
+	if (v != NULL) {
+		out->cmd = v->cmd;
+		out->name = v->name;
+	}
+	if (memchr(line, '\0', len) != NULL)
+		return pop3parse_fail(out, POP3PARSE_E_NUL, 0);
 	if (len > (v != NULL && v->secret ? lim->secret_line_max : lim->line_max))
 		return pop3parse_fail(out, POP3PARSE_E_TOOLONG, 0);
 	if (v == NULL)
 		return 0;
-	out->cmd = v->cmd;
-	out->name = v->name;
 	return pop3parse_args(k < len ? line + k + 1 : NULL, k < len ? len - k - 1 : 0, lim, v,
 	                      out);
 }

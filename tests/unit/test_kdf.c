@@ -21,6 +21,8 @@
 #include "sys/conf.h"
 #include "base/hex.h"
 #include "crypto/kdf.h"
+#include "crypto/kdf_hugepages.h"
+#include "data/account.h"
 
 static const char PW[] = "correct horse battery staple";
 static const unsigned char SALT[KDF_SALT_LEN] = "sealmail-salt-16";
@@ -132,7 +134,7 @@ static void test_params_default_and_conf(void **state)
 	struct kdf_params d, c;
 	struct conf *cf = conf_new();
 	kdf_params_default(&d);
-	kdf_params_from_conf(cf, &c);
+	account_kdf_params(cf, &c);
 	assert_int_equal(d.opslimit, 2);
 	assert_int_equal(d.memlimit, 32 << 20);
 	assert_int_equal(c.opslimit, d.opslimit);
@@ -140,7 +142,7 @@ static void test_params_default_and_conf(void **state)
 	assert_true(kdf_params_valid(&d));
 	const char *err;
 	assert_int_equal(conf_set(cf, "kdf_memlimit", "19M", &err), 0);
-	kdf_params_from_conf(cf, &c);
+	account_kdf_params(cf, &c);
 	assert_int_equal(c.memlimit, 19 << 20);
 	conf_free(&cf);
 }
@@ -409,7 +411,7 @@ static void test_mmap_argon2_kind_is_huge_aligned(void **state)
 static void test_mmap_huge_direct(void **state)
 {
 	size_t len = (4u << 20) + 12288;
-	unsigned char *p = kdf_mmap_huge(len, PROT_READ | PROT_WRITE,
+	unsigned char *p = kdf_hugepages_mmap(len, PROT_READ | PROT_WRITE,
 					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE);
 	assert_true(p != MAP_FAILED);
 	assert_int_equal((uintptr_t)p % (2u << 20), 0);

@@ -239,6 +239,7 @@ static void test_nul_and_controls(void **state)
 	assert_int_equal(c.error, POP3PARSE_E_NUL);
 	assert_int_equal(parse("PASS a\0b", 8, &c), -1);
 	assert_int_equal(c.error, POP3PARSE_E_NUL);
+	assert_int_equal(c.cmd, POP3_CMD_PASS); /* known: the caller wipes the line */
 	assert_int_equal(parse("\0", 1, &c), -1);
 	assert_int_equal(parse_s("RETR \x01", &c), -1);
 	assert_int_equal(c.error, POP3PARSE_E_CHAR);
