@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sys/conf.h"
 #include "sys/log.h"
 #include "base/mem.h"
 #include "base/rnd.h"
@@ -46,6 +47,12 @@ void kdf_params_default(struct kdf_params *p)
 {
 	p->opslimit = KDF_OPSLIMIT_DEFAULT;
 	p->memlimit = KDF_MEMLIMIT_DEFAULT;
+}
+
+void kdf_params_from_conf(const struct conf *c, struct kdf_params *p)
+{
+	p->opslimit = c->kdf_opslimit;
+	p->memlimit = c->kdf_memlimit;
 }
 
 bool kdf_params_valid(const struct kdf_params *p)

@@ -36,6 +36,9 @@ struct kdf_params {
 
 /* The compiled-in defaults. */
 void kdf_params_default(struct kdf_params *p);
+/* The configured cost for new wraps (kdf_opslimit, kdf_memlimit). */
+struct conf;
+void kdf_params_from_conf(const struct conf *c, struct kdf_params *p);
 /* true when p lies within the KDF_*_MIN/MAX bounds. */
 bool kdf_params_valid(const struct kdf_params *p);
 

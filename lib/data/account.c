@@ -22,12 +22,6 @@
 
 static char account_err[512];
 
-void account_kdf_params(const struct conf *c, struct kdf_params *p)
-{
-	p->opslimit = c->kdf_opslimit;
-	p->memlimit = c->kdf_memlimit;
-}
-
 void account_user_dir(const struct conf *c, const char *id, char *out, size_t outsz)
 {
 	snprintf(out, outsz, "%s/users/%s", c->state_dir, id);
@@ -140,7 +134,7 @@ int account_create(struct directory *dir, const struct conf *c, const char *addr
 	snprintf(u.address, sizeof(u.address), "%s", address);
 	keywrap_mk_new(mk);
 	age_keypair(u.seal_pk, sk);
-	account_kdf_params(c, &kp);
+	kdf_params_from_conf(c, &kp);
 	if (keywrap_wrap(u.id, KEYWRAP_PASSWORD, &kp, password, pwlen, mk, &u.pw_blob, error_r) < 0)
 		goto out;
 	if (recovery_out != NULL) {
@@ -192,7 +186,7 @@ int account_unlock(struct directory *dir, const struct conf *c, struct kdf_slots
 		/* Unknown user (or no recovery code): spend the same KDF so the
 		 * answer's timing does not tell which users exist. */
 		struct kdf_params kp;
-		account_kdf_params(c, &kp);
+		kdf_params_from_conf(c, &kp);
 		kdf_dummy(&kp, secret, secretlen);
 		*error_r = "authentication failed";
 		rc = 0;
@@ -214,7 +208,7 @@ int account_set_password(struct directory *dir, const struct conf *c, struct dir
 			 const char **error_r)
 {
 	struct kdf_params kp;
-	account_kdf_params(c, &kp);
+	kdf_params_from_conf(c, &kp);
 	if (keywrap_wrap(u->id, KEYWRAP_PASSWORD, &kp, password, pwlen, mk, &u->pw_blob, error_r) < 0)
 		return -1;
 	if (directory_user_update(dir, u, DIRECTORY_SET_PW_BLOB) < 0) {
@@ -265,7 +259,7 @@ int account_rekey(struct directory *dir, const struct conf *c, struct directory_
 		return -1;
 	keywrap_mk_new(mk);
 	age_keypair(u->seal_pk, sk);
-	account_kdf_params(c, &kp);
+	kdf_params_from_conf(c, &kp);
 	if (keywrap_wrap(u->id, KEYWRAP_PASSWORD, &kp, password, pwlen, mk, &u->pw_blob, error_r) < 0)
 		goto out;
 	unsigned fields = DIRECTORY_SET_PW_BLOB | DIRECTORY_SET_SEAL_PK;
@@ -318,7 +312,7 @@ int account_reset(struct directory *dir, const struct conf *c, const char *addre
 	}
 	keywrap_mk_new(mk);
 	age_keypair(u.seal_pk, sk);
-	account_kdf_params(c, &kp);
+	kdf_params_from_conf(c, &kp);
 	if (keywrap_wrap(u.id, KEYWRAP_PASSWORD, &kp, password, pwlen, mk, &u.pw_blob, error_r) < 0)
 		goto out;
 	buf_free(&u.recovery_blob);

@@ -15,10 +15,6 @@
 #include "crypto/keywrap.h"
 #include "store.h"
 
-/* The configured KDF cost for new wraps (kdf_opslimit, kdf_memlimit). */
-struct kdf_params;
-void account_kdf_params(const struct conf *c, struct kdf_params *p);
-
 /* Path of users/<id>/ and of its mailbox.db (written into out). */
 void account_user_dir(const struct conf *c, const char *id, char *out, size_t outsz);
 void account_mailbox_path(const struct conf *c, const char *id, char *out, size_t outsz);
