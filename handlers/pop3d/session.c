@@ -15,15 +15,25 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "base/mem.h"
 #include "sys/io.h"
 #include "sys/log.h"
-#include "login/loginback.h"
-#include "base/mem.h"
+#include "sys/title.h"
 #include "svc/notify.h"
-#include "pop3d.h"
 #include "login/login.h"
+#include "login/loginback.h"
+#include "pop3d.h"
 
 #define POP3_ERRORS_MAX 20
+
+/* The back process from fork to exit: AUTHORIZATION while the login layer
+ * waits for the front's credentials, then TRANSACTION and UPDATE. */
+struct pop3_back {
+	struct login_ctx *ctx;
+	enum pop3_state state;
+	const char *user; /* NULL until login */
+	int lock_fd;      /* users/<id>/pop3.lock, held until the process ends */
+};
 
 struct pop3_msg {
 	uint32_t uid;
@@ -33,24 +43,43 @@ struct pop3_msg {
 
 struct pop3 {
 	const struct conf *conf;
+	struct pop3_back *back;
 	struct login_session *ls;
 	struct io io;
+	struct pop3parse_limits lim;
 	int64_t inbox;
 	uint32_t uidvalidity;
 	struct pop3_msg *msgs;
 	size_t n;
+	struct pop3_msg *cur; /* the message a check step selected, or NULL */
 	unsigned errors;
 };
 
-static int pop3_lock_fd = -1;
+/* Every state change of the back goes through here: the process title
+ * ("pop3d: alice@example.org 203.0.113.5 TRANSACTION") and a debug event
+ * name it. */
+static void pop3_state(struct pop3_back *b, enum pop3_state s)
+{
+	static const char *const names[] = {[POP3_AUTHORIZATION] = "AUTHORIZATION",
+	                                    [POP3_TRANSACTION] = "TRANSACTION",
+	                                    [POP3_UPDATE] = "UPDATE"};
+	b->state = s;
+	if (b->user != NULL)
+		title_set("%s %s %s", b->user, b->ctx->conn->remote, names[s]);
+	else
+		title_set("%s %s", b->ctx->conn->remote, names[s]);
+	log_event(LOG_DEBUG, "state", "STATE", names[s], NULL);
+}
 
 /* One POP3 session per user at a time (RFC 1939 section 8 allows the
  * exclusive lock; RFC 2449 [IN-USE] reports it). IMAP is not locked out. */
 static int pop3_admit(const struct conf *c, struct login_session *ls, void *arg)
 {
+	struct pop3_back *b = arg;
 	char path[4200];
-	(void)arg;
-	snprintf(path, sizeof(path), "%s/users/%s/pop3.lock", c->state_dir, ls->user_id);
+	int n = snprintf(path, sizeof(path), "%s/users/%s/pop3.lock", c->state_dir, ls->user_id);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return LOGIN_TEMPFAIL; /* a cut path names another file */
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return LOGIN_TEMPFAIL;
@@ -58,7 +87,7 @@ static int pop3_admit(const struct conf *c, struct login_session *ls, void *arg)
 		close(fd);
 		return errno == EWOULDBLOCK ? LOGIN_INUSE : LOGIN_TEMPFAIL;
 	}
-	pop3_lock_fd = fd; /* held until the process ends */
+	b->lock_fd = fd;
 	return 0;
 }
 
@@ -91,31 +120,9 @@ static int pop3_load(struct pop3 *p)
 	return 0;
 }
 
-/* Parse a message number argument: the message, or NULL after -ERR. */
-static struct pop3_msg *pop3_msg_arg(struct pop3 *p, const char *arg)
-{
-	char *end;
-	if (arg[0] < '1' || arg[0] > '9') {
-		io_puts(&p->io, "-ERR Invalid message number.\r\n");
-		return NULL;
-	}
-	errno = 0;
-	unsigned long long v = strtoull(arg, &end, 10);
-	if (errno != 0 || (*end != '\0' && *end != ' ') || v > p->n) {
-		io_puts(&p->io, "-ERR No such message.\r\n");
-		return NULL;
-	}
-	struct pop3_msg *m = &p->msgs[v - 1];
-	if (m->deleted) {
-		io_puts(&p->io, "-ERR Message is deleted.\r\n");
-		return NULL;
-	}
-	return m;
-}
-
 /* Send a message dot-stuffed (RFC 1939 section 3), CRLF line ends; with
- * body_lines >= 0 only the header and that many body lines (TOP). */
-static int pop3_send(struct pop3 *p, struct pop3_msg *m, long long body_lines)
+ * top, only the header and body_lines lines of the body (TOP). */
+static int pop3_send(struct pop3 *p, struct pop3_msg *m, bool top, uint64_t body_lines)
 {
 	struct buf raw = BUF_INIT;
 	int r = store_fetch_raw(p->ls->st, p->inbox, m->uid, &raw);
@@ -129,9 +136,9 @@ static int pop3_send(struct pop3 *p, struct pop3_msg *m, long long body_lines)
 	const unsigned char *d = raw.data ? raw.data : (const unsigned char *)"";
 	size_t i = 0;
 	bool in_body = false;
-	long long sent_body = 0;
+	uint64_t sent_body = 0;
 	while (i < raw.len) {
-		if (in_body && body_lines >= 0 && sent_body >= body_lines)
+		if (in_body && top && sent_body >= body_lines)
 			break;
 		const unsigned char *nl = memchr(d + i, '\n', raw.len - i);
 		size_t end = nl ? (size_t)(nl - d) : raw.len; /* index of LF or len */
@@ -150,12 +157,45 @@ static int pop3_send(struct pop3 *p, struct pop3_msg *m, long long body_lines)
 	}
 	io_puts(&p->io, ".\r\n");
 	buf_free(&raw);
-	if (body_lines < 0)
+	if (!top)
 		m->retrieved = true;
 	return io_flush(&p->io);
 }
 
-static void pop3_stat(struct pop3 *p)
+/* ---- check steps: beyond the grammar; 0 go on, -1 the reply is written
+ * and the command ends there. ---- */
+
+/* RFC 1939 section 5: a message-number names a message of the maildrop not
+ * marked as deleted; it becomes p->cur. */
+static int pop3_check_msg(struct pop3 *p, const struct pop3_command *c)
+{
+	uint64_t v = c->num[0];
+	if (v == 0) {
+		io_puts(&p->io, "-ERR Invalid message number.\r\n");
+		return -1;
+	}
+	if (v > p->n) {
+		io_puts(&p->io, "-ERR No such message.\r\n");
+		return -1;
+	}
+	if (p->msgs[v - 1].deleted) {
+		io_puts(&p->io, "-ERR Message is deleted.\r\n");
+		return -1;
+	}
+	p->cur = &p->msgs[v - 1];
+	return 0;
+}
+
+/* LIST and UIDL: the argument is optional. */
+static int pop3_check_msg_opt(struct pop3 *p, const struct pop3_command *c)
+{
+	p->cur = NULL;
+	return c->argc == 0 ? 0 : pop3_check_msg(p, c);
+}
+
+/* ---- proceed steps: the effect; 0 go on, -1 end the session. ---- */
+
+static int pop3_stat(struct pop3 *p, const struct pop3_command *c)
 {
 	uint64_t n = 0, size = 0;
 	for (size_t i = 0; i < p->n; i++)
@@ -164,32 +204,78 @@ static void pop3_stat(struct pop3 *p)
 			size += p->msgs[i].size;
 		}
 	io_printf(&p->io, "+OK %llu %llu\r\n", (unsigned long long)n, (unsigned long long)size);
+	return 0;
 }
 
-static void pop3_list(struct pop3 *p, const char *arg, bool uidl)
+static void pop3_list_line(struct pop3 *p, const char *ok, const struct pop3_msg *m, bool uidl)
 {
-	if (arg[0] != '\0') {
-		struct pop3_msg *m = pop3_msg_arg(p, arg);
-		if (m == NULL)
-			return;
-		size_t no = (size_t)(m - p->msgs) + 1;
-		if (uidl)
-			io_printf(&p->io, "+OK %zu %u.%u\r\n", no, p->uidvalidity, m->uid);
-		else
-			io_printf(&p->io, "+OK %zu %llu\r\n", no, (unsigned long long)m->size);
+	size_t no = (size_t)(m - p->msgs) + 1;
+	if (uidl)
+		io_printf(&p->io, "%s%zu %u.%u\r\n", ok, no, p->uidvalidity, m->uid);
+	else
+		io_printf(&p->io, "%s%zu %llu\r\n", ok, no, (unsigned long long)m->size);
+}
+
+static void pop3_listing(struct pop3 *p, bool uidl)
+{
+	if (p->cur != NULL) {
+		pop3_list_line(p, "+OK ", p->cur, uidl);
 		return;
 	}
 	io_puts(&p->io, "+OK\r\n");
-	for (size_t i = 0; i < p->n; i++) {
-		if (p->msgs[i].deleted)
-			continue;
-		if (uidl)
-			io_printf(&p->io, "%zu %u.%u\r\n", i + 1, p->uidvalidity, p->msgs[i].uid);
-		else
-			io_printf(&p->io, "%zu %llu\r\n", i + 1,
-			          (unsigned long long)p->msgs[i].size);
-	}
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->msgs[i].deleted)
+			pop3_list_line(p, "", &p->msgs[i], uidl);
 	io_puts(&p->io, ".\r\n");
+}
+
+static int pop3_list(struct pop3 *p, const struct pop3_command *c)
+{
+	pop3_listing(p, false);
+	return 0;
+}
+
+static int pop3_uidl(struct pop3 *p, const struct pop3_command *c)
+{
+	pop3_listing(p, true);
+	return 0;
+}
+
+static int pop3_retr(struct pop3 *p, const struct pop3_command *c)
+{
+	return pop3_send(p, p->cur, false, 0);
+}
+
+static int pop3_top(struct pop3 *p, const struct pop3_command *c)
+{
+	return pop3_send(p, p->cur, true, c->num[1]);
+}
+
+static int pop3_dele(struct pop3 *p, const struct pop3_command *c)
+{
+	p->cur->deleted = true;
+	io_puts(&p->io, "+OK Marked to be deleted.\r\n");
+	return 0;
+}
+
+static int pop3_rset(struct pop3 *p, const struct pop3_command *c)
+{
+	for (size_t i = 0; i < p->n; i++)
+		p->msgs[i].deleted = false;
+	io_puts(&p->io, "+OK\r\n");
+	return 0;
+}
+
+static int pop3_noop(struct pop3 *p, const struct pop3_command *c)
+{
+	io_puts(&p->io, "+OK\r\n");
+	return 0;
+}
+
+static int pop3_capa(struct pop3 *p, const struct pop3_command *c)
+{
+	io_puts(&p->io, "+OK Capability list follows\r\n" POP3_CAPA_COMMON ".\r\n");
+	return 0;
 }
 
 /* UPDATE state (RFC 1939 section 6): remove what was deleted, mark what was
@@ -225,90 +311,110 @@ static void pop3_update(struct pop3 *p)
 	if (modseq || m2) {
 		struct notify *n = notify_new(p->conf->redis);
 		char msg[40];
-		snprintf(msg, sizeof(msg), "changed %llu",
-		         (unsigned long long)(modseq > m2 ? modseq : m2));
-		notify_publish(n, p->ls->user_id, msg);
+		/* "changed " and at most 20 digits: never cut. */
+		int k = snprintf(msg, sizeof(msg), "changed %llu",
+		                 (unsigned long long)(modseq > m2 ? modseq : m2));
+		if (k > 0 && (size_t)k < sizeof(msg))
+			notify_publish(n, p->ls->user_id, msg);
 		notify_free(&n);
 	}
 	if (removed) {
 		char nb[24];
-		snprintf(nb, sizeof(nb), "%zu", removed);
-		log_event(LOG_INFO, "expunge", "COUNT", nb, NULL);
+		int k = snprintf(nb, sizeof(nb), "%zu", removed);
+		if (k > 0 && (size_t)k < sizeof(nb)) /* at most 20 digits: never cut */
+			log_event(LOG_INFO, "expunge", "COUNT", nb, NULL);
 	}
 	io_printf(&p->io, "+OK Logging out, %zu messages deleted.\r\n", removed);
 }
 
-static int pop3_command(struct pop3 *p, char *line, size_t len)
+static int pop3_quit(struct pop3 *p, const struct pop3_command *c)
 {
-	if (strlen(line) != len) {
-		io_puts(&p->io, "-ERR NUL byte in command.\r\n");
+	pop3_state(p->back, POP3_UPDATE);
+	pop3_update(p);
+	io_flush(&p->io);
+	return -1;
+}
+
+#define A POP3_IN(POP3_AUTHORIZATION)
+#define T POP3_IN(POP3_TRANSACTION)
+/* The commands of the back (RFC 1939 sections 5-7, RFC 2449 section 5).
+ * Rows allowed only in AUTHORIZATION are the front's: after login they are
+ * refused as such. A command with no row is unknown here. */
+static const struct pop3_cmd_row {
+	enum pop3_cmd cmd;
+	unsigned states;
+	const char *usage; /* "-ERR Syntax: <usage>" when the grammar fails */
+	int (*check)(struct pop3 *p, const struct pop3_command *c);
+	int (*proceed)(struct pop3 *p, const struct pop3_command *c);
+} pop3_cmds[] = {
+    {POP3_CMD_STAT, T, "STAT", NULL, pop3_stat},
+    {POP3_CMD_LIST, T, "LIST [msg]", pop3_check_msg_opt, pop3_list},
+    {POP3_CMD_UIDL, T, "UIDL [msg]", pop3_check_msg_opt, pop3_uidl},
+    {POP3_CMD_RETR, T, "RETR msg", pop3_check_msg, pop3_retr},
+    {POP3_CMD_TOP, T, "TOP msg n", pop3_check_msg, pop3_top},
+    {POP3_CMD_DELE, T, "DELE msg", pop3_check_msg, pop3_dele},
+    {POP3_CMD_RSET, T, "RSET", NULL, pop3_rset},
+    {POP3_CMD_NOOP, T, "NOOP", NULL, pop3_noop},
+    {POP3_CMD_CAPA, A | T, "CAPA", NULL, pop3_capa},
+    {POP3_CMD_QUIT, A | T, "QUIT", NULL, pop3_quit},
+    {POP3_CMD_USER, A, "USER name", NULL, NULL},
+    {POP3_CMD_PASS, A, "PASS string", NULL, NULL},
+    {POP3_CMD_AUTH, A, "AUTH mechanism", NULL, NULL},
+    {POP3_CMD_STLS, A, "STLS", NULL, NULL},
+    {POP3_CMD_APOP, A, "APOP name digest", NULL, NULL},
+};
+#undef A
+#undef T
+
+/* The command table's dispatcher: state, grammar, check, proceed. 0 go
+ * on, -1 end the session. */
+static int pop3_command(struct pop3 *p, const char *line, size_t len)
+{
+	struct pop3_command c;
+	int r = pop3parse_command(line, len, &p->lim, &c);
+	if (r < 0 && (c.error == POP3PARSE_E_NUL || c.error == POP3PARSE_E_TOOLONG)) {
 		p->errors++;
+		io_puts(&p->io, c.error == POP3PARSE_E_NUL ? "-ERR NUL byte in command.\r\n"
+		                                           : "-ERR Bad command line.\r\n");
 		return 0;
 	}
-	char *arg = strchr(line, ' ');
-	if (arg != NULL)
-		*arg++ = '\0';
-	else
-		arg = line + len;
-	if (strcasecmp(line, "STAT") == 0 && arg[0] == '\0') {
-		pop3_stat(p);
-	} else if (strcasecmp(line, "LIST") == 0) {
-		pop3_list(p, arg, false);
-	} else if (strcasecmp(line, "UIDL") == 0) {
-		pop3_list(p, arg, true);
-	} else if (strcasecmp(line, "RETR") == 0) {
-		struct pop3_msg *m = pop3_msg_arg(p, arg);
-		if (m != NULL && pop3_send(p, m, -1) < 0)
-			return -1;
-	} else if (strcasecmp(line, "TOP") == 0) {
-		char *sp = strchr(arg, ' ');
-		char *end;
-		long long nl = sp ? strtoll(sp + 1, &end, 10) : -1;
-		if (sp == NULL || sp[1] < '0' || sp[1] > '9' || *end != '\0' || nl < 0) {
-			io_puts(&p->io, "-ERR Syntax: TOP msg n\r\n");
-		} else {
-			struct pop3_msg *m = pop3_msg_arg(p, arg);
-			if (m != NULL && pop3_send(p, m, nl) < 0)
-				return -1;
-		}
-	} else if (strcasecmp(line, "DELE") == 0) {
-		struct pop3_msg *m = pop3_msg_arg(p, arg);
-		if (m != NULL) {
-			m->deleted = true;
-			io_puts(&p->io, "+OK Marked to be deleted.\r\n");
-		}
-	} else if (strcasecmp(line, "RSET") == 0) {
-		for (size_t i = 0; i < p->n; i++)
-			p->msgs[i].deleted = false;
-		io_puts(&p->io, "+OK\r\n");
-	} else if (strcasecmp(line, "NOOP") == 0) {
-		io_puts(&p->io, "+OK\r\n");
-	} else if (strcasecmp(line, "CAPA") == 0) {
-		io_puts(&p->io,
-		        "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
-		        "AUTH-RESP-CODE\r\nPIPELINING\r\nUTF8\r\nIMPLEMENTATION sealmail\r\n.\r\n");
-	} else if (strcasecmp(line, "QUIT") == 0) {
-		pop3_update(p);
-		io_flush(&p->io);
-		return -1;
-	} else if (strcasecmp(line, "USER") == 0 || strcasecmp(line, "PASS") == 0 ||
-	           strcasecmp(line, "AUTH") == 0 || strcasecmp(line, "STLS") == 0 ||
-	           strcasecmp(line, "APOP") == 0) {
-		io_puts(&p->io, "-ERR Already logged in.\r\n");
-	} else {
+	const struct pop3_cmd_row *row = NULL;
+	for (size_t i = 0; i < sizeof(pop3_cmds) / sizeof(pop3_cmds[0]); i++)
+		if (pop3_cmds[i].cmd == c.cmd)
+			row = &pop3_cmds[i];
+	if (row == NULL) {
 		p->errors++;
 		io_puts(&p->io, "-ERR Unknown command.\r\n");
+		return 0;
 	}
-	return 0;
+	if (!(row->states & POP3_IN(p->back->state))) {
+		io_puts(&p->io, "-ERR Already logged in.\r\n");
+		return 0;
+	}
+	if (r < 0) {
+		p->errors++;
+		/* A message number that is no number (RFC 1939 section 5). */
+		if (c.error == POP3PARSE_E_NUMBER && c.bad_arg == 0)
+			io_puts(&p->io, "-ERR Invalid message number.\r\n");
+		else
+			io_printf(&p->io, "-ERR Syntax: %s\r\n", row->usage);
+		return 0;
+	}
+	if (row->check != NULL && row->check(p, &c) < 0)
+		return 0;
+	return row->proceed(p, &c);
 }
 
 static int pop3_session(const struct conf *c, struct login_session *ls, void *arg)
 {
 	struct pop3 p;
-	(void)arg;
 	memset(&p, 0, sizeof(p));
 	p.conf = c;
+	p.back = arg;
 	p.ls = ls;
+	p.lim = (struct pop3parse_limits)POP3PARSE_LIMITS_INIT(LOGIN_USER_MAX);
+	p.back->user = ls->user;
+	pop3_state(p.back, POP3_TRANSACTION);
 	io_init(&p.io, ls->fd, ls->fd, (int)c->pop3d_timeout_ms);
 	io_prefill(&p.io, ls->pending.data, ls->pending.len);
 	if (pop3_load(&p) < 0) {
@@ -354,10 +460,14 @@ static int pop3_session(const struct conf *c, struct login_session *ls, void *ar
 
 int pop3d_back(int fd, void *arg)
 {
-	struct login_ctx *ctx = arg;
-	struct login_back_ops ops = {.admit = pop3_admit, .session = pop3_session};
-	int rc = login_back_run(ctx->conf, ctx->conn, fd, ctx->state_fd, &ops);
-	if (pop3_lock_fd >= 0)
-		close(pop3_lock_fd);
+	struct pop3_back b = {.ctx = arg, .lock_fd = -1};
+	struct login_back_ops ops = {.admit = pop3_admit,
+	                             .session = pop3_session,
+	                             .arg = &b,
+	                             .login_timeout_ms = b.ctx->conf->pop3d_login_timeout_ms};
+	pop3_state(&b, POP3_AUTHORIZATION);
+	int rc = login_back_run(b.ctx->conf, b.ctx->conn, fd, b.ctx->state_fd, &ops);
+	if (b.lock_fd >= 0)
+		close(b.lock_fd);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* Argon2id key derivation and the host-wide KDF slot limit. */
+/* Argon2id key derivation and the host-wide KDF slot limit. Trust:
+ * post-auth back process and sealctl (admin); it sees passwords. */
 #include "kdf.h"
+#include "kdf_hugepages.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,88 +28,12 @@ struct kdf_slots {
 	int held;    /* index of the held slot, -1 none, -2 held without limit */
 };
 
-/* Argon2's memory in 2 MiB pages.
- *
- * libsodium's Argon2 takes its whole memory (memlimit bytes) with one
- * mmap(MAP_ANONYMOUS | MAP_PRIVATE | MAP_POPULATE) and unmaps it at the end,
- * so every derivation maps, zeroes and unmaps memlimit / 4 KiB pages: 4,864
- * pages for 19 MiB. Measured on the 2-vCPU hosts of docs/BENCHMARKS.md that
- * is 9.7 ms to populate and 1.7 ms to unmap, against 2.3 ms and 0.15 ms in
- * 2 MiB pages, and the hash itself runs ~20% faster with fewer TLB misses:
- * one 19 MiB t=2 derivation costs ~19 ms of CPU in 4 KiB pages and ~13 ms
- * in 2 MiB pages. On kernels whose transparent huge pages are in "madvise"
- * mode (as on the measured hosts) a mapping only gets them when asked, and
- * libsodium has no way to be given memory, so this file defines mmap(): a
- * program that runs a KDF links it, and the dynamic linker binds libsodium's (and every
- * other library's) mmap calls to it. It changes exactly one kind of call,
- * the populated private anonymous mapping of KDF_HUGE_MIN or more that only
- * Argon2 makes here: that one is placed on a 2 MiB boundary and advised
- * MADV_HUGEPAGE before it is populated. Everything else goes to the system
- * call unchanged. Where huge pages are off or unavailable the kernel falls
- * back to 4 KiB pages, as before. Sanitizer builds keep their own mmap
- * interceptor. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define KDF_NO_MMAP_HOOK 1
-#endif
-#endif
-#if defined(SEALMAIL_SAN) || defined(__SANITIZE_ADDRESS__)
-#define KDF_NO_MMAP_HOOK 1
-#endif
-/* SYS_mmap takes mmap's own arguments on 64-bit Linux only (i386 has
- * old_mmap and mmap2). */
-#if !defined(__LP64__)
-#define KDF_NO_MMAP_HOOK 1
-#endif
-
-#define KDF_HUGE_PAGE ((size_t)2 << 20)
-#define KDF_HUGE_MIN  (2 * KDF_HUGE_PAGE)
-
-static void *kdf_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-}
-
-void *kdf_mmap_huge(size_t len, int prot, int flags)
-{
-	size_t span;
-	if (__builtin_add_overflow(len, KDF_HUGE_PAGE, &span))
-		return MAP_FAILED;
-	unsigned char *p = kdf_sys_mmap(NULL, span, prot, flags & ~MAP_POPULATE, -1, 0);
-	if (p == MAP_FAILED)
-		return MAP_FAILED;
-	uintptr_t start = ((uintptr_t)p + KDF_HUGE_PAGE - 1) & ~(uintptr_t)(KDF_HUGE_PAGE - 1);
-	unsigned char *a = (unsigned char *)start;
-	size_t head = (size_t)(a - p), tail = span - head - len;
-	if (head > 0)
-		syscall(SYS_munmap, p, head);
-	if (tail > 0)
-		syscall(SYS_munmap, a + len, tail);
-	/* Both advices are best effort: without THP the first does nothing,
-	 * before Linux 5.14 the second fails and pages come at first touch. */
-	(void)madvise(a, len, MADV_HUGEPAGE);
-#ifdef MADV_POPULATE_WRITE
-	if (flags & MAP_POPULATE)
-		(void)madvise(a, len, MADV_POPULATE_WRITE);
-#endif
-	return a;
-}
-
-#ifndef KDF_NO_MMAP_HOOK
-/* Named "mmap" for the linker whatever the headers redirect mmap to
- * (mmap64 under _FILE_OFFSET_BITS=64): libsodium calls mmap. */
-void *kdf_mmap_hook(void *addr, size_t len, int prot, int flags, int fd, off_t off) __asm__("mmap");
-void *kdf_mmap_hook(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	const int want = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
-	const int other =
-	    MAP_SHARED | MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_HUGETLB | MAP_GROWSDOWN;
-	if (addr == NULL && fd == -1 && off == 0 && (flags & want) == want && !(flags & other) &&
-	    prot == (PROT_READ | PROT_WRITE) && len >= KDF_HUGE_MIN)
-		return kdf_mmap_huge(len, prot, flags);
-	return kdf_sys_mmap(addr, len, prot, flags, fd, off);
-}
-#endif
+/* Argon2 takes its memory with mmap(), which kdf_hugepages.c defines. A
+ * static library member is linked only when something refers to it: this
+ * reference links it into every program that derives a key (the login
+ * backs, sealctl, the benchmarks), whether or not its main() calls
+ * kdf_hugepages_init. */
+void *(*const kdf_hugepages_linked)(size_t, int, int) = kdf_hugepages_mmap;
 
 /* sodium_init() selects the fastest Argon2 implementation for this CPU;
  * without it crypto_pwhash silently runs the slower reference code. */
@@ -138,7 +64,7 @@ bool kdf_params_valid(const struct kdf_params *p)
 }
 
 int kdf_derive(const struct kdf_params *p, const char *password, size_t pwlen,
-	       const unsigned char salt[KDF_SALT_LEN], unsigned char out[KDF_KEY_LEN])
+               const unsigned char salt[KDF_SALT_LEN], unsigned char out[KDF_KEY_LEN])
 {
 	kdf_sodium();
 	if (!kdf_params_valid(p) || pwlen > crypto_pwhash_PASSWD_MAX) {
@@ -146,7 +72,7 @@ int kdf_derive(const struct kdf_params *p, const char *password, size_t pwlen,
 		return -1;
 	}
 	if (crypto_pwhash(out, KDF_KEY_LEN, password, pwlen, salt, (unsigned long long)p->opslimit,
-			  (size_t)p->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+	                  (size_t)p->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
 		sodium_memzero(out, KDF_KEY_LEN);
 		return -1;
 	}
@@ -219,8 +145,8 @@ struct kdf_slots *kdf_slots_open(const char *run_dir, uint64_t n)
 		s->fds[i] = -1;
 	if (!kdf_slots_reopen(s)) {
 		log_msg(LOG_WARNING,
-			"KDF concurrency limit disabled: cannot open lock files in %s: %s", run_dir,
-			strerror(errno));
+		        "KDF concurrency limit disabled: cannot open lock files in %s: %s", run_dir,
+		        strerror(errno));
 		free(s->fds);
 		s->fds = NULL;
 		s->n = 0;
@@ -242,8 +168,8 @@ int kdf_slot_acquire(struct kdf_slots *s)
 		s->owner = getpid();
 		if (s->n > 0 && !kdf_slots_reopen(s)) {
 			log_msg(LOG_WARNING,
-				"KDF concurrency limit skipped: cannot reopen lock files in %s: %s",
-				s->dir, strerror(errno));
+			        "KDF concurrency limit skipped: cannot reopen lock files in %s: %s",
+			        s->dir, strerror(errno));
 			reopen_failed = true;
 		}
 	}

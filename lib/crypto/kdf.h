@@ -10,8 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct conf;
-
 #define KDF_SALT_LEN 16 /* crypto_pwhash_SALTBYTES */
 #define KDF_KEY_LEN  32 /* the KEK wraps a 256-bit key */
 /* Bounds accepted for stored parameters: libsodium's minimums, and the
@@ -25,7 +23,7 @@ struct conf;
 #define KDF_OPSLIMIT_DEFAULT 2ULL
 /* 32 MiB, t = 2 (DESIGN's example): a 25-30 ms login on the 2-vCPU hosts we
  * measure on, inside the 25-40 ms DESIGN aims for, since Argon2's memory
- * comes in 2 MiB pages (kdf.c; docs/BENCHMARKS.md: the derivation alone
+ * comes in 2 MiB pages (kdf_hugepages.c; docs/BENCHMARKS.md: the derivation alone
  * 21 ms, 15 ms at 24 MiB); well above OWASP's 19 MiB minimum. */
 #define KDF_MEMLIMIT_DEFAULT (32ULL << 20)
 
@@ -36,16 +34,10 @@ struct kdf_params {
 	uint64_t memlimit; /* bytes */
 };
 
-/* A private anonymous mapping of len bytes placed on a 2 MiB boundary and
- * advised MADV_HUGEPAGE (then populated when flags has MAP_POPULATE): what
- * this module's mmap() gives Argon2 (see kdf.c), also where that mmap() is
- * compiled out (sanitizer builds). MAP_FAILED on failure; the caller
- * munmaps (address, len). */
-void *kdf_mmap_huge(size_t len, int prot, int flags);
-
 /* The compiled-in defaults. */
 void kdf_params_default(struct kdf_params *p);
 /* The configured cost for new wraps (kdf_opslimit, kdf_memlimit). */
+struct conf;
 void kdf_params_from_conf(const struct conf *c, struct kdf_params *p);
 /* true when p lies within the KDF_*_MIN/MAX bounds. */
 bool kdf_params_valid(const struct kdf_params *p);
@@ -54,7 +46,7 @@ bool kdf_params_valid(const struct kdf_params *p);
  * is out of bounds, the password is too long for libsodium, or memory for
  * memlimit could not be had (out is zeroed then). The caller wipes out. */
 int kdf_derive(const struct kdf_params *p, const char *password, size_t pwlen,
-	       const unsigned char salt[KDF_SALT_LEN], unsigned char out[KDF_KEY_LEN]);
+               const unsigned char salt[KDF_SALT_LEN], unsigned char out[KDF_KEY_LEN]);
 
 /* Spend the same time as kdf_derive with the same p and password, and
  * discard the result: used for unknown users so that response time does not

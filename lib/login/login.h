@@ -24,6 +24,7 @@
 #include "sys/conn.h"
 #include "base/buf.h"
 #include "sys/io.h"
+#include "sys/server.h"
 
 #define LOGIN_USER_MAX   320
 #define LOGIN_SECRET_MAX 1024
@@ -115,8 +116,32 @@ enum login_plain {
 enum login_plain login_sasl_plain(const char *b64, size_t len, struct buf *raw, const char **user,
                                   size_t *ulen, const char **pw, size_t *plen);
 
-/* main() of a login handler: returns the exit status. */
-int login_main(int argc, char **argv, const struct login_handler *h);
+/* A login handler's process from main() to exit (DESIGN section 4): what
+ * its stages open, and what every connection's front and back share. */
+struct login_run {
+	const struct login_handler *h;
+	struct server_args args; /* server_flags */
+	struct login_ctx ctx;    /* ctx.conf: server_conf_load */
+};
+
+/* The stages of a login handler's main() after log and config, in this
+ * order (handlers/imapd/main.c, handlers/pop3d/main.c). A failure in any is
+ * fatal (logged, exit 1). */
+/* Open what needs privilege or a path: the TLS key (ctx.tls), state_dir
+ * (ctx.state_fd). */
+void login_open(struct login_run *run);
+/* Load what libraries would open lazily inside a sandbox: OpenSSL's
+ * configuration, the time zone, SQLite, libsodium (server_warm), and the
+ * kernel's huge page mode for Argon2 (kdf_hugepages_init). */
+void login_warm(struct login_run *run);
+/* Sandbox and serve: find the connection(s) (fd 0/1, or an accept loop on
+ * systemd's sockets) and serve each. The accept loop enters SANDBOX_ACCEPT
+ * before its first accept; each front enters SANDBOX_PREAUTH_FRONT and
+ * each back SANDBOX_AUTH, then SANDBOX_POSTAUTH, before it reads a byte.
+ * Returns the exit status (conn_serve). */
+int login_serve(struct login_run *run);
+/* Exit: free what login_open and the configuration hold. */
+void login_close(struct login_run *run);
 
 /* Front after success: pass bytes both ways until either side closes. The
  * bytes the client pipelined after the login command and still buffered in

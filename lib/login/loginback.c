@@ -27,11 +27,23 @@ static void loginback_detach(const struct conn *conn)
 	}
 }
 
+/* Copy a NUL-terminated string into dst: false if it does not fit. */
+static bool loginback_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= size)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
 int login_back_run(const struct conf *c, const struct conn *conn, int fd, int state_fd,
                    const struct login_back_ops *ops)
 {
 	const char *err;
-	int timeout = (int)c->imapd_login_timeout_ms * 3;
+	uint64_t login_timeout =
+	    ops->login_timeout_ms ? ops->login_timeout_ms : c->imapd_login_timeout_ms;
+	int timeout = (int)login_timeout * 3; /* at most 3 * 3600000: fits */
 	loginback_detach(conn);
 	/* The KDF slots are lock files in run_dir, opened before the sandbox;
 	 * the directory is opened read-only inside it, at the first attempt
@@ -66,9 +78,19 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 		memset(&ls, 0, sizeof(ls));
 		ls.fd = fd;
 		ls.flags = cr.flags;
-		snprintf(ls.user, sizeof(ls.user), "%s", u.address);
-		snprintf(ls.user_id, sizeof(ls.user_id), "%s", u.id);
-		snprintf(ls.tag, sizeof(ls.tag), "%s", cr.tag);
+		/* The directory bounds addresses by LOGIN_USER_MAX and ids by
+		 * 32 hex digits, and cr.tag has ls.tag's size: a cut here would
+		 * be a corrupt directory, refused like any other failure. */
+		if (!loginback_copy(ls.user, sizeof(ls.user), u.address) ||
+		    !loginback_copy(ls.user_id, sizeof(ls.user_id), u.id) ||
+		    !loginback_copy(ls.tag, sizeof(ls.tag), cr.tag)) {
+			log_event(LOG_ERR, "directory-error", "USER", cr.user, "REASON",
+			          "address or id too long", NULL);
+			directory_user_clear(&u);
+			sodium_memzero(mk, sizeof(mk));
+			login_answer(fd, LOGIN_TEMPFAIL);
+			continue;
+		}
 		directory_user_clear(&u);
 		/* From here on only this user's directory is reachable: the
 		 * directory database and the KDF slots are closed first. */
@@ -90,8 +112,12 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 			return 0;
 		}
 		char spool[4200];
-		snprintf(spool, sizeof(spool), "%s/users/%s/spool", c->state_dir, ls.user_id);
-		ls.spool_fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int n =
+		    snprintf(spool, sizeof(spool), "%s/users/%s/spool", c->state_dir, ls.user_id);
+		/* A cut path would name another directory: no spool then. */
+		ls.spool_fd = n > 0 && (size_t)n < sizeof(spool)
+		                  ? open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+		                  : -1;
 		log_set("USER", ls.user);
 		log_event(LOG_INFO, "auth-ok", "TLS", (cr.flags & LOGIN_F_TLS) ? "yes" : "no",
 		          NULL);

@@ -8,6 +8,7 @@
 #define SEALMAIL_LOGINBACK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sys/conf.h"
 #include "sys/conn.h"
@@ -39,6 +40,10 @@ struct login_back_ops {
 	/* Serve the session; its result is the process exit status. */
 	int (*session)(const struct conf *c, struct login_session *ls, void *arg);
 	void *arg;
+	/* The handler's login timeout (pop3d.login_timeout for pop3d): the
+	 * back waits three times this for credentials and a hand-over. 0:
+	 * imapd.login_timeout, the key of the first login handler. */
+	uint64_t login_timeout_ms;
 };
 
 /* The back's whole life: returns the exit status. conn's descriptors are

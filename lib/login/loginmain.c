@@ -1,25 +1,22 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* main() of the login handlers (imapd, pop3d): log -> config -> open (TLS
- * key, state_dir) -> warm -> per connection: confine the front (no
- * filesystem) and serve; the back is forked when the front first needs it
- * (by the accept loop), or before the front's sandbox when serving one
- * connection. Trust: pre-auth. */
+/* The stages a login handler's main() calls in order (imapd, pop3d: see
+ * their main.c): open (TLS key, state_dir) -> warm -> sandbox and serve ->
+ * exit. Per connection the front confines itself (no filesystem) and
+ * serves; the back is forked when the front first needs it (by the accept
+ * loop), or before the front's sandbox when serving one connection.
+ * Trust: pre-auth. */
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crypto/kdf_hugepages.h"
 #include "sys/log.h"
-#include "login.h"
 #include "sys/server.h"
 #include "svc/confine.h"
+#include "login.h"
 
 /* How long a front waits for the accept loop to fork its back. */
 #define LOGIN_HELPER_TIMEOUT_MS 10000
-
-struct login_run {
-	struct login_ctx ctx;
-	const struct login_handler *h;
-};
 
 /* Asked for by the front in an accept loop: runs in a child of the loop. */
 static int login_helper(struct conn *c, int fd, void *arg)
@@ -55,7 +52,7 @@ static int login_conn(struct conn *c, void *arg)
 		/* A crash or a sandbox kill (SIGSYS) of the back is a server
 		 * fault worth a log line of its own. */
 		char sig[16];
-		snprintf(sig, sizeof(sig), "%d", WTERMSIG(status));
+		(void)snprintf(sig, sizeof(sig), "%d", WTERMSIG(status)); /* fits: an int */
 		log_event(LOG_ERR, "back-died", "SIGNAL", sig, NULL);
 	}
 	return rc;
@@ -90,22 +87,33 @@ static void login_before_loop(void *arg)
 	confine_enter(SANDBOX_ACCEPT, run->ctx.conf, run->ctx.state_fd, NULL);
 }
 
-int login_main(int argc, char **argv, const struct login_handler *h)
+void login_open(struct login_run *run)
 {
-	struct server_args a;
-	struct login_run run = {.h = h};
-	server_args(argc, argv, h->prog, &a);
-	run.ctx.conf = server_config(h->prog, &a);
-	run.ctx.tls = server_tls(run.ctx.conf);
-	run.ctx.state_fd = server_state_fd(run.ctx.conf);
+	run->ctx.tls = server_tls(run->ctx.conf);
+	run->ctx.state_fd = server_state_fd(run->ctx.conf);
+}
+
+void login_warm(struct login_run *run)
+{
 	server_warm();
-	struct conn_opts opts = {.tls_flag = a.tls,
-	                         .max_children = (unsigned)run.ctx.conf->max_connections,
+	/* The back runs Argon2 under a sandbox that cannot read /sys. */
+	kdf_hugepages_init();
+}
+
+int login_serve(struct login_run *run)
+{
+	struct conn_opts opts = {.tls_flag = run->args.tls,
+	                         .max_children = (unsigned)run->ctx.conf->max_connections,
 	                         .before_loop = login_before_loop,
 	                         .helper = login_helper};
-	int rc = conn_serve(&opts, login_conn, &run);
-	SSL_CTX_free(run.ctx.tls);
-	close(run.ctx.state_fd);
-	conf_free(&run.ctx.conf);
-	return rc;
+	return conn_serve(&opts, login_conn, run);
+}
+
+void login_close(struct login_run *run)
+{
+	SSL_CTX_free(run->ctx.tls);
+	run->ctx.tls = NULL;
+	close(run->ctx.state_fd);
+	run->ctx.state_fd = -1;
+	conf_free(&run->ctx.conf);
 }

@@ -51,6 +51,7 @@ static const struct conf_key conf_keys[] = {
 	/* RFC 3501 section 5.4: autologout timer of at least 30 minutes. */
 	K("imapd.idle_timeout", CONF_DURATION, imapd_idle_timeout_ms, "30m", 1000, 86400000),
 	K("imapd.login_timeout", CONF_DURATION, imapd_login_timeout_ms, "60s", 1000, 3600000),
+	K("pop3d.login_timeout", CONF_DURATION, pop3d_login_timeout_ms, "60s", 1000, 3600000),
 	K("imapd.max_line", CONF_SIZE, imapd_max_line, "64k", 1024, 16 << 20),
 	/* RFC 1939 section 3: inactivity autologout of at least 10 minutes. */
 	K("pop3d.timeout", CONF_DURATION, pop3d_timeout_ms, "10m", 1000, 86400000),

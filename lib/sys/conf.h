@@ -39,6 +39,7 @@ struct conf {
 
 	uint64_t imapd_idle_timeout_ms;
 	uint64_t imapd_login_timeout_ms;
+	uint64_t pop3d_login_timeout_ms;
 	uint64_t imapd_max_line;
 	uint64_t pop3d_timeout_ms;
 	uint64_t auth_fail_delay_ms;

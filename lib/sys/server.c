@@ -17,64 +17,23 @@
 #include "io.h"
 #include "log.h"
 #include "tls.h"
+#include "tunables.h"
 #include "base/timeutil.h"
-
-/* An accept loop runs with glibc's per-thread cache of freed chunks
- * (tcache) turned off, and so do the children it forks.
- *
- * Every child starts with a copy of the loop's allocator state, and with the
- * cache on, its first small allocations are served from the chunks the loop
- * freed last, spread all over the loop's heap: each one copies a page of
- * that heap on write. Comparing page frames of children with the loop's
- * (/proc/<pid>/pagemap), an idle IMAP connection's two processes held 240
- * and 248 KB of copied heap; without the cache, 200 and 200 KB. Measured
- * with tests/bench/idlemem.py, 50 idle connections: 776 → 671 KB of PSS per
- * TLS connection and 438 → 378 KB in plaintext, while CPU per message
- * (smtpd, smtp-source c10) and per login (TLS c8) stayed within the noise
- * (docs/BENCHMARKS.md). glibc reads tunables only at start-up, so a process
- * given listening sockets execs itself once with the tunable added, before
- * anything else happens; when that is not possible it goes on as it is.
- *
- * The same exec also turns off glibc's registration of a restartable
- * sequence area (rseq, used by nothing here but sched_getcpu): the kernel
- * writes the current CPU into it whenever the loop returns to user space
- * after being moved, and the page it sits on is shared with the children
- * just forked, so each such write copied it. */
-#define SERVER_LOOP_TUNABLE "glibc.malloc.tcache_count=0:glibc.pthread.rseq=0"
-
-static void server_loop_tunables(char **argv)
-{
-	if (!conn_listeners_passed())
-		return;
-	const char *t = getenv("GLIBC_TUNABLES");
-	if (t != NULL && strstr(t, SERVER_LOOP_TUNABLE) != NULL)
-		return; /* set (by us or the unit), whether or not glibc honoured it */
-	char v[1024];
-	int n = t != NULL && t[0] != '\0'
-	            ? snprintf(v, sizeof(v), "%s:%s", t, SERVER_LOOP_TUNABLE)
-	            : snprintf(v, sizeof(v), "%s", SERVER_LOOP_TUNABLE);
-	if (n < 0 || (size_t)n >= sizeof(v) || setenv("GLIBC_TUNABLES", v, 1) < 0)
-		return;
-	/* The file's own name, so that the process keeps its name (comm). */
-	char self[4096];
-	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (k <= 0 || (size_t)k >= sizeof(self) - 1)
-		return;
-	self[k] = '\0';
-	execv(self, argv);
-	/* Still here: no /proc, the file was replaced, or exec refused. Serve
-	 * with the cache on. */
-}
 
 void server_args(int argc, char **argv, const char *prog, struct server_args *a)
 {
-	server_loop_tunables(argv);
+	tunables_reexec(argv);
+	server_flags(argc, argv, prog, a);
+}
+
+void server_flags(int argc, char **argv, const char *prog, struct server_args *a)
+{
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"tls", no_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"tls", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
 	int ch;
@@ -88,7 +47,8 @@ void server_args(int argc, char **argv, const char *prog, struct server_args *a)
 			break;
 		case 'h':
 			printf("usage: %s [-c FILE] [--tls]\n"
-			       "Serves one connection on fd 0/1 (inetd, systemd StandardInput=socket),\n"
+			       "Serves one connection on fd 0/1 (inetd, systemd "
+			       "StandardInput=socket),\n"
 			       "or the sockets passed by systemd (LISTEN_FDS).\n",
 			       prog);
 			exit(0);
@@ -113,12 +73,24 @@ void server_no_core(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-struct conf *server_config(const char *prog, const struct server_args *a)
+void server_log(const char *prog)
 {
 	static char ident[64];
-	snprintf(ident, sizeof(ident), "sealmail-%s", prog);
+	/* prog is one of our own short names; a cut ident would still name
+	 * the program well enough to log under. */
+	(void)snprintf(ident, sizeof(ident), "sealmail-%s", prog);
 	log_init(ident);
 	server_no_core();
+}
+
+struct conf *server_config(const char *prog, const struct server_args *a)
+{
+	server_log(prog);
+	return server_conf_load(a);
+}
+
+struct conf *server_conf_load(const struct server_args *a)
+{
 	struct conf *c = conf_new();
 	const char *err;
 	if (conf_load(c, conf_path(a->conf_path), &err) < 0)
@@ -171,8 +143,8 @@ int server_starttls(struct io *io, SSL_CTX *ctx)
 		return -1;
 	}
 	char tls[128], nd[24];
-	snprintf(nd, sizeof(nd), "%zu", discarded);
-	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS", io_tls_desc(io, tls, sizeof(tls)),
-		  "DISCARDED", discarded ? nd : NULL, NULL);
+	(void)snprintf(nd, sizeof(nd), "%zu", discarded); /* at most 20 digits: never cut */
+	log_event(discarded ? LOG_WARNING : LOG_INFO, "tls", "TLS",
+	          io_tls_desc(io, tls, sizeof(tls)), "DISCARDED", discarded ? nd : NULL, NULL);
 	return 0;
 }

@@ -227,3 +227,129 @@ def test_fetchmail_keep_then_delete(pop, tmp_path):
     r = run(keep=False)
     assert r.returncode == 0, r.stderr
     assert len(mbox_messages(pop, "demo@example.test", pop.pw)) == 0
+
+
+def descendants(pid):
+    """Every process below pid (the accept loop's fronts and backs)."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids = [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            continue
+        for k in kids:
+            out += [k] + descendants(k)
+    return out
+
+
+def title(pid):
+    """What ps shows for pid: /proc/PID/cmdline up to its first NUL (libbsd
+    may pad a title with a space)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].decode(errors="replace").rstrip(" ")
+    except FileNotFoundError:  # it has just exited
+        return None
+
+
+def titles_below(pid):
+    return [t for t in (title(k) for k in descendants(pid)) if t is not None]
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["accept-loop", "inetd"])
+def test_process_titles(pop, fork):
+    """The front names its peer before login, the back the user and the
+    state after it; the accept loop keeps its command line."""
+    port = pop.start("pop3d", fork=fork)
+    top = pop.procs[-1].pid
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")  # the front set its title before this
+    assert "pop3d: 127.0.0.1 pre-auth" in titles_below(top)
+    s.sendall(b"USER demo@example.test\r\nPASS " + pop.pw.encode() + b"\r\n")
+    assert f.readline() == b"+OK\r\n"
+    assert f.readline().startswith(b"+OK Logged in")  # sent after TRANSACTION was set
+    assert "pop3d: demo@example.test 127.0.0.1 TRANSACTION" in titles_below(top)
+    s.sendall(b"QUIT\r\n")
+    assert f.readline().startswith(b"+OK")
+    s.close()
+    if fork:  # the loop that accepted us sets no title of its own
+        assert title(top).endswith("/pop3d")
+
+
+def test_process_title_of_a_tls_front(pop):
+    """Over TLS the front stays to relay, and says so."""
+    ctx = ssl.create_default_context(cafile=pop.cert)
+    ctx.check_hostname = False
+    port = pop.start("pop3d", fork=True)
+    top = pop.procs[-1].pid
+    p = poplib.POP3("127.0.0.1", port, timeout=10)
+    p.stls(context=ctx)
+    p.user("demo@example.test")
+    p.pass_(pop.pw)  # the answer came through the front's relay
+    got = titles_below(top)
+    assert "pop3d: 127.0.0.1 relay" in got
+    assert "pop3d: demo@example.test 127.0.0.1 TRANSACTION" in got
+    p.quit()
+
+
+def test_login_timeout_is_pop3ds_own(redis, cert):
+    """pop3d.login_timeout, not imapd's key, bounds the silence before
+    login (here 1 s against imapd's hour)."""
+    from harness import Instance
+    inst = Instance(redis=redis, cert=cert,
+                    extra_conf="pop3d.login_timeout = 1s\nimapd.login_timeout = 1h\n")
+    try:
+        inst.setup_domain()
+        port = inst.start("pop3d")
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        assert f.readline() == b"-ERR Disconnected for inactivity.\r\n"
+        assert f.readline() == b""
+        s.close()
+    finally:
+        inst.cleanup()
+
+
+def test_command_grammar_replies(pop):
+    """Replies of the command table: arguments per RFC 1939, numbers as
+    strict decimals, lines over RFC 2449's 255 octets refused."""
+    s = socket.create_connection(("127.0.0.1", pop.port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    for cmd, expect in [(b"NOOP", b"-ERR Not logged in.\r\n"),
+                        (b"STAT", b"-ERR Unknown command or not allowed before login.\r\n"),
+                        (b"USER", b"-ERR Syntax: USER name\r\n"),
+                        (b"CAPA x", b"-ERR Syntax: CAPA\r\n"),
+                        (b"NOOP " + b"x" * 300, b"-ERR Line too long.\r\n"),
+                        (b"APOP a b", b"-ERR APOP not supported.\r\n")]:
+        s.sendall(cmd + b"\r\n")
+        assert f.readline() == expect, cmd
+    s.sendall(b"user demo@example.test\r\npass " + pop.pw.encode() + b"\r\n")
+    assert f.readline() == b"+OK\r\n"
+    assert f.readline().startswith(b"+OK Logged in")
+    for cmd, expect in [(b"RETR 0", b"-ERR Invalid message number.\r\n"),
+                        (b"RETR 01", b"-ERR Invalid message number.\r\n"),
+                        (b"RETR 18446744073709551616", b"-ERR Invalid message number.\r\n"),
+                        (b"RETR 4", b"-ERR No such message.\r\n"),
+                        (b"TOP 1 -1", b"-ERR Syntax: TOP msg n\r\n"),
+                        (b"TOP 1", b"-ERR Syntax: TOP msg n\r\n"),
+                        (b"STAT x", b"-ERR Syntax: STAT\r\n"),
+                        (b"UTF8", b"-ERR Unknown command.\r\n"),
+                        (b"PASS x", b"-ERR Already logged in.\r\n"),
+                        (b"LIST 2 ", b"+OK 2 " + str(len(MSGS[1])).encode() + b"\r\n"),
+                        (b"DELE 2", b"+OK Marked to be deleted.\r\n"),
+                        (b"DELE 2", b"-ERR Message is deleted.\r\n"),
+                        (b"STAT " * 60, b"-ERR Bad command line.\r\n")]:
+        s.sendall(cmd + b"\r\n")
+        assert f.readline() == expect, cmd
+    s.sendall(b"RSET\r\nQUIT\r\n")
+    assert f.readline() == b"+OK\r\n"
+    assert f.readline() == b"+OK Logging out, 0 messages deleted.\r\n"
+    s.close()

@@ -21,6 +21,7 @@
 #include "sys/conf.h"
 #include "base/hex.h"
 #include "crypto/kdf.h"
+#include "crypto/kdf_hugepages.h"
 
 static const char PW[] = "correct horse battery staple";
 static const unsigned char SALT[KDF_SALT_LEN] = "sealmail-salt-16";
@@ -58,11 +59,11 @@ static void test_kat_defaults(void **state)
 {
 	/* 32 MiB, t = 2: the design's example cost. */
 	assert_kat(2, 32ULL << 20,
-		   "17da93b6f12dba5c0da711ef6bc45462480bef834e097b3a72354f065c96c03a");
+	           "17da93b6f12dba5c0da711ef6bc45462480bef834e097b3a72354f065c96c03a");
 }
 
 static void derive_small(const char *pw, const unsigned char *salt, uint64_t ops, uint64_t mem,
-			 unsigned char out[KDF_KEY_LEN])
+                         unsigned char out[KDF_KEY_LEN])
 {
 	struct kdf_params p = {ops, mem};
 	assert_int_equal(kdf_derive(&p, pw, strlen(pw), salt, out), 0);
@@ -112,10 +113,10 @@ static void test_empty_password(void **state)
 static void test_params_out_of_bounds(void **state)
 {
 	static const struct kdf_params bad[] = {
-		{0, 65536},
-		{KDF_OPSLIMIT_MAX + 1, 65536},
-		{1, 4096},
-		{1, KDF_MEMLIMIT_MAX + 1},
+	    {0, 65536},
+	    {KDF_OPSLIMIT_MAX + 1, 65536},
+	    {1, 4096},
+	    {1, KDF_MEMLIMIT_MAX + 1},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		unsigned char out[KDF_KEY_LEN];
@@ -393,7 +394,7 @@ static void test_mmap_argon2_kind_is_huge_aligned(void **state)
 		skip(); /* 64-bit only, see kdf.c */
 	size_t len = (8u << 20) + 4096;
 	unsigned char *p = lib_mmap(NULL, len, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	assert_true(p != MAP_FAILED);
 	assert_int_equal((uintptr_t)p % (2u << 20), 0);
 	if (thp_configured())
@@ -409,8 +410,8 @@ static void test_mmap_argon2_kind_is_huge_aligned(void **state)
 static void test_mmap_huge_direct(void **state)
 {
 	size_t len = (4u << 20) + 12288;
-	unsigned char *p = kdf_mmap_huge(len, PROT_READ | PROT_WRITE,
-					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE);
+	unsigned char *p = kdf_hugepages_mmap(len, PROT_READ | PROT_WRITE,
+	                                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE);
 	assert_true(p != MAP_FAILED);
 	assert_int_equal((uintptr_t)p % (2u << 20), 0);
 	if (thp_configured())
@@ -426,11 +427,12 @@ static void test_mmap_other_kinds_unchanged(void **state)
 {
 	size_t len = 8u << 20;
 	void *small = lib_mmap(NULL, 65536, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	assert_true(small != MAP_FAILED);
 	assert_false(vma_has_flag(small, "hg"));
 	assert_int_equal(munmap(small, 65536), 0);
-	void *lazy = lib_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *lazy =
+	    lib_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(lazy != MAP_FAILED);
 	assert_false(vma_has_flag(lazy, "hg"));
 	assert_int_equal(munmap(lazy, len), 0);
@@ -450,37 +452,34 @@ static void test_mmap_other_kinds_unchanged(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kat_8k_t2),
-		cmocka_unit_test(test_kat_64k_t2),
-		cmocka_unit_test(test_kat_64k_t1),
-		cmocka_unit_test(test_kat_defaults),
-		cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_salt_sensitivity),
-		cmocka_unit_test(test_password_sensitivity),
-		cmocka_unit_test(test_memlimit_sensitivity),
-		cmocka_unit_test(test_empty_password),
-		cmocka_unit_test(test_params_out_of_bounds),
-		cmocka_unit_test(test_params_default_and_conf),
-		cmocka_unit_test(test_dummy_costs_like_real),
-		cmocka_unit_test(test_mmap_argon2_kind_is_huge_aligned),
-		cmocka_unit_test(test_mmap_other_kinds_unchanged),
-		cmocka_unit_test(test_mmap_huge_direct),
-		cmocka_unit_test_setup_teardown(test_slots_create_files, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_acquire_release, setup_dir,
-						teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_distinct_holders, setup_dir,
-						teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_double_acquire_refused, setup_dir,
-						teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_free_releases, setup_dir, teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_zero_means_cpus, setup_dir,
-						teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_missing_dir_unlimited, setup_dir,
-						teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_full_blocks_until_release, setup_dir,
-						teardown_dir),
-		cmocka_unit_test_setup_teardown(test_slots_fork_does_not_share_lock, setup_dir,
-						teardown_dir),
+	    cmocka_unit_test(test_kat_8k_t2),
+	    cmocka_unit_test(test_kat_64k_t2),
+	    cmocka_unit_test(test_kat_64k_t1),
+	    cmocka_unit_test(test_kat_defaults),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_salt_sensitivity),
+	    cmocka_unit_test(test_password_sensitivity),
+	    cmocka_unit_test(test_memlimit_sensitivity),
+	    cmocka_unit_test(test_empty_password),
+	    cmocka_unit_test(test_params_out_of_bounds),
+	    cmocka_unit_test(test_params_default_and_conf),
+	    cmocka_unit_test(test_dummy_costs_like_real),
+	    cmocka_unit_test(test_mmap_argon2_kind_is_huge_aligned),
+	    cmocka_unit_test(test_mmap_other_kinds_unchanged),
+	    cmocka_unit_test(test_mmap_huge_direct),
+	    cmocka_unit_test_setup_teardown(test_slots_create_files, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_acquire_release, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_distinct_holders, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_double_acquire_refused, setup_dir,
+	                                    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_free_releases, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_zero_means_cpus, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_missing_dir_unlimited, setup_dir,
+	                                    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_full_blocks_until_release, setup_dir,
+	                                    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_slots_fork_does_not_share_lock, setup_dir,
+	                                    teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,18 @@
+build-wft/obj/handlers/imapd/fetch.o: handlers/imapd/fetch.c \
+ /usr/include/sqlcipher/sqlite3.h handlers/imapd/imapd.h lib/base/buf.h \
+ lib/sys/conf.h lib/proto/imapparse.h lib/proto/seqset.h lib/sys/io.h \
+ lib/svc/notify.h lib/proto/seqset.h lib/data/store.h lib/sys/log.h \
+ lib/base/mem.h lib/proto/mime.h
+/usr/include/sqlcipher/sqlite3.h:
+handlers/imapd/imapd.h:
+lib/base/buf.h:
+lib/sys/conf.h:
+lib/proto/imapparse.h:
+lib/proto/seqset.h:
+lib/sys/io.h:
+lib/svc/notify.h:
+lib/proto/seqset.h:
+lib/data/store.h:
+lib/sys/log.h:
+lib/base/mem.h:
+lib/proto/mime.h:

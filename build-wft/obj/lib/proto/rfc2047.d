@@ -1,0 +1,4 @@
+build-wft/obj/lib/proto/rfc2047.o: lib/proto/rfc2047.c \
+ lib/proto/rfc2047.h lib/base/buf.h
+lib/proto/rfc2047.h:
+lib/base/buf.h:

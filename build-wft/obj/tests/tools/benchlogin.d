@@ -1,0 +1,18 @@
+build-wft/obj/tests/tools/benchlogin.o: tests/tools/benchlogin.c \
+ lib/data/account.h lib/sys/conf.h lib/data/directory.h lib/proto/addr.h \
+ lib/base/buf.h lib/crypto/keywrap.h lib/crypto/kdf.h lib/data/store.h \
+ /usr/include/sqlcipher/sqlite3.h lib/crypto/kdf.h lib/sys/log.h \
+ lib/base/mem.h lib/data/store.h
+lib/data/account.h:
+lib/sys/conf.h:
+lib/data/directory.h:
+lib/proto/addr.h:
+lib/base/buf.h:
+lib/crypto/keywrap.h:
+lib/crypto/kdf.h:
+lib/data/store.h:
+/usr/include/sqlcipher/sqlite3.h:
+lib/crypto/kdf.h:
+lib/sys/log.h:
+lib/base/mem.h:
+lib/data/store.h:

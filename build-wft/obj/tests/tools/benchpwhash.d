@@ -1,0 +1,1 @@
+build-wft/obj/tests/tools/benchpwhash.o: tests/tools/benchpwhash.c
