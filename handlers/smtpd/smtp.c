@@ -14,19 +14,16 @@
 #include "sys/server.h"
 #include "sys/title.h"
 
-void smtp_config(struct smtp_server *srv, int argc, char **argv, const char *prog,
+void smtp_config(struct smtp_server *srv, const struct server_args *a, const char *prog,
                  enum smtp_mode mode)
 {
-	struct server_args a;
-	/* Given listening sockets, this may exec the program once with glibc
-	 * tunables for the loop (lib/sys/server.c); nothing is open yet. */
-	server_args(argc, argv, prog, &a);
 	memset(srv, 0, sizeof(*srv));
 	srv->mode = mode;
 	srv->proto_name = prog;
-	srv->tls_flag = a.tls;
+	srv->tls_flag = a->tls;
 	srv->state_fd = -1;
-	srv->conf = server_config(prog, &a);
+	server_log(prog);
+	srv->conf = server_conf_load(a);
 }
 
 void smtp_open(struct smtp_server *srv)

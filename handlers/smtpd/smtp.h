@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "sys/conf.h"
+#include "sys/server.h"
 #include "sys/conn.h"
 #include "svc/deliver.h"
 
@@ -42,9 +43,9 @@ struct smtp_server {
  * CONVENTIONS 5). Each one is fatal on failure: the process exits 1 with the
  * reason logged, before it has served anyone. */
 
-/* log -> config: parse the flags, start logging as "sealmail-<prog>" and
- * load the configuration into *srv (everything else zero or -1). */
-void smtp_config(struct smtp_server *srv, int argc, char **argv, const char *prog,
+/* log -> config: start logging as "sealmail-<prog>" and load the
+ * configuration the flags name into *srv (everything else zero or -1). */
+void smtp_config(struct smtp_server *srv, const struct server_args *a, const char *prog,
                  enum smtp_mode mode);
 /* open: the TLS key, the milter list (syntax only; milters are connected per
  * session), the users directory and state_dir as descriptors. directory.db

@@ -17,14 +17,7 @@
 #include "io.h"
 #include "log.h"
 #include "tls.h"
-#include "tunables.h"
 #include "base/timeutil.h"
-
-void server_args(int argc, char **argv, const char *prog, struct server_args *a)
-{
-	tunables_reexec(argv);
-	server_flags(argc, argv, prog, a);
-}
 
 void server_flags(int argc, char **argv, const char *prog, struct server_args *a)
 {
@@ -81,12 +74,6 @@ void server_log(const char *prog)
 	(void)snprintf(ident, sizeof(ident), "sealmail-%s", prog);
 	log_init(ident);
 	server_no_core();
-}
-
-struct conf *server_config(const char *prog, const struct server_args *a)
-{
-	server_log(prog);
-	return server_conf_load(a);
 }
 
 struct conf *server_conf_load(const struct server_args *a)

@@ -26,11 +26,6 @@ void server_log(const char *prog);
  * bad configuration is a server fault (exit 1, logged with file:line). */
 struct conf *server_conf_load(const struct server_args *a);
 
-/* The same start-up in two calls, for a main() that does not call each
- * stage itself (the SMTP engine's smtp_main): tunables_reexec (lib/sys/
- * tunables.h) then server_flags; server_log then server_conf_load. */
-void server_args(int argc, char **argv, const char *prog, struct server_args *a);
-struct conf *server_config(const char *prog, const struct server_args *a);
 /* The TLS context from tls_cert/tls_key, or NULL when neither is set.
  * A configured but unusable certificate is fatal. */
 SSL_CTX *server_tls(const struct conf *c);

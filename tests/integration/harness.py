@@ -43,6 +43,42 @@ def wait_until(pred, timeout=10.0, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def proc_children(pid):
+    """The pids whose parent is pid (from /proc/PID/task/*/children)."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def proc_descendants(pid):
+    """Every process below pid (an accept loop's fronts and backs)."""
+    out = []
+    for k in proc_children(pid):
+        out += [k] + proc_descendants(k)
+    return out
+
+
+def proc_title(pid):
+    """What ps shows for pid: /proc/PID/cmdline up to its first NUL, or None
+    when it has exited. libbsd ends a title that fills the original command
+    line exactly with a space (so the kernel reads it whole); not ours."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return raw.split(b"\0", 1)[0].decode(errors="replace").rstrip(" ")
+
+
 def can_connect(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):

@@ -6,11 +6,12 @@ back "imapd: <user> <remote> <state>" with the mailbox when one is selected.
 Every title is set before the reply that follows the change is sent, so a
 test reads /proc right after that reply, without waiting. The titles need
 title_init() in main() (the login skeleton calls it)."""
-import os
 import socket
 import ssl
 
 import pytest
+
+from harness import proc_descendants as descendants, proc_title
 
 USER = "demo@example.test"
 
@@ -23,44 +24,16 @@ def imap(inst):
     return inst
 
 
-def children(pid):
-    """The pids whose parent is pid."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            out.append(int(d))
-    return out
 
 
-def descendants(pid):
-    todo, seen = [pid], []
-    while todo:
-        for c in children(todo.pop()):
-            seen.append(c)
-            todo.append(c)
-    return seen
 
 
 def titles(inst):
     """The titles of the imapd processes under this test's launcher."""
     out = []
     for pid in descendants(inst.procs[-1].pid):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        text = raw.split(b"\0", 1)[0].decode(errors="replace").rstrip()
-        if text.startswith("imapd:"):
+        text = proc_title(pid)
+        if text is not None and text.startswith("imapd:"):
             out.append(text)
     return out
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from harness import mbox_messages
+from harness import mbox_messages, proc_descendants as descendants, proc_title as title
 
 MSGS = [
     b"From: a@example.org\r\nSubject: one\r\n\r\nfirst body\r\n.starts with a dot\r\n",
@@ -229,32 +229,8 @@ def test_fetchmail_keep_then_delete(pop, tmp_path):
     assert len(mbox_messages(pop, "demo@example.test", pop.pw)) == 0
 
 
-def descendants(pid):
-    """Every process below pid (the accept loop's fronts and backs)."""
-    out = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                kids = [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            continue
-        for k in kids:
-            out += [k] + descendants(k)
-    return out
 
 
-def title(pid):
-    """What ps shows for pid: /proc/PID/cmdline up to its first NUL (libbsd
-    may pad a title with a space)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")[0].decode(errors="replace").rstrip(" ")
-    except FileNotFoundError:  # it has just exited
-        return None
 
 
 def titles_below(pid):

@@ -9,32 +9,11 @@ import socket
 
 import pytest
 
-from harness import wait_until
+from harness import proc_children as children, proc_title as title, wait_until
 
 
-def children(pid):
-    out = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            pass
-    return out
 
 
-def title(pid):
-    """The first word list of /proc/PID/cmdline as ps shows it, or None."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return raw.split(b"\0", 1)[0].decode(errors="replace")
 
 
 def session_pid(parent, prog, timeout=10.0):
