@@ -23,7 +23,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC        ?= cc
 WARN      := -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wmissing-prototypes \
-             -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation -Werror
+             -Wstrict-prototypes -Wno-unused-parameter -Werror
 VERSION   := 0.1.0
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -DSEALMAIL_VERSION=\"$(VERSION)\" -g -fPIE -fstack-protector-strong \
              -fno-strict-aliasing -Ilib -Isandbox $(PKG_CFLAGS) \

@@ -109,6 +109,7 @@ static void smtp_data_deliver(struct smtp_sess *s)
 	                              s->ntargets, !smtp_session_lmtp(s), s->queue_id,
 	                              quarantine ? "$Quarantined folder=Junk" : NULL);
 	buf_free(&prefix);
+	/* Counts of at most 20 digits: both buffers hold any size_t. */
 	snprintf(sizebuf, sizeof(sizebuf), "%zu", s->msg.len);
 	snprintf(nbuf, sizeof(nbuf), "%zu", s->nrcpts);
 	io_tls_desc(&s->io, tls, sizeof(tls));

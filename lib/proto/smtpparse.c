@@ -214,6 +214,7 @@ int smtpparse_path(const char *s, bool allow_null, struct smtp_path *path, const
 		/* RFC 5321 section 4.5.1: <Postmaster> without a domain. */
 		if (strcasecmp(path->local, "postmaster") == 0) {
 			path->domainless = true;
+			/* "postmaster" in any case: 10 bytes, it fits. */
 			snprintf(path->addr, sizeof(path->addr), "%s", path->local);
 			return 1;
 		}
@@ -232,7 +233,13 @@ int smtpparse_path(const char *s, bool allow_null, struct smtp_path *path, const
 	}
 	memcpy(path->domain, d, dn);
 	path->domain[dn] = '\0';
-	snprintf(path->addr, sizeof(path->addr), "%s@%s", path->local, path->domain);
+	/* The path's length was bounded before (RFC 5321 section 4.5.3.1.3),
+	 * so a quoted local part that unquotes longer is the only way here. */
+	int w = snprintf(path->addr, sizeof(path->addr), "%s@%s", path->local, path->domain);
+	if (w < 0 || (size_t)w >= sizeof(path->addr)) {
+		*reply_r = "501 5.1.3 Path too long";
+		return -1;
+	}
 	return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/fmt.h"
 #include "base/mem.h"
 
 enum conf_type { CONF_STR, CONF_SIZE, CONF_UINT, CONF_DURATION, CONF_PLAINTEXT, CONF_MILTER_ACTION };
@@ -213,7 +214,7 @@ struct conf *conf_new(void)
 	}
 	char host[256];
 	if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
-		snprintf(host, sizeof(host), "localhost");
+		memcpy(host, "localhost", sizeof("localhost"));
 	host[sizeof(host) - 1] = '\0';
 	c->hostname = mem_strdup(host);
 	return c;
@@ -234,12 +235,12 @@ int conf_set(struct conf *c, const char *key, const char *value, const char **er
 	const struct conf_key *k = conf_find(key);
 	const char *what = NULL;
 	if (k == NULL) {
-		snprintf(conf_error, sizeof(conf_error), "unknown key '%.100s'", key);
+		fmt_msg(conf_error, sizeof(conf_error), "unknown key '%.100s'", key);
 		*error_r = conf_error;
 		return -1;
 	}
 	if (conf_apply(c, k, value, &what) < 0) {
-		snprintf(conf_error, sizeof(conf_error), "%s: %s", key, what);
+		fmt_msg(conf_error, sizeof(conf_error), "%s: %s", key, what);
 		*error_r = conf_error;
 		return -1;
 	}
@@ -265,7 +266,7 @@ int conf_parse(struct conf *c, const char *name, const char *text, size_t len, c
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		if (ll >= CONF_LINE_MAX) {
-			snprintf(conf_error, sizeof(conf_error), "%s:%u: line too long", name, lineno);
+			fmt_msg(conf_error, sizeof(conf_error), "%s:%u: line too long", name, lineno);
 			*error_r = conf_error;
 			return -1;
 		}
@@ -274,7 +275,7 @@ int conf_parse(struct conf *c, const char *name, const char *text, size_t len, c
 		line[ll] = '\0';
 		pos += ll + (nl ? 1 : 0);
 		if (memchr(line, '\0', ll) != NULL) {
-			snprintf(conf_error, sizeof(conf_error), "%s:%u: NUL byte", name, lineno);
+			fmt_msg(conf_error, sizeof(conf_error), "%s:%u: NUL byte", name, lineno);
 			*error_r = conf_error;
 			return -1;
 		}
@@ -283,7 +284,7 @@ int conf_parse(struct conf *c, const char *name, const char *text, size_t len, c
 			continue;
 		char *eq = strchr(s, '=');
 		if (eq == NULL) {
-			snprintf(conf_error, sizeof(conf_error), "%s:%u: expected 'key = value'", name,
+			fmt_msg(conf_error, sizeof(conf_error), "%s:%u: expected 'key = value'", name,
 				 lineno);
 			*error_r = conf_error;
 			return -1;
@@ -293,9 +294,11 @@ int conf_parse(struct conf *c, const char *name, const char *text, size_t len, c
 		char *value = conf_trim(eq + 1);
 		const char *what;
 		if (conf_set(c, key, value, &what) < 0) {
+			/* what may point into conf_error itself: copy it first. A
+			 * long message is cut visibly (fmt_msg); it is only shown. */
 			char tmp[sizeof(conf_error)];
-			snprintf(tmp, sizeof(tmp), "%s", what);
-			snprintf(conf_error, sizeof(conf_error), "%s:%u: %s", name, lineno, tmp);
+			fmt_msg(tmp, sizeof(tmp), "%s", what);
+			fmt_msg(conf_error, sizeof(conf_error), "%s:%u: %s", name, lineno, tmp);
 			*error_r = conf_error;
 			return -1;
 		}
@@ -307,7 +310,7 @@ int conf_load(struct conf *c, const char *path, const char **error_r)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(conf_error, sizeof(conf_error), "%s: %s", path, strerror(errno));
+		fmt_msg(conf_error, sizeof(conf_error), "%s: %s", path, strerror(errno));
 		*error_r = conf_error;
 		return -1;
 	}
@@ -318,7 +321,7 @@ int conf_load(struct conf *c, const char *path, const char **error_r)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			snprintf(conf_error, sizeof(conf_error), "%s: %s", path, strerror(errno));
+			fmt_msg(conf_error, sizeof(conf_error), "%s: %s", path, strerror(errno));
 			close(fd);
 			buf_free(&b);
 			*error_r = conf_error;
@@ -328,7 +331,7 @@ int conf_load(struct conf *c, const char *path, const char **error_r)
 			break;
 		buf_append(&b, chunk, (size_t)r);
 		if (b.len > (1 << 20)) {
-			snprintf(conf_error, sizeof(conf_error), "%s: file too large", path);
+			fmt_msg(conf_error, sizeof(conf_error), "%s: file too large", path);
 			close(fd);
 			buf_free(&b);
 			*error_r = conf_error;
