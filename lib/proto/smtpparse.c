@@ -99,16 +99,10 @@ bool smtpparse_helo_ok(const char *arg)
 static const char *const RP_SYNTAX = "501 5.1.7 Bad address syntax";
 static const char *const RP_TOOLONG = "501 5.1.7 Address too long (RFC 5321 section 4.5.3.1)";
 
-int smtpparse_path(const char *s, bool allow_null, struct smtp_path *path, const char **end_r,
-		   const char **reply_r)
+/* The '>' that closes the path opened at s, outside a quoted local part;
+ * NULL when there is none. */
+static const char *smtp_path_close(const char *s)
 {
-	memset(path, 0, sizeof(*path));
-	if (*s != '<') {
-		*reply_r = "501 5.5.4 Syntax: address must be enclosed in <>";
-		return -1;
-	}
-	const char *close = NULL;
-	/* Find the closing '>' outside a quoted local part. */
 	bool q = false;
 	for (const char *p = s + 1; *p; p++) {
 		if (q && *p == '\\' && p[1]) {
@@ -117,11 +111,91 @@ int smtpparse_path(const char *s, bool allow_null, struct smtp_path *path, const
 		}
 		if (*p == '"')
 			q = !q;
-		else if (!q && *p == '>') {
-			close = p;
-			break;
-		}
+		else if (!q && *p == '>')
+			return p;
 	}
+	return NULL;
+}
+
+/* The length of the local part at the start of a (n bytes): a quoted-string
+ * (quotes kept) or a dot-string (RFC 5321 section 4.1.2); 0 when it is
+ * malformed. */
+static size_t smtp_local_part(const char *a, size_t n)
+{
+	size_t i = 0;
+	if (n > 0 && a[0] == '"') {
+		for (i = 1; i < n && a[i] != '"'; i++) {
+			unsigned char c = (unsigned char)a[i];
+			if (c == '\\') {
+				if (i + 1 >= n || (unsigned char)a[i + 1] < 32 || a[i + 1] == 127)
+					return 0;
+				i++;
+			} else if (c < 32 || c == 127) {
+				return 0;
+			}
+		}
+		return i < n ? i + 1 : 0;
+	}
+	bool dot_ok = false;
+	for (; i < n && a[i] != '@'; i++) {
+		unsigned char c = (unsigned char)a[i];
+		if (c == '.' && dot_ok)
+			dot_ok = false;
+		else if (c != '.' && smtp_atext(c))
+			dot_ok = true;
+		else
+			return 0;
+	}
+	return dot_ok ? i : 0;
+}
+
+/* After the local part (path->local set, i its length): the domain, or
+ * <Postmaster> alone. 1 ok, -1 with *reply_r. */
+static int smtp_path_domain(const char *a, size_t n, size_t i, struct smtp_path *path,
+			    const char **reply_r)
+{
+	if (i == n) {
+		/* RFC 5321 section 4.5.1: <Postmaster> without a domain. */
+		if (strcasecmp(path->local, "postmaster") == 0) {
+			path->domainless = true;
+			/* "postmaster" in any case: 10 bytes, it fits. */
+			snprintf(path->addr, sizeof(path->addr), "%s", path->local);
+			return 1;
+		}
+		*reply_r = "501 5.1.3 Address must have a domain";
+		return -1;
+	}
+	if (a[i] != '@') {
+		*reply_r = RP_SYNTAX;
+		return -1;
+	}
+	const char *d = a + i + 1;
+	size_t dn = n - i - 1;
+	if (!smtp_domain_ok(d, dn)) {
+		*reply_r = "501 5.1.2 Bad domain syntax";
+		return -1;
+	}
+	memcpy(path->domain, d, dn);
+	path->domain[dn] = '\0';
+	/* local@domain is the n bytes between the brackets, under
+	 * SMTP_PATH_MAX: never cut, and refused were it ever. */
+	int w = snprintf(path->addr, sizeof(path->addr), "%s@%s", path->local, path->domain);
+	if (w < 0 || (size_t)w >= sizeof(path->addr)) {
+		*reply_r = RP_TOOLONG;
+		return -1;
+	}
+	return 1;
+}
+
+int smtpparse_path(const char *s, bool allow_null, struct smtp_path *path, const char **end_r,
+		   const char **reply_r)
+{
+	memset(path, 0, sizeof(*path));
+	if (*s != '<') {
+		*reply_r = "501 5.5.4 Syntax: address must be enclosed in <>";
+		return -1;
+	}
+	const char *close = smtp_path_close(s);
 	if (close == NULL) {
 		*reply_r = "501 5.5.4 Syntax: missing '>'";
 		return -1;
@@ -152,55 +226,11 @@ int smtpparse_path(const char *s, bool allow_null, struct smtp_path *path, const
 		n -= (size_t)(colon + 1 - a);
 		a = colon + 1;
 	}
-	/* Local part: dot-string or quoted-string. */
-	size_t i = 0;
-	if (n > 0 && a[0] == '"') {
-		i = 1;
-		while (i < n && a[i] != '"') {
-			unsigned char c = (unsigned char)a[i];
-			if (c == '\\') {
-				if (i + 1 >= n || (unsigned char)a[i + 1] < 32 || a[i + 1] == 127) {
-					*reply_r = RP_SYNTAX;
-					return -1;
-				}
-				i += 2;
-				continue;
-			}
-			if (c < 32 || c == 127) {
-				*reply_r = RP_SYNTAX;
-				return -1;
-			}
-			i++;
-		}
-		if (i >= n) {
-			*reply_r = RP_SYNTAX;
-			return -1;
-		}
-		i++;
-	} else {
-		bool dot_ok = false;
-		while (i < n && a[i] != '@') {
-			unsigned char c = (unsigned char)a[i];
-			if (c == '.') {
-				if (!dot_ok) {
-					*reply_r = RP_SYNTAX;
-					return -1;
-				}
-				dot_ok = false;
-			} else if (smtp_atext(c)) {
-				dot_ok = true;
-			} else {
-				*reply_r = RP_SYNTAX;
-				return -1;
-			}
-			i++;
-		}
-		if (i == 0 || !dot_ok) {
-			*reply_r = RP_SYNTAX;
-			return -1;
-		}
+	size_t local_len = smtp_local_part(a, n);
+	if (local_len == 0) {
+		*reply_r = RP_SYNTAX;
+		return -1;
 	}
-	size_t local_len = i;
 	if (local_len > sizeof(path->local) - 1) {
 		*reply_r = RP_TOOLONG;
 		return -1;
@@ -210,37 +240,7 @@ int smtpparse_path(const char *s, bool allow_null, struct smtp_path *path, const
 	for (size_t k = 0; k < n; k++)
 		if ((unsigned char)a[k] >= 0x80)
 			path->utf8 = true;
-	if (i == n) {
-		/* RFC 5321 section 4.5.1: <Postmaster> without a domain. */
-		if (strcasecmp(path->local, "postmaster") == 0) {
-			path->domainless = true;
-			/* "postmaster" in any case: 10 bytes, it fits. */
-			snprintf(path->addr, sizeof(path->addr), "%s", path->local);
-			return 1;
-		}
-		*reply_r = "501 5.1.3 Address must have a domain";
-		return -1;
-	}
-	if (a[i] != '@') {
-		*reply_r = RP_SYNTAX;
-		return -1;
-	}
-	const char *d = a + i + 1;
-	size_t dn = n - i - 1;
-	if (!smtp_domain_ok(d, dn)) {
-		*reply_r = "501 5.1.2 Bad domain syntax";
-		return -1;
-	}
-	memcpy(path->domain, d, dn);
-	path->domain[dn] = '\0';
-	/* The path's length was bounded before (RFC 5321 section 4.5.3.1.3),
-	 * so a quoted local part that unquotes longer is the only way here. */
-	int w = snprintf(path->addr, sizeof(path->addr), "%s@%s", path->local, path->domain);
-	if (w < 0 || (size_t)w >= sizeof(path->addr)) {
-		*reply_r = "501 5.1.3 Path too long";
-		return -1;
-	}
-	return 1;
+	return smtp_path_domain(a, n, local_len, path, reply_r);
 }
 
 int smtpparse_xtext_decode(const char *in, size_t len, char *out, size_t outsz)
