@@ -116,9 +116,11 @@ $(B)/tests/%: $(B)/obj/tests/tools/%.o $(LIBA)
 deps:
 	@tests/deps.sh
 
-# Includes follow the layers of lib/ (tests/lint/layers.py says which).
+# Includes follow the layers of lib/ (tests/lint/layers.py says which);
+# long functions give their reason (tests/lint/funclen.py).
 lint:
 	@$(PYTHON) tests/lint/layers.py
+	@$(PYTHON) tests/lint/funclen.py
 
 # The whole test suite: unit, fuzz corpus replay, integration, real systemd.
 check: deps

@@ -79,3 +79,26 @@ def test_file_outside_layer_folders_fails(tmp_path):
     (root / "lib" / "stray.c").write_text('#include "base/buf.h"\n')
     r = lint(root)
     assert r.returncode == 1 and "lib/stray.c" in r.stdout
+
+
+FUNCLEN = os.path.join(ROOT, "tests", "lint", "funclen.py")
+
+
+def long_function(lines, comment=""):
+    body = "".join(f"\tx += {i};\n" for i in range(lines))
+    return f"{comment}static int f(int x)\n{{\n{body}\treturn x;\n}}\n"
+
+
+def test_long_function_fails(tmp_path):
+    root = copy_tree(tmp_path)
+    (root / "lib" / "base" / "long.c").write_text(long_function(130))
+    r = subprocess.run([sys.executable, FUNCLEN, str(root)], capture_output=True, text=True)
+    assert r.returncode == 1 and "lib/base/long.c:1:" in r.stdout
+
+
+def test_long_function_with_reason_passes(tmp_path):
+    root = copy_tree(tmp_path)
+    (root / "lib" / "base" / "long.c").write_text(
+        long_function(130, "/* A table of cases. Long: one case per line reads best. */\n"))
+    r = subprocess.run([sys.executable, FUNCLEN, str(root)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
