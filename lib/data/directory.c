@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include "dirindex.h"
-#include "base/hex.h"
 #include "base/mem.h"
 #include "base/rnd.h"
 #include "base/timeutil.h"

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "crypto/age.h"
-#include "base/hex.h"
+#include "base/codec.h"
 #include "sys/log.h"
 #include "base/mem.h"
 #include "proto/msgtext.h"
@@ -364,7 +364,7 @@ static int store_apply_key(sqlite3 *db, const char *schema, const unsigned char 
 	char k[2 * STORE_KEY_LEN + 4];
 	k[0] = 'x';
 	k[1] = '\'';
-	hex_encode(mk, STORE_KEY_LEN, k + 2);
+	codec_hex_encode(mk, STORE_KEY_LEN, k + 2);
 	k[2 + 2 * STORE_KEY_LEN] = '\'';
 	k[3 + 2 * STORE_KEY_LEN] = '\0';
 	int rc = sqlite3_key_v2(db, schema, k, 3 + 2 * STORE_KEY_LEN);
@@ -1905,7 +1905,7 @@ int store_rekey_prepare(struct store *st, const unsigned char new_mk[STORE_KEY_L
 
 	k[0] = 'x';
 	k[1] = '\'';
-	hex_encode(new_mk, STORE_KEY_LEN, k + 2);
+	codec_hex_encode(new_mk, STORE_KEY_LEN, k + 2);
 	k[2 + 2 * STORE_KEY_LEN] = '\'';
 	k[3 + 2 * STORE_KEY_LEN] = '\0';
 	/* The key is bound, not spliced into the SQL text: SQLITE_STATIC means
