@@ -111,6 +111,9 @@ struct codec_out {
  * CODEC_QP_BODY above; RFC 2045 section 6.7 rule (5) keeps lines to 76). */
 #define CODEC_QP_WSP_MAX 256
 
+/* Decoder states: set up by the init functions; callers read only err (why
+ * decoding failed) and err_off (the offset, in the whole input, of the byte
+ * that made it fail; the input's length when the end did). */
 struct codec_b64 {
 	enum codec_b64_alphabet alphabet;
 	enum codec_pad pad;
