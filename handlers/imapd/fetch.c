@@ -22,6 +22,7 @@
 
 #include "imapd.h"
 #include "sys/log.h"
+#include "base/codec.h"
 #include "base/mem.h"
 #include "proto/mime.h"
 
@@ -163,121 +164,13 @@ static void fetch_header_filter(const unsigned char *hdr, size_t len,
 
 /* ---- content-transfer decoding for BINARY (RFC 3516 section 4.2) ------------ */
 
-static int fetch_b64_value(unsigned char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* RFC 2045 section 6.8: characters outside the alphabet are ignored; '='
- * ends the data. */
-static void fetch_decode_base64(const unsigned char *in, size_t n, struct buf *out)
-{
-	unsigned acc = 0, bits = 0;
-	for (size_t i = 0; i < n && in[i] != '='; i++) {
-		int v = fetch_b64_value(in[i]);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf_append_byte(out, (unsigned char)(acc >> bits));
-			acc &= (1u << bits) - 1;
-		}
-	}
-}
-
-static int fetch_hex(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
-/* RFC 2045 section 6.7: =XX, soft line breaks, trailing white space of a
- * line dropped; a malformed '=' stays as it is (rule of robustness). */
-static void fetch_decode_qp(const unsigned char *in, size_t n, struct buf *out)
-{
-	size_t line_start = out->len;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = in[i];
-		if (ch == '\n' || (ch == '\r' && i + 1 < n && in[i + 1] == '\n')) {
-			while (out->len > line_start &&
-			       (out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\t'))
-				out->len--;
-			if (ch == '\r') {
-				buf_append(out, "\r\n", 2);
-				i++;
-			} else {
-				buf_append_byte(out, '\n');
-			}
-			line_start = out->len;
-			continue;
-		}
-		if (ch != '=') {
-			buf_append_byte(out, ch);
-			continue;
-		}
-		size_t j = i + 1;
-		while (j < n && (in[j] == ' ' || in[j] == '\t'))
-			j++;
-		if (j < n && in[j] == '\n') {
-			i = j;
-			line_start = out->len;
-			continue;
-		}
-		if (j + 1 < n && in[j] == '\r' && in[j + 1] == '\n') {
-			i = j + 1;
-			line_start = out->len;
-			continue;
-		}
-		if (j >= n) {
-			i = j;
-			continue;
-		}
-		int hi = i + 2 < n ? fetch_hex(in[i + 1]) : -1;
-		int lo = i + 2 < n ? fetch_hex(in[i + 2]) : -1;
-		if (hi >= 0 && lo >= 0) {
-			buf_append_byte(out, (unsigned char)(hi << 4 | lo));
-			i += 2;
-		} else {
-			buf_append_byte(out, '=');
-		}
-	}
-	out->data[out->len] = '\0';
-}
-
 /* 1 decoded into out, 0 unknown encoding (RFC 3516 UNKNOWN-CTE). */
 static int fetch_decode(const char *enc, const unsigned char *in, size_t n, struct buf *out)
 {
-	if (enc == NULL || strcasecmp(enc, "7bit") == 0 || strcasecmp(enc, "8bit") == 0 ||
-	    strcasecmp(enc, "binary") == 0) {
-		buf_append(out, in, n);
-		return 1;
-	}
-	if (strcasecmp(enc, "base64") == 0) {
-		fetch_decode_base64(in, n, out);
-		return 1;
-	}
-	if (strcasecmp(enc, "quoted-printable") == 0) {
-		fetch_decode_qp(in, n, out);
-		return 1;
-	}
-	return 0;
+	/* The search index decodes with the same lenient decoders (RFC 2045
+	 * sections 6.7 and 6.8): a malformed '=' stays as it is, bytes outside
+	 * the base64 alphabet are skipped. */
+	return codec_body_decode(codec_cte_lookup(enc), in, n, out);
 }
 
 /* ---- sections ---------------------------------------------------------------- */

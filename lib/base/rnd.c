@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#include "hex.h"
+#include "codec.h"
 
 void rnd_bytes(void *out, size_t n)
 {
@@ -30,7 +30,7 @@ void rnd_hex(char *out, size_t nbytes)
 	while (nbytes > 0) {
 		size_t n = nbytes > sizeof(tmp) ? sizeof(tmp) : nbytes;
 		rnd_bytes(tmp, n);
-		hex_encode(tmp, n, out);
+		codec_hex_encode(tmp, n, out);
 		out += 2 * n;
 		nbytes -= n;
 	}

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/b64.h"
+#include "base/codec.h"
 #include "base/bech32.h"
 #include "base/mem.h"
 #include "base/rnd.h"
@@ -246,11 +246,11 @@ static int age_seal_header(struct buf *hdr, const unsigned char pk[AGE_KEY_LEN],
 						  zero_nonce, wrap);
 	sodium_memzero(wrap, sizeof(wrap));
 	buf_append_str(hdr, AGE_VERSION_LINE "\n-> X25519 ");
-	b64_encode(share, sizeof(share), b64, false);
+	codec_b64_encode(share, sizeof(share), b64, CODEC_B64_STD, false);
 	buf_append_str(hdr, b64);
 	buf_append_byte(hdr, '\n');
 	/* 32 bytes are 43 columns: one short body line ends the stanza. */
-	b64_encode(body, sizeof(body), b64, false);
+	codec_b64_encode(body, sizeof(body), b64, CODEC_B64_STD, false);
 	buf_append_str(hdr, b64);
 	buf_append_str(hdr, "\n---");
 	return 0;
@@ -271,7 +271,7 @@ struct age_seal *age_seal_begin(const unsigned char recipient_pk[AGE_KEY_LEN], a
 		return NULL;
 	}
 	age_header_mac(fk, hdr.data, hdr.len, mac);
-	b64_encode(mac, sizeof(mac), mac_b64, false);
+	codec_b64_encode(mac, sizeof(mac), mac_b64, CODEC_B64_STD, false);
 	buf_append_byte(&hdr, ' ');
 	buf_append_str(&hdr, mac_b64);
 	buf_append_byte(&hdr, '\n');
@@ -428,7 +428,9 @@ static bool age_b64_exact(struct age_open *o, const char *s, size_t n, unsigned 
 			  size_t want)
 {
 	buf_reset(&o->scratch);
-	if (b64_decode(s, n, &o->scratch, false) != 1 || o->scratch.len != want)
+	if (codec_b64_decode(s, n, CODEC_B64_STD, CODEC_PAD_FORBIDDEN, CODEC_STRICT,
+	                     &o->scratch) != 1 ||
+	    o->scratch.len != want)
 		return false;
 	memcpy(out, o->scratch.data, want);
 	return true;
@@ -511,7 +513,8 @@ static int age_body_line(struct age_open *o, const char *line, size_t len)
 		return age_x25519_unwrap(o, body);
 	}
 	buf_reset(&o->scratch);
-	if (len > AGE_COLUMNS || b64_decode(line, len, &o->scratch, false) != 1)
+	if (len > AGE_COLUMNS || codec_b64_decode(line, len, CODEC_B64_STD, CODEC_PAD_FORBIDDEN,
+	                                          CODEC_STRICT, &o->scratch) != 1)
 		return age_fail(o, "bad header: malformed stanza body");
 	if (len < AGE_COLUMNS)
 		o->hstate = AGE_HDR_STANZA;

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/hex.h"
+#include "base/codec.h"
 #include "store_int.h"
 
 static const char store_err_wrong_key[] = "wrong key or not a mailbox";
@@ -35,7 +35,7 @@ void store_key_text(const unsigned char mk[STORE_KEY_LEN], char k[STORE_KEY_TEXT
 {
 	k[0] = 'x';
 	k[1] = '\'';
-	hex_encode(mk, STORE_KEY_LEN, k + 2);
+	codec_hex_encode(mk, STORE_KEY_LEN, k + 2);
 	k[2 + 2 * STORE_KEY_LEN] = '\'';
 	k[STORE_KEY_TEXT_LEN] = '\0';
 }

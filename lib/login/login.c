@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "base/b64.h"
+#include "base/codec.h"
 #include "sys/fdpass.h"
 #include "sys/log.h"
 #include "base/timeutil.h"
@@ -307,7 +307,7 @@ enum login_plain login_sasl_plain(const char *b64, size_t len, struct buf *raw, 
 {
 	if (len == 1 && b64[0] == '*')
 		return LOGIN_PLAIN_CANCEL;
-	if (!b64_decode(b64, len, raw, true))
+	if (codec_b64_decode(b64, len, CODEC_B64_STD, CODEC_PAD_REQUIRED, CODEC_STRICT, raw) != 1)
 		return LOGIN_PLAIN_BAD_B64;
 	const char *p = (const char *)raw->data, *end = p ? p + raw->len : NULL;
 	const char *nul1 = p ? memchr(p, '\0', raw->len) : NULL;

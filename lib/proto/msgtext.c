@@ -9,6 +9,7 @@
 
 #include "mime.h"
 #include "rfc2047.h"
+#include "base/codec.h"
 
 /* ---- UTF-8 and folding ---------------------------------------------------- */
 
@@ -219,90 +220,6 @@ const unsigned char *msgtext_header_value(const unsigned char *hdr, size_t len, 
 	return msgtext_next_field(hdr, len, &pos, name, strlen(name), len_r);
 }
 
-/* ---- transfer encodings (RFC 2045 section 6) ------------------------------ */
-
-static int msgtext_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Quoted-printable (section 6.7), leniently: "=XX" in either case, soft
- * line breaks "=" [WSP] (CR LF / LF); any other "=" is kept. */
-static void msgtext_qp(const unsigned char *s, size_t n, struct buf *out)
-{
-	buf_reserve(out, n);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '=') {
-			buf_append_byte(out, s[i]);
-			continue;
-		}
-		size_t j = i + 1;
-		while (j < n && (s[j] == ' ' || s[j] == '\t'))
-			j++;
-		if (j < n && (s[j] == '\n' || s[j] == '\r')) {
-			if (s[j] == '\r' && j + 1 < n && s[j + 1] == '\n')
-				j++;
-			i = j;
-			continue;
-		}
-		if (j == n) {
-			i = j; /* "=" at the very end: a soft break */
-			continue;
-		}
-		int hi = i + 2 < n ? msgtext_hex(s[i + 1]) : -1;
-		int lo = hi >= 0 ? msgtext_hex(s[i + 2]) : -1;
-		if (lo >= 0) {
-			buf_append_byte(out, (unsigned char)(hi * 16 + lo));
-			i += 2;
-		} else {
-			buf_append_byte(out, '=');
-		}
-	}
-}
-
-static int msgtext_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Base64 (section 6.8), leniently: characters outside the alphabet are
- * ignored (section 6.8 says so for line breaks and garbage alike), "=" ends
- * the data, a partial last group yields the whole bytes it holds. */
-static void msgtext_b64(const unsigned char *s, size_t n, struct buf *out)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	buf_reserve(out, n / 4 * 3 + 3);
-	for (size_t i = 0; i < n && s[i] != '='; i++) {
-		int v = msgtext_b64val(s[i]);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf_append_byte(out, (unsigned char)(acc >> bits));
-			acc &= (1u << bits) - 1;
-		}
-	}
-}
-
 /* ---- HTML ----------------------------------------------------------------- */
 
 /* A crude HTML-to-text reduction, enough for searching: tags are dropped
@@ -363,7 +280,7 @@ static size_t msgtext_entity(const unsigned char *s, size_t n, struct buf *out)
 		if (i == end)
 			return 0;
 		for (; i < end; i++) {
-			int d = hex ? msgtext_hex(s[i])
+			int d = hex ? codec_hex_digit(s[i])
 			            : (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1);
 			if (d < 0)
 				return 0;
@@ -520,13 +437,12 @@ static void msgtext_text_part(struct msgtext_walk *w, const struct mime_part *p)
 	buf_reset(&w->raw);
 	buf_reset(&w->utf8);
 	buf_reset(&w->text);
-	const char *enc = p->encoding;
-	if (enc != NULL && strcasecmp(enc, "quoted-printable") == 0) {
-		msgtext_qp(data, size, &w->raw);
-		data = w->raw.data;
-		size = w->raw.len;
-	} else if (enc != NULL && strcasecmp(enc, "base64") == 0) {
-		msgtext_b64(data, size, &w->raw);
+	/* RFC 2045 section 6: the same lenient decoders as FETCH BINARY, so
+	 * SEARCH finds what a client is shown. Identity and unknown encodings
+	 * keep their bytes (an unknown one may still hold readable ASCII). */
+	enum codec_cte cte = codec_cte_lookup(p->encoding);
+	if (cte == CODEC_CTE_BASE64 || cte == CODEC_CTE_QP) {
+		codec_body_decode(cte, data, size, &w->raw);
 		data = w->raw.data;
 		size = w->raw.len;
 	}

@@ -3,26 +3,9 @@
 #include "mutf7.h"
 
 #include <stdint.h>
+#include <string.h>
 
-/* RFC 3501 section 5.1.3: modified BASE64 of RFC 2152 with ',' in place of
- * '/', no '=' padding. */
-static const char mutf7_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-static int mutf7_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
+#include "base/codec.h"
 
 /* Printable US-ASCII represents itself (RFC 3501 section 5.1.3). */
 static bool mutf7_direct(uint32_t c)
@@ -93,32 +76,36 @@ static int mutf7_fail(const char **error_r, const char *why)
 }
 
 /* Decode one shifted run starting after '&' at in[*pos]; on success *pos is
- * just past the closing '-'. */
+ * just past the closing '-'. The run is RFC 2152 base64 (codec's IMAP
+ * alphabet, no padding) of UTF-16BE; strict decoding refuses a lone last
+ * character and non-zero trailing bits, and the canonical encoder pads the
+ * last unit with at most 4 zero bits, so the bytes must also come in whole
+ * 16-bit units: then every name has one spelling. units: scratch. */
 static int mutf7_decode_shift(const unsigned char *in, size_t n, size_t *pos, struct buf *out,
-			      const char **error_r)
+                              struct buf *units, const char **error_r)
 {
-	uint32_t bits = 0;   /* pending bits, right-aligned */
-	unsigned nbits = 0;  /* how many are pending (< 16 + 6) */
-	uint32_t high = 0;   /* pending high surrogate, 0 when none */
-	size_t units = 0;
 	size_t i = *pos;
+	const unsigned char *dash = memchr(in + i, '-', n - i);
+	size_t run = dash != NULL ? (size_t)(dash - in) - i : n - i;
+	struct codec_b64 d;
+	struct codec_out o;
 
-	for (;; i++) {
-		if (i >= n)
-			return mutf7_fail(error_r, "unterminated &-shift");
-		if (in[i] == '-')
-			break;
-		int v = mutf7_b64_value(in[i]);
-		if (v < 0)
-			return mutf7_fail(error_r, "invalid character in &-shift");
-		bits = (bits << 6) | (uint32_t)v;
-		nbits += 6;
-		if (nbits < 16)
-			continue;
-		nbits -= 16;
-		uint32_t u = (bits >> nbits) & 0xffff;
-		bits &= (1u << nbits) - 1;
-		units++;
+	buf_reset(units);
+	codec_out_buf(&o, units);
+	codec_b64_init(&d, CODEC_B64_IMAP, CODEC_PAD_FORBIDDEN, CODEC_STRICT);
+	if (codec_b64_feed(&d, in + i, run, &o) != 1 && d.err == CODEC_ERR_CHAR)
+		return mutf7_fail(error_r, "invalid character in &-shift");
+	if (dash == NULL)
+		return mutf7_fail(error_r, "unterminated &-shift");
+	/* Fewer than three characters hold no 16-bit unit. */
+	if (run < 3)
+		return mutf7_fail(error_r, "empty &-shift");
+	if (d.err != CODEC_OK || codec_b64_finish(&d, &o) != 1 || units->len % 2 != 0)
+		return mutf7_fail(error_r, "bad base64 padding in &-shift");
+
+	uint32_t high = 0; /* pending high surrogate, 0 when none */
+	for (size_t k = 0; k < units->len; k += 2) {
+		uint32_t u = (uint32_t)units->data[k] << 8 | units->data[k + 1];
 		if (u >= 0xd800 && u <= 0xdbff) {
 			if (high != 0)
 				return mutf7_fail(error_r, "unpaired UTF-16 surrogate");
@@ -142,26 +129,21 @@ static int mutf7_decode_shift(const unsigned char *in, size_t n, size_t *pos, st
 			return mutf7_fail(error_r, "printable ASCII inside &-shift");
 		buf_append_utf8(out, cp);
 	}
-	/* The canonical encoder pads the last unit with at most 4 zero bits: a
-	 * leftover of 6 or more bits is an extra character, non-zero padding is
-	 * a second spelling of the same name. */
-	if (units == 0)
-		return mutf7_fail(error_r, "empty &-shift");
 	if (high != 0)
 		return mutf7_fail(error_r, "unpaired UTF-16 surrogate");
-	if (nbits >= 6 || bits != 0)
-		return mutf7_fail(error_r, "bad base64 padding in &-shift");
-	*pos = i + 1;
+	*pos = i + run + 1;
 	return 1;
 }
 
 int mutf7_to_utf8(const char *text, size_t n, struct buf *out, const char **error_r)
 {
 	const unsigned char *in = (const unsigned char *)text;
+	struct buf units = BUF_INIT;
 	size_t i = 0;
 	bool after_shift = false;
+	int r = 1;
 
-	while (i < n) {
+	while (r == 1 && i < n) {
 		unsigned char c = in[i];
 		if (c == '&') {
 			if (i + 1 < n && in[i + 1] == '-') {
@@ -172,21 +154,25 @@ int mutf7_to_utf8(const char *text, size_t n, struct buf *out, const char **erro
 			}
 			/* Two adjacent shifts would spell one run of characters in
 			 * two ways; RFC 3501 encodes a run in a single shift. */
-			if (after_shift)
-				return mutf7_fail(error_r, "adjacent &-shifts");
+			if (after_shift) {
+				r = mutf7_fail(error_r, "adjacent &-shifts");
+				break;
+			}
 			i++;
-			if (mutf7_decode_shift(in, n, &i, out, error_r) != 1)
-				return 0;
+			r = mutf7_decode_shift(in, n, &i, out, &units, error_r);
 			after_shift = true;
 			continue;
 		}
-		if (!mutf7_direct(c))
-			return mutf7_fail(error_r, "character outside printable US-ASCII");
+		if (!mutf7_direct(c)) {
+			r = mutf7_fail(error_r, "character outside printable US-ASCII");
+			break;
+		}
 		buf_append_byte(out, c);
 		i++;
 		after_shift = false;
 	}
-	return 1;
+	buf_free(&units);
+	return r;
 }
 
 bool mutf7_valid(const char *in, size_t n)
@@ -197,48 +183,46 @@ bool mutf7_valid(const char *in, size_t n)
 	return r == 1;
 }
 
+/* The UTF-16BE bytes of the current shifted run (RFC 2152 encodes them as
+ * one base64 string, unpadded). */
 struct mutf7_enc {
-	uint32_t bits;
-	unsigned nbits;
+	struct buf units;
 	bool shifted;
 };
 
-static void mutf7_enc_unit(struct mutf7_enc *e, struct buf *out, uint32_t u)
+static void mutf7_enc_unit(struct mutf7_enc *e, uint32_t u)
 {
-	e->bits = (e->bits << 16) | u;
-	e->nbits += 16;
-	while (e->nbits >= 6) {
-		e->nbits -= 6;
-		buf_append_byte(out, (unsigned char)mutf7_alphabet[(e->bits >> e->nbits) & 0x3f]);
-	}
-	e->bits &= (1u << e->nbits) - 1;
+	buf_append_byte(&e->units, (unsigned char)(u >> 8));
+	buf_append_byte(&e->units, (unsigned char)(u & 0xff));
 }
 
 static void mutf7_enc_close(struct mutf7_enc *e, struct buf *out)
 {
 	if (!e->shifted)
 		return;
-	if (e->nbits > 0)
-		buf_append_byte(out,
-				(unsigned char)mutf7_alphabet[(e->bits << (6 - e->nbits)) & 0x3f]);
+	codec_b64_encode_buf(e->units.data, e->units.len, CODEC_B64_IMAP, false, out);
 	buf_append_byte(out, '-');
-	e->bits = 0;
-	e->nbits = 0;
+	buf_reset(&e->units);
 	e->shifted = false;
 }
 
 int mutf7_from_utf8(const char *text, size_t n, struct buf *out, const char **error_r)
 {
 	const unsigned char *in = (const unsigned char *)text;
-	struct mutf7_enc e = {0, 0, false};
+	struct mutf7_enc e = {BUF_INIT, false};
 	size_t pos = 0;
+	int r = 1;
 
 	while (pos < n) {
 		uint32_t cp;
-		if (mutf7_utf8_next(in, n, &pos, &cp) != 1)
-			return mutf7_fail(error_r, "invalid UTF-8");
-		if (cp == 0)
-			return mutf7_fail(error_r, "NUL in mailbox name");
+		if (mutf7_utf8_next(in, n, &pos, &cp) != 1) {
+			r = mutf7_fail(error_r, "invalid UTF-8");
+			break;
+		}
+		if (cp == 0) {
+			r = mutf7_fail(error_r, "NUL in mailbox name");
+			break;
+		}
 		if (mutf7_direct(cp)) {
 			mutf7_enc_close(&e, out);
 			if (cp == '&')
@@ -253,12 +237,14 @@ int mutf7_from_utf8(const char *text, size_t n, struct buf *out, const char **er
 		}
 		if (cp >= 0x10000) {
 			cp -= 0x10000;
-			mutf7_enc_unit(&e, out, 0xd800 + (cp >> 10));
-			mutf7_enc_unit(&e, out, 0xdc00 + (cp & 0x3ff));
+			mutf7_enc_unit(&e, 0xd800 + (cp >> 10));
+			mutf7_enc_unit(&e, 0xdc00 + (cp & 0x3ff));
 		} else {
-			mutf7_enc_unit(&e, out, cp);
+			mutf7_enc_unit(&e, cp);
 		}
 	}
-	mutf7_enc_close(&e, out);
-	return 1;
+	if (r == 1)
+		mutf7_enc_close(&e, out);
+	buf_free(&e.units);
+	return r;
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/codec.h"
+
 enum charset_id { CS_UNKNOWN, CS_UTF8, CS_1252, CS_8859_2, CS_8859_15 };
 
 /* ISO-8859-2 0xA0..0xFF (from the Unicode mapping file 8859-2.TXT). */
@@ -185,72 +187,6 @@ int rfc2047_charset_to_utf8(const char *charset, size_t charset_len, const unsig
 	return 0;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* RFC 2047 section 4.1 with missing padding tolerated (common in the wild). */
-static int decode_b(const unsigned char *s, size_t n, struct buf *out)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t i = 0;
-	for (; i < n && s[i] != '='; i++) {
-		int v = b64val(s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf_append_byte(out, (unsigned char)(acc >> bits));
-			acc &= (1u << bits) - 1;
-		}
-	}
-	for (; i < n; i++)
-		if (s[i] != '=')
-			return -1;
-	return 0;
-}
-
-/* RFC 2047 section 4.2: "_" is SPACE, "=XX" an octet. A malformed "=" is kept. */
-static void decode_q(const unsigned char *s, size_t n, struct buf *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '_')
-			buf_append_byte(out, ' ');
-		else if (s[i] == '=' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		         hexval(s[i + 2]) >= 0) {
-			buf_append_byte(out,
-			                (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
-			i += 2;
-		} else
-			buf_append_byte(out, s[i]);
-	}
-}
-
 struct ew {
 	const char *charset;
 	size_t charset_len;
@@ -282,12 +218,19 @@ static int parse_ew(const unsigned char *s, size_t n, struct ew *ew)
 		return 0;
 	buf_reset(&ew->bytes);
 	if (enc == 'B' || enc == 'b') {
-		if (decode_b(s + text, j - text, &ew->bytes) < 0)
+		/* Section 4.1, with missing padding and non-zero trailing bits
+		 * tolerated (common in the wild); any other byte outside the
+		 * alphabet makes it no encoded word. */
+		if (codec_b64_decode(s + text, j - text, CODEC_B64_STD, CODEC_PAD_OPTIONAL,
+		                     CODEC_LOOSE_END, &ew->bytes) != 1)
 			return 0;
-	} else if (enc == 'Q' || enc == 'q')
-		decode_q(s + text, j - text, &ew->bytes);
-	else
+	} else if (enc == 'Q' || enc == 'q') {
+		/* Section 4.2: "_" is SPACE, "=XX" an octet; a malformed "=" is
+		 * kept. */
+		codec_qp_decode(s + text, j - text, CODEC_QP_WORD, CODEC_LENIENT, &ew->bytes);
+	} else {
 		return 0;
+	}
 	ew->total = j + 2;
 	return 1;
 }

@@ -5,17 +5,7 @@
 #include <string.h>
 
 #include "rfc2047.h"
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+#include "base/codec.h"
 
 int rfc2231_decode(const char *ext, size_t len, struct buf *out)
 {
@@ -28,14 +18,8 @@ int rfc2231_decode(const char *ext, size_t len, struct buf *out)
 	const unsigned char *v = (const unsigned char *)q2 + 1;
 	size_t vlen = len - (size_t)(q2 + 1 - ext);
 	struct buf raw = BUF_INIT;
-	for (size_t i = 0; i < vlen; i++) {
-		if (v[i] == '%' && i + 2 < vlen && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
-			buf_append_byte(&raw,
-			                (unsigned char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2])));
-			i += 2;
-		} else
-			buf_append_byte(&raw, v[i]);
-	}
+	/* Section 4: "%XX" is an octet; a malformed "%" is kept. */
+	codec_qp_decode(v, vlen, CODEC_QP_PERCENT, CODEC_LENIENT, &raw);
 	int ret = 0;
 	size_t cslen = (size_t)(q1 - ext);
 	if (rfc2047_charset_to_utf8(ext, cslen, raw.data, raw.len, out) < 0) {

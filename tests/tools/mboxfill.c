@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "data/account.h"
-#include "base/b64.h"
+#include "base/codec.h"
 #include "sys/conf.h"
 #include "sys/log.h"
 #include "data/store.h"
@@ -158,9 +158,9 @@ static void fill_message(struct buf *m, size_t i, int64_t date)
 	} else if (kind < 9) {
 		buf_append_str(m, "Content-Type: text/plain; charset=utf-8\r\n"
 		                  "Content-Transfer-Encoding: base64\r\n\r\n");
-		size_t cap = b64_encoded_size(text.len, true);
+		size_t cap = codec_b64_encoded_size(text.len, true);
 		char *enc = malloc(cap);
-		size_t el = b64_encode(text.data, text.len, enc, true);
+		size_t el = codec_b64_encode(text.data, text.len, enc, CODEC_B64_STD, true);
 		for (size_t o = 0; o < el; o += 76) {
 			buf_append(m, enc + o, el - o < 76 ? el - o : 76);
 			buf_append_str(m, "\r\n");
@@ -176,9 +176,9 @@ static void fill_message(struct buf *m, size_t i, int64_t date)
 		unsigned char bin[12288];
 		for (size_t k = 0; k < sizeof(bin); k++)
 			bin[k] = (unsigned char)fill_rand();
-		size_t cap = b64_encoded_size(sizeof(bin), true);
+		size_t cap = codec_b64_encoded_size(sizeof(bin), true);
 		char *enc = malloc(cap);
-		size_t el = b64_encode(bin, sizeof(bin), enc, true);
+		size_t el = codec_b64_encode(bin, sizeof(bin), enc, CODEC_B64_STD, true);
 		for (size_t o = 0; o < el; o += 76) {
 			buf_append(m, enc + o, el - o < 76 ? el - o : 76);
 			buf_append_str(m, "\r\n");

@@ -15,10 +15,9 @@
 
 #include "base/fmt.h"
 #include "crypto/age.h"
-#include "base/b64.h"
 #include "base/bech32.h"
 #include "base/buf.h"
-#include "base/hex.h"
+#include "base/codec.h"
 #include "base/rnd.h"
 
 #define ENC_CHUNK (AGE_CHUNK_SIZE + AGE_TAG_LEN)
@@ -46,7 +45,7 @@ static int sink_fail(void *ctx, const unsigned char *p, size_t n)
 
 static void hex_to(const char *h, unsigned char *out, size_t n)
 {
-	assert_int_equal(hex_decode(h, strlen(h), out, n), 1);
+	assert_int_equal(codec_hex_decode(h, strlen(h), out, n), 1);
 }
 
 /* Seal msg, handing it to age_seal_update in pieces of step bytes. */
@@ -192,7 +191,7 @@ static void kat_build(struct buf *b, const char *before, const char *after)
 	    age_hkdf_sha256(kat_file_key, 16, NULL, 0, (const unsigned char *)"header", 6, k, 32),
 	    0);
 	crypto_auth_hmacsha256(mac, b->data, b->len, k);
-	b64_encode(mac, 32, mac_b64, false);
+	codec_b64_encode(mac, 32, mac_b64, CODEC_B64_STD, false);
 	buf_printf(b, " %s\n", mac_b64);
 	kat_payload(b);
 }
@@ -561,8 +560,12 @@ static void forge_begin(struct forge *g, const struct buf *sealed)
 	const char *share_b64 = strstr(p, "-> X25519 ") + 10;
 	const char *body_b64 = strchr(share_b64, '\n') + 1;
 	struct buf share = BUF_INIT, body = BUF_INIT;
-	assert_int_equal(b64_decode(share_b64, 43, &share, false), 1);
-	assert_int_equal(b64_decode(body_b64, 43, &body, false), 1);
+	assert_int_equal(codec_b64_decode(share_b64, 43, CODEC_B64_STD, CODEC_PAD_FORBIDDEN,
+	                                  CODEC_STRICT, &share),
+	                 1);
+	assert_int_equal(
+	    codec_b64_decode(body_b64, 43, CODEC_B64_STD, CODEC_PAD_FORBIDDEN, CODEC_STRICT, &body),
+	    1);
 	unsigned char shared[32], salt[64], wrap[32], fk[16], nonce12[12] = {0};
 	assert_int_equal(crypto_scalarmult(shared, test_sk, share.data), 0);
 	memcpy(salt, share.data, 32);

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "sys/conf.h"
-#include "base/hex.h"
+#include "base/codec.h"
 #include "crypto/kdf.h"
 #include "crypto/kdf_hugepages.h"
 
@@ -36,7 +36,7 @@ static void assert_kat(uint64_t ops, uint64_t mem, const char *hex)
 	unsigned char out[KDF_KEY_LEN];
 	char got[2 * KDF_KEY_LEN + 1];
 	assert_int_equal(kdf_derive(&p, PW, strlen(PW), SALT, out), 0);
-	hex_encode(out, sizeof(out), got);
+	codec_hex_encode(out, sizeof(out), got);
 	assert_string_equal(got, hex);
 }
 
