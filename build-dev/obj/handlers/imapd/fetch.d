@@ -1,0 +1,22 @@
+build-dev/obj/handlers/imapd/fetch.o: handlers/imapd/fetch.c \
+ /usr/include/sqlcipher/sqlite3.h handlers/imapd/imapd.h lib/base/buf.h \
+ lib/sys/conf.h lib/sys/conn.h lib/proto/imapparse.h lib/proto/seqset.h \
+ lib/sys/io.h lib/svc/notify.h lib/proto/seqset.h lib/data/store.h \
+ lib/sys/log.h lib/base/codec.h lib/base/buf.h lib/base/mem.h \
+ lib/proto/mime.h
+/usr/include/sqlcipher/sqlite3.h:
+handlers/imapd/imapd.h:
+lib/base/buf.h:
+lib/sys/conf.h:
+lib/sys/conn.h:
+lib/proto/imapparse.h:
+lib/proto/seqset.h:
+lib/sys/io.h:
+lib/svc/notify.h:
+lib/proto/seqset.h:
+lib/data/store.h:
+lib/sys/log.h:
+lib/base/codec.h:
+lib/base/buf.h:
+lib/base/mem.h:
+lib/proto/mime.h:

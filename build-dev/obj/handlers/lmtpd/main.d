@@ -1,0 +1,15 @@
+build-dev/obj/handlers/lmtpd/main.o: handlers/lmtpd/main.c \
+ handlers/lmtpd/../smtpd/smtp.h lib/sys/conf.h lib/sys/server.h \
+ lib/sys/conf.h sandbox/sandbox.h lib/sys/conn.h lib/svc/deliver.h \
+ lib/crypto/age.h lib/base/buf.h lib/sys/title.h lib/sys/tunables.h
+handlers/lmtpd/../smtpd/smtp.h:
+lib/sys/conf.h:
+lib/sys/server.h:
+lib/sys/conf.h:
+sandbox/sandbox.h:
+lib/sys/conn.h:
+lib/svc/deliver.h:
+lib/crypto/age.h:
+lib/base/buf.h:
+lib/sys/title.h:
+lib/sys/tunables.h:

@@ -1,0 +1,23 @@
+build-dev/obj/handlers/smtpd/smtp.o: handlers/smtpd/smtp.c \
+ handlers/smtpd/smtp_int.h handlers/smtpd/smtp.h lib/sys/conf.h \
+ lib/sys/server.h lib/sys/conf.h sandbox/sandbox.h lib/sys/conn.h \
+ lib/svc/deliver.h lib/crypto/age.h lib/base/buf.h lib/proto/smtpparse.h \
+ lib/sys/io.h lib/svc/confine.h lib/svc/milter.h lib/proto/milterproto.h \
+ lib/sys/log.h lib/sys/title.h
+handlers/smtpd/smtp_int.h:
+handlers/smtpd/smtp.h:
+lib/sys/conf.h:
+lib/sys/server.h:
+lib/sys/conf.h:
+sandbox/sandbox.h:
+lib/sys/conn.h:
+lib/svc/deliver.h:
+lib/crypto/age.h:
+lib/base/buf.h:
+lib/proto/smtpparse.h:
+lib/sys/io.h:
+lib/svc/confine.h:
+lib/svc/milter.h:
+lib/proto/milterproto.h:
+lib/sys/log.h:
+lib/sys/title.h:

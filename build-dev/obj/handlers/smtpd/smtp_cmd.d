@@ -1,0 +1,20 @@
+build-dev/obj/handlers/smtpd/smtp_cmd.o: handlers/smtpd/smtp_cmd.c \
+ handlers/smtpd/smtp_int.h handlers/smtpd/smtp.h lib/sys/conf.h \
+ lib/sys/server.h lib/sys/conf.h sandbox/sandbox.h lib/sys/conn.h \
+ lib/svc/deliver.h lib/crypto/age.h lib/base/buf.h lib/proto/smtpparse.h \
+ lib/sys/io.h lib/base/mem.h lib/base/rnd.h lib/sys/log.h
+handlers/smtpd/smtp_int.h:
+handlers/smtpd/smtp.h:
+lib/sys/conf.h:
+lib/sys/server.h:
+lib/sys/conf.h:
+sandbox/sandbox.h:
+lib/sys/conn.h:
+lib/svc/deliver.h:
+lib/crypto/age.h:
+lib/base/buf.h:
+lib/proto/smtpparse.h:
+lib/sys/io.h:
+lib/base/mem.h:
+lib/base/rnd.h:
+lib/sys/log.h:

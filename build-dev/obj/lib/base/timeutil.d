@@ -1,0 +1,3 @@
+build-dev/obj/lib/base/timeutil.o: lib/base/timeutil.c \
+ lib/base/timeutil.h
+lib/base/timeutil.h:

@@ -1,0 +1,12 @@
+build-dev/obj/lib/data/directory.o: lib/data/directory.c \
+ lib/data/directory_int.h /usr/include/sqlcipher/sqlite3.h \
+ lib/data/directory.h lib/proto/addr.h lib/base/buf.h lib/data/dirindex.h \
+ lib/base/mem.h lib/base/timeutil.h
+lib/data/directory_int.h:
+/usr/include/sqlcipher/sqlite3.h:
+lib/data/directory.h:
+lib/proto/addr.h:
+lib/base/buf.h:
+lib/data/dirindex.h:
+lib/base/mem.h:
+lib/base/timeutil.h:
