@@ -152,6 +152,23 @@ int store_message_count(struct store *st, int64_t folder_id, uint64_t *count_r, 
 	return rc == SQLITE_ROW ? 0 : store_fail(st, "message count");
 }
 
+/* Step s (one uid column) to its end, finalize it, and collect the uids
+ * into *v (the caller frees it): SQLITE_DONE, or the step's error. */
+static int store_collect_uids(sqlite3_stmt *s, uint32_t **v, size_t *n)
+{
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*v = mem_realloc(*v, cap, sizeof(**v));
+		}
+		(*v)[(*n)++] = (uint32_t)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 int store_uids(struct store *st, int64_t folder_id, uint32_t **uids_r, size_t *n_r)
 {
 	*uids_r = NULL;
@@ -162,16 +179,8 @@ int store_uids(struct store *st, int64_t folder_id, uint32_t **uids_r, size_t *n
 		return -1;
 	sqlite3_bind_int64(s, 1, folder_id);
 	uint32_t *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = mem_realloc(v, cap, sizeof(*v));
-		}
-		v[n++] = (uint32_t)sqlite3_column_int64(s, 0);
-	}
-	sqlite3_finalize(s);
+	size_t n = 0;
+	int rc = store_collect_uids(s, &v, &n);
 	if (rc != SQLITE_DONE) {
 		free(v);
 		return store_fail(st, "uids");
@@ -423,16 +432,8 @@ int store_expunge_deleted(struct store *st, int64_t folder_id, uint32_t **uids_r
 	}
 	sqlite3_bind_int64(s, 1, folder_id);
 	uint32_t *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = mem_realloc(v, cap, sizeof(*v));
-		}
-		v[n++] = (uint32_t)sqlite3_column_int64(s, 0);
-	}
-	sqlite3_finalize(s);
+	size_t n = 0;
+	int rc = store_collect_uids(s, &v, &n);
 	if (rc != SQLITE_DONE) {
 		store_fail(st, "select deleted");
 		goto fail;

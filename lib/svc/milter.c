@@ -70,24 +70,6 @@ void milter_log(int prio, const char *event, const struct milter *m, const char 
 		  "REASON", reason, NULL);
 }
 
-enum milter_verdict milter_fail(struct milter *m, const char *stage, const char *why,
-				struct milter_answer *a)
-{
-	milter_log(LOG_WARNING, "milter-error", m, stage, milter_action_name(m->spec.default_action),
-		   why);
-	milter_close(m);
-	m->st = MILTER_ST_FAILED;
-	m->in_txn = false;
-	m->txn_skip = false;
-	if (m->spec.default_action == CONF_MILTER_ACCEPT)
-		return MILTER_CONTINUE;
-	milter_reply_set(a->reply, m->spec.default_action == CONF_MILTER_REJECT
-					   ? MILTER_REJECT_REPLY
-					   : MILTER_TEMPFAIL_REPLY);
-	a->verdict = MILTER_REJECT;
-	return MILTER_REJECT;
-}
-
 /* A failed milter answers every later event with its default action. */
 static enum milter_verdict milter_failed_answer(const struct milter *m, struct milter_answer *a)
 {
@@ -99,6 +81,19 @@ static enum milter_verdict milter_failed_answer(const struct milter *m, struct m
 	a->verdict = MILTER_REJECT;
 	return MILTER_REJECT;
 }
+
+enum milter_verdict milter_fail(struct milter *m, const char *stage, const char *why,
+				struct milter_answer *a)
+{
+	milter_log(LOG_WARNING, "milter-error", m, stage, milter_action_name(m->spec.default_action),
+		   why);
+	milter_close(m);
+	m->st = MILTER_ST_FAILED;
+	m->in_txn = false;
+	m->txn_skip = false;
+	return milter_failed_answer(m, a);
+}
+
 
 /* Send the event (with its macros) to one milter; read its reply unless it
  * asked for none. 1 reply in *r, 0 no reply expected, -1 failure (*why). */

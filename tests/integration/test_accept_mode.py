@@ -12,33 +12,12 @@ import socket
 
 import pytest
 
-from harness import BUILD, Instance, built_with_asan, wait_until
+from harness import (BUILD, Instance, built_with_asan, proc_children as children,
+                     proc_descendants as descendants, wait_until)
 
 HOOKS = os.environ.get("SEALMAIL_HOOK_BUILD", BUILD + "-hooks")
 SIGSYS = 31
 
-
-def children(pid):
-    """Direct children of pid (every thread's list)."""
-    out = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:  # it has just exited
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            pass
-    return out
-
-
-def descendants(pid):
-    out = []
-    for c in children(pid):
-        out += [c] + descendants(c)
-    return out
 
 
 @pytest.fixture

@@ -1,5 +1,0 @@
-build-dev/obj/lib/proto/mime_cache.o: lib/proto/mime_cache.c \
- lib/proto/mime.h lib/base/buf.h lib/proto/mime_internal.h
-lib/proto/mime.h:
-lib/base/buf.h:
-lib/proto/mime_internal.h:

@@ -1,2 +1,0 @@
-build-dev/obj/lib/sys/fdpass.o: lib/sys/fdpass.c lib/sys/fdpass.h
-lib/sys/fdpass.h:

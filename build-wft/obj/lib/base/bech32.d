@@ -1,4 +1,0 @@
-build-wft/obj/lib/base/bech32.o: lib/base/bech32.c lib/base/bech32.h \
- lib/base/mem.h
-lib/base/bech32.h:
-lib/base/mem.h:

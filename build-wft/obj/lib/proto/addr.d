@@ -1,2 +1,0 @@
-build-wft/obj/lib/proto/addr.o: lib/proto/addr.c lib/proto/addr.h
-lib/proto/addr.h:

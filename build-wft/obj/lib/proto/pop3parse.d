@@ -1,3 +1,0 @@
-build-wft/obj/lib/proto/pop3parse.o: lib/proto/pop3parse.c \
- lib/proto/pop3parse.h
-lib/proto/pop3parse.h:

@@ -1,4 +1,0 @@
-build-wft/obj/lib/proto/rfc2047.o: lib/proto/rfc2047.c \
- lib/proto/rfc2047.h lib/base/buf.h
-lib/proto/rfc2047.h:
-lib/base/buf.h:

@@ -1,5 +1,0 @@
-build-wft/obj/lib/proto/rfc2231.o: lib/proto/rfc2231.c \
- lib/proto/rfc2231.h lib/base/buf.h lib/proto/rfc2047.h
-lib/proto/rfc2231.h:
-lib/base/buf.h:
-lib/proto/rfc2047.h:

@@ -1,4 +1,0 @@
-build-wft/obj/lib/proto/smtpparse.o: lib/proto/smtpparse.c \
- lib/proto/smtpparse.h lib/base/buf.h
-lib/proto/smtpparse.h:
-lib/base/buf.h:

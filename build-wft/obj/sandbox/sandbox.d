@@ -1,8 +1,0 @@
-build-wft/obj/sandbox/sandbox.o: sandbox/sandbox.c sandbox/sandbox_int.h \
- sandbox/sandbox.h /usr/include/sqlcipher/sqlite3.h lib/sys/log.h \
- lib/sys/tls.h
-sandbox/sandbox_int.h:
-sandbox/sandbox.h:
-/usr/include/sqlcipher/sqlite3.h:
-lib/sys/log.h:
-lib/sys/tls.h:

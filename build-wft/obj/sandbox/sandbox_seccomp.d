@@ -1,6 +1,0 @@
-build-wft/obj/sandbox/sandbox_seccomp.o: sandbox/sandbox_seccomp.c \
- sandbox/sandbox_int.h sandbox/sandbox.h lib/sys/log.h lib/base/mem.h
-sandbox/sandbox_int.h:
-sandbox/sandbox.h:
-lib/sys/log.h:
-lib/base/mem.h:

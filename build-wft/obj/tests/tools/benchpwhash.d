@@ -1,1 +1,0 @@
-build-wft/obj/tests/tools/benchpwhash.o: tests/tools/benchpwhash.c
