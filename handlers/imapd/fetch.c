@@ -24,6 +24,7 @@
 #include "sys/log.h"
 #include "base/codec.h"
 #include "base/mem.h"
+#include "proto/imapbody.h"
 #include "proto/mime.h"
 
 #define FETCH_CHUNK 65536u
@@ -359,7 +360,7 @@ static int fetch_item(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
 	case IMAPPARSE_FETCH_BODY:
 		buf_append_str(l, "BODY ");
 		if (mi->tree != NULL)
-			mime_bodystructure(mi->tree, false, l);
+			imapbody_bodystructure(mi->tree, false, l);
 		else
 			buf_append_str(l, "NIL");
 		return 1;

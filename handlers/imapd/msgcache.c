@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Message data for FETCH (and SEARCH): metadata, the derived ENVELOPE and
  * BODYSTRUCTURE strings and the MIME tree. ENVELOPE and BODYSTRUCTURE are
- * computed once in a message's life, on first need, and kept in the store
- * (messages.envelope, messages.bodystructure); the tree comes from
- * bodies.header_cache when it is there, else from a parse.
+ * written from the tree (lib/proto/imapenv.c, imapbody.c) once in a
+ * message's life, on first need, and kept in the store (messages.envelope,
+ * messages.bodystructure); the tree comes from bodies.header_cache when it
+ * is there, else from a parse. The tree itself holds no IMAP text: FETCH
+ * BODY writes it anew from the tree each time.
  *
  * Why it is shaped this way (SQLCipher decrypts every page it reads):
  * - The root header is read from the start of bodies.raw with incremental
@@ -37,6 +39,8 @@
 #include "imapd.h"
 #include "sys/log.h"
 #include "base/mem.h"
+#include "proto/imapbody.h"
+#include "proto/imapenv.h"
 #include "proto/mime.h"
 
 #define MC_BATCH_LOADS       256
@@ -365,38 +369,33 @@ static int mc_parse(struct imap_msgcache *mc, bool for_tree, bool hc_replace)
 	mc->tree = mime_parser_finish(&p);
 
 	/* What the store already holds stays what the client sees; fresh
-	 * values fill the gaps (the UPDATE only writes NULL columns). */
-	struct buf env = BUF_INIT, bs = BUF_INIT, hc = BUF_INIT;
-	int ret = 0;
-	if (mc->tree->envelope != NULL) {
-		buf_append_str(&env, mc->tree->envelope);
-	} else if (mc_header(mc) == 0) {
-		mime_envelope(mc->mi.header, mc->mi.header_len, &env);
-	} else {
-		ret = -1;
-		goto out;
-	}
-	mime_bodystructure(mc->tree, true, &bs);
+	 * values fill the gaps (the UPDATE only writes NULL columns), and only
+	 * the gaps are written out from the tree. */
+	struct buf hc = BUF_INIT;
+	const char *env = NULL, *bs = NULL;
 	if (mc->mi.envelope == NULL) {
 		buf_reset(&mc->envelope);
-		buf_append(&mc->envelope, env.data, env.len);
-		mc->mi.envelope = buf_cstr(&mc->envelope);
+		if (mc->tree->msg_fields != NULL)
+			imapenv_envelope(mc->tree->msg_fields, &mc->envelope);
+		else if (mc_header(mc) == 0) /* the parser always fills the root's */
+			imapenv_envelope_header(mc->mi.header, mc->mi.header_len, &mc->envelope);
+		else
+			return -1;
+		env = mc->mi.envelope = buf_cstr(&mc->envelope);
 	}
 	if (mc->mi.bodystructure == NULL) {
 		buf_reset(&mc->bodystructure);
-		buf_append(&mc->bodystructure, bs.data, bs.len);
-		mc->mi.bodystructure = buf_cstr(&mc->bodystructure);
+		imapbody_bodystructure(mc->tree, true, &mc->bodystructure);
+		bs = mc->mi.bodystructure = buf_cstr(&mc->bodystructure);
 	}
 	if (for_tree && mc->raw_size > MC_TREE_CACHE_MIN && mc->raw_size <= MC_TREE_CACHE_MAX) {
 		buf_append(&hc, MC_MAGIC, MC_MAGIC_LEN);
 		mime_cache_encode(mc->tree, &hc);
 	}
-	mc_queue(mc, buf_cstr(&env), buf_cstr(&bs), hc.len ? hc.data : NULL, hc.len, hc_replace);
-out:
-	buf_free(&env);
-	buf_free(&bs);
+	if (env != NULL || bs != NULL || hc.len > 0)
+		mc_queue(mc, env, bs, hc.len ? hc.data : NULL, hc.len, hc_replace);
 	buf_free(&hc);
-	return ret;
+	return 0;
 }
 
 /* The tree from bodies.header_cache: 1 decoded, 0 absent or unusable (*bad_r

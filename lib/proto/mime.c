@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* MIME parser: builds the part tree of a message (RFC 2045, RFC 2046) with
- * byte offsets, line counts and the Content-* fields IMAP reports.
+ * byte offsets, line counts, the Content-* fields and the message fields of
+ * every message header in it.
  *
  * The body is scanned line by line (LF ends a line; a CR before it is part
  * of the line end). Only lines that start with "--" are compared with the
@@ -568,10 +569,8 @@ static void header_end(struct mime_parser *p, size_t hdr_end, size_t body_lf, bo
 	e->in_header = false;
 	e->body_lf = body_lf;
 	part_set_content(p->arena, part, &p->vals, in_digest, &boundary, &digest);
-	if (parent_msg) {
-		part->env_src = mime_env_src_new(p->arena, &p->vals);
-		mime_env_src_build(p->arena, part);
-	}
+	if (parent_msg)
+		part->msg_fields = mime_msg_fields_new(p->arena, &p->vals);
 	header_state_reset(p);
 
 	bool too_deep = e->depth + 1 > p->lim.max_depth;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* MIME structure of a message, as IMAP needs it: the part tree with byte
- * offsets (RFC 2045, RFC 2046), the FETCH BODY / BODYSTRUCTURE / ENVELOPE
- * strings (RFC 3501 section 7.4.2), IMAP section numbers (RFC 3501 section
- * 6.4.5), header field iteration for BODY[HEADER.FIELDS] and SEARCH HEADER,
- * and a compact cache of the parsed tree so FETCH never re-parses.
+/* MIME structure of a message: the part tree with byte offsets (RFC 2045,
+ * RFC 2046), the raw RFC 5322 header fields of every message in it, section
+ * lookup by part number, header field iteration and unfolding, and a compact
+ * cache of the parsed tree so that a reader never parses twice. This module
+ * knows no protocol: the IMAP forms of the tree (BODY, BODYSTRUCTURE,
+ * ENVELOPE) are written by imapbody.h and imapenv.h from its public fields.
  *
  * Pure code: no I/O, no globals, no logging. Every input is untrusted message
  * content (parsed at import and post-auth); malformed MIME never fails a
@@ -34,9 +35,6 @@
 /* Parameters per header field beyond this are ignored (RFC 2231 merging is
  * quadratic in the worst case, so the count is bounded). */
 #define MIME_MAX_PARAMS 256
-/* IMAP strings longer than this are sent as literals (RFC 3501 section 4.3
- * sets no limit; long quoted strings trip up line-oriented clients). */
-#define MIME_IMAP_QUOTED_MAX 1024
 
 struct mime_limits {
 	size_t max_header_size;     /* bytes of one part's header that are interpreted */
@@ -54,7 +52,7 @@ struct mime_limits {
 enum mime_part_flags {
 	MIME_PART_MULTIPART = 1 << 0, /* children are the body parts (may be none) */
 	MIME_PART_MESSAGE = 1 << 1,   /* message/rfc822: exactly one child, the message */
-	MIME_PART_TEXT = 1 << 2,      /* text/...: BODYSTRUCTURE carries a line count */
+	MIME_PART_TEXT = 1 << 2,      /* text/...: body_lines counts lines of text */
 	MIME_PART_OVERFLOW = 1 << 3,  /* a limit stopped the parse inside this part */
 };
 #define MIME_PART_FLAGS_ALL 0x0fu
@@ -63,7 +61,34 @@ struct mime_param {
 	char *name;      /* as written, without RFC 2231 "*" / "*N" suffixes once merged */
 	char *value;     /* RFC 2231 values decoded to UTF-8 where the charset is known */
 	char *ext_value; /* non-NULL for RFC 2231 extended values: "charset'lang'%XX...",
-	                    continuations merged; BODYSTRUCTURE sends name* and this */
+	                    continuations merged (Dovecot's wire form of the value) */
+};
+
+/* The header fields of a message that describe it as a whole (RFC 5322
+ * section 3.6: origination date, originator, destination, identification,
+ * and Subject), as the parser found them: the first occurrence of each (a
+ * repeated From is a defect), raw, that is everything after the colon, still
+ * folded, the final line end excluded; encoded words (RFC 2047) and comments
+ * are kept. An IMAP ENVELOPE is built from exactly these (imapenv.h). */
+enum mime_msg_field {
+	MIME_MSG_DATE,
+	MIME_MSG_SUBJECT,
+	MIME_MSG_FROM,
+	MIME_MSG_SENDER,
+	MIME_MSG_REPLY_TO,
+	MIME_MSG_TO,
+	MIME_MSG_CC,
+	MIME_MSG_BCC,
+	MIME_MSG_IN_REPLY_TO,
+	MIME_MSG_MESSAGE_ID,
+	MIME_MSG_FIELD_COUNT
+};
+
+struct mime_msg_fields {
+	/* val[i] NULL: field i absent; else len[i] bytes (may be 0, may hold
+	 * any byte, NUL included: not a C string) */
+	const unsigned char *val[MIME_MSG_FIELD_COUNT];
+	size_t len[MIME_MSG_FIELD_COUNT];
 };
 
 /* One node of the tree. Offsets count bytes of the original message. For a
@@ -91,11 +116,12 @@ struct mime_part {
 	unsigned ndisp_params;
 	char **languages;
 	unsigned nlanguages;
-	/* IMAP ENVELOPE "(...)" of the root and of every message/rfc822 child;
-	 * NULL for other parts. */
-	char *envelope;
-	struct mime_env_src *env_src; /* private: the raw fields envelope is built from */
-	struct mime_arena *arena;     /* root only: owns the memory of the tree */
+	/* The message fields of the root and of the child of every
+	 * message/rfc822 part (the parts whose header is a message header);
+	 * NULL for every other part. Only the interpreted part of a header
+	 * counts (max_header_size, max_header_fields). */
+	const struct mime_msg_fields *msg_fields;
+	struct mime_arena *arena; /* root only: owns the memory of the tree */
 };
 
 /* Parse a whole message in memory into a tree; lim NULL means the defaults.
@@ -125,23 +151,6 @@ size_t mime_message_size(const struct mime_part *root);
  * level, the root itself). Returns 0 found, -1 malformed or no such part. */
 int mime_part_find(struct mime_part *root, const char *section, struct mime_part **part_r);
 
-/* Append the RFC 3501 section 7.4.2 body structure of part, parentheses
- * included: BODY when !extended, BODYSTRUCTURE when extended. Sizes are body
- * bytes of the original message (store messages with CRLF line ends so they
- * equal what FETCH sends). */
-void mime_bodystructure(const struct mime_part *part, bool extended, struct buf *out);
-
-/* Append the ENVELOPE "(...)" of a message header (the header section; bytes
- * after its empty line are ignored). Strings are sent as in the header,
- * unfolded: encoded words stay encoded (RFC 3501 section 7.4.2). Sender and
- * Reply-To default to From when absent or empty. */
-void mime_envelope(const unsigned char *hdr, size_t len, struct buf *out);
-
-/* Append s as an IMAP string: "quoted" when it is short and has no CR, LF,
- * NUL, 8-bit byte, quote or backslash, else a literal {n}CRLF<bytes> (a NUL is
- * sent as 0x80: RFC 3501 CHAR8 excludes it). */
-void mime_imap_string(const char *s, size_t len, struct buf *out);
-
 /* Header fields of a header section, in order. */
 struct mime_header_field {
 	const unsigned char *name; /* before ':' (WSP before ':' excluded); the whole
@@ -170,12 +179,17 @@ bool mime_header_name_is(const struct mime_header_field *f, const char *name);
 /* Append the unfolded value (RFC 5322 section 2.2.3: CR and LF removed),
  * without leading and trailing white space. */
 void mime_header_unfold(const unsigned char *value, size_t len, struct buf *out);
+/* Fill *f with the message fields of a header section (as the parser keeps
+ * them in the tree, but with no limit on the header's size): the pointers
+ * point into hdr, which must outlive *f. Iteration stops at the empty line. */
+void mime_header_msg_fields(const unsigned char *hdr, size_t len, struct mime_msg_fields *f);
 
 /* Cache: a compact, versioned serialisation of a parsed tree (offsets,
- * fields, envelopes), so that FETCH BODYSTRUCTURE / ENVELOPE / BODY[n] need
- * no parse. mime_cache_decode() validates everything (offsets nested and in
- * range, counts bounded, flags consistent, no trailing bytes) and returns 0
- * with *root_r (caller frees with mime_free()) or -1 (nothing allocated). */
+ * Content-* fields, message fields), so that a reader of the structure or
+ * of a section needs no parse. The format is stored in users' mailboxes:
+ * changing it needs a new version byte. mime_cache_decode() validates everything (offsets nested
+ * and in range, counts bounded, flags consistent, no trailing bytes) and returns 0 with *root_r
+ * (caller frees with mime_free()) or -1 (nothing allocated). */
 #define MIME_CACHE_MAX_PARTS 100000u
 #define MIME_CACHE_MAX_DEPTH 1000u
 void mime_cache_encode(const struct mime_part *root, struct buf *out);

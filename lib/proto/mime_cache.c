@@ -7,14 +7,16 @@
  *          type str, subtype str, nparams, nparams * param,
  *          id, description, encoding, md5, location, disposition (nstr each),
  *          ndisp_params, ndisp_params * param, nlanguages, nlanguages * str,
- *          envelope fields: 0 | 1 followed by 10 nstr (Date .. Message-ID raw),
+ *          message fields: 0 | 1 followed by 10 nstr (Date .. Message-ID raw,
+ *          in the order of enum mime_msg_field),
  *          nchildren, children
  *   param = name str, value str, ext_value nstr
- * The stored envelope is the raw header fields, never the IMAP string: the
- * string is rebuilt on decode, so a tampered cache cannot put protocol text
- * into a FETCH response. Decoding checks every offset against its parent,
- * every count against a bound, and rejects trailing bytes. Trust: the bytes
- * come from the user's own encrypted store but are checked as if hostile. */
+ * The message fields are stored raw, never in a protocol's form: whatever
+ * writes them out for a client quotes them anew, so a tampered cache cannot
+ * put protocol text into a response. Decoding checks every offset against
+ * its parent, every count against a bound, and rejects trailing bytes.
+ * Trust: the bytes come from the user's own encrypted store but are checked
+ * as if hostile. */
 #include <string.h>
 #include <strings.h>
 
@@ -85,12 +87,12 @@ static void encode_part(const struct mime_part *p, struct buf *out)
 	put_uint(out, p->nlanguages);
 	for (unsigned i = 0; i < p->nlanguages; i++)
 		put_str(out, p->languages[i]);
-	if (p->env_src == NULL)
+	if (p->msg_fields == NULL)
 		put_uint(out, 0);
 	else {
 		put_uint(out, 1);
-		for (int i = 0; i < MIME_ENV_COUNT; i++)
-			put_nstr(out, p->env_src->val[i], p->env_src->len[i]);
+		for (int i = 0; i < MIME_MSG_FIELD_COUNT; i++)
+			put_nstr(out, p->msg_fields->val[i], p->msg_fields->len[i]);
 	}
 	put_uint(out, p->nchildren);
 	for (const struct mime_part *c = p->children; c != NULL; c = c->next)
@@ -194,6 +196,30 @@ static int get_params(struct dec *d, struct mime_param **pp, unsigned *n)
 	return 0;
 }
 
+/* The message fields of p: 10 nstr, each no longer than p's header. They
+ * may hold any byte (a NUL of the header included, as the parser kept it);
+ * a reader quotes them for its protocol. */
+static int get_msg_fields(struct dec *d, struct mime_part *p)
+{
+	struct mime_msg_fields *f = mime_arena_alloc(d->arena, sizeof(*f));
+	for (int i = 0; i < MIME_MSG_FIELD_COUNT; i++) {
+		size_t n;
+		const unsigned char *b;
+		if (get_uint(d, &n) < 0)
+			return -1;
+		if (n == 0)
+			continue;
+		if (get_bytes(d, n - 1, &b) < 0 || n - 1 > p->hdr_size)
+			return -1;
+		unsigned char *v = mime_arena_alloc(d->arena, n);
+		memcpy(v, b, n - 1);
+		f->val[i] = v;
+		f->len[i] = n - 1;
+	}
+	p->msg_fields = f;
+	return 0;
+}
+
 /* Decode one part that must lie in [lo, hi]; exact: it must span it all
  * (the root, and the message inside a message/rfc822 part). */
 static int decode_part(struct dec *d, struct mime_part *parent, size_t lo, size_t hi, bool exact,
@@ -247,23 +273,8 @@ static int decode_part(struct dec *d, struct mime_part *parent, size_t lo, size_
 	/* exactly the root and the messages of message/rfc822 parts */
 	if ((has_env == 1) != (parent == NULL || (parent->flags & MIME_PART_MESSAGE) != 0))
 		return -1;
-	if (has_env) {
-		p->env_src = mime_arena_alloc(d->arena, sizeof(*p->env_src));
-		for (int i = 0; i < MIME_ENV_COUNT; i++) {
-			size_t n;
-			const unsigned char *b;
-			if (get_uint(d, &n) < 0)
-				return -1;
-			if (n == 0)
-				continue;
-			if (get_bytes(d, n - 1, &b) < 0 || n - 1 > p->hdr_size)
-				return -1;
-			p->env_src->val[i] = mime_arena_alloc(d->arena, n);
-			memcpy(p->env_src->val[i], b, n - 1);
-			p->env_src->len[i] = n - 1;
-		}
-		mime_env_src_build(d->arena, p);
-	}
+	if (has_env && get_msg_fields(d, p) < 0)
+		return -1;
 	unsigned nchildren;
 	if (get_count(d, MIME_CACHE_MAX_PARTS, &nchildren) < 0)
 		return -1;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Header field iteration (RFC 5322 sections 2.2 and 2.2.3), the table of
- * fields the MIME tree uses, and the arena that owns a tree. Trust: any. */
+ * fields the MIME tree uses, the message fields of a header, and the arena
+ * that owns a tree. Trust: any. */
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,24 @@ void mime_hdr_values_add(struct mime_hdr_values *v, const unsigned char *name, s
 	buf_append(&v->val[id], value, value_len);
 }
 
+const struct mime_msg_fields *mime_msg_fields_new(struct mime_arena *a,
+                                                  const struct mime_hdr_values *v)
+{
+	struct mime_msg_fields *f = mime_arena_alloc(a, sizeof(*f));
+	for (int i = 0; i < MIME_MSG_FIELD_COUNT; i++) {
+		if (!v->seen[MIME_MSG_FIRST + i])
+			continue;
+		const struct buf *b = &v->val[MIME_MSG_FIRST + i];
+		/* one byte more, zeroed: a value is never a NULL pointer */
+		unsigned char *d = mime_arena_alloc(a, mem_add(b->len, 1));
+		if (b->len > 0)
+			memcpy(d, b->data, b->len);
+		f->val[i] = d;
+		f->len[i] = b->len;
+	}
+	return f;
+}
+
 /* ---- iteration ---- */
 
 void mime_header_iter_init(struct mime_header_iter *it, const unsigned char *hdr, size_t len)
@@ -244,4 +263,20 @@ void mime_header_unfold(const unsigned char *value, size_t len, struct buf *out)
 	for (size_t i = s; i < e; i++)
 		if (value[i] != '\r' && value[i] != '\n')
 			buf_append_byte(out, value[i]);
+}
+
+void mime_header_msg_fields(const unsigned char *hdr, size_t len, struct mime_msg_fields *f)
+{
+	struct mime_header_iter it;
+	struct mime_header_field hf;
+	memset(f, 0, sizeof(*f));
+	mime_header_iter_init(&it, hdr, len);
+	while (mime_header_next(&it, &hf) == 1) {
+		int id = hf.has_colon ? mime_hdr_lookup(hf.name, hf.name_len) : -1;
+		if (id < MIME_MSG_FIRST || f->val[id - MIME_MSG_FIRST] != NULL)
+			continue; /* not a message field, or not its first occurrence */
+		/* value points into hdr, never NULL: after the colon */
+		f->val[id - MIME_MSG_FIRST] = hf.value;
+		f->len[id - MIME_MSG_FIRST] = hf.value_len;
+	}
 }

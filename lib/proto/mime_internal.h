@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* Shared internals of the mime_* modules (mime.c, mime_envelope.c,
- * mime_header.c, mime_imap.c, mime_cache.c). Not for other callers.
+/* Shared internals of the mime_* modules (mime.c, mime_header.c,
+ * mime_cache.c). Not for other callers.
  * Trust: any. */
 #ifndef SEALMAIL_MIME_INTERNAL_H
 #define SEALMAIL_MIME_INTERNAL_H
@@ -62,28 +62,15 @@ void mime_hdr_values_add(struct mime_hdr_values *v, const unsigned char *name, s
  * name and value as mime_header_next() does. */
 void mime_header_split(const unsigned char *raw, size_t len, struct mime_header_field *f);
 
-/* The raw envelope fields of a message header (MIME_H_DATE ..
- * MIME_H_MESSAGE_ID), kept in the tree so the cache can carry them and the
- * envelope string is always rebuilt, never trusted from storage. */
-#define MIME_ENV_FIRST MIME_H_DATE
-#define MIME_ENV_COUNT (MIME_H_COUNT - MIME_H_DATE)
-struct mime_env_src {
-	unsigned char *val[MIME_ENV_COUNT]; /* NULL: field absent */
-	size_t len[MIME_ENV_COUNT];
-};
-struct mime_env_src *mime_env_src_new(struct mime_arena *a, const struct mime_hdr_values *v);
-/* Build part->envelope from part->env_src. */
-void mime_env_src_build(struct mime_arena *a, struct mime_part *part);
-
-/* ENVELOPE "(...)" from collected values (RFC 3501 section 7.4.2). */
-void mime_envelope_from_values(const struct mime_hdr_values *v, struct buf *out);
-
-/* IMAP string writers (mime_imap.c). */
-void mime_imap_nstring(const char *s, struct buf *out); /* NULL: NIL */
-/* Unfolded text for people (Dovecot's "for humans" form): CR/LF removed, runs
- * of white space collapsed to one space, ends trimmed. */
-void mime_imap_string_human(const unsigned char *s, size_t len, struct buf *out);
-/* CR and LF removed, otherwise as is. */
-void mime_imap_string_nolf(const unsigned char *s, size_t len, struct buf *out);
+/* The message fields (enum mime_msg_field) are MIME_H_DATE ..
+ * MIME_H_MESSAGE_ID, in the same order. */
+#define MIME_MSG_FIRST MIME_H_DATE
+_Static_assert(MIME_H_COUNT - MIME_H_DATE == MIME_MSG_FIELD_COUNT &&
+                   MIME_H_SUBJECT - MIME_H_DATE == MIME_MSG_SUBJECT &&
+                   MIME_H_MESSAGE_ID - MIME_H_DATE == MIME_MSG_MESSAGE_ID,
+               "message fields follow the header table");
+/* Copy the message fields of collected values into the arena. */
+const struct mime_msg_fields *mime_msg_fields_new(struct mime_arena *a,
+                                                  const struct mime_hdr_values *v);
 
 #endif

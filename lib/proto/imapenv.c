@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* IMAP ENVELOPE (RFC 3501 section 7.4.2) with a lenient RFC 5322 section
- * 3.4 address-list parser. Malformed addresses are filled in the way
- * Dovecot's message_address_parse() with FILL_MISSING does, so that clients
+/* IMAP ENVELOPE (RFC 3501 section 7.4.2) from the raw message fields of a
+ * MIME tree, with a lenient RFC 5322 section 3.4 address-list parser. Malformed addresses are
+ * filled in the way Dovecot's message_address_parse() with FILL_MISSING does, so that clients
  * always get four fields: a missing local part becomes "MISSING_MAILBOX", a
  * missing domain "MISSING_DOMAIN", an unclosed angle address has the domain
  * "SYNTAX_ERROR" and an unparsable route "INVALID_ROUTE". Trust: any. */
+#include "imapenv.h"
+
 #include <string.h>
 
-#include "mime.h"
-#include "mime_internal.h"
+#include "imapbody.h"
 
 struct ap {
 	const unsigned char *p, *end;
@@ -162,20 +163,43 @@ static void parse_domain(struct ap *a, struct buf *out)
 	}
 }
 
+/* Unfolded text for people (Dovecot's "for humans" form): CR/LF removed, runs
+ * of white space collapsed to one space, ends trimmed. */
+static void string_human(const unsigned char *s, size_t len, struct buf *out)
+{
+	struct buf t = BUF_INIT;
+	bool space = false;
+	buf_reserve(&t, len);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\r' || s[i] == '\n')
+			continue;
+		if (s[i] == ' ' || s[i] == '\t') {
+			space = true;
+			continue;
+		}
+		if (space && t.len > 0)
+			buf_append_byte(&t, ' ');
+		space = false;
+		buf_append_byte(&t, s[i]);
+	}
+	imapbody_string((const char *)t.data, t.len, out);
+	buf_free(&t);
+}
+
 static void write_addr(struct buf *out, const struct buf *name, bool has_name, const char *route,
                        const char *mailbox, const char *domain)
 {
 	buf_append_byte(out, '(');
 	if (has_name)
-		mime_imap_string_human(name->data, name->len, out);
+		string_human(name->data, name->len, out);
 	else
 		buf_append_str(out, "NIL");
 	buf_append_byte(out, ' ');
-	mime_imap_nstring(route, out);
+	imapbody_nstring(route, out);
 	buf_append_byte(out, ' ');
-	mime_imap_nstring(mailbox, out);
+	imapbody_nstring(mailbox, out);
 	buf_append_byte(out, ' ');
-	mime_imap_nstring(domain, out);
+	imapbody_nstring(domain, out);
 	buf_append_byte(out, ')');
 }
 
@@ -326,7 +350,7 @@ static void write_address_list(const unsigned char *v, size_t len, struct buf *o
 			 * NIL) ... (NIL NIL NIL NIL), RFC 3501 section 7.4.2 */
 			a.p++;
 			buf_append_str(&list, "(NIL NIL ");
-			mime_imap_string((const char *)phrase.data, phrase.len, &list);
+			imapbody_string((const char *)phrase.data, phrase.len, &list);
 			buf_append_str(&list, " NIL)");
 			count++;
 			skip_cfws(&a);
@@ -366,44 +390,43 @@ static void write_address_list(const unsigned char *v, size_t len, struct buf *o
 	buf_free(&a.comment);
 }
 
-static void write_nolf(const struct mime_hdr_values *v, int id, struct buf *out)
+static void write_nolf(const struct mime_msg_fields *f, int id, struct buf *out)
 {
-	if (!v->seen[id]) {
+	if (f->val[id] == NULL) {
 		buf_append_str(out, "NIL");
 		return;
 	}
 	struct buf t = BUF_INIT;
-	mime_header_unfold(v->val[id].data, v->val[id].len, &t);
-	mime_imap_string((const char *)t.data, t.len, out);
+	mime_header_unfold(f->val[id], f->len[id], &t);
+	imapbody_string((const char *)t.data, t.len, out);
 	buf_free(&t);
 }
 
-void mime_envelope_from_values(const struct mime_hdr_values *v, struct buf *out)
+void imapenv_envelope(const struct mime_msg_fields *f, struct buf *out)
 {
 	struct buf from = BUF_INIT, tmp = BUF_INIT;
-	static const int addr_ids[] = {MIME_H_FROM, MIME_H_SENDER, MIME_H_REPLY_TO,
-	                               MIME_H_TO,   MIME_H_CC,     MIME_H_BCC};
+	static const int addr_ids[] = {MIME_MSG_FROM, MIME_MSG_SENDER, MIME_MSG_REPLY_TO,
+	                               MIME_MSG_TO,   MIME_MSG_CC,     MIME_MSG_BCC};
 
 	buf_append_byte(out, '(');
-	write_nolf(v, MIME_H_DATE, out);
+	write_nolf(f, MIME_MSG_DATE, out);
 	buf_append_byte(out, ' ');
-	if (v->seen[MIME_H_SUBJECT])
-		mime_imap_string_human(v->val[MIME_H_SUBJECT].data, v->val[MIME_H_SUBJECT].len,
-		                       out);
+	if (f->val[MIME_MSG_SUBJECT] != NULL)
+		string_human(f->val[MIME_MSG_SUBJECT], f->len[MIME_MSG_SUBJECT], out);
 	else
 		buf_append_str(out, "NIL");
 	for (size_t i = 0; i < sizeof(addr_ids) / sizeof(addr_ids[0]); i++) {
 		int id = addr_ids[i];
 		buf_reset(&tmp);
-		if (v->seen[id])
-			write_address_list(v->val[id].data, v->val[id].len, &tmp);
+		if (f->val[id] != NULL)
+			write_address_list(f->val[id], f->len[id], &tmp);
 		else
 			buf_append_str(&tmp, "NIL");
-		if (id == MIME_H_FROM)
+		if (id == MIME_MSG_FROM)
 			buf_append(&from, tmp.data, tmp.len);
 		/* RFC 3501 section 7.4.2: Sender and Reply-To absent or empty
 		 * take the value of From */
-		if ((id == MIME_H_SENDER || id == MIME_H_REPLY_TO) && tmp.len == 3 &&
+		if ((id == MIME_MSG_SENDER || id == MIME_MSG_REPLY_TO) && tmp.len == 3 &&
 		    memcmp(tmp.data, "NIL", 3) == 0) {
 			buf_reset(&tmp);
 			buf_append(&tmp, from.data, from.len);
@@ -412,55 +435,17 @@ void mime_envelope_from_values(const struct mime_hdr_values *v, struct buf *out)
 		buf_append(out, tmp.data, tmp.len);
 	}
 	buf_append_byte(out, ' ');
-	write_nolf(v, MIME_H_IN_REPLY_TO, out);
+	write_nolf(f, MIME_MSG_IN_REPLY_TO, out);
 	buf_append_byte(out, ' ');
-	write_nolf(v, MIME_H_MESSAGE_ID, out);
+	write_nolf(f, MIME_MSG_MESSAGE_ID, out);
 	buf_append_byte(out, ')');
 	buf_free(&from);
 	buf_free(&tmp);
 }
 
-void mime_envelope(const unsigned char *hdr, size_t len, struct buf *out)
+void imapenv_envelope_header(const unsigned char *hdr, size_t len, struct buf *out)
 {
-	struct mime_hdr_values v = {0};
-	struct mime_header_iter it;
-	struct mime_header_field f;
-	mime_header_iter_init(&it, hdr, len);
-	while (mime_header_next(&it, &f) == 1)
-		if (f.has_colon)
-			mime_hdr_values_add(&v, f.name, f.name_len, f.value, f.value_len);
-	mime_envelope_from_values(&v, out);
-	mime_hdr_values_free(&v);
-}
-
-struct mime_env_src *mime_env_src_new(struct mime_arena *a, const struct mime_hdr_values *v)
-{
-	struct mime_env_src *e = mime_arena_alloc(a, sizeof(*e));
-	for (int i = 0; i < MIME_ENV_COUNT; i++) {
-		if (!v->seen[MIME_ENV_FIRST + i])
-			continue;
-		const struct buf *b = &v->val[MIME_ENV_FIRST + i];
-		e->val[i] = mime_arena_alloc(a, b->len + 1);
-		if (b->len > 0)
-			memcpy(e->val[i], b->data, b->len);
-		e->len[i] = b->len;
-	}
-	return e;
-}
-
-void mime_env_src_build(struct mime_arena *a, struct mime_part *part)
-{
-	struct mime_hdr_values v = {0};
-	struct buf env = BUF_INIT;
-	for (int i = 0; i < MIME_ENV_COUNT; i++) {
-		if (part->env_src->val[i] == NULL)
-			continue;
-		v.seen[MIME_ENV_FIRST + i] = true;
-		buf_append(&v.val[MIME_ENV_FIRST + i], part->env_src->val[i],
-		           part->env_src->len[i]);
-	}
-	mime_envelope_from_values(&v, &env);
-	part->envelope = mime_arena_strndup(a, env.data, env.len);
-	buf_free(&env);
-	mime_hdr_values_free(&v);
+	struct mime_msg_fields f;
+	mime_header_msg_fields(hdr, len, &f);
+	imapenv_envelope(&f, out);
 }

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
-/* IMAP string output for ENVELOPE and BODYSTRUCTURE (RFC 3501 section 4.3,
- * section 9 "string", "quoted", "literal"). Trust: any. */
+/* FETCH BODY / BODYSTRUCTURE of a MIME tree and the IMAP string writer
+ * (RFC 3501 section 4.3, section 7.4.2, section 9 "string", "quoted",
+ * "literal"). Reads only the public fields of the tree. Trust: any. */
+#include "imapbody.h"
+
 #include <string.h>
 #include <strings.h>
 
-#include "mime.h"
-#include "mime_internal.h"
+#include "imapenv.h"
 
-void mime_imap_string(const char *s, size_t len, struct buf *out)
+void imapbody_string(const char *s, size_t len, struct buf *out)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	bool literal = len > MIME_IMAP_QUOTED_MAX;
+	bool literal = len > IMAPBODY_QUOTED_MAX;
 	for (size_t i = 0; i < len && !literal; i++) {
 		/* quoted = DQUOTE *QUOTED-CHAR DQUOTE; TEXT-CHAR excludes CR and
 		 * LF and 8-bit; quoted-specials are sent as literals rather
@@ -35,44 +37,12 @@ void mime_imap_string(const char *s, size_t len, struct buf *out)
 			out->data[i] = 0x80;
 }
 
-void mime_imap_nstring(const char *s, struct buf *out)
+void imapbody_nstring(const char *s, struct buf *out)
 {
 	if (s == NULL)
 		buf_append_str(out, "NIL");
 	else
-		mime_imap_string(s, strlen(s), out);
-}
-
-void mime_imap_string_nolf(const unsigned char *s, size_t len, struct buf *out)
-{
-	struct buf t = BUF_INIT;
-	buf_reserve(&t, len);
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != '\r' && s[i] != '\n')
-			buf_append_byte(&t, s[i]);
-	mime_imap_string((const char *)t.data, t.len, out);
-	buf_free(&t);
-}
-
-void mime_imap_string_human(const unsigned char *s, size_t len, struct buf *out)
-{
-	struct buf t = BUF_INIT;
-	bool space = false;
-	buf_reserve(&t, len);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\r' || s[i] == '\n')
-			continue;
-		if (s[i] == ' ' || s[i] == '\t') {
-			space = true;
-			continue;
-		}
-		if (space && t.len > 0)
-			buf_append_byte(&t, ' ');
-		space = false;
-		buf_append_byte(&t, s[i]);
-	}
-	mime_imap_string((const char *)t.data, t.len, out);
-	buf_free(&t);
+		imapbody_string(s, strlen(s), out);
 }
 
 /* body-fld-param: ("name" "value" ...) or NIL; text parts always name a
@@ -95,14 +65,14 @@ static void write_params(const struct mime_param *pp, unsigned n, bool default_c
 			struct buf name = BUF_INIT;
 			buf_append_str(&name, pp[i].name);
 			buf_append_byte(&name, '*');
-			mime_imap_string((const char *)name.data, name.len, out);
+			imapbody_string((const char *)name.data, name.len, out);
 			buf_free(&name);
 			buf_append_byte(out, ' ');
-			mime_imap_nstring(pp[i].ext_value, out);
+			imapbody_nstring(pp[i].ext_value, out);
 		} else {
-			mime_imap_nstring(pp[i].name, out);
+			imapbody_nstring(pp[i].name, out);
 			buf_append_byte(out, ' ');
-			mime_imap_nstring(pp[i].value, out);
+			imapbody_nstring(pp[i].value, out);
 			if (strcasecmp(pp[i].name, "charset") == 0)
 				charset = true;
 		}
@@ -121,7 +91,7 @@ static void write_ext_common(const struct mime_part *part, struct buf *out)
 		buf_append_str(out, "NIL");
 	else {
 		buf_append_byte(out, '(');
-		mime_imap_nstring(part->disposition, out);
+		imapbody_nstring(part->disposition, out);
 		buf_append_byte(out, ' ');
 		write_params(part->disp_params, part->ndisp_params, false, out);
 		buf_append_byte(out, ')');
@@ -134,17 +104,17 @@ static void write_ext_common(const struct mime_part *part, struct buf *out)
 		for (unsigned i = 0; i < part->nlanguages; i++) {
 			if (i > 0)
 				buf_append_byte(out, ' ');
-			mime_imap_nstring(part->languages[i], out);
+			imapbody_nstring(part->languages[i], out);
 		}
 		buf_append_byte(out, ')');
 	}
 	buf_append_byte(out, ' ');
-	mime_imap_nstring(part->location, out);
+	imapbody_nstring(part->location, out);
 }
 
 #define EMPTY_NIL_ENVELOPE "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 
-void mime_bodystructure(const struct mime_part *part, bool extended, struct buf *out)
+void imapbody_bodystructure(const struct mime_part *part, bool extended, struct buf *out)
 {
 	buf_append_byte(out, '(');
 	if ((part->flags & MIME_PART_MULTIPART) != 0) {
@@ -158,9 +128,9 @@ void mime_bodystructure(const struct mime_part *part, bool extended, struct buf 
 			buf_append_str(out, extended ? " NIL NIL NIL NIL)" : ")");
 		}
 		for (const struct mime_part *c = part->children; c != NULL; c = c->next)
-			mime_bodystructure(c, extended, out);
+			imapbody_bodystructure(c, extended, out);
 		buf_append_byte(out, ' ');
-		mime_imap_nstring(part->subtype, out);
+		imapbody_nstring(part->subtype, out);
 		if (extended) {
 			buf_append_byte(out, ' ');
 			write_params(part->params, part->nparams, false, out);
@@ -179,20 +149,20 @@ void mime_bodystructure(const struct mime_part *part, bool extended, struct buf 
 		 * would break clients' BODYSTRUCTURE parsers */
 		buf_append_str(out, "\"application\" \"octet-stream\"");
 	} else {
-		mime_imap_nstring(part->type, out);
+		imapbody_nstring(part->type, out);
 		buf_append_byte(out, ' ');
-		mime_imap_nstring(part->subtype, out);
+		imapbody_nstring(part->subtype, out);
 	}
 	/* body-fields = param SP id SP desc SP enc SP octets */
 	buf_append_byte(out, ' ');
 	write_params(part->params, part->nparams, text, out);
 	buf_append_byte(out, ' ');
-	mime_imap_nstring(part->id, out);
+	imapbody_nstring(part->id, out);
 	buf_append_byte(out, ' ');
-	mime_imap_nstring(part->description, out);
+	imapbody_nstring(part->description, out);
 	buf_append_byte(out, ' ');
 	if (part->encoding != NULL)
-		mime_imap_nstring(part->encoding, out);
+		imapbody_nstring(part->encoding, out);
 	else
 		buf_append_str(out, "\"7bit\""); /* RFC 2045 section 6.1 default */
 	buf_printf(out, " %zu", part->body_size);
@@ -201,16 +171,19 @@ void mime_bodystructure(const struct mime_part *part, bool extended, struct buf 
 	else if (msg) {
 		/* body-type-msg: envelope SP body SP body-fld-lines */
 		buf_append_byte(out, ' ');
-		const char *env = part->children->envelope;
-		buf_append_str(out, env != NULL ? env : EMPTY_NIL_ENVELOPE);
+		const struct mime_msg_fields *f = part->children->msg_fields;
+		if (f != NULL)
+			imapenv_envelope(f, out);
+		else
+			buf_append_str(out, EMPTY_NIL_ENVELOPE);
 		buf_append_byte(out, ' ');
-		mime_bodystructure(part->children, extended, out);
+		imapbody_bodystructure(part->children, extended, out);
 		buf_printf(out, " %zu", part->body_lines);
 	}
 	if (extended) {
 		/* body-ext-1part = md5 SP dsp SP lang SP loc */
 		buf_append_byte(out, ' ');
-		mime_imap_nstring(part->md5, out);
+		imapbody_nstring(part->md5, out);
 		write_ext_common(part, out);
 	}
 	buf_append_byte(out, ')');
