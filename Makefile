@@ -16,9 +16,12 @@ MANDIR    ?= $(PREFIX)/share/man
 B         := build
 PYTHON    := /usr/bin/python3
 
-PKGS      := openssl libsystemd sqlcipher hiredis libseccomp libsodium libbsd
+PKGS      := openssl libsystemd sqlcipher hiredis libseccomp libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libbsd (process titles, readpassphrase, strtonum) is linked statically: the
+# few functions used, not two more shared objects mapped into every process,
+# which every fork and exit of the accept loops pays for.
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -l:libbsd.a
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC        ?= cc

@@ -58,8 +58,12 @@ static void front_wipe_input(struct imap_sess *s)
 	if (in->data == NULL)
 		return;
 	sodium_memzero(in->data, s->io.in_pos);
-	if (in->cap > in->len + 1)
-		sodium_memzero(in->data + in->len + 1, in->cap - in->len - 1);
+	/* Only what reads ever filled: the untouched rest of the reserve
+	 * holds nothing, and zeroing it would make every page of it resident
+	 * for the whole session. */
+	size_t end = s->io.in_peak < in->cap ? s->io.in_peak : in->cap;
+	if (end > in->len + 1)
+		sodium_memzero(in->data + in->len + 1, end - in->len - 1);
 }
 
 /* Hand the credentials to the back and act on its answer: 0 go on (the

@@ -51,6 +51,7 @@ void io_trim(struct io *io)
 	if (io->in_pos == io->in.len) {
 		buf_free(&io->in);
 		io->in_pos = 0;
+		io->in_peak = 0;
 	}
 	if (io->out.len == 0)
 		buf_free(&io->out);
@@ -202,6 +203,8 @@ static int io_fill(struct io *io)
 			}
 		}
 		io->in.len += (size_t)r;
+		if (io->in.len > io->in_peak)
+			io->in_peak = io->in.len;
 		io->in.data[io->in.len] = '\0';
 		io->bytes_in += (uint64_t)r;
 		return 1;

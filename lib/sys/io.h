@@ -32,6 +32,7 @@ struct io {
 	SSL *ssl;            /* owned; NULL for plaintext */
 	struct buf in;       /* bytes read but not consumed */
 	size_t in_pos;       /* consumed prefix of in */
+	size_t in_peak;      /* the most bytes in has held: what a wipe must cover */
 	struct buf out;      /* bytes queued for io_flush */
 	int idle_ms;         /* <= 0: no idle timeout */
 	int64_t deadline_ms; /* monotonic; 0: none */
