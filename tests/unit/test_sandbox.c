@@ -733,10 +733,8 @@ static int k_prctl_setname_high(void)
 
 static int k_tgkill_self_high(void)
 {
-	return syscall(SYS_tgkill, HIGH | (unsigned long)getpid(), (unsigned long)gettid(), 0UL) ==
-	               0
-	           ? 0
-	           : 1;
+	long r = syscall(SYS_tgkill, HIGH | (unsigned long)getpid(), (unsigned long)gettid(), 0UL);
+	return r == 0 ? 0 : 1;
 }
 
 static int k_tgkill_parent_high(void)
@@ -780,9 +778,8 @@ static int k_socket_packet_high(void)
 static int k_socketpair_unix_high(void)
 {
 	int sv[2];
-	return syscall(SYS_socketpair, HIGH | AF_UNIX, (unsigned long)SOCK_STREAM, 0UL, sv) == 0
-	           ? 0
-	           : 1;
+	long r = syscall(SYS_socketpair, HIGH | AF_UNIX, (unsigned long)SOCK_STREAM, 0UL, sv);
+	return r == 0 ? 0 : 1;
 }
 
 static int k_socketpair_inet_high(void)
