@@ -10,11 +10,20 @@
 
 #include "sandbox.h"
 
-/* One argument condition: (arg[idx] & mask) == datum. 32-bit arguments use
- * mask 0xffffffff, since the kernel ignores their upper half. self_pid: datum
- * is getpid() when the filter is loaded. */
+/* Width of a syscall argument as the kernel declares it (SYSCALL_DEFINE):
+ * 64 for pointers, size_t, long and unsigned long, whose every bit the kernel
+ * uses; 32 for int, unsigned int and pid_t, which the kernel truncates from
+ * the register to the declared type. A condition without a width is refused
+ * (sandbox_sc_check). */
+#define SANDBOX_ARG32 32
+#define SANDBOX_ARG64 64
+
+/* One argument condition: (arg[idx] & mask) == datum, on the width's bits
+ * only (a 32-bit condition has mask and datum within the low half). self_pid:
+ * datum is getpid() when the filter is loaded (a pid_t: width 32). */
 struct sandbox_sc_arg {
 	unsigned char idx;
+	unsigned char width;
 	bool self_pid;
 	uint64_t mask;
 	uint64_t datum;
@@ -30,6 +39,13 @@ struct sandbox_sc {
 	unsigned char nargs;
 	struct sandbox_sc_arg arg[2];
 };
+
+/* Whether e is well formed: at most two conditions on arguments 0-5, each
+ * with a declared width whose bits hold its mask and datum, a datum inside
+ * its mask, a self_pid only on a 32-bit argument, and no 64-bit condition
+ * that tests the whole low half but not the high half (the comparison that
+ * lets a pointer at 0x100000000 pass as NULL). 0, or -1 with *error_r. */
+int sandbox_sc_check(const struct sandbox_sc *e, const char **error_r);
 
 struct sandbox_sc_group {
 	const char *name;

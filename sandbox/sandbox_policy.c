@@ -21,51 +21,78 @@
 #include <sys/ioctl.h>
 
 #define M32 0xffffffffULL
+#define M64 0xffffffffffffffffULL
 
 /* Allowed unconditionally. */
 #define ALLOW(n)                                                                                   \
 	{                                                                                          \
 		.nr = SCMP_SYS(n), .name = #n                                                      \
 	}
-/* Allowed when 32-bit argument i equals v. */
-#define ALLOW_EQ(n, i, v)                                                                          \
+/* Allowed when every condition holds (one or two ARG_* below). */
+#define ALLOW_IF(n, ...)                                                                           \
 	{                                                                                          \
-		.nr = SCMP_SYS(n), .name = #n, .nargs = 1,                                         \
-		.arg = { {.idx = (i), .mask = M32, .datum = (uint64_t)(v)} }                       \
+		.nr = SCMP_SYS(n), .name = #n, .nargs = SC_NARGS(__VA_ARGS__),                     \
+		.arg = {__VA_ARGS__}                                                               \
 	}
-/* Allowed when argument i has none of the bits in m. */
-#define ALLOW_NONE_OF(n, i, m)                                                                     \
-	{                                                                                          \
-		.nr = SCMP_SYS(n), .name = #n, .nargs = 1,                                         \
-		.arg = { {.idx = (i), .mask = (uint64_t)(m), .datum = 0} }                         \
-	}
-/* Allowed when argument i has every bit in m. */
-#define ALLOW_ALL_OF(n, i, m)                                                                      \
-	{                                                                                          \
-		.nr = SCMP_SYS(n), .name = #n, .nargs = 1,                                         \
-		.arg = { {.idx = (i), .mask = (uint64_t)(m), .datum = (uint64_t)(m)} }             \
-	}
-/* Allowed when (argument i & m) == d. */
-#define ALLOW_MASKED(n, i, m, d)                                                                   \
-	{                                                                                          \
-		.nr = SCMP_SYS(n), .name = #n, .nargs = 1,                                         \
-		.arg = { {.idx = (i), .mask = (uint64_t)(m), .datum = (uint64_t)(d)} }             \
-	}
-/* Allowed when argument i is this process's pid (taken at load time). */
-#define ALLOW_SELF(n, i)                                                                           \
-	{                                                                                          \
-		.nr = SCMP_SYS(n), .name = #n, .nargs = 1,                                         \
-		.arg = { {.idx = (i), .self_pid = true, .mask = M32} }                             \
-	}
-/* Not run; fails with errno e (when argument i equals v, if given). */
+/* Not run; fails with errno e (when every condition holds, with FAIL_IF). */
 #define FAIL(n, e)                                                                                 \
 	{                                                                                          \
 		.nr = SCMP_SYS(n), .name = #n, .errno_ret = (e)                                    \
 	}
-#define FAIL_EQ(n, e, i, v)                                                                        \
+#define FAIL_IF(n, e, ...)                                                                         \
 	{                                                                                          \
-		.nr = SCMP_SYS(n), .name = #n, .errno_ret = (e), .nargs = 1,                       \
-		.arg = { {.idx = (i), .mask = M32, .datum = (uint64_t)(v)} }                       \
+		.nr = SCMP_SYS(n), .name = #n, .errno_ret = (e), .nargs = SC_NARGS(__VA_ARGS__),   \
+		.arg = {__VA_ARGS__}                                                               \
+	}
+/* how many conditions: the length of the array they initialise */
+#define SC_NARGS(...)                                                                              \
+	(sizeof((struct sandbox_sc_arg[]){__VA_ARGS__}) / sizeof(struct sandbox_sc_arg))
+
+/* Conditions on argument i. The suffix is the argument's width as the kernel
+ * declares it (its SYSCALL_DEFINE; the table in tests/unit/test_sandbox.c
+ * holds the prototype of every argument a rule looks at), and there is no
+ * condition without one:
+ *  - 64: pointers, size_t, long, unsigned long. The kernel uses every bit, so
+ *    all 64 are compared: compared on the low half only, a pointer at
+ *    0x100000000 would pass as NULL.
+ *  - 32: int, unsigned int, pid_t. The kernel truncates the register to the
+ *    declared type, so comparing the low half is exact. Comparing all 64 would
+ *    be wrong: an int passed through glibc's variadic syscall() may arrive with
+ *    garbage in the upper half (a negative one, AT_FDCWD, arrives as
+ *    0x00000000ffffff9c), and the legitimate caller would be killed. Values are
+ *    taken as the kernel sees them, their low 32 bits; a 32-bit mask with a
+ *    higher bit is refused when the filter is built (sandbox_sc_check). */
+#define ARG_EQ32(i, v)                                                                             \
+	{                                                                                          \
+		.idx = (i), .width = SANDBOX_ARG32, .mask = M32, .datum = (uint32_t)(v)            \
+	}
+#define ARG_EQ64(i, v)                                                                             \
+	{                                                                                          \
+		.idx = (i), .width = SANDBOX_ARG64, .mask = M64, .datum = (uint64_t)(v)            \
+	}
+/* none of the bits in m */
+#define ARG_NONE_OF32(i, m)                                                                        \
+	{                                                                                          \
+		.idx = (i), .width = SANDBOX_ARG32, .mask = (uint64_t)(m), .datum = 0              \
+	}
+#define ARG_NONE_OF64(i, m)                                                                        \
+	{                                                                                          \
+		.idx = (i), .width = SANDBOX_ARG64, .mask = (uint64_t)(m), .datum = 0              \
+	}
+/* every bit in m */
+#define ARG_ALL_OF32(i, m)                                                                         \
+	{                                                                                          \
+		.idx = (i), .width = SANDBOX_ARG32, .mask = (uint64_t)(m), .datum = (uint64_t)(m)  \
+	}
+/* (argument & m) == d */
+#define ARG_MASKED64(i, m, d)                                                                      \
+	{                                                                                          \
+		.idx = (i), .width = SANDBOX_ARG64, .mask = (uint64_t)(m), .datum = (uint64_t)(d)  \
+	}
+/* this process's pid (a pid_t), bound when the filter is loaded */
+#define ARG_SELF(i)                                                                                \
+	{                                                                                          \
+		.idx = (i), .width = SANDBOX_ARG32, .self_pid = true, .mask = M32                  \
 	}
 
 #define CLONE_NS_FLAGS                                                                             \
@@ -83,16 +110,17 @@ static const struct sandbox_sc sc_base[] = {
     ALLOW(rt_sigaction),
     ALLOW(rt_sigprocmask),
     ALLOW(restart_syscall),
-    ALLOW_SELF(tgkill, 0),
+    ALLOW_IF(tgkill, ARG_SELF(0)), /* tgkill(pid_t tgid, ...) */
     /* reap children forked before the sandbox: the login front is the back
      * process's parent and waits for it when the session ends */
     ALLOW(wait4),
     ALLOW(waitid),
     /* memory: glibc malloc (brk, mmap, mremap, madvise for trimming), OpenSSL,
-     * SQLite's page cache; never executable memory (W^X) */
+     * SQLite's page cache; never executable memory (W^X). prot is an
+     * unsigned long in the kernel's mmap and mprotect (int only in libc) */
     ALLOW(brk),
-    ALLOW_NONE_OF(mmap, 2, PROT_EXEC),
-    ALLOW_NONE_OF(mprotect, 2, PROT_EXEC),
+    ALLOW_IF(mmap, ARG_NONE_OF64(2, PROT_EXEC)),
+    ALLOW_IF(mprotect, ARG_NONE_OF64(2, PROT_EXEC)),
     ALLOW(munmap),
     ALLOW(mremap),
     ALLOW(madvise),
@@ -111,7 +139,12 @@ static const struct sandbox_sc sc_base[] = {
     ALLOW(uname),
     ALLOW(sysinfo),
     ALLOW(sched_getaffinity),
-    ALLOW_EQ(prlimit64, 2, 0), /* new limit NULL: getrlimit only */
+    /* getrlimit of this process only: prlimit64(pid_t pid, unsigned int
+     * resource, const struct rlimit64 *new_rlim, ...) with new_rlim NULL on
+     * all 64 bits, and pid 0 (glibc) or our own; other processes' limits are
+     * none of our business */
+    ALLOW_IF(prlimit64, ARG_EQ32(0, 0), ARG_EQ64(2, 0)),
+    ALLOW_IF(prlimit64, ARG_SELF(0), ARG_EQ64(2, 0)),
     /* OpenSSL's DRBG, libsodium and rnd_bytes() read the kernel CSPRNG */
     ALLOW(getrandom),
     /* time: normally the vDSO; these are its fallbacks, plus sleeps */
@@ -133,14 +166,15 @@ static const struct sandbox_sc sc_base[] = {
     ALLOW(dup3),
     ALLOW(poll),
     ALLOW(ppoll),
-    ALLOW_EQ(fcntl, 1, F_GETFD),
-    ALLOW_EQ(fcntl, 1, F_SETFD),
-    ALLOW_EQ(fcntl, 1, F_GETFL),
-    ALLOW_EQ(fcntl, 1, F_SETFL), /* O_NONBLOCK (io_init) */
+    /* fcntl(unsigned int fd, unsigned int cmd, unsigned long arg) */
+    ALLOW_IF(fcntl, ARG_EQ32(1, F_GETFD)),
+    ALLOW_IF(fcntl, ARG_EQ32(1, F_SETFD)),
+    ALLOW_IF(fcntl, ARG_EQ32(1, F_GETFL)),
+    ALLOW_IF(fcntl, ARG_EQ32(1, F_SETFL)), /* O_NONBLOCK (io_init) */
     /* fstat(3) is newfstatat(fd, "", AT_EMPTY_PATH) since glibc 2.33; stdio
      * uses it to size buffers */
     ALLOW(fstat),
-    ALLOW_ALL_OF(newfstatat, 3, AT_EMPTY_PATH),
+    ALLOW_IF(newfstatat, ARG_ALL_OF32(3, AT_EMPTY_PATH)), /* int flag */
     /* sockets already open: the client, the socketpair to the back process
      * (sendmsg may pass descriptors), the journal socket */
     ALLOW(recvfrom),
@@ -153,13 +187,13 @@ static const struct sandbox_sc sc_base[] = {
     ALLOW(getsockopt),
     /* sd_journal_send: an entry too big for one datagram goes into a sealed
      * memfd whose descriptor is sent to journald */
-    ALLOW_EQ(prctl, 0, PR_GET_NAME), /* the memfd is named after the process */
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_GET_NAME)), /* the memfd is named after the process */
     ALLOW(memfd_create),
-    ALLOW_EQ(fcntl, 1, F_ADD_SEALS),
-    ALLOW_EQ(fcntl, 1, F_GET_SEALS),
+    ALLOW_IF(fcntl, ARG_EQ32(1, F_ADD_SEALS)),
+    ALLOW_IF(fcntl, ARG_EQ32(1, F_GET_SEALS)),
     /* stdio asks whether a stream is a terminal; answer "no" without
      * running any ioctl */
-    FAIL_EQ(ioctl, ENOTTY, 1, TCGETS),
+    FAIL_IF(ioctl, ENOTTY, ARG_EQ32(1, TCGETS)), /* unsigned int cmd */
 };
 
 /* Files, for every profile but the front. Which paths is Landlock's job. */
@@ -217,9 +251,10 @@ static const struct sandbox_sc sc_files[] = {
 /* Client sockets: Redis (unix or TCP), milters, journald reconnects. Landlock
  * (ABI >= 4) limits TCP connects to the configured ports. */
 static const struct sandbox_sc sc_net[] = {
-    ALLOW_EQ(socket, 0, AF_UNIX),
-    ALLOW_EQ(socket, 0, AF_INET),
-    ALLOW_EQ(socket, 0, AF_INET6),
+    /* socket(int family, int type, int protocol) */
+    ALLOW_IF(socket, ARG_EQ32(0, AF_UNIX)),
+    ALLOW_IF(socket, ARG_EQ32(0, AF_INET)),
+    ALLOW_IF(socket, ARG_EQ32(0, AF_INET6)),
     ALLOW(connect),
     ALLOW(setsockopt), /* TCP_NODELAY, SO_KEEPALIVE (hiredis) */
 };
@@ -233,16 +268,17 @@ static const struct sandbox_sc sc_inotify[] = {
 
 /* Entering a later, narrower stage: what sandbox_enter() itself does. */
 static const struct sandbox_sc sc_stage[] = {
-    ALLOW_EQ(prctl, 0, PR_SET_NO_NEW_PRIVS),
-    ALLOW_EQ(prctl, 0, PR_GET_NO_NEW_PRIVS),
-    ALLOW_EQ(prctl, 0, PR_SET_DUMPABLE),
-    ALLOW_EQ(prctl, 0, PR_GET_DUMPABLE),
-    ALLOW_EQ(prctl, 0, PR_GET_SECCOMP),
+    /* prctl(int option, unsigned long arg2, ...) */
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_SET_NO_NEW_PRIVS)),
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_GET_NO_NEW_PRIVS)),
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_SET_DUMPABLE)),
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_GET_DUMPABLE)),
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_GET_SECCOMP)),
     ALLOW(seccomp),
     ALLOW(landlock_create_ruleset),
     ALLOW(landlock_add_rule),
     ALLOW(landlock_restrict_self),
-    ALLOW_EQ(prlimit64, 0, 0), /* own limits: RLIMIT_CORE, RLIMIT_NPROC */
+    ALLOW_IF(prlimit64, ARG_EQ32(0, 0)), /* own limits (pid 0): RLIMIT_CORE, RLIMIT_NPROC */
 };
 
 /* The Accept=no parent and the per-connection child before it splits into
@@ -250,18 +286,21 @@ static const struct sandbox_sc sc_stage[] = {
 static const struct sandbox_sc sc_proc[] = {
     ALLOW(accept),
     ALLOW(accept4),
-    ALLOW_NONE_OF(clone, 0, CLONE_NS_FLAGS), /* fork(); no new namespaces */
-    FAIL(clone3, ENOSYS),                    /* flags are in memory: glibc falls back to clone */
+    /* fork(); no new namespaces. clone(unsigned long clone_flags, ...): the
+     * flags are tested on all 64 bits (the kernel keeps only the low 32, where
+     * every namespace flag is) */
+    ALLOW_IF(clone, ARG_NONE_OF64(0, CLONE_NS_FLAGS)),
+    FAIL(clone3, ENOSYS), /* flags are in memory: glibc falls back to clone */
     ALLOW(kill), /* children; Landlock ABI >= 6 scopes signals to them */
     ALLOW(tgkill),
-    ALLOW_EQ(socketpair, 0, AF_UNIX), /* front ↔ back */
+    ALLOW_IF(socketpair, ARG_EQ32(0, AF_UNIX)), /* front ↔ back; int family */
     ALLOW(pipe2),
     ALLOW(set_robust_list), /* glibc in a new child */
     ALLOW(rseq),
     ALLOW(getppid),
     ALLOW(close_range),
-    ALLOW_EQ(prctl, 0, PR_SET_PDEATHSIG),
-    ALLOW_EQ(prctl, 0, PR_SET_NAME),
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_SET_PDEATHSIG)),
+    ALLOW_IF(prctl, ARG_EQ32(0, PR_SET_NAME)),
 };
 
 #ifdef SEALMAIL_SAN
@@ -271,7 +310,8 @@ static const struct sandbox_sc sc_proc[] = {
 static const struct sandbox_sc sc_san[] = {
     ALLOW(sigaltstack),
     /* the tracer shares our memory; fork() (no CLONE_VM) stays forbidden */
-    ALLOW_MASKED(clone, 0, CLONE_VM | CLONE_UNTRACED | CLONE_NS_FLAGS, CLONE_VM | CLONE_UNTRACED),
+    ALLOW_IF(clone, ARG_MASKED64(0, CLONE_VM | CLONE_UNTRACED | CLONE_NS_FLAGS,
+                                 CLONE_VM | CLONE_UNTRACED)),
     ALLOW(ptrace),
     ALLOW(open),
     ALLOW(openat),

@@ -4,7 +4,9 @@
  *    i386 (int 0x80) and x32 numbers on x86_64 hit the bad-arch action,
  *    which is KILL_PROCESS (libseccomp adds the x32 check itself when x32
  *    is not among the filter's architectures);
- *  - allows the profile's table (sandbox_policy.c), with argument checks;
+ *  - allows the profile's table (sandbox_policy.c), with argument checks,
+ *    each on its argument's declared width (a malformed one is refused,
+ *    sandbox_sc_check);
  *  - kills the whole process on anything else (SECCOMP_RET_KILL_PROCESS, so
  *    no thread survives a violation), or traps into a handler that names the
  *    syscall when SEALMAIL_SECCOMP_DEBUG=1.
@@ -137,6 +139,41 @@ static void sb_debug_prepare(enum sandbox_profile p)
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
+int sandbox_sc_check(const struct sandbox_sc *e, const char **error_r)
+{
+	const uint64_t low = 0xffffffffULL;
+	if (e->nargs > sizeof(e->arg) / sizeof(e->arg[0])) {
+		*error_r = sandbox_errorf("seccomp rule %s: too many conditions", e->name);
+		return -1;
+	}
+	for (unsigned a = 0; a < e->nargs; a++) {
+		const struct sandbox_sc_arg *c = &e->arg[a];
+		const char *why = NULL;
+		if (c->idx > 5)
+			why = "no such argument";
+		else if (c->width != SANDBOX_ARG32 && c->width != SANDBOX_ARG64)
+			why = "argument width not declared";
+		else if (c->mask == 0)
+			why = "condition tests no bit";
+		else if (c->width == SANDBOX_ARG32 && (c->mask & ~low) != 0)
+			why = "mask beyond a 32-bit argument";
+		else if (c->self_pid && (c->width != SANDBOX_ARG32 || c->mask != low))
+			why = "a pid is a whole 32-bit argument";
+		else if (!c->self_pid && (c->datum & ~c->mask) != 0)
+			why = "datum outside the mask: never matches";
+		else if (c->width == SANDBOX_ARG64 && c->mask == low)
+			/* equality on the low half of a pointer or size: a value
+			 * with any high bit set would pass */
+			why = "64-bit argument compared on its low half only";
+		if (why != NULL) {
+			*error_r = sandbox_errorf("seccomp rule %s, argument %u: %s", e->name,
+			                          (unsigned)c->idx, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Conditional entries are dropped when the same profile allows the syscall
  * unconditionally (libseccomp would merge them anyway; this keeps the filter
  * small and avoids mixing actions). */
@@ -178,6 +215,8 @@ static scmp_filter_ctx sb_build(enum sandbox_profile p, bool debug, uint32_t pid
 	for (size_t g = 0; groups[g] != NULL; g++) {
 		for (size_t i = 0; i < groups[g]->n; i++) {
 			const struct sandbox_sc *e = &groups[g]->sc[i];
+			if (sandbox_sc_check(e, error_r) < 0)
+				goto fail;
 			if (e->nargs > 0 && e->errno_ret == 0 && sb_unconditional(groups, e->nr))
 				continue;
 			struct scmp_arg_cmp cmp[2];

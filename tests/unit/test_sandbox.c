@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -149,7 +150,8 @@ static bool entry_equal(const struct sandbox_sc *a, const struct sandbox_sc *b)
 	if (a->nr != b->nr || a->errno_ret != b->errno_ret || a->nargs != b->nargs)
 		return false;
 	for (unsigned i = 0; i < a->nargs; i++)
-		if (a->arg[i].idx != b->arg[i].idx || a->arg[i].mask != b->arg[i].mask ||
+		if (a->arg[i].idx != b->arg[i].idx || a->arg[i].width != b->arg[i].width ||
+		    a->arg[i].mask != b->arg[i].mask ||
 		    a->arg[i].datum != b->arg[i].datum || a->arg[i].self_pid != b->arg[i].self_pid)
 			return false;
 	return true;
@@ -275,6 +277,138 @@ static void test_policy_front_is_tight(void **state)
 	assert_true(sandbox_policy_forks(SANDBOX_ACCEPT));
 	assert_false(sandbox_policy_forks(SANDBOX_POSTAUTH));
 	assert_false(sandbox_policy_forks(SANDBOX_PREAUTH_FRONT));
+}
+
+/* ---- argument widths ---- */
+
+/* How the kernel declares (SYSCALL_DEFINE, x86_64) every syscall argument a
+ * rule looks at. int, unsigned int and pid_t are 32 bits wide (the kernel
+ * truncates the register to them); pointers, size_t, long and unsigned long
+ * are 64. A new rule on another argument must add it here. */
+static const struct {
+	int nr;
+	unsigned idx;
+	unsigned width;
+	const char *proto;
+} arg_types[] = {
+    {SCMP_SYS(tgkill), 0, SANDBOX_ARG32, "tgkill(pid_t tgid, pid_t pid, int sig)"},
+    {SCMP_SYS(prlimit64), 0, SANDBOX_ARG32,
+     "prlimit64(pid_t pid, unsigned int resource, const struct rlimit64 *new_rlim, "
+     "struct rlimit64 *old_rlim)"},
+    {SCMP_SYS(prlimit64), 2, SANDBOX_ARG64, "prlimit64: new_rlim, a pointer"},
+    {SCMP_SYS(mmap), 2, SANDBOX_ARG64,
+     "mmap(unsigned long addr, unsigned long len, unsigned long prot, unsigned long flags, "
+     "unsigned long fd, unsigned long off)"},
+    {SCMP_SYS(mprotect), 2, SANDBOX_ARG64,
+     "mprotect(unsigned long start, size_t len, unsigned long prot)"},
+    {SCMP_SYS(fcntl), 1, SANDBOX_ARG32,
+     "fcntl(unsigned int fd, unsigned int cmd, unsigned long arg)"},
+    {SCMP_SYS(newfstatat), 3, SANDBOX_ARG32,
+     "newfstatat(int dfd, const char *filename, struct stat *statbuf, int flag)"},
+    {SCMP_SYS(prctl), 0, SANDBOX_ARG32, "prctl(int option, unsigned long arg2, ...)"},
+    {SCMP_SYS(ioctl), 1, SANDBOX_ARG32,
+     "ioctl(unsigned int fd, unsigned int cmd, unsigned long arg)"},
+    {SCMP_SYS(socket), 0, SANDBOX_ARG32, "socket(int family, int type, int protocol)"},
+    {SCMP_SYS(socketpair), 0, SANDBOX_ARG32,
+     "socketpair(int family, int type, int protocol, int *usockvec)"},
+    {SCMP_SYS(clone), 0, SANDBOX_ARG64,
+     "clone(unsigned long clone_flags, unsigned long newsp, int *parent_tidptr, "
+     "int *child_tidptr, unsigned long tls)"},
+};
+
+static unsigned kernel_arg_width(int nr, unsigned idx)
+{
+	for (size_t i = 0; i < sizeof(arg_types) / sizeof(arg_types[0]); i++)
+		if (arg_types[i].nr == nr && arg_types[i].idx == idx)
+			return arg_types[i].width;
+	return 0;
+}
+
+/* Every condition of every profile is well formed and compares its argument
+ * at the kernel's width: no 32-bit mask on a pointer or a size. */
+static void test_arg_widths(void **state)
+{
+	(void)state;
+	for (int p = 0; p < SANDBOX_PROFILE_COUNT; p++) {
+		const struct sandbox_sc_group *const *g = sandbox_policy((enum sandbox_profile)p);
+		for (size_t i = 0; g[i] != NULL; i++)
+			for (size_t k = 0; k < g[i]->n; k++) {
+				const struct sandbox_sc *e = &g[i]->sc[k];
+				const char *err = NULL;
+				if (sandbox_sc_check(e, &err) < 0)
+					fail_msg("%s: %s", g[i]->name, err);
+				for (unsigned a = 0; a < e->nargs; a++) {
+					unsigned idx = e->arg[a].idx;
+					unsigned w = kernel_arg_width(e->nr, idx);
+					if (w == 0)
+						fail_msg("%s argument %u: add its kernel type to "
+						         "arg_types",
+						         e->name, idx);
+					if (w != e->arg[a].width)
+						fail_msg("%s argument %u is %u bits wide in the "
+						         "kernel; the rule compares %u",
+						         e->name, idx, w, e->arg[a].width);
+				}
+			}
+	}
+	/* and lists no argument that no rule looks at */
+	for (size_t i = 0; i < sizeof(arg_types) / sizeof(arg_types[0]); i++) {
+		bool used = false;
+		const struct sandbox_sc_group *const *g = sandbox_policy(SANDBOX_ACCEPT);
+		for (size_t j = 0; g[j] != NULL && !used; j++)
+			for (size_t k = 0; k < g[j]->n; k++)
+				for (unsigned a = 0; a < g[j]->sc[k].nargs; a++)
+					if (g[j]->sc[k].nr == arg_types[i].nr &&
+					    g[j]->sc[k].arg[a].idx == arg_types[i].idx)
+						used = true;
+		if (!used)
+			fail_msg("arg_types lists an argument no rule uses: %s",
+			         arg_types[i].proto);
+	}
+}
+
+static int sc_check1(unsigned idx, unsigned width, bool self, uint64_t mask, uint64_t datum)
+{
+	struct sandbox_sc e = {.nr = SCMP_SYS(prlimit64), .name = "prlimit64", .nargs = 1};
+	e.arg[0] = (struct sandbox_sc_arg){.idx = (unsigned char)idx,
+	                                   .width = (unsigned char)width,
+	                                   .self_pid = self,
+	                                   .mask = mask,
+	                                   .datum = datum};
+	const char *err = NULL;
+	int rc = sandbox_sc_check(&e, &err);
+	if (rc < 0)
+		assert_non_null(strstr(err, "prlimit64, argument"));
+	return rc;
+}
+
+/* Malformed conditions are refused before any filter is built. */
+static void test_sc_check(void **state)
+{
+	(void)state;
+	const uint64_t m32 = 0xffffffffULL, m64 = ~0ULL;
+	assert_int_equal(sc_check1(2, SANDBOX_ARG64, false, m64, 0), 0);
+	assert_int_equal(sc_check1(0, SANDBOX_ARG32, false, m32, 0), 0);
+	assert_int_equal(sc_check1(0, SANDBOX_ARG32, true, m32, 0), 0);
+	assert_int_equal(sc_check1(2, SANDBOX_ARG64, false, PROT_EXEC, 0), 0);
+	/* the bypass: a pointer compared on its low half */
+	assert_int_equal(sc_check1(2, SANDBOX_ARG64, false, m32, 0), -1);
+	/* no width */
+	assert_int_equal(sc_check1(2, 0, false, m64, 0), -1);
+	assert_int_equal(sc_check1(2, 48, false, m64, 0), -1);
+	/* a 32-bit argument has no bit 32 */
+	assert_int_equal(sc_check1(0, SANDBOX_ARG32, false, m64, 0), -1);
+	assert_int_equal(sc_check1(0, SANDBOX_ARG32, false, (1ULL << 32) | 1, 0), -1);
+	/* a datum outside the mask never matches */
+	assert_int_equal(sc_check1(0, SANDBOX_ARG32, false, m32, 1ULL << 32), -1);
+	assert_int_equal(sc_check1(2, SANDBOX_ARG64, false, PROT_EXEC, PROT_READ), -1);
+	/* a condition on nothing, on no argument, a pid on 64 bits */
+	assert_int_equal(sc_check1(2, SANDBOX_ARG64, false, 0, 0), -1);
+	assert_int_equal(sc_check1(6, SANDBOX_ARG64, false, m64, 0), -1);
+	assert_int_equal(sc_check1(0, SANDBOX_ARG64, true, m64, 0), -1);
+	struct sandbox_sc many = {.nr = SCMP_SYS(prlimit64), .name = "prlimit64", .nargs = 3};
+	const char *err = NULL;
+	assert_int_equal(sandbox_sc_check(&many, &err), -1);
 }
 
 /* ---- Landlock bit mapping and ABI cap ---- */
@@ -424,6 +558,354 @@ static void test_front_forbidden(void **state)
 	(void)state;
 	for (int what = 0; what <= 4; what++)
 		assert_int_equal(in_child(c_front_forbidden, &what, NULL, 0), SIGNALLED(SIGSYS));
+}
+
+/* ---- argument rules against high bits, in children ---- */
+
+/* Garbage in the upper half of a syscall argument register. */
+#define HIGH (1UL << 32)
+
+static pid_t arg_parent;    /* a process of the same uid: the test runner */
+static struct rlimit arg_nofile; /* RLIMIT_NOFILE before the sandbox */
+static void *arg_high_page; /* mapped, holding arg_nofile, low 32 bits zero */
+static int arg_pipe[2];
+
+static long raw_prlimit(unsigned long pid, const void *new_rlim, struct rlimit *old_rlim)
+{
+	return syscall(SYS_prlimit64, pid, (unsigned long)RLIMIT_NOFILE, new_rlim, old_rlim);
+}
+
+static bool is_nofile(const struct rlimit *r)
+{
+	return r->rlim_cur == arg_nofile.rlim_cur && r->rlim_max == arg_nofile.rlim_max;
+}
+
+/* Each k_* makes one call in the sandbox and returns 0 when it behaved as
+ * wanted (a call meant to be killed never returns). */
+
+/* getrlimit, as glibc does it: pid 0, new limit NULL */
+static int k_getrlimit(void)
+{
+	struct rlimit o;
+	return getrlimit(RLIMIT_NOFILE, &o) == 0 && is_nofile(&o) ? 0 : 1;
+}
+
+/* prlimit(getpid(), ...) asks about itself too */
+static int k_prlimit_self(void)
+{
+	struct rlimit o;
+	return raw_prlimit((unsigned long)getpid(), NULL, &o) == 0 && is_nofile(&o) ? 0 : 1;
+}
+
+/* pid_t is 32 bits: high garbage on pid 0 passes the filter and the kernel
+ * reads pid 0, this process */
+static int k_prlimit_pid_high_zero(void)
+{
+	struct rlimit o;
+	return raw_prlimit(HIGH, NULL, &o) == 0 && is_nofile(&o) ? 0 : 1;
+}
+
+/* a new limit at 0x100000000 (or another address with a zero low half) is
+ * not NULL */
+static int k_prlimit_new_high(void)
+{
+	return raw_prlimit(0, arg_high_page, NULL) == 0 ? 0 : 1;
+}
+
+static int k_prlimit_new_bit63(void)
+{
+	raw_prlimit(0, (const void *)(1UL << 63), NULL);
+	return 1;
+}
+
+/* another process's limits: not even readable */
+static int k_prlimit_parent_read(void)
+{
+	struct rlimit o;
+	raw_prlimit((unsigned long)arg_parent, NULL, &o);
+	return 1;
+}
+
+static int k_prlimit_parent_high(void)
+{
+	struct rlimit o;
+	raw_prlimit(HIGH | (unsigned long)arg_parent, NULL, &o);
+	return 1;
+}
+
+/* the attack: set another process's limits through a pointer above 4 GiB
+ * (the limits written are its current ones, so a bypass changes nothing) */
+static int k_prlimit_parent_new_high(void)
+{
+	raw_prlimit((unsigned long)arg_parent, arg_high_page, NULL);
+	return 1;
+}
+
+/* AUTH sets its own limits */
+static int k_setrlimit_own(void)
+{
+	return raw_prlimit(0, &arg_nofile, NULL) == 0 ? 0 : 1;
+}
+
+static int k_mmap_rw(void)
+{
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || mprotect(m, 4096, PROT_READ) != 0)
+		return 1;
+	return munmap(m, 4096) == 0 ? 0 : 2;
+}
+
+static int k_mmap_exec_high(void)
+{
+	syscall(SYS_mmap, 0UL, 4096UL, HIGH | PROT_READ | PROT_EXEC,
+	        (unsigned long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0UL);
+	return 1;
+}
+
+static int k_mprotect_exec_high(void)
+{
+	void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return 2;
+	syscall(SYS_mprotect, m, 4096UL, HIGH | PROT_READ | PROT_EXEC);
+	return 1;
+}
+
+static int k_fork(void)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	int st;
+	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? 0 : 1;
+}
+
+static int k_clone_ns_high(void)
+{
+	long r = syscall(SYS_clone, HIGH | CLONE_NEWUSER | SIGCHLD, 0UL, NULL, NULL, 0UL);
+	if (r == 0)
+		_exit(0);
+	return 1;
+}
+
+/* int arguments: the kernel reads the low half, as the filter does, so high
+ * garbage neither kills a legitimate call nor lets another one through */
+static int k_fcntl_getfl_high(void)
+{
+	long f = syscall(SYS_fcntl, (unsigned long)arg_pipe[0], HIGH | F_GETFL);
+	return f >= 0 && f == fcntl(arg_pipe[0], F_GETFL) ? 0 : 1;
+}
+
+static int k_fcntl_dupfd_high(void)
+{
+	syscall(SYS_fcntl, (unsigned long)arg_pipe[0], HIGH | F_DUPFD, 10UL);
+	return 1;
+}
+
+static int k_fstatat_empty_high(void)
+{
+	struct stat a, b;
+	if (syscall(SYS_newfstatat, (unsigned long)arg_pipe[0], "", &a, HIGH | AT_EMPTY_PATH) != 0)
+		return 1;
+	return fstat(arg_pipe[0], &b) == 0 && a.st_ino == b.st_ino ? 0 : 2;
+}
+
+static int k_fstatat_path_high(void)
+{
+	struct stat st;
+	syscall(SYS_newfstatat, (unsigned long)(unsigned)AT_FDCWD, "/", &st, HIGH);
+	return 1;
+}
+
+static int k_prctl_getname_high(void)
+{
+	char a[17] = "", b[17] = "";
+	if (syscall(SYS_prctl, HIGH | PR_GET_NAME, a, 0UL, 0UL, 0UL) != 0)
+		return 1;
+	return prctl(PR_GET_NAME, b, 0, 0, 0) == 0 && strcmp(a, b) == 0 ? 0 : 2;
+}
+
+static int k_prctl_setname_high(void)
+{
+	syscall(SYS_prctl, HIGH | PR_SET_NAME, "renamed", 0UL, 0UL, 0UL);
+	return 1;
+}
+
+static int k_tgkill_self_high(void)
+{
+	long r = syscall(SYS_tgkill, HIGH | (unsigned long)getpid(), (unsigned long)gettid(), 0UL);
+	return r == 0 ? 0 : 1;
+}
+
+static int k_tgkill_parent_high(void)
+{
+	syscall(SYS_tgkill, HIGH | (unsigned long)arg_parent, (unsigned long)arg_parent, 0UL);
+	return 1;
+}
+
+static int k_ioctl_tcgets_high(void)
+{
+	char tio[128];
+	long r = syscall(SYS_ioctl, (unsigned long)arg_pipe[0], HIGH | TCGETS, tio);
+	return r == -1 && errno == ENOTTY ? 0 : 1;
+}
+
+static int k_ioctl_fionread_high(void)
+{
+	int n;
+	syscall(SYS_ioctl, (unsigned long)arg_pipe[0], HIGH | FIONREAD, &n);
+	return 1;
+}
+
+static int k_socket_unix_high(void)
+{
+	long fd = syscall(SYS_socket, HIGH | AF_UNIX, (unsigned long)SOCK_STREAM, 0UL);
+	if (fd < 0)
+		return 1;
+	int dom = -1;
+	socklen_t sl = sizeof(dom);
+	if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &dom, &sl) != 0 || dom != AF_UNIX)
+		return 2;
+	return close((int)fd) == 0 ? 0 : 3;
+}
+
+static int k_socket_packet_high(void)
+{
+	syscall(SYS_socket, HIGH | AF_PACKET, (unsigned long)SOCK_RAW, 0UL);
+	return 1;
+}
+
+static int k_socketpair_unix_high(void)
+{
+	int sv[2];
+	long r = syscall(SYS_socketpair, HIGH | AF_UNIX, (unsigned long)SOCK_STREAM, 0UL, sv);
+	return r == 0 ? 0 : 1;
+}
+
+static int k_socketpair_inet_high(void)
+{
+	int sv[2];
+	syscall(SYS_socketpair, HIGH | AF_INET, (unsigned long)SOCK_STREAM, 0UL, sv);
+	return 1;
+}
+
+struct arg_case {
+	const char *name;
+	enum sandbox_profile p;
+	int (*call)(void);
+	int want;       /* 0: the call behaved; SIGNALLED(SIGSYS): killed */
+	bool san_allows; /* the sanitizer group allows the syscall outright */
+};
+
+#define KILLED SIGNALLED(SIGSYS)
+
+/* Rules on 64-bit arguments: every bit counts. */
+static const struct arg_case arg64_cases[] = {
+    {"getrlimit", SANDBOX_PREAUTH_FRONT, k_getrlimit, 0, false},
+    {"prlimit(self, NULL)", SANDBOX_PREAUTH_FRONT, k_prlimit_self, 0, false},
+    {"prlimit(0, new above 4 GiB)", SANDBOX_PREAUTH_FRONT, k_prlimit_new_high, KILLED, false},
+    {"prlimit(0, new with bit 63)", SANDBOX_PREAUTH_FRONT, k_prlimit_new_bit63, KILLED, false},
+    {"prlimit(0, new above 4 GiB)", SANDBOX_POSTAUTH, k_prlimit_new_high, KILLED, false},
+    {"prlimit(parent, new above 4 GiB)", SANDBOX_PREAUTH_FRONT, k_prlimit_parent_new_high,
+     KILLED, false},
+    {"prlimit(parent, new above 4 GiB)", SANDBOX_AUTH, k_prlimit_parent_new_high, KILLED,
+     false},
+    {"prlimit(parent, new above 4 GiB)", SANDBOX_ACCEPT, k_prlimit_parent_new_high, KILLED,
+     false},
+    {"prlimit(parent, NULL)", SANDBOX_PREAUTH_FRONT, k_prlimit_parent_read, KILLED, false},
+    {"setrlimit", SANDBOX_AUTH, k_setrlimit_own, 0, false},
+    {"mmap and mprotect RW", SANDBOX_PREAUTH_FRONT, k_mmap_rw, 0, false},
+    {"mmap(EXEC | high bit)", SANDBOX_PREAUTH_FRONT, k_mmap_exec_high, KILLED, false},
+    {"mprotect(EXEC | high bit)", SANDBOX_PREAUTH_FRONT, k_mprotect_exec_high, KILLED, false},
+    {"fork", SANDBOX_ACCEPT, k_fork, 0, false},
+    {"clone(NEWUSER | high bit)", SANDBOX_ACCEPT, k_clone_ns_high, KILLED, false},
+};
+
+/* Rules on int arguments compare the low half, which is all the kernel
+ * reads: high garbage does not change what is allowed. */
+static const struct arg_case arg32_cases[] = {
+    {"prlimit(high | 0, NULL)", SANDBOX_PREAUTH_FRONT, k_prlimit_pid_high_zero, 0, false},
+    {"prlimit(high | parent, NULL)", SANDBOX_PREAUTH_FRONT, k_prlimit_parent_high, KILLED,
+     false},
+    {"fcntl(high | F_GETFL)", SANDBOX_PREAUTH_FRONT, k_fcntl_getfl_high, 0, false},
+    {"fcntl(high | F_DUPFD)", SANDBOX_PREAUTH_FRONT, k_fcntl_dupfd_high, KILLED, false},
+    {"newfstatat(fd, \"\", high | AT_EMPTY_PATH)", SANDBOX_PREAUTH_FRONT, k_fstatat_empty_high,
+     0, false},
+    {"newfstatat(\"/\", high)", SANDBOX_PREAUTH_FRONT, k_fstatat_path_high, KILLED, true},
+    {"prctl(high | PR_GET_NAME)", SANDBOX_PREAUTH_FRONT, k_prctl_getname_high, 0, false},
+    {"prctl(high | PR_SET_NAME)", SANDBOX_PREAUTH_FRONT, k_prctl_setname_high, KILLED, true},
+    {"tgkill(high | self)", SANDBOX_PREAUTH_FRONT, k_tgkill_self_high, 0, false},
+    {"tgkill(high | parent)", SANDBOX_PREAUTH_FRONT, k_tgkill_parent_high, KILLED, true},
+    {"ioctl(high | TCGETS)", SANDBOX_PREAUTH_FRONT, k_ioctl_tcgets_high, 0, false},
+    {"ioctl(high | FIONREAD)", SANDBOX_PREAUTH_FRONT, k_ioctl_fionread_high, KILLED, false},
+    {"socket(high | AF_UNIX)", SANDBOX_POSTAUTH, k_socket_unix_high, 0, false},
+    {"socket(high | AF_PACKET)", SANDBOX_POSTAUTH, k_socket_packet_high, KILLED, false},
+    {"socketpair(high | AF_UNIX)", SANDBOX_ACCEPT, k_socketpair_unix_high, 0, false},
+    {"socketpair(high | AF_INET)", SANDBOX_ACCEPT, k_socketpair_inet_high, KILLED, false},
+};
+
+/* Map a page whose address has a zero low half: 0x100000000 where it is free
+ * (sanitizer builds keep their shadow there), else higher up. */
+static void *map_high_page(void)
+{
+	static const unsigned long at[] = {0x100000000UL, 0x200000000000UL, 0x300000000000UL};
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		void *m = mmap((void *)at[i], 4096, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (m == (void *)at[i])
+			return m;
+		if (m != MAP_FAILED)
+			munmap(m, 4096);
+	}
+	return NULL;
+}
+
+static int c_arg_case(void *arg)
+{
+	const struct arg_case *c = arg;
+	arg_parent = getppid();
+	if (getrlimit(RLIMIT_NOFILE, &arg_nofile) < 0 || pipe(arg_pipe) < 0)
+		return 80;
+	arg_high_page = map_high_page();
+	if (arg_high_page == NULL)
+		return 81;
+	memcpy(arg_high_page, &arg_nofile, sizeof(arg_nofile));
+	if (enter(c->p, c->p == SANDBOX_POSTAUTH ? "A" : NULL) < 0)
+		return 90;
+	int r = c->call();
+	return r == 0 ? 0 : 100 + r;
+}
+
+/* Every case runs, and each one that misbehaves is named. */
+static void run_arg_cases(const struct arg_case *cases, size_t n)
+{
+	unsigned bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct arg_case c = cases[i];
+#ifdef SEALMAIL_SAN
+		if (c.san_allows)
+			continue;
+#endif
+		int r = in_child(c_arg_case, &c, NULL, 0);
+		if (r != c.want) {
+			print_error("%s in %s: child ended with %d, want %d\n", c.name,
+			            sandbox_profile_name(c.p), r, c.want);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
+static void test_arg64_rules(void **state)
+{
+	(void)state;
+	run_arg_cases(arg64_cases, sizeof(arg64_cases) / sizeof(arg64_cases[0]));
+}
+
+static void test_arg32_rules(void **state)
+{
+	(void)state;
+	run_arg_cases(arg32_cases, sizeof(arg32_cases) / sizeof(arg32_cases[0]));
 }
 
 struct ll_case {
@@ -724,11 +1206,15 @@ int main(void)
 	    cmocka_unit_test(test_profile_names),
 	    cmocka_unit_test(test_policy_stacking),
 	    cmocka_unit_test(test_policy_front_is_tight),
+	    cmocka_unit_test(test_arg_widths),
+	    cmocka_unit_test(test_sc_check),
 	    cmocka_unit_test(test_landlock_bits),
 	    cmocka_unit_test(test_landlock_abi_cap),
 	    cmocka_unit_test(test_front_open_killed),
 	    cmocka_unit_test(test_front_works),
 	    cmocka_unit_test(test_front_forbidden),
+	    cmocka_unit_test(test_arg64_rules),
+	    cmocka_unit_test(test_arg32_rules),
 	    cmocka_unit_test(test_postauth_landlock),
 	    cmocka_unit_test(test_auth_then_postauth),
 	    cmocka_unit_test(test_accept_forks_children_narrow),
