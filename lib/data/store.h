@@ -105,6 +105,12 @@ void store_trim(struct store *st);
 sqlite3 *store_db(struct store *st);
 /* Message of the last failure on st ("" if none); owned by st. */
 const char *store_error(const struct store *st);
+/* Whether the last failure on st was a limit of the store that the request
+ * ran into (more than STORE_KEYWORDS_MAX keywords on a message, a message
+ * beyond what the store holds, a folder out of UIDs) rather than a fault:
+ * the IMAP server answers these NO [LIMIT] (RFC 5530 section 3), not
+ * [SERVERBUG]. */
+bool store_error_is_limit(const struct store *st);
 
 /* Explicit transactions grouping several calls (IMAP COPY of many messages,
  * for instance). store_begin takes the write lock at once (BEGIN IMMEDIATE)

@@ -171,8 +171,10 @@ static void import_apply_token(struct import_flags *f, const char *t, size_t n)
 				f->flags |= sys[i].bit;
 		return; /* \Recent and unknown system flags: ignored */
 	}
-	if (store_kwset_add(&f->kw, t, n) < 0)
-		log_event(LOG_WARNING, "spool-flag-ignored", "REASON", "invalid keyword", NULL);
+	int rc = store_kwset_add(&f->kw, t, n);
+	if (rc < 0)
+		log_event(LOG_WARNING, "spool-flag-ignored", "REASON",
+		          rc == STORE_KWSET_FULL ? "too many keywords" : "invalid keyword", NULL);
 }
 
 static void import_parse_value(struct import_flags *f, const unsigned char *v, size_t n)
