@@ -134,6 +134,11 @@ int store_folder_get(struct store *st, const char *name, struct store_folder *f)
 /* All folders ordered by name. 0 ok (*list_r owned by the caller, free with
  * store_folder_list_free), -1 error. */
 int store_folder_list(struct store *st, struct store_folder **list_r, size_t *n_r);
+/* Whether name may be given to a new folder (store_folder_create, the target
+ * of store_folder_rename): valid UTF-8 without controls, no empty level,
+ * at most STORE_FOLDER_NAME_MAX bytes, no LIST wildcard '%' or '*'. When
+ * not, *why_r (may be NULL) gets a static reason. Pure. */
+bool store_folder_name_valid(const char *name, const char **why_r);
 /* Create a folder. special_use may be NULL. 1 created (*id_r set when not
  * NULL), 0 already exists, -1 error or invalid name. */
 int store_folder_create(struct store *st, const char *name, const char *special_use, int64_t *id_r);

@@ -205,6 +205,25 @@ def test_create_rename_delete_hierarchy(imap):
     m.logout()
 
 
+@pytest.mark.parametrize("name", ["%", "*", "a%b", "Work/*", "x*/y"])
+def test_create_and_rename_refuse_list_wildcards(imap, name):
+    """LIST could not name such a mailbox on its own ("a%" also matches
+    "ab"): neither CREATE nor RENAME makes one (as Dovecot refuses them)."""
+    m = login(imap)
+    quoted = f'"{name}"'  # imaplib sends arguments as they are
+    typ, data = m.create(quoted)
+    assert typ == "NO" and data[0].startswith(b"[CANNOT] Invalid mailbox name: "), data
+    assert b"wildcards" in data[0]
+    assert m.create("Work")[0] == "OK"
+    typ, data = m.rename("Work", quoted)
+    assert typ == "NO" and data[0].startswith(b"[CANNOT] "), data
+    typ, data = m.list('""', "*")
+    names = [ln.rsplit(b' "/" ', 1)[1] for ln in data]
+    assert b'"Work"' in names
+    assert not [n for n in names if b"%" in n or b"*" in n], names
+    m.logout()
+
+
 def test_utf7_names(imap):
     m = login(imap)
     assert m.create("&ZeVnLIqe-")[0] == "OK"  # 日本語

@@ -638,6 +638,51 @@ static void test_keyword_limit_is_a_limit(void **state)
 	store_close(&st);
 }
 
+/* No new folder takes a name with the LIST wildcards (they could not be
+ * listed on their own), neither by CREATE nor as a RENAME target; a folder
+ * that already has such a name still loads, takes mail and can be renamed
+ * away. */
+static void test_folder_wildcards_refused_existing_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = create(f);
+	static const char *const bad[] = {"%", "*", "a%b", "x/*", "Lists/%/y"};
+	const char *why = NULL;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(store_folder_create(st, bad[i], NULL, NULL), -1);
+		assert_false(store_error_is_limit(st));
+		why = NULL;
+		assert_false(store_folder_name_valid(bad[i], &why));
+		assert_non_null(strstr(why, "wildcard"));
+	}
+	assert_true(store_folder_name_valid("100 percent & more", NULL));
+	assert_int_equal(store_folder_create(st, "Work", NULL, NULL), 1);
+	assert_int_equal(store_folder_rename(st, "Work", "W*"), -1);
+	assert_int_equal(folder_id(st, "Work") > 0, 1);
+
+	/* An existing name with a wildcard, as an older version made it. */
+	assert_int_equal(sqlite3_exec(store_db(st),
+	                              "INSERT INTO folders(name, uidvalidity, subscribed) "
+	                              "VALUES ('Old%', 7, 1)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	struct store_folder *list = NULL;
+	size_t n = 0;
+	bool listed = false;
+	assert_int_equal(store_folder_list(st, &list, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		listed |= strcmp(list[i].name, "Old%") == 0;
+	store_folder_list_free(&list, n);
+	assert_true(listed);
+	int64_t old = folder_id(st, "Old%");
+	assert_int_equal(store_append(st, old, "m", 1, 0, 0, NULL, NULL, NULL), 0);
+	assert_int_equal(store_folder_rename(st, "Old%", "Old"), 0);
+	uint64_t count = 0;
+	assert_int_equal(store_message_count(st, folder_id(st, "Old"), &count, NULL), 0);
+	assert_int_equal(count, 1);
+	store_close(&st);
+}
+
 /* ---- rekey ---- */
 
 static void test_rekey(void **state)
@@ -1160,6 +1205,7 @@ int main(void)
 		T(test_expunge_records),
 		T(test_folders_and_transactions),
 		T(test_keyword_limit_is_a_limit),
+		T(test_folder_wildcards_refused_existing_kept),
 		T(test_rekey),
 		T(test_rekey_failure_restores),
 		T(test_rekey_two_phase_abort),
