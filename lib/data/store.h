@@ -76,6 +76,8 @@ struct store_import_stats {
 	size_t leftovers; /* files already imported by an earlier run (crash or
 	                   * concurrent session), unlinked now */
 	size_t bad;       /* files moved to spool/bad */
+	size_t removed;   /* entries that were neither files nor directories
+	                   * (symbolic links, FIFOs...), unlinked: no message */
 	size_t pruned;    /* names dropped from the imported-names table */
 };
 
@@ -273,8 +275,10 @@ int store_rekey(struct store *st, const unsigned char new_mk[STORE_KEY_LEN], con
  * then unlink the files and fsync spool/new. Names already recorded (an
  * earlier run crashed before unlinking) are only unlinked. Files that fail to
  * decrypt or exceed max_size bytes of plaintext are moved to spool/bad and
- * logged. 0 ok (stats filled when not NULL), -1 with *error_r: nothing was
- * committed and no file was removed. */
+ * logged; so are directories. Other entries that are not regular files
+ * (symbolic links, FIFOs...) are never opened: they are unlinked and logged
+ * once. 0 ok (stats filled when not NULL), -1 with *error_r: nothing was
+ * committed and no message file was removed. */
 int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
                        struct store_import_stats *stats, const char **error_r);
 

@@ -374,3 +374,37 @@ def test_literal_too_big_refused(imap):
     line = r.f.readline()
     assert line.startswith(b"b BAD") or line.startswith(b"b NO") or line.startswith(b"* BAD")
     assert r.cmd("c NOOP")[-1] == "c OK NOOP completed."
+
+
+# ---- the spool at login --------------------------------------------------------
+
+def spool_dir(inst, sub):
+    return os.path.join(inst.user_dir("demo@example.test"), "spool", sub)
+
+
+def test_spool_links_and_fifos_removed_and_logged_once(imap):
+    """Symbolic links and FIFOs planted in spool/new under spool names hold no
+    message. The login's sandbox may not move them to spool/bad (Landlock
+    counts that as creating a link or FIFO there): they are removed, one log
+    line each, and the next login has nothing left to say."""
+    new = spool_dir(imap, "new")
+    n = 200
+    for i in range(n):
+        name = os.path.join(new, "%d.%016x" % (1700000000000000 + i, i))
+        if i % 2:
+            os.symlink("/etc/passwd" if i % 4 == 1 else "/nonexistent", name)
+        else:
+            os.mkfifo(name, 0o600)
+    m = login(imap)
+    assert m.select("INBOX") == ("OK", [b"0"])
+    m.logout()
+    assert os.listdir(new) == []
+    bad = spool_dir(imap, "bad")
+    assert not os.path.isdir(bad) or os.listdir(bad) == []
+    lines = [ln for ln in imap.log_text().splitlines() if "spool-" in ln]
+    assert len(lines) == n, lines[:4]
+    assert all("spool-bad " in ln and "ACTION=removed" in ln for ln in lines), lines[:4]
+    m = login(imap)
+    m.logout()
+    assert len([ln for ln in imap.log_text().splitlines() if "spool-" in ln]) == n
+
