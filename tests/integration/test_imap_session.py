@@ -408,3 +408,26 @@ def test_spool_links_and_fifos_removed_and_logged_once(imap):
     m.logout()
     assert len([ln for ln in imap.log_text().splitlines() if "spool-" in ln]) == n
 
+
+def test_login_removes_old_partial_tmp_files(imap):
+    """A delivery killed before its rename leaves a partial file in spool/tmp
+    that was never acknowledged: the login removes it once it is older than a
+    day (SPOOL_TMP_MAX_AGE_S), and leaves a fresh one (a delivery that may
+    still be in progress) alone."""
+    tmp = spool_dir(imap, "tmp")
+    old = os.path.join(tmp, "1600000000000000.00000000000000aa")
+    fresh = os.path.join(tmp, "%d.00000000000000bb" % int(time.time() * 1e6))
+    for path in (old, fresh):
+        with open(path, "wb") as f:
+            f.write(b"age-encryption.org/v1\n-> X25519 partial")
+    day = 24 * 3600
+    os.utime(old, (time.time() - day - 120, time.time() - day - 120))
+    almost = os.path.join(tmp, "1600000000000001.00000000000000cc")
+    with open(almost, "wb") as f:
+        f.write(b"partial")
+    os.utime(almost, (time.time() - day + 600, time.time() - day + 600))
+    m = login(imap)
+    m.logout()
+    assert sorted(os.listdir(tmp)) == sorted([os.path.basename(fresh), os.path.basename(almost)])
+    assert "spool-tmp-removed" in imap.log_text()
+    assert os.path.basename(old) in imap.log_text()
