@@ -159,7 +159,11 @@ int imap_cmd_append(struct imap_sess *s, const struct imapparse_arg *args, size_
 	 * before the OK below. Bare LF and other oddities are kept as sent. */
 	if (store_append(s->st, f.id, msg->str, msg->len, date, flags, buf_cstr(&kw), &uid,
 	                 &modseq) < 0) {
-		imap_no(s, "[SERVERBUG] Append failed.");
+		/* RFC 5530 section 3: a limit of the store is LIMIT. */
+		if (store_error_is_limit(s->st))
+			imap_no(s, "[LIMIT] Append failed: %s.", store_error(s->st));
+		else
+			imap_no(s, "[SERVERBUG] Append failed.");
 		goto out;
 	}
 	imap_publish_change(s, modseq);

@@ -88,7 +88,12 @@ static int copy_or_move(struct imap_sess *s, const struct imapparse_arg *args, s
 	if (store_copy(s->st, s->sel->folder_id, uids, nuids, f.id, move, &src, &dst, &k,
 	               &src_modseq) < 0) {
 		store_rollback(s->st);
-		imap_no(s, "[SERVERBUG] %s failed.", what);
+		/* RFC 5530 section 3: a limit of the store (the target folder
+		 * out of UIDs) is LIMIT. */
+		if (store_error_is_limit(s->st))
+			imap_no(s, "[LIMIT] %s failed: %s.", what, store_error(s->st));
+		else
+			imap_no(s, "[SERVERBUG] %s failed.", what);
 		goto out;
 	}
 	if (k != nuids) {

@@ -242,9 +242,11 @@ int imap_cmd_store(struct imap_sess *s, const struct imapparse_arg *args, size_t
 	struct imap_flag_result *res = NULL;
 	if (imap_flags_apply(s, list, k, op, flags, kw.len ? buf_cstr(&kw) : NULL,
 	                     mods.unchangedsince, mods.modseq, &res) < 0) {
-		const char *why = store_error(s->st);
-		if (strstr(why, "too many keywords") != NULL)
-			imap_no(s, "[LIMIT] Too many keywords on a message (at most %d).",
+		/* RFC 5530 section 3: LIMIT, not SERVERBUG, when the request
+		 * itself is beyond what the store takes; keywords are the only
+		 * limit a flag change can reach. */
+		if (store_error_is_limit(s->st))
+			imap_no(s, "[LIMIT] Too many keywords: a message carries at most %d.",
 			        STORE_KEYWORDS_MAX);
 		else
 			imap_no(s, "[SERVERBUG] Internal error.");

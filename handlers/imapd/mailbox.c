@@ -329,6 +329,20 @@ int imap_cmd_lsub(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 
 /* ---- CREATE / DELETE / RENAME / (UN)SUBSCRIBE ----------------------------- */
 
+/* A name no new folder may take (store_folder_name_valid): '%' and '*',
+ * which LIST could not name unambiguously (RFC 3501 section 6.3.8), and
+ * what the store refuses anyway. Answers NO [CANNOT] (RFC 5530 section 3:
+ * the request can never succeed) and returns true; false when the name is
+ * fine. Existing folders are not checked: they stay usable. */
+static bool mbox_name_refused(struct imap_sess *s, const char *name)
+{
+	const char *why;
+	if (store_folder_name_valid(name, &why))
+		return false;
+	imap_no(s, "[CANNOT] Invalid mailbox name: %s.", why);
+	return true;
+}
+
 static const char *const special_uses[] = {"\\All",  "\\Archive", "\\Drafts", "\\Flagged",
                                            "\\Junk", "\\Sent",    "\\Trash"};
 
@@ -377,6 +391,8 @@ int imap_cmd_create(struct imap_sess *s, const struct imapparse_arg *args, size_
 		imap_no(s, "[ALREADYEXISTS] Mailbox already exists.");
 		goto out;
 	}
+	if (mbox_name_refused(s, buf_cstr(&name)))
+		goto out;
 	struct store_folder f;
 	r = store_folder_get(s->st, buf_cstr(&name), &f);
 	if (r == 1) {
@@ -461,6 +477,8 @@ int imap_cmd_rename(struct imap_sess *s, const struct imapparse_arg *args, size_
 		return 0;
 	}
 	if (imap_mailbox_arg(s, &args[0], &from) < 0 || imap_mailbox_arg(s, &args[1], &to) < 0)
+		goto out;
+	if (strcmp(buf_cstr(&to), "INBOX") != 0 && mbox_name_refused(s, buf_cstr(&to)))
 		goto out;
 	struct store_folder f;
 	int r = store_folder_get(s->st, buf_cstr(&to), &f);

@@ -132,6 +132,42 @@ static void smtp_data_deliver(struct smtp_sess *s)
 	smtp_session_reset(s);
 }
 
+/* ---- the received message ---------------------------------------------- */
+
+/* Whether the message holds a NUL byte. NUL is content only of BODY=
+ * BINARYMIME (RFC 3030 section 3), which is not offered (MAIL refuses the
+ * parameter): 7bit and 8bit data exclude it (RFC 2045 sections 2.7 and 2.8,
+ * RFC 6152) and RFC 5322 keeps it only as obsolete syntax (section 4.1).
+ * Such a message is refused, 554 5.6.0 as for a bare CR or LF, rather than
+ * stored or stripped:
+ *  - stored, it could not be served as received: IMAP literals cannot carry
+ *    NUL (RFC 3501 section 4.3), so FETCH would have to rewrite it (Dovecot
+ *    sends 0x80) and the client would see another message than the one
+ *    stored, signed and counted in RFC822.SIZE;
+ *  - stripped (Postfix's message_strip_characters = \0), it is changed
+ *    without anybody being told, and a DKIM signature over it fails later;
+ *  - refused, the sender gets a bounce and knows. Postfix passes NUL by
+ *    default and offers message_reject_characters = \0 for this choice.
+ * BDAT carries the same content types as DATA here, so the rule is the
+ * same for both. */
+static bool smtp_data_has_nul(const struct buf *msg)
+{
+	return msg->len > 0 && memchr(msg->data, '\0', msg->len) != NULL;
+}
+
+/* The checks at the end of a message (DATA's "." or BDAT LAST): true to
+ * deliver; otherwise the refusal was sent and the transaction is over. */
+static bool smtp_data_message_ok(struct smtp_sess *s, uint64_t total, bool bare)
+{
+	if (!smtp_policy_message_ok(s, total, bare))
+		return false;
+	if (smtp_data_has_nul(&s->msg)) {
+		smtp_reply_refuse_message(s, SMTP_R_NUL_IN_MSG, "data");
+		return false;
+	}
+	return true;
+}
+
 /* ---- DATA -------------------------------------------------------------- */
 
 int smtp_data_check(struct smtp_sess *s, struct smtp_cmd_args *a)
@@ -168,7 +204,7 @@ int smtp_data_proceed(struct smtp_sess *s, struct smtp_cmd_args *a)
 		io_consume(&s->io, smtp_data_feed(&d, p, (size_t)n, &s->msg));
 	}
 	io_set_idle(&s->io, (int)s->srv->conf->smtpd_timeout_ms);
-	if (!smtp_policy_message_ok(s, d.total, d.bare_lf || d.bare_cr)) {
+	if (!smtp_data_message_ok(s, d.total, d.bare_lf || d.bare_cr)) {
 		smtp_session_reset(s);
 		return 0;
 	}
@@ -237,11 +273,13 @@ int smtp_data_bdat_proceed(struct smtp_sess *s, struct smtp_cmd_args *a)
 	if (s->bdat_total > s->srv->conf->max_message_size)
 		s->bdat_failed = true;
 	if (s->bdat_failed) {
-		smtp_reply_reject(s, SMTP_R_SIZE_LIMIT, "bdat");
-		if (a->last)
+		if (a->last) {
+			smtp_reply_refuse_message(s, SMTP_R_SIZE_LIMIT, "bdat");
 			smtp_session_reset(s);
-		else
+		} else {
+			smtp_reply_reject(s, SMTP_R_SIZE_LIMIT, "bdat");
 			smtp_session_state(s, SMTP_ST_BDAT);
+		}
 		return 0;
 	}
 	if (!a->last) {
@@ -249,7 +287,7 @@ int smtp_data_bdat_proceed(struct smtp_sess *s, struct smtp_cmd_args *a)
 		smtp_reply_chunk(s, a->size);
 		return 0;
 	}
-	if (!smtp_policy_message_ok(s, s->msg.len, !smtp_data_clean(s->msg.data, s->msg.len))) {
+	if (!smtp_data_message_ok(s, s->msg.len, !smtp_data_clean(s->msg.data, s->msg.len))) {
 		smtp_session_reset(s);
 		return 0;
 	}

@@ -108,6 +108,7 @@ enum smtp_reply_id {
 	SMTP_R_NO_VALID_RCPT,
 	SMTP_R_MAIL_PARAMS,
 	SMTP_R_BARE_CRLF_MSG,
+	SMTP_R_NUL_IN_MSG,
 	SMTP_R_COUNT,
 };
 
@@ -120,6 +121,10 @@ void smtp_reply_line(struct smtp_sess *s, const char *line);
 /* A refusal: the reply, and a "reject" log event naming the stage. */
 void smtp_reply_reject(struct smtp_sess *s, enum smtp_reply_id id, const char *stage);
 void smtp_reply_reject_line(struct smtp_sess *s, const char *line, const char *stage);
+/* The refusal of a whole received message (after DATA's final "." or BDAT
+ * LAST): one reply, or in LMTP one per accepted recipient (RFC 2033 section
+ * 4.2), each naming it; one "reject" log event either way. */
+void smtp_reply_refuse_message(struct smtp_sess *s, enum smtp_reply_id id, const char *stage);
 /* A client error: a refusal that counts toward SMTP_ERROR_LIMIT. */
 void smtp_reply_error(struct smtp_sess *s, enum smtp_reply_id id, const char *stage);
 void smtp_reply_error_line(struct smtp_sess *s, const char *line, const char *stage);

@@ -56,13 +56,13 @@ bool smtp_policy_rcpt_limits(struct smtp_sess *s, const struct smtp_path *to)
 bool smtp_policy_message_ok(struct smtp_sess *s, uint64_t total, bool bare)
 {
 	if (total > s->srv->conf->max_message_size) {
-		smtp_reply_reject(s, SMTP_R_SIZE_LIMIT, "data");
+		smtp_reply_refuse_message(s, SMTP_R_SIZE_LIMIT, "data");
 		return false;
 	}
 	if (bare) {
 		/* Never normalised: a bare CR or LF is how SMTP smuggling hides a
 		 * second message (RFC 5321 section 2.3.8). */
-		smtp_reply_reject(s, SMTP_R_BARE_CRLF_MSG, "data");
+		smtp_reply_refuse_message(s, SMTP_R_BARE_CRLF_MSG, "data");
 		return false;
 	}
 	return true;

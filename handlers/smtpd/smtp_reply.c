@@ -67,6 +67,9 @@ static const char *const smtp_reply_texts[SMTP_R_COUNT] = {
     /* A bare CR or LF is never normalised: it is how SMTP smuggling hides
      * a second message. */
     [SMTP_R_BARE_CRLF_MSG] = "554 5.6.0 Message contains bare CR or LF (RFC 5321 section 2.3.8)",
+    /* Only BINARYMIME content may hold NUL (RFC 3030 section 3), and it is
+     * not offered: see smtp_data_has_nul. */
+    [SMTP_R_NUL_IN_MSG] = "554 5.6.0 Message contains a NUL byte (RFC 5322 section 3.5)",
 };
 
 const char *smtp_reply_text(enum smtp_reply_id id)
@@ -110,6 +113,22 @@ void smtp_reply_reject_line(struct smtp_sess *s, const char *line, const char *s
 void smtp_reply_reject(struct smtp_sess *s, enum smtp_reply_id id, const char *stage)
 {
 	smtp_reply_reject_line(s, smtp_reply_text(id), stage);
+}
+
+void smtp_reply_refuse_message(struct smtp_sess *s, enum smtp_reply_id id, const char *stage)
+{
+	const char *line = smtp_reply_text(id);
+	if (!smtp_session_lmtp(s) || s->nrcpts == 0) {
+		smtp_reply_reject_line(s, line, stage);
+		return;
+	}
+	/* RFC 2033 section 4.2: the client waits for one reply per accepted
+	 * RCPT; a single one would leave it waiting for the others. */
+	for (size_t g = 0; g < s->nrcpts; g++)
+		smtp_reply_lmtp_fail(s, s->rcpts[g].addr, line);
+	char code[4] = {0};
+	memcpy(code, line, 3);
+	log_event(LOG_NOTICE, "reject", "STAGE", stage, "REASON", line + 4, "CODE", code, NULL);
 }
 
 void smtp_reply_error_line(struct smtp_sess *s, const char *line, const char *stage)

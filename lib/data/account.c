@@ -260,6 +260,13 @@ struct store *account_open_mailbox(const struct conf *c, const char *id,
 		store_close(&st);
 		return NULL;
 	}
+	/* A delivery that died before its rename (an MX child killed mid-DATA)
+	 * leaves a partial file in spool/tmp that was never acknowledged. The
+	 * login removes those older than SPOOL_TMP_MAX_AGE_S, as a Maildir
+	 * reader cleans tmp/ (qmail's maildir(5) says 36 hours); a younger
+	 * file may be a delivery in progress. A failure only delays this. */
+	if (spool_clean_tmp(fd, SPOOL_TMP_MAX_AGE_S, NULL) < 0)
+		log_event(LOG_WARNING, "spool-tmp-clean-failed", "REASON", strerror(errno), NULL);
 	close(fd);
 	return st;
 }

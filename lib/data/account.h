@@ -59,8 +59,9 @@ int account_reset(struct directory *dir, const struct conf *c, const char *addre
 int account_delete(struct directory *dir, const struct conf *c, const char *address,
 		   enum directory_status *status_r, const char **error_r);
 
-/* Open the user's mailbox with mk and import the spool: the store, or NULL
- * with *error_r. */
+/* Open the user's mailbox with mk, import the spool and remove the partial
+ * files of dead deliveries from spool/tmp (spool_clean_tmp): the store, or
+ * NULL with *error_r. */
 struct store *account_open_mailbox(const struct conf *c, const char *id,
 				   const unsigned char mk[KEYWRAP_MK_LEN],
 				   struct store_import_stats *stats, const char **error_r);

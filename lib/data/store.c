@@ -25,6 +25,7 @@ int store_fail(struct store *st, const char *what)
 {
 	const char *msg = st->db != NULL ? sqlite3_errmsg(st->db) : "no database";
 	(void)snprintf(st->err, sizeof(st->err), "%s: %s", what, msg);
+	st->err_limit = false;
 	log_event(LOG_ERR, "store-error", "REASON", st->err, NULL);
 	return -1;
 }
@@ -33,8 +34,22 @@ int store_fail_msg(struct store *st, const char *msg)
 {
 	/* Cut harmlessly as in store_fail; our messages are far shorter. */
 	(void)snprintf(st->err, sizeof(st->err), "%s", msg);
+	st->err_limit = false;
 	log_event(LOG_ERR, "store-error", "REASON", st->err, NULL);
 	return -1;
+}
+
+int store_fail_limit(struct store *st, const char *msg)
+{
+	(void)snprintf(st->err, sizeof(st->err), "%s", msg);
+	st->err_limit = true;
+	log_event(LOG_NOTICE, "store-limit", "REASON", st->err, NULL);
+	return -1;
+}
+
+bool store_error_is_limit(const struct store *st)
+{
+	return st->err_limit;
 }
 
 const char *store_error(const struct store *st)

@@ -76,6 +76,8 @@ struct store_import_stats {
 	size_t leftovers; /* files already imported by an earlier run (crash or
 	                   * concurrent session), unlinked now */
 	size_t bad;       /* files moved to spool/bad */
+	size_t removed;   /* entries that were neither files nor directories
+	                   * (symbolic links, FIFOs...), unlinked: no message */
 	size_t pruned;    /* names dropped from the imported-names table */
 };
 
@@ -105,6 +107,12 @@ void store_trim(struct store *st);
 sqlite3 *store_db(struct store *st);
 /* Message of the last failure on st ("" if none); owned by st. */
 const char *store_error(const struct store *st);
+/* Whether the last failure on st was a limit of the store that the request
+ * ran into (more than STORE_KEYWORDS_MAX keywords on a message, a message
+ * beyond what the store holds, a folder out of UIDs) rather than a fault:
+ * the IMAP server answers these NO [LIMIT] (RFC 5530 section 3), not
+ * [SERVERBUG]. */
+bool store_error_is_limit(const struct store *st);
 
 /* Explicit transactions grouping several calls (IMAP COPY of many messages,
  * for instance). store_begin takes the write lock at once (BEGIN IMMEDIATE)
@@ -128,6 +136,11 @@ int store_folder_get(struct store *st, const char *name, struct store_folder *f)
 /* All folders ordered by name. 0 ok (*list_r owned by the caller, free with
  * store_folder_list_free), -1 error. */
 int store_folder_list(struct store *st, struct store_folder **list_r, size_t *n_r);
+/* Whether name may be given to a new folder (store_folder_create, the target
+ * of store_folder_rename): valid UTF-8 without controls, no empty level,
+ * at most STORE_FOLDER_NAME_MAX bytes, no LIST wildcard '%' or '*'. When
+ * not, *why_r (may be NULL) gets a static reason. Pure. */
+bool store_folder_name_valid(const char *name, const char **why_r);
 /* Create a folder. special_use may be NULL. 1 created (*id_r set when not
  * NULL), 0 already exists, -1 error or invalid name. */
 int store_folder_create(struct store *st, const char *name, const char *special_use, int64_t *id_r);
@@ -262,8 +275,10 @@ int store_rekey(struct store *st, const unsigned char new_mk[STORE_KEY_LEN], con
  * then unlink the files and fsync spool/new. Names already recorded (an
  * earlier run crashed before unlinking) are only unlinked. Files that fail to
  * decrypt or exceed max_size bytes of plaintext are moved to spool/bad and
- * logged. 0 ok (stats filled when not NULL), -1 with *error_r: nothing was
- * committed and no file was removed. */
+ * logged; so are directories. Other entries that are not regular files
+ * (symbolic links, FIFOs...) are never opened: they are unlinked and logged
+ * once. 0 ok (stats filled when not NULL), -1 with *error_r: nothing was
+ * committed and no message file was removed. */
 int store_import_spool(struct store *st, int spool_dirfd, size_t max_size,
                        struct store_import_stats *stats, const char **error_r);
 

@@ -128,15 +128,9 @@ void store_folder_list_free(struct store_folder **list, size_t n)
 	*list = NULL;
 }
 
-/* Folder names: valid UTF-8 without controls, no empty level (no leading,
- * trailing or doubled '/'), bounded. */
-static bool store_folder_name_valid(const char *name)
+/* Valid UTF-8 (RFC 3629) without C0 or C1 controls. */
+static bool store_folder_name_utf8(const unsigned char *p)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > STORE_FOLDER_NAME_MAX || name[0] == '/' || name[n - 1] == '/' ||
-	    strstr(name, "//") != NULL)
-		return false;
-	const unsigned char *p = (const unsigned char *)name;
 	while (*p != '\0') {
 		unsigned char c = *p;
 		size_t more;
@@ -173,10 +167,42 @@ static bool store_folder_name_valid(const char *name)
 	return true;
 }
 
+/* Folder names: valid UTF-8 without controls, no empty level (no leading,
+ * trailing or doubled '/'), bounded, and without the LIST wildcards '%' and
+ * '*'. RFC 3501 section 5.1 does not forbid those two, but a folder named
+ * with them cannot be listed on its own (LIST "" "a%" also matches "ab"),
+ * so, as Dovecot does, none is created; folders that already have such a
+ * name (made by an older version) still load, list and can be renamed away,
+ * because only creation and rename targets are checked. */
+bool store_folder_name_valid(const char *name, const char **why_r)
+{
+	const char *dummy;
+	size_t n = strlen(name);
+	if (why_r == NULL)
+		why_r = &dummy;
+	if (n == 0 || n > STORE_FOLDER_NAME_MAX) {
+		*why_r = "empty or too long";
+		return false;
+	}
+	if (name[0] == '/' || name[n - 1] == '/' || strstr(name, "//") != NULL) {
+		*why_r = "empty hierarchy level";
+		return false;
+	}
+	if (strpbrk(name, "%*") != NULL) {
+		*why_r = "the LIST wildcards % and * are not allowed";
+		return false;
+	}
+	if (!store_folder_name_utf8((const unsigned char *)name)) {
+		*why_r = "invalid UTF-8 or control character";
+		return false;
+	}
+	return true;
+}
+
 int store_folder_create(struct store *st, const char *name, const char *special_use, int64_t *id_r)
 {
 	name = store_canonical_name(name);
-	if (!store_folder_name_valid(name))
+	if (!store_folder_name_valid(name, NULL))
 		return store_fail_msg(st, "invalid folder name");
 	if (store_begin(st) < 0)
 		return -1;
@@ -265,7 +291,7 @@ int store_folder_rename(struct store *st, const char *from, const char *to)
 	struct store_folder f, t;
 	from = store_canonical_name(from);
 	to = store_canonical_name(to);
-	if (!store_folder_name_valid(to) || strcmp(to, "INBOX") == 0)
+	if (!store_folder_name_valid(to, NULL) || strcmp(to, "INBOX") == 0)
 		return store_fail_msg(st, "invalid folder name");
 	if (store_begin(st) < 0)
 		return -1;

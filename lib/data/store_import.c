@@ -171,8 +171,10 @@ static void import_apply_token(struct import_flags *f, const char *t, size_t n)
 				f->flags |= sys[i].bit;
 		return; /* \Recent and unknown system flags: ignored */
 	}
-	if (store_kwset_add(&f->kw, t, n) < 0)
-		log_event(LOG_WARNING, "spool-flag-ignored", "REASON", "invalid keyword", NULL);
+	int rc = store_kwset_add(&f->kw, t, n);
+	if (rc < 0)
+		log_event(LOG_WARNING, "spool-flag-ignored", "REASON",
+		          rc == STORE_KWSET_FULL ? "too many keywords" : "invalid keyword", NULL);
 }
 
 static void import_parse_value(struct import_flags *f, const unsigned char *v, size_t n)
@@ -254,6 +256,41 @@ fail:
 	log_event(LOG_ERR, "spool-set-aside-failed", "FILE", name, "REASON", strerror(errno), NULL);
 }
 
+/* What an entry of spool/new that is not a regular file is, for the log. */
+static const char *import_alien_kind(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return "not a regular file (symbolic link)";
+	if (S_ISFIFO(mode))
+		return "not a regular file (FIFO)";
+	if (S_ISDIR(mode))
+		return "not a regular file (directory)";
+	if (S_ISSOCK(mode))
+		return "not a regular file (socket)";
+	return "not a regular file (device)";
+}
+
+/* Remove an entry of spool/new that is neither a regular file nor a
+ * directory. The MX only ever creates regular files there (O_EXCL, then a
+ * rename), so such an entry holds no message: a symbolic link or FIFO was
+ * planted by something else. It is unlinked (the link itself, never its
+ * target) rather than moved to spool/bad because the POSTAUTH sandbox may not
+ * create symbolic links, FIFOs, sockets or devices, and Landlock counts a
+ * rename into another directory as such a creation (docs/SANDBOX.md): the
+ * move would fail at every login, and every login would log it again. Logged
+ * once, since the entry is then gone. A directory may be created there, so a
+ * directory is set aside like an undecryptable file. */
+static void import_remove_alien(int spool_dirfd, int newfd, int *badfd, const char *name,
+                                const char *kind)
+{
+	if (unlinkat(newfd, name, 0) == 0 || errno == ENOENT) {
+		log_event(LOG_ERR, "spool-bad", "FILE", name, "REASON", kind, "ACTION", "removed",
+		          NULL);
+		return;
+	}
+	import_set_aside(spool_dirfd, newfd, badfd, name, kind);
+}
+
 static int import_folder_id(struct store *st, const char *name, int64_t *id_r)
 {
 	struct store_folder f;
@@ -295,6 +332,7 @@ struct import_run {
 	struct import_list names; /* spool/new, in arrival order */
 	struct import_list done;  /* imported now or before: unlink after COMMIT */
 	struct import_list bad;   /* to move to spool/bad, with their reasons */
+	struct import_list alien; /* links, FIFOs...: to remove, with their kinds */
 	struct buf plain, stripped, kwtext;
 	unsigned char sk[STORE_SEAL_KEY_LEN], sk_old[STORE_SEAL_KEY_LEN];
 	bool have_old;
@@ -373,31 +411,56 @@ static int import_recorded(struct import_run *r, const char *name, const char **
 }
 
 enum import_read_result {
-	IMPORT_READ_OK,   /* r->plain holds the message */
-	IMPORT_READ_GONE, /* vanished: another session imported it meanwhile */
-	IMPORT_READ_BAD,  /* to set aside, *reason_r says why */
+	IMPORT_READ_OK,    /* r->plain holds the message */
+	IMPORT_READ_GONE,  /* vanished: another session imported it meanwhile */
+	IMPORT_READ_BAD,   /* to set aside, *reason_r says why */
+	IMPORT_READ_ALIEN, /* neither a file nor a directory: to remove, *reason_r
+	                    * says what */
 };
 
-/* Open and decrypt one spool file into r->plain, within r->max_size. */
+/* Open and decrypt one spool file into r->plain, within r->max_size. The
+ * entry is looked at before it is opened (a FIFO or device is never opened
+ * when seen), then opened without following a symbolic link and without
+ * blocking (a FIFO swapped in meanwhile), and checked again on the open
+ * descriptor. */
 static enum import_read_result import_read(struct import_run *r, const char *name,
                                            const char **reason_r)
 {
+	struct stat sb;
+	if (fstatat(r->newfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return IMPORT_READ_GONE;
+		*reason_r = "cannot stat";
+		return IMPORT_READ_BAD;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*reason_r = import_alien_kind(sb.st_mode);
+		return S_ISDIR(sb.st_mode) ? IMPORT_READ_BAD : IMPORT_READ_ALIEN;
+	}
 	int fd = openat(r->newfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return IMPORT_READ_GONE;
+		if (errno == ELOOP) {
+			*reason_r = import_alien_kind(S_IFLNK);
+			return IMPORT_READ_ALIEN;
+		}
 		*reason_r = "cannot open";
 		return IMPORT_READ_BAD;
 	}
 	const char *reason = NULL;
-	struct stat sb;
 	buf_reset(&r->plain);
 	int drc = -1;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
-		reason = "not a regular file";
-	else
+	if (fstat(fd, &sb) < 0) {
+		reason = "cannot stat";
+	} else if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		*reason_r = import_alien_kind(sb.st_mode);
+		return S_ISDIR(sb.st_mode) ? IMPORT_READ_BAD : IMPORT_READ_ALIEN;
+	} else {
 		drc = import_decrypt(fd, r->sk, r->have_old ? r->sk_old : NULL, r->max_size,
 		                     &r->plain, &reason);
+	}
 	close(fd);
 	if (drc < 0) {
 		*reason_r = reason != NULL ? reason : "decryption failed";
@@ -488,6 +551,9 @@ static int import_one(struct import_run *r, const struct import_name *e, const c
 		return 0;
 	case IMPORT_READ_BAD:
 		import_list_push(&r->bad, e, reason);
+		return 0;
+	case IMPORT_READ_ALIEN:
+		import_list_push(&r->alien, e, reason);
 		return 0;
 	case IMPORT_READ_OK:
 		break;
@@ -614,7 +680,11 @@ static void import_finish(struct import_run *r)
 	for (size_t i = 0; i < r->bad.n; i++)
 		import_set_aside(r->spool_dirfd, r->newfd, &r->badfd, r->bad.v[i].name,
 		                 r->bad.v[i].reason);
+	for (size_t i = 0; i < r->alien.n; i++)
+		import_remove_alien(r->spool_dirfd, r->newfd, &r->badfd, r->alien.v[i].name,
+		                    r->alien.v[i].reason);
 	r->stats->bad = r->bad.n;
+	r->stats->removed = r->alien.n;
 	if (r->badfd >= 0) {
 		fsync(r->badfd);
 		close(r->badfd);
@@ -623,7 +693,7 @@ static void import_finish(struct import_run *r)
 	 * (a resurrected file is a recorded leftover), but keeps the spool from
 	 * re-growing after a crash. */
 	if (r->newfd >= 0) {
-		if ((r->done.n > 0 || r->bad.n > 0) && fsync(r->newfd) < 0)
+		if ((r->done.n > 0 || r->bad.n > 0 || r->alien.n > 0) && fsync(r->newfd) < 0)
 			log_event(LOG_WARNING, "spool-fsync-failed", "REASON", strerror(errno),
 			          NULL);
 		close(r->newfd);
@@ -636,6 +706,7 @@ static void import_finish(struct import_run *r)
 	free(r->names.v);
 	free(r->done.v);
 	free(r->bad.v);
+	free(r->alien.v);
 }
 
 /* The sequence of docs/STORE.md, "Import": look, load keys, import in one

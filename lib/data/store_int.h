@@ -57,6 +57,7 @@ struct store {
 	bool rekey_pending; /* store_rekey_prepare done, commit or abort due */
 	sqlite3_stmt *stmt[S_COUNT];
 	char err[256];
+	bool err_limit; /* err is a limit of the store (store_fail_limit) */
 };
 
 /* Keys of the meta table (docs/STORE.md, "Schema"). */
@@ -76,6 +77,10 @@ struct store *store_new(sqlite3 *db, const char *path);
 int store_fail(struct store *st, const char *what);
 /* Record msg as st's error and log it. Returns -1. */
 int store_fail_msg(struct store *st, const char *msg);
+/* Record msg as st's error and mark it as a limit of the store that the
+ * request ran into (store_error_is_limit): the caller's input, not a fault,
+ * so it is logged at notice level. Returns -1. */
+int store_fail_limit(struct store *st, const char *msg);
 /* Write a meta row (inside the caller's transaction or autocommit). 0 / -1. */
 int store_meta_put(struct store *st, const char *key, const void *val, size_t len);
 /* Read a meta row of exactly len bytes. 1 found (copied to out), 0 absent,
@@ -140,12 +145,15 @@ struct store_kwset {
 };
 
 void store_kwset_free(struct store_kwset *s);
+/* Result of store_kwset_add and store_kwset_parse when the set would
+ * exceed STORE_KEYWORDS_MAX (a limit, unlike -1, an invalid keyword). */
+#define STORE_KWSET_FULL (-2)
 /* Add one keyword of n bytes: 0 ok (or already present, compared
- * case-insensitively), -1 invalid or too many. */
+ * case-insensitively), -1 invalid, STORE_KWSET_FULL too many. */
 int store_kwset_add(struct store_kwset *s, const char *k, size_t n);
 void store_kwset_remove(struct store_kwset *s, const char *k, size_t n);
 /* Add (or with remove set, remove) each keyword of a space-separated list;
- * NULL is empty. 0 ok, -1 invalid keyword or too many. */
+ * NULL is empty. 0 ok, -1 invalid keyword, STORE_KWSET_FULL too many. */
 int store_kwset_parse(struct store_kwset *s, const char *list, bool remove);
 /* Canonical form into out: sorted case-insensitively, single spaces ("" for
  * none). Sorts s. */

@@ -46,7 +46,9 @@ static ssize_t store_kwset_find(const struct store_kwset *s, const char *k, size
 	return -1;
 }
 
-/* Add one keyword: 0 ok (or already present), -1 invalid or too many. */
+/* Add one keyword: 0 ok (or already present), -1 invalid, STORE_KWSET_FULL
+ * too many: kept apart because a client that sends too many keywords ran
+ * into a limit (RFC 5530 LIMIT), which is not a malformed request. */
 int store_kwset_add(struct store_kwset *s, const char *k, size_t n)
 {
 	if (!store_keyword_valid(k, n))
@@ -54,7 +56,7 @@ int store_kwset_add(struct store_kwset *s, const char *k, size_t n)
 	if (store_kwset_find(s, k, n) >= 0)
 		return 0;
 	if (s->n == STORE_KEYWORDS_MAX)
-		return -1;
+		return STORE_KWSET_FULL;
 	s->kw[s->n++] = mem_strndup(k, n);
 	return 0;
 }
@@ -69,7 +71,8 @@ void store_kwset_remove(struct store_kwset *s, const char *k, size_t n)
 	s->n--;
 }
 
-/* Parse a space-separated list; NULL is empty. 0 ok, -1 invalid keyword. */
+/* Parse a space-separated list; NULL is empty. 0 ok, -1 invalid keyword,
+ * STORE_KWSET_FULL too many. */
 int store_kwset_parse(struct store_kwset *s, const char *list, bool remove)
 {
 	const char *p = list;
@@ -83,10 +86,13 @@ int store_kwset_parse(struct store_kwset *s, const char *list, bool remove)
 			p++;
 		if (p == start)
 			continue;
-		if (remove)
+		if (remove) {
 			store_kwset_remove(s, start, (size_t)(p - start));
-		else if (store_kwset_add(s, start, (size_t)(p - start)) < 0)
-			return -1;
+			continue;
+		}
+		int rc = store_kwset_add(s, start, (size_t)(p - start));
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

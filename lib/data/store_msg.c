@@ -48,7 +48,7 @@ int store_append_locked(struct store *st, int64_t folder_id, const void *data, s
                         uint64_t *modseq_r)
 {
 	if (len > INT32_MAX)
-		return store_fail_msg(st, "message too large for the store");
+		return store_fail_limit(st, "message too large for the store");
 	sqlite3_stmt *s = store_stmt(st, S_FOLDER_COUNTERS);
 	if (s == NULL)
 		return -1;
@@ -65,7 +65,7 @@ int store_append_locked(struct store *st, int64_t folder_id, const void *data, s
 	/* UIDs are 32-bit (RFC 3501 section 2.3.1.1) and UIDNEXT must stay
 	 * representable; a full folder needs a new UIDVALIDITY. */
 	if (uid < 1 || uid >= (int64_t)UINT32_MAX)
-		return store_fail_msg(st, "folder has run out of UIDs");
+		return store_fail_limit(st, "folder has run out of UIDs");
 
 	s = store_stmt(st, S_BODY_INSERT);
 	if (s == NULL)
@@ -107,6 +107,18 @@ int store_append_locked(struct store *st, int64_t folder_id, const void *data, s
 	return 0;
 }
 
+/* Parse a caller's keyword list into kw: 0 ok, -1 with st's error, a limit
+ * (store_error_is_limit) when it names more than STORE_KEYWORDS_MAX. */
+static int store_keywords_parse(struct store *st, struct store_kwset *kw, const char *keywords)
+{
+	int rc = store_kwset_parse(kw, keywords, false);
+	if (rc == STORE_KWSET_FULL)
+		return store_fail_limit(st, "too many keywords");
+	if (rc < 0)
+		return store_fail_msg(st, "invalid keyword");
+	return 0;
+}
+
 int store_append(struct store *st, int64_t folder_id, const void *data, size_t len,
                  int64_t internaldate, unsigned flags, const char *keywords, uint32_t *uid_r,
                  uint64_t *modseq_r)
@@ -114,10 +126,8 @@ int store_append(struct store *st, int64_t folder_id, const void *data, size_t l
 	struct store_kwset kw = {0};
 	struct buf kwtext = BUF_INIT;
 	int rc = -1;
-	if (store_kwset_parse(&kw, keywords, false) < 0) {
-		store_fail_msg(st, "invalid keyword");
+	if (store_keywords_parse(st, &kw, keywords) < 0)
 		goto out;
-	}
 	store_kwset_format(&kw, &kwtext);
 	if (store_begin(st) < 0)
 		goto out;
@@ -296,10 +306,8 @@ int store_set_flags(struct store *st, int64_t folder_id, uint32_t uid, enum stor
 	int ret = -1;
 	flags &= STORE_FLAGS_ALL;
 	/* Validate the argument before taking the lock. */
-	if (store_kwset_parse(&arg, keywords, false) < 0) {
-		store_fail_msg(st, "invalid keyword");
+	if (store_keywords_parse(st, &arg, keywords) < 0)
 		goto out;
-	}
 	if (store_begin(st) < 0)
 		goto out;
 	sqlite3_stmt *s = store_stmt(st, S_MSG_GET);
@@ -333,7 +341,7 @@ int store_set_flags(struct store *st, int64_t folder_id, uint32_t uid, enum stor
 	store_kwset_format(&cur, &before);
 	unsigned newflags = store_flags_apply(op, oldflags, flags);
 	if (store_keywords_apply(op, &cur, &arg) < 0) {
-		store_fail_msg(st, "too many keywords");
+		store_fail_limit(st, "too many keywords on the message");
 		goto rollback;
 	}
 	store_kwset_format(&cur, &after);
@@ -501,7 +509,7 @@ int store_copy(struct store *st, int64_t from_folder, const uint32_t *uids, size
 			goto fail;
 		}
 		if (uidnext >= (int64_t)UINT32_MAX) {
-			store_fail_msg(st, "folder has run out of UIDs");
+			store_fail_limit(st, "folder has run out of UIDs");
 			goto fail;
 		}
 		sqlite3_reset(ins);

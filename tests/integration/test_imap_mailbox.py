@@ -259,6 +259,38 @@ def test_append_capability_advertises_limit(small):
 
 # ---- COPY / MOVE ------------------------------------------------------------------
 
+# ---- limits answer NO [LIMIT] (RFC 5530 section 3) ----------------------------
+
+KEYWORDS_MAX = 64  # STORE_KEYWORDS_MAX, lib/data/store.h
+
+
+def keywords(n, first=0):
+    return " ".join(f"k{i}" for i in range(first, first + n))
+
+
+def test_store_too_many_keywords_is_limit(imap):
+    c = connect(imap)
+    append(c, MSG[0])
+    c.ok("SELECT INBOX")
+    for n in (KEYWORDS_MAX + 1, 5000):
+        for item in ("+FLAGS", "FLAGS", "-FLAGS", "+FLAGS.SILENT"):
+            untagged, status = c.cmd(f"STORE 1 {item} (\\Seen {keywords(n)})")
+            assert status.startswith("NO [LIMIT] "), (item, n, status)
+            assert untagged == []
+    untagged, _ = c.ok("FETCH 1 FLAGS")
+    assert untagged == ["* 1 FETCH (FLAGS (\\Recent))"]
+    # The maximum fits; one more on the message is the same limit.
+    c.ok(f"STORE 1 FLAGS.SILENT ({keywords(KEYWORDS_MAX)})")
+    _, status = c.cmd("STORE 1 +FLAGS (extra)")
+    assert status == f"NO [LIMIT] Too many keywords: a message carries at most {KEYWORDS_MAX}."
+    untagged, _ = c.ok("FETCH 1 FLAGS")
+    assert len(re.search(r"FLAGS \((.*)\)", untagged[0]).group(1).split()) == KEYWORDS_MAX + 1
+    _, status = append(c, MSG[1], flags=keywords(5000))
+    assert status.startswith("NO [LIMIT] "), status
+    assert c.cmd("NOOP")[1] == "OK NOOP completed."
+    c.close()
+
+
 def fill(c, n=3, flags=None):
     for i in range(n):
         append(c, MSG[i], flags=(flags[i] if flags else ""))

@@ -205,6 +205,25 @@ def test_create_rename_delete_hierarchy(imap):
     m.logout()
 
 
+@pytest.mark.parametrize("name", ["%", "*", "a%b", "Work/*", "x*/y"])
+def test_create_and_rename_refuse_list_wildcards(imap, name):
+    """LIST could not name such a mailbox on its own ("a%" also matches
+    "ab"): neither CREATE nor RENAME makes one (as Dovecot refuses them)."""
+    m = login(imap)
+    quoted = f'"{name}"'  # imaplib sends arguments as they are
+    typ, data = m.create(quoted)
+    assert typ == "NO" and data[0].startswith(b"[CANNOT] Invalid mailbox name: "), data
+    assert b"wildcards" in data[0]
+    assert m.create("Work")[0] == "OK"
+    typ, data = m.rename("Work", quoted)
+    assert typ == "NO" and data[0].startswith(b"[CANNOT] "), data
+    typ, data = m.list('""', "*")
+    names = [ln.rsplit(b' "/" ', 1)[1] for ln in data]
+    assert b'"Work"' in names
+    assert not [n for n in names if b"%" in n or b"*" in n], names
+    m.logout()
+
+
 def test_utf7_names(imap):
     m = login(imap)
     assert m.create("&ZeVnLIqe-")[0] == "OK"  # 日本語
@@ -355,3 +374,60 @@ def test_literal_too_big_refused(imap):
     line = r.f.readline()
     assert line.startswith(b"b BAD") or line.startswith(b"b NO") or line.startswith(b"* BAD")
     assert r.cmd("c NOOP")[-1] == "c OK NOOP completed."
+
+
+# ---- the spool at login --------------------------------------------------------
+
+def spool_dir(inst, sub):
+    return os.path.join(inst.user_dir("demo@example.test"), "spool", sub)
+
+
+def test_spool_links_and_fifos_removed_and_logged_once(imap):
+    """Symbolic links and FIFOs planted in spool/new under spool names hold no
+    message. The login's sandbox may not move them to spool/bad (Landlock
+    counts that as creating a link or FIFO there): they are removed, one log
+    line each, and the next login has nothing left to say."""
+    new = spool_dir(imap, "new")
+    n = 200
+    for i in range(n):
+        name = os.path.join(new, "%d.%016x" % (1700000000000000 + i, i))
+        if i % 2:
+            os.symlink("/etc/passwd" if i % 4 == 1 else "/nonexistent", name)
+        else:
+            os.mkfifo(name, 0o600)
+    m = login(imap)
+    assert m.select("INBOX") == ("OK", [b"0"])
+    m.logout()
+    assert os.listdir(new) == []
+    bad = spool_dir(imap, "bad")
+    assert not os.path.isdir(bad) or os.listdir(bad) == []
+    lines = [ln for ln in imap.log_text().splitlines() if "spool-" in ln]
+    assert len(lines) == n, lines[:4]
+    assert all("spool-bad " in ln and "ACTION=removed" in ln for ln in lines), lines[:4]
+    m = login(imap)
+    m.logout()
+    assert len([ln for ln in imap.log_text().splitlines() if "spool-" in ln]) == n
+
+
+def test_login_removes_old_partial_tmp_files(imap):
+    """A delivery killed before its rename leaves a partial file in spool/tmp
+    that was never acknowledged: the login removes it once it is older than a
+    day (SPOOL_TMP_MAX_AGE_S), and leaves a fresh one (a delivery that may
+    still be in progress) alone."""
+    tmp = spool_dir(imap, "tmp")
+    old = os.path.join(tmp, "1600000000000000.00000000000000aa")
+    fresh = os.path.join(tmp, "%d.00000000000000bb" % int(time.time() * 1e6))
+    for path in (old, fresh):
+        with open(path, "wb") as f:
+            f.write(b"age-encryption.org/v1\n-> X25519 partial")
+    day = 24 * 3600
+    os.utime(old, (time.time() - day - 120, time.time() - day - 120))
+    almost = os.path.join(tmp, "1600000000000001.00000000000000cc")
+    with open(almost, "wb") as f:
+        f.write(b"partial")
+    os.utime(almost, (time.time() - day + 600, time.time() - day + 600))
+    m = login(imap)
+    m.logout()
+    assert sorted(os.listdir(tmp)) == sorted([os.path.basename(fresh), os.path.basename(almost)])
+    assert "spool-tmp-removed" in imap.log_text()
+    assert os.path.basename(old) in imap.log_text()

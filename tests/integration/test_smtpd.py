@@ -523,3 +523,91 @@ def test_quota_enforced_at_rcpt(mx):
     with smtplib.SMTP("127.0.0.1", mx.port) as s:
         assert s.sendmail("a@example.org", ["demo@example.test"], BODY) == {}
     assert mx.sealctl("user", "quota", "demo@example.test", "lots", check=False).returncode == 2
+
+
+# ---- NUL bytes: content only of BINARYMIME (RFC 3030), which is not offered --
+
+NUL_BODY = (b"From: Alice <alice@example.org>\r\nTo: demo@example.test\r\n"
+            b"Subject: nul\r\n\r\nbefore\0after\r\n")
+NUL_REPLY = b"5.6.0 Message contains a NUL byte (RFC 5322 section 3.5)"
+
+
+def test_nul_in_data_refused(mx):
+    with smtplib.SMTP("127.0.0.1", mx.port, timeout=10) as s:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail("alice@example.org", ["demo@example.test"], NUL_BODY)
+        assert (e.value.smtp_code, e.value.smtp_error) == (554, NUL_REPLY)
+        # The session goes on: the next message is taken.
+        assert s.sendmail("alice@example.org", ["demo@example.test"], BODY) == {}
+    msgs = mbox_messages(mx, "demo@example.test", mx.pw)
+    assert len(msgs) == 1
+    assert headers_and_rest(msgs[0][1])[1] == BODY
+
+
+def test_nul_in_bdat_refused(mx):
+    r = Raw(mx.port)
+    r.cmd("EHLO c.example")
+    assert code(r.cmd("MAIL FROM:<a@example.org> BODY=BINARYMIME")) == "501"
+    r.cmd("MAIL FROM:<a@example.org> BODY=8BITMIME")
+    r.cmd("RCPT TO:<demo@example.test>")
+    r.send(b"BDAT 10\r\n" + NUL_BODY[:10])
+    assert code(r.reply()) == "250"
+    rest = NUL_BODY[10:]
+    r.send(b"BDAT %d LAST\r\n%s" % (len(rest), rest))
+    assert r.reply() == ["554 " + NUL_REPLY.decode() + "\r\n"]
+    assert code(r.cmd("NOOP")) == "250"
+    r.close()
+    assert spool_files(mx, "demo@example.test") == []
+
+
+def lmtp_session(sock_path, rcpts):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock_path)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    s.sendall(b"LHLO x\r\n")
+    while f.readline()[3:4] != b" ":
+        pass
+    s.sendall(b"MAIL FROM:<a@example.org>\r\n" +
+              b"".join(b"RCPT TO:<%s>\r\n" % r.encode() for r in rcpts))
+    for _ in range(1 + len(rcpts)):  # MAIL, then each RCPT
+        assert f.readline().startswith(b"250")
+    return s, f
+
+
+@pytest.mark.parametrize("body,reply", [
+    (NUL_BODY, NUL_REPLY),
+    (b"Subject: x\r\n\r\nbare\nLF\r\n", b"5.6.0 Message contains bare CR or LF"),
+])
+def test_lmtp_refusal_one_reply_per_recipient(inst, body, reply):
+    """A refused message gets as many replies as accepted recipients (RFC
+    2033 section 4.2), through DATA and through BDAT LAST."""
+    inst.setup_domain()
+    pw = inst.add_user("demo@example.test")
+    inst.add_user("other@example.test", "other-pw")
+    sock = inst.start("lmtpd", unix=os.path.join(inst.run_dir, "lmtp"))
+    rcpts = ["demo@example.test", "other@example.test"]
+    for bdat in (False, True):
+        s, f = lmtp_session(sock, rcpts)
+        if bdat:
+            s.sendall(b"BDAT %d LAST\r\n%s" % (len(body), body))
+        else:
+            s.sendall(b"DATA\r\n")
+            assert f.readline().startswith(b"354")
+            s.sendall(body + b".\r\n")
+        for r in rcpts:
+            line = f.readline()
+            assert line.startswith(b"554 <%s> " % r.encode() + reply), line
+        s.sendall(b"NOOP\r\n")
+        assert f.readline().startswith(b"250"), "one reply too many"
+        s.close()
+    with smtplib.LMTP(sock, timeout=10) as c:
+        if body == NUL_BODY:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                c.sendmail("alice@example.org", ["demo@example.test"], body)
+            assert e.value.smtp_code == 554
+            assert e.value.smtp_error == b"<demo@example.test> " + NUL_REPLY
+        assert c.sendmail("alice@example.org", ["demo@example.test"], BODY) == {}
+    assert len(mbox_messages(inst, "demo@example.test", pw)) == 1
+    assert spool_files(inst, "other@example.test") == []

@@ -112,12 +112,38 @@ static void test_lmtp_replies(void **state)
 	io_cleanup(&f.s.io);
 }
 
+/* The refusal of a whole message: one line in SMTP; in LMTP one per
+ * accepted recipient (RFC 2033 section 4.2), or the client waits forever. */
+static void test_refuse_message(void **state)
+{
+	struct fixture f;
+	struct smtp_rcpt rcpts[2];
+	memset(rcpts, 0, sizeof(rcpts));
+	memcpy(rcpts[0].addr, "a@example.test", 15);
+	memcpy(rcpts[1].addr, "b@example.test", 15);
+	fixture_init(&f, SMTP_MODE_MX);
+	f.s.rcpts = rcpts;
+	f.s.nrcpts = 2;
+	smtp_reply_refuse_message(&f.s, SMTP_R_NUL_IN_MSG, "data");
+	assert_out(&f, "554 5.6.0 Message contains a NUL byte (RFC 5322 section 3.5)\r\n");
+	io_cleanup(&f.s.io);
+	fixture_init(&f, SMTP_MODE_LMTP);
+	f.s.rcpts = rcpts;
+	f.s.nrcpts = 2;
+	smtp_reply_refuse_message(&f.s, SMTP_R_NUL_IN_MSG, "data");
+	assert_out(&f, "554 <a@example.test> 5.6.0 Message contains a NUL byte (RFC 5322 section "
+	               "3.5)\r\n554 <b@example.test> 5.6.0 Message contains a NUL byte (RFC 5322 "
+	               "section 3.5)\r\n");
+	io_cleanup(&f.s.io);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_reply_well_formed),
 	    cmocka_unit_test(test_formatted_replies),
 	    cmocka_unit_test(test_lmtp_replies),
+	    cmocka_unit_test(test_refuse_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

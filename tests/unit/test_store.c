@@ -574,6 +574,115 @@ static void test_folders_and_transactions(void **state)
 	store_close(&st);
 }
 
+/* A keyword list of n distinct keywords "k0 k1 ...". */
+static void keyword_list(struct buf *b, unsigned first, unsigned n)
+{
+	buf_reset(b);
+	buf_append_str(b, "");
+	for (unsigned i = 0; i < n; i++)
+		buf_printf(b, "%sk%u", i ? " " : "", first + i);
+}
+
+/* More keywords than a message may carry is a limit the request ran into
+ * (the IMAP server answers NO [LIMIT], RFC 5530), never a database fault;
+ * nothing changes. An invalid keyword or a missing folder is no limit. */
+static void test_keyword_limit_is_a_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = create(f);
+	int64_t inbox = folder_id(st, "INBOX");
+	uint64_t m0 = 0, m1 = 0;
+	struct buf kw = BUF_INIT;
+	struct store_msg m;
+	assert_int_equal(store_append(st, inbox, "a", 1, 0, 0, NULL, NULL, &m0), 0);
+	static const enum store_flag_op ops[] = {STORE_FLAGS_ADD, STORE_FLAGS_REPLACE,
+	                                         STORE_FLAGS_REMOVE};
+	static const unsigned counts[] = {STORE_KEYWORDS_MAX + 1, 5000};
+	for (size_t c = 0; c < 2; c++) {
+		keyword_list(&kw, 0, counts[c]);
+		for (size_t o = 0; o < 3; o++) {
+			assert_int_equal(store_set_flags(st, inbox, 1, ops[o], STORE_FLAG_SEEN,
+			                                 buf_cstr(&kw), 0, NULL),
+			                 -1);
+			assert_true(store_error_is_limit(st));
+		}
+		assert_int_equal(store_append(st, inbox, "b", 1, 0, 0, buf_cstr(&kw), NULL, NULL),
+		                 -1);
+		assert_true(store_error_is_limit(st));
+	}
+	assert_int_equal(store_message_get(st, inbox, 1, &m), 1);
+	assert_int_equal(m.flags, 0);
+	assert_string_equal(m.keywords, "");
+	assert_int_equal(m.modseq, m0);
+	store_msg_clear(&m);
+
+	/* Exactly the maximum fits; one more on the message is the limit. */
+	keyword_list(&kw, 0, STORE_KEYWORDS_MAX);
+	assert_int_equal(store_set_flags(st, inbox, 1, STORE_FLAGS_ADD, 0, buf_cstr(&kw), 0, &m1),
+	                 1);
+	assert_int_equal(store_set_flags(st, inbox, 1, STORE_FLAGS_ADD, 0, "extra", 0, NULL), -1);
+	assert_true(store_error_is_limit(st));
+	assert_int_equal(store_message_get(st, inbox, 1, &m), 1);
+	assert_int_equal(m.modseq, m1);
+	assert_null(strstr(m.keywords, "extra"));
+	store_msg_clear(&m);
+
+	/* Not limits: an invalid keyword, an unknown folder. */
+	assert_int_equal(store_set_flags(st, inbox, 1, STORE_FLAGS_ADD, 0, "a(b", 0, NULL), -1);
+	assert_false(store_error_is_limit(st));
+	assert_int_equal(store_set_flags(st, inbox, 1, STORE_FLAGS_ADD, 0, "extra", 0, NULL), -1);
+	assert_true(store_error_is_limit(st));
+	assert_int_equal(store_append(st, 9999, "x", 1, 0, 0, NULL, NULL, NULL), -1);
+	assert_false(store_error_is_limit(st));
+	buf_free(&kw);
+	store_close(&st);
+}
+
+/* No new folder takes a name with the LIST wildcards (they could not be
+ * listed on their own), neither by CREATE nor as a RENAME target; a folder
+ * that already has such a name still loads, takes mail and can be renamed
+ * away. */
+static void test_folder_wildcards_refused_existing_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = create(f);
+	static const char *const bad[] = {"%", "*", "a%b", "x/*", "Lists/%/y"};
+	const char *why = NULL;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(store_folder_create(st, bad[i], NULL, NULL), -1);
+		assert_false(store_error_is_limit(st));
+		why = NULL;
+		assert_false(store_folder_name_valid(bad[i], &why));
+		assert_non_null(strstr(why, "wildcard"));
+	}
+	assert_true(store_folder_name_valid("100 percent & more", NULL));
+	assert_int_equal(store_folder_create(st, "Work", NULL, NULL), 1);
+	assert_int_equal(store_folder_rename(st, "Work", "W*"), -1);
+	assert_int_equal(folder_id(st, "Work") > 0, 1);
+
+	/* An existing name with a wildcard, as an older version made it. */
+	assert_int_equal(sqlite3_exec(store_db(st),
+	                              "INSERT INTO folders(name, uidvalidity, subscribed) "
+	                              "VALUES ('Old%', 7, 1)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	struct store_folder *list = NULL;
+	size_t n = 0;
+	bool listed = false;
+	assert_int_equal(store_folder_list(st, &list, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		listed |= strcmp(list[i].name, "Old%") == 0;
+	store_folder_list_free(&list, n);
+	assert_true(listed);
+	int64_t old = folder_id(st, "Old%");
+	assert_int_equal(store_append(st, old, "m", 1, 0, 0, NULL, NULL, NULL), 0);
+	assert_int_equal(store_folder_rename(st, "Old%", "Old"), 0);
+	uint64_t count = 0;
+	assert_int_equal(store_message_count(st, folder_id(st, "Old"), &count, NULL), 0);
+	assert_int_equal(count, 1);
+	store_close(&st);
+}
+
 /* ---- rekey ---- */
 
 static void test_rekey(void **state)
@@ -1095,6 +1204,8 @@ int main(void)
 		T(test_flags_and_modseq),
 		T(test_expunge_records),
 		T(test_folders_and_transactions),
+		T(test_keyword_limit_is_a_limit),
+		T(test_folder_wildcards_refused_existing_kept),
 		T(test_rekey),
 		T(test_rekey_failure_restores),
 		T(test_rekey_two_phase_abort),

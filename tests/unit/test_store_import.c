@@ -259,6 +259,55 @@ static void test_not_regular_file_set_aside(void **state)
 	store_close(&st);
 }
 
+/* A symbolic link, a FIFO and a socket under spool names hold no message
+ * (the MX writes regular files only): they are removed, never opened (a FIFO
+ * would block a reader) nor followed, and not moved to spool/bad (which the
+ * sandbox forbids for them); the link's target is untouched, the mail around
+ * them imports, and the next import finds nothing left to log. */
+static void test_links_and_fifos_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = create(f);
+	char target[128], name[SPOOL_NAME_MAX + 8];
+	deliver(f, f->pk, NULL, "Subject: a\r\n\r\n", NULL);
+	/* The link points at a valid sealed message: following it would
+	 * import that message (and unlink only the link). */
+	char sealed[SPOOL_NAME_MAX];
+	deliver(f, f->pk, NULL, "Subject: elsewhere\r\n\r\n", sealed);
+	FMT(name, "new/%s", sealed);
+	FMT(target, "%s/elsewhere", f->dir);
+	char from[256];
+	FMT(from, "%s/spool/%s", f->dir, name);
+	assert_int_equal(rename(from, target), 0);
+	FMT(name, "new/%lld.00000000000000a1", 3000000LL);
+	assert_int_equal(symlinkat(target, f->spoolfd, name), 0);
+	FMT(name, "new/%lld.00000000000000a2", 3000001LL);
+	assert_int_equal(symlinkat("/nonexistent", f->spoolfd, name), 0);
+	FMT(name, "new/%lld.00000000000000b1", 3000002LL);
+	assert_int_equal(mkfifoat(f->spoolfd, name, 0600), 0);
+	FMT(name, "new/%lld.00000000000000c1", 3000003LL);
+	assert_int_equal(mknodat(f->spoolfd, name, S_IFSOCK | 0600, 0), 0);
+	deliver(f, f->pk, NULL, "Subject: b\r\n\r\n", NULL);
+
+	struct store_import_stats stats;
+	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, &stats, NULL), 0);
+	assert_int_equal(stats.imported, 2);
+	assert_int_equal(stats.removed, 4);
+	assert_int_equal(stats.bad, 0);
+	assert_int_equal(count_dir(f, "new"), 0);
+	assert_int_equal(count_dir(f, "bad"), 0);
+	assert_int_equal(inbox_count(st), 2);
+	struct stat sb;
+	assert_int_equal(stat(target, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(count_rows(st, "SELECT count(*) FROM spool_imported "
+	                                "WHERE name LIKE '300000%'"),
+	                 0);
+	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, &stats, NULL), 0);
+	assert_int_equal(stats.removed + stats.bad + stats.imported, 0);
+	store_close(&st);
+}
+
 /* Inside the caller's transaction the import refuses: its COMMIT must be
  * durable before any unlink. Nothing is imported or removed. */
 static void test_inside_transaction_refused(void **state)
@@ -342,13 +391,10 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_empty_spool_takes_no_lock),
-	    T(test_reimport_after_commit_is_noop),
-	    T(test_recorded_name_not_imported_again),
-	    T(test_not_regular_file_set_aside),
-	    T(test_inside_transaction_refused),
-	    T(test_failed_import_keeps_spool),
-	    T(test_route_name_too_long),
+	    T(test_empty_spool_takes_no_lock),        T(test_reimport_after_commit_is_noop),
+	    T(test_recorded_name_not_imported_again), T(test_not_regular_file_set_aside),
+	    T(test_links_and_fifos_removed),          T(test_inside_transaction_refused),
+	    T(test_failed_import_keeps_spool),        T(test_route_name_too_long),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
