@@ -4,15 +4,24 @@
  * CHANGEDSINCE, VANISHED) and BINARY / BINARY.SIZE (RFC 3516; answered when
  * asked, not advertised).
  *
- * Each message's response is assembled first (text plus references to byte
- * ranges of the raw message) and written only when complete, so a message
- * that cannot be answered leaves no half-written line; the ranges are then
- * streamed from the store in chunks. Where RFC 3501 leaves a choice we answer
- * as Dovecot does: a section that does not exist is an empty string, NUL
- * bytes in a literal become 0x80, a message expunged by another session is
- * skipped and the command ends "OK [EXPUNGEISSUED]" (RFC 2180 section 4.1.2,
- * RFC 5530; Dovecot answers OK rather than NO because clients treat a NO
- * FETCH as fatal). Trust: post-auth; message content is untrusted. */
+ * Each message's response is assembled first (text plus a description of
+ * every literal) and written only when complete, so a message that cannot be
+ * answered leaves no half-written line. No literal is ever held whole in
+ * memory: a literal is a generator (a range of the raw message, a body
+ * decoded as RFC 3516 asks, or the fields of a header) that is run once to
+ * learn its length (the IMAP literal announces it first, RFC 3501 section
+ * 4.3) and once more to send it, in FETCH_CHUNK pieces through lib/sys/io.c,
+ * whose queue is flushed, waiting for the client, beyond 64 KiB. So a FETCH
+ * holds its line, a few chunks and one message's parse, whatever the number
+ * of items and whether the client reads; a client that stops reading blocks
+ * this process until the idle timeout ends the session.
+ *
+ * Where RFC 3501 leaves a choice we answer as Dovecot does: a section that
+ * does not exist is an empty string, NUL bytes in a literal become 0x80, a
+ * message expunged by another session is skipped and the command ends "OK
+ * [EXPUNGEISSUED]" (RFC 2180 section 4.1.2, RFC 5530; Dovecot answers OK
+ * rather than NO because clients treat a NO FETCH as fatal). Trust:
+ * post-auth; message content is untrusted. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +40,40 @@
 /* After a message with this much literal data, end the read snapshot (the
  * client may have been slow to take it). */
 #define FETCH_RELEASE_BYTES (1u << 20)
+/* Decoded sizes remembered per message: a client asking for one part many
+ * times costs one counting pass, not one per item. */
+#define FETCH_MEASURE_MAX 8
+#define FETCH_NO_NUL      UINT64_MAX
+
+/* What a literal is made of, produced anew each time it is needed. */
+enum fetch_gen_kind {
+	FETCH_GEN_RAW,    /* raw bytes [off, off + len) */
+	FETCH_GEN_BINARY, /* raw [0, hdr_len), then [off, off + len) decoded by cte */
+	FETCH_GEN_FIELDS, /* the header at [off, off + len) filtered by att */
+	FETCH_GEN_HEADER, /* the message's header as parsed (mi->header) */
+};
+
+struct fetch_gen {
+	enum fetch_gen_kind kind;
+	uint64_t hdr_len;
+	uint64_t off, len;
+	enum codec_cte cte;
+	bool root_hdr;                         /* FIELDS: the message's header (mi->header) */
+	const struct imapparse_fetch_att *att; /* FIELDS: which fields */
+};
+
+/* A generator's whole output: its length and where its NUL bytes are. */
+struct fetch_measure {
+	struct fetch_gen g;
+	uint64_t total;
+	uint64_t first_nul, last_nul; /* FETCH_NO_NUL: none */
+};
 
 struct fetch_piece {
-	size_t at;         /* position in the line buffer where the range goes */
-	uint64_t off, len; /* range of the raw message */
+	size_t at;           /* position in the line buffer where the literal goes */
+	struct fetch_gen g;  /* what to produce */
+	uint64_t start, len; /* the window of its output that is sent (partial) */
+	bool nul_to_80;      /* a literal, not a literal8: NUL is sent as 0x80 */
 };
 
 struct fetch_ctx {
@@ -57,6 +96,9 @@ struct fetch_ctx {
 	bool expunged;      /* a message vanished under us */
 	bool cte_error;     /* BINARY met an unknown encoding */
 	unsigned char *chunk;
+	struct buf dec; /* one chunk decoded (at most FETCH_CHUNK and the QP hold-back) */
+	struct fetch_measure measured[FETCH_MEASURE_MAX];
+	size_t nmeasured; /* of the current message */
 };
 
 static const struct imapparse_fetch_att fetch_att_uid = {.kind = IMAPPARSE_FETCH_UID};
@@ -84,32 +126,34 @@ static void fetch_internaldate(struct buf *b, int64_t t)
 	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
 }
 
-/* A literal from memory; NUL becomes 0x80 unless a literal8 may carry it. */
-static void fetch_literal_mem(struct buf *line, const unsigned char *d, size_t n, bool literal8)
+/* Announce a literal of len bytes of g's output from start, to be produced
+ * when the response is written. tilde: a literal8 (RFC 3516 section 4.2,
+ * only when the bytes hold a NUL). */
+static void fetch_literal_gen(struct fetch_ctx *c, const struct fetch_gen *g, uint64_t start,
+                              uint64_t len, bool tilde)
 {
-	bool nul = memchr(d, 0, n) != NULL;
-	buf_printf(line, "%s{%zu}\r\n", literal8 && nul ? "~" : "", n);
-	size_t start = line->len;
-	buf_append(line, d, n);
-	if (nul && !literal8) {
-		for (unsigned char *p = line->data + start;
-		     (p = memchr(p, 0, line->len - (size_t)(p - line->data))) != NULL;)
-			*p++ = 0x80;
-	}
-}
-
-/* A literal streamed from the raw message when the response is written. */
-static void fetch_literal_raw(struct fetch_ctx *c, uint64_t off, uint64_t len)
-{
-	buf_printf(&c->line, "{%llu}\r\n", (unsigned long long)len);
+	buf_printf(&c->line, "%s{%llu}\r\n", tilde ? "~" : "", (unsigned long long)len);
 	if (len == 0)
 		return;
 	if (c->npieces == c->pieces_cap) {
 		c->pieces_cap = c->pieces_cap ? c->pieces_cap * 2 : 8;
 		c->pieces = mem_realloc(c->pieces, c->pieces_cap, sizeof(*c->pieces));
 	}
-	c->pieces[c->npieces++] = (struct fetch_piece){c->line.len, off, len};
+	/* RFC 3501 CHAR8 excludes NUL; Dovecot sends 0x80. A literal8 carries
+	 * NUL as it is. */
+	c->pieces[c->npieces++] = (struct fetch_piece){.at = c->line.len,
+	                                               .g = *g,
+	                                               .start = start,
+	                                               .len = len,
+	                                               .nul_to_80 = g->kind != FETCH_GEN_BINARY};
 	c->raw_bytes += len;
+}
+
+/* A literal of the raw message's bytes [off, off + len). */
+static void fetch_literal_raw(struct fetch_ctx *c, uint64_t off, uint64_t len)
+{
+	struct fetch_gen g = {.kind = FETCH_GEN_RAW, .off = off, .len = len};
+	fetch_literal_gen(c, &g, 0, len, false);
 }
 
 /* Clip [0, total) to the partial <origin.length> of att (RFC 3501 section
@@ -163,25 +207,7 @@ static void fetch_header_filter(const unsigned char *hdr, size_t len,
 	buf_append(out, "\r\n", 2);
 }
 
-/* ---- content-transfer decoding for BINARY (RFC 3516 section 4.2) ------------ */
-
-/* 1 decoded into out, 0 unknown encoding (RFC 3516 UNKNOWN-CTE). */
-static int fetch_decode(const char *enc, const unsigned char *in, size_t n, struct buf *out)
-{
-	/* The search index decodes with the same lenient decoders (RFC 2045
-	 * sections 6.7 and 6.8): a malformed '=' stays as it is, bytes outside
-	 * the base64 alphabet are skipped. */
-	return codec_body_decode(codec_cte_lookup(enc), in, n, out);
-}
-
 /* ---- sections ---------------------------------------------------------------- */
-
-/* What a section refers to: a range of the raw message, or bytes in mem. */
-struct fetch_data {
-	bool in_mem;
-	uint64_t off, len;
-	struct buf mem;
-};
 
 /* Read n raw bytes at off into b. 0 / -1. */
 static int fetch_read(struct fetch_ctx *c, uint64_t off, uint64_t n, struct buf *b)
@@ -209,31 +235,33 @@ static struct mime_part *fetch_find_part(struct fetch_ctx *c, const struct imapp
 	return part;
 }
 
-/* Resolve a BODY[section] (RFC 3501 section 6.4.5) to its data. A part that
- * does not exist, or HEADER/TEXT of a part that is not message/rfc822, is the
- * empty string, as Dovecot answers. 0 ok, -1 store error. */
-static int fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *a,
-                         struct fetch_data *d)
+/* Resolve a BODY[section] (RFC 3501 section 6.4.5) to what produces it: a
+ * range of the raw message, or the fields of a header. A part that does not
+ * exist, or HEADER/TEXT of a part that is not message/rfc822, is the empty
+ * string, as Dovecot answers. */
+static void fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *a,
+                          struct fetch_gen *d)
 {
 	const struct imap_msginfo *mi = c->mi;
 	uint64_t raw = imap_msgcache_raw_size(c->mc);
 	memset(d, 0, sizeof(*d));
+	d->kind = FETCH_GEN_RAW;
 	uint64_t hoff = 0, hlen = 0, boff = 0, blen = 0;
-	const unsigned char *hdr_mem = NULL;
+	bool root_hdr = false;
 	if (a->nparts == 0) {
-		hdr_mem = mi->header;
+		root_hdr = true;
 		hlen = mi->header_len;
 		boff = hlen;
 		blen = raw >= hlen ? raw - hlen : 0;
 		if (a->text == IMAPPARSE_SECTION_NONE) {
 			d->off = 0;
 			d->len = raw;
-			return 0;
+			return;
 		}
 	} else {
 		struct mime_part *part = fetch_find_part(c, a);
 		if (part == NULL)
-			return 0;
+			return;
 		switch (a->text) {
 		case IMAPPARSE_SECTION_NONE:
 			d->off = part->body_off;
@@ -247,7 +275,7 @@ static int fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *
 			break;
 		}
 		if (!(part->flags & MIME_PART_MESSAGE) || part->children == NULL)
-			return 0;
+			return;
 		hoff = part->children->hdr_off;
 		hlen = part->children->hdr_size;
 		boff = part->children->body_off;
@@ -263,21 +291,15 @@ static int fetch_section(struct fetch_ctx *c, const struct imapparse_fetch_att *
 		d->len = blen;
 		break;
 	case IMAPPARSE_SECTION_HEADER_FIELDS:
-	case IMAPPARSE_SECTION_HEADER_FIELDS_NOT: {
-		struct buf tmp = BUF_INIT;
-		if (hdr_mem == NULL) {
-			if (hoff > raw || hlen > raw - hoff ||
-			    fetch_read(c, hoff, hlen, &tmp) < 0) {
-				buf_free(&tmp);
-				return hoff > raw || hlen > raw - hoff ? 0 : -1;
-			}
-			hdr_mem = tmp.data != NULL ? tmp.data : (const unsigned char *)"";
-		}
-		d->in_mem = true;
-		fetch_header_filter(hdr_mem, (size_t)hlen, a, &d->mem);
-		buf_free(&tmp);
-		return 0;
-	}
+	case IMAPPARSE_SECTION_HEADER_FIELDS_NOT:
+		if (!root_hdr && (hoff > raw || hlen > raw - hoff))
+			return;
+		d->kind = FETCH_GEN_FIELDS;
+		d->root_hdr = root_hdr;
+		d->att = a;
+		d->off = hoff;
+		d->len = hlen;
+		return;
 	default:
 		break;
 	}
@@ -286,36 +308,227 @@ check:
 	 * body; still, never trust them beyond the raw size. */
 	if (d->off > raw || d->len > raw - d->off)
 		d->off = d->len = 0;
-	return 0;
 }
 
 /* BINARY[section] / BINARY.SIZE (RFC 3516): the part's body with its
  * content-transfer-encoding removed (composite parts as they are; BINARY[]
- * is the header and the decoded body). 1 ok, 0 unknown encoding, -1 error. */
-static int fetch_binary(struct fetch_ctx *c, const struct imapparse_fetch_att *a, struct buf *out)
+ * is the header and the decoded body). 1 ok, 0 unknown encoding (RFC 3516
+ * UNKNOWN-CTE). */
+static int fetch_binary(struct fetch_ctx *c, const struct imapparse_fetch_att *a,
+                        struct fetch_gen *g)
 {
 	struct mime_part *part = a->nparts ? fetch_find_part(c, a) : c->mi->tree;
 	uint64_t raw = imap_msgcache_raw_size(c->mc);
-	if (part == NULL)
+	memset(g, 0, sizeof(*g));
+	g->kind = FETCH_GEN_BINARY;
+	g->cte = CODEC_CTE_IDENTITY;
+	if (part == NULL || part->body_off > raw || part->body_size > raw - part->body_off)
 		return 1;
-	if (part->body_off > raw || part->body_size > raw - part->body_off)
-		return 1;
-	if (a->nparts == 0 && fetch_read(c, 0, part->body_off, out) < 0)
-		return -1;
-	struct buf body = BUF_INIT;
-	if (fetch_read(c, part->body_off, part->body_size, &body) < 0) {
-		buf_free(&body);
-		return -1;
+	/* The search index decodes with the same lenient decoders (RFC 2045
+	 * sections 6.7 and 6.8): a malformed '=' stays as it is, bytes outside
+	 * the base64 alphabet are skipped. */
+	if (!(part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)))
+		g->cte = codec_cte_lookup(part->encoding);
+	if (g->cte == CODEC_CTE_UNKNOWN)
+		return 0;
+	g->hdr_len = a->nparts == 0 ? part->body_off : 0;
+	g->off = part->body_off;
+	g->len = part->body_size;
+	return 1;
+}
+
+/* ---- generators: a literal produced in chunks -------------------------------- */
+
+enum fetch_sink_mode {
+	FETCH_SINK_COUNT, /* the length and the first and last NUL of the whole output */
+	FETCH_SINK_NUL,   /* whether the window holds a NUL */
+	FETCH_SINK_SEND,  /* the window, to the client */
+};
+
+struct fetch_sink {
+	enum fetch_sink_mode mode;
+	uint64_t pos;        /* bytes produced so far */
+	uint64_t start, end; /* the window (NUL, SEND) */
+	uint64_t first_nul, last_nul;
+	uint64_t sent;
+	bool nul_found;
+	bool nul_to_80;
+	bool done; /* nothing more is needed: producing may stop */
+	struct io *io;
+};
+
+/* Take n produced bytes (p is scratch: SEND may rewrite NUL bytes in it).
+ * 0, or -1 when the client connection failed. */
+static int fetch_sink_put(struct fetch_sink *k, unsigned char *p, size_t n)
+{
+	uint64_t pos = k->pos;
+	k->pos += n;
+	if (n == 0)
+		return 0;
+	if (k->mode == FETCH_SINK_COUNT) {
+		for (unsigned char *z = p; (z = memchr(z, 0, n - (size_t)(z - p))) != NULL; z++) {
+			if (k->first_nul == FETCH_NO_NUL)
+				k->first_nul = pos + (uint64_t)(z - p);
+			k->last_nul = pos + (uint64_t)(z - p);
+		}
+		return 0;
 	}
-	int r;
-	if (part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) {
-		buf_append(out, body.data, body.len);
-		r = 1;
-	} else {
-		r = fetch_decode(part->encoding, body.data, body.len, out);
+	if (k->pos <= k->start)
+		return 0;
+	if (k->pos >= k->end)
+		k->done = true;
+	if (pos >= k->end)
+		return 0;
+	size_t skip = pos < k->start ? (size_t)(k->start - pos) : 0;
+	size_t take = (size_t)((k->pos < k->end ? k->pos : k->end) - pos) - skip;
+	p += skip;
+	if (k->mode == FETCH_SINK_NUL) {
+		if (memchr(p, 0, take) != NULL)
+			k->nul_found = k->done = true;
+		return 0;
 	}
-	buf_free(&body);
+	if (k->nul_to_80)
+		for (unsigned char *z = p; (z = memchr(z, 0, take - (size_t)(z - p))) != NULL;)
+			*z++ = 0x80;
+	io_write(k->io, p, take);
+	k->sent += take;
+	return k->io->write_failed ? -1 : 0;
+}
+
+/* Produce the raw bytes [off, off + len), decoded by dec when not NULL. 0,
+ * or -1 (store error, client gone). */
+static int fetch_gen_range(struct fetch_ctx *c, uint64_t off, uint64_t len, struct codec_body *dec,
+                           struct fetch_sink *k)
+{
+	struct codec_out o;
+	for (uint64_t done = 0; done < len && !k->done;) {
+		uint64_t left = len - done;
+		size_t n = left < FETCH_CHUNK ? (size_t)left : FETCH_CHUNK;
+		if (imap_msgcache_raw(c->mc, off + done, c->chunk, n) < 0)
+			return -1;
+		done += n;
+		if (dec == NULL) {
+			if (fetch_sink_put(k, c->chunk, n) < 0)
+				return -1;
+			continue;
+		}
+		/* At most n bytes and the QP decoder's held-back white space:
+		 * the buffer stays near FETCH_CHUNK. */
+		buf_reset(&c->dec);
+		codec_out_buf(&o, &c->dec);
+		codec_body_feed(dec, c->chunk, n, &o);
+		if (fetch_sink_put(k, c->dec.data, c->dec.len) < 0)
+			return -1;
+	}
+	if (dec != NULL && !k->done) {
+		buf_reset(&c->dec);
+		codec_out_buf(&o, &c->dec);
+		codec_body_finish(dec, &o);
+		if (fetch_sink_put(k, c->dec.data, c->dec.len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* HEADER.FIELDS[.NOT]: bounded by the header, which is part of the message's
+ * parse (or read for a nested message and dropped at once). */
+static int fetch_gen_fields(struct fetch_ctx *c, const struct fetch_gen *g, struct fetch_sink *k)
+{
+	struct buf tmp = BUF_INIT, out = BUF_INIT;
+	const unsigned char *hdr = c->mi->header;
+	size_t hlen = c->mi->header_len;
+	if (!g->root_hdr) {
+		if (fetch_read(c, g->off, g->len, &tmp) < 0) {
+			buf_free(&tmp);
+			return -1;
+		}
+		hdr = tmp.data != NULL ? tmp.data : (const unsigned char *)"";
+		hlen = tmp.len;
+	}
+	fetch_header_filter(hdr, hlen, g->att, &out);
+	buf_free(&tmp);
+	int r = fetch_sink_put(k, out.data, out.len);
+	buf_free(&out);
 	return r;
+}
+
+/* Run g into k: 0, or -1 (store error, client gone). */
+static int fetch_gen_run(struct fetch_ctx *c, const struct fetch_gen *g, struct fetch_sink *k)
+{
+	struct codec_body dec;
+	switch (g->kind) {
+	case FETCH_GEN_RAW:
+		return fetch_gen_range(c, g->off, g->len, NULL, k);
+	case FETCH_GEN_FIELDS:
+		return fetch_gen_fields(c, g, k);
+	case FETCH_GEN_HEADER:
+		/* Through the chunk: SEND rewrites NUL bytes. */
+		for (size_t at = 0; at < c->mi->header_len && !k->done;) {
+			size_t n = c->mi->header_len - at;
+			if (n > FETCH_CHUNK)
+				n = FETCH_CHUNK;
+			memcpy(c->chunk, c->mi->header + at, n);
+			at += n;
+			if (fetch_sink_put(k, c->chunk, n) < 0)
+				return -1;
+		}
+		return 0;
+	case FETCH_GEN_BINARY:
+		if (fetch_gen_range(c, 0, g->hdr_len, NULL, k) < 0)
+			return -1;
+		if (g->cte == CODEC_CTE_IDENTITY)
+			return fetch_gen_range(c, g->off, g->len, NULL, k);
+		if (codec_body_init(&dec, g->cte) != 1)
+			return -1;
+		return fetch_gen_range(c, g->off, g->len, &dec, k);
+	}
+	return -1;
+}
+
+static bool fetch_gen_same(const struct fetch_gen *x, const struct fetch_gen *y)
+{
+	return x->kind == y->kind && x->hdr_len == y->hdr_len && x->off == y->off &&
+	       x->len == y->len && x->cte == y->cte && x->root_hdr == y->root_hdr &&
+	       x->att == y->att;
+}
+
+/* The length and NUL positions of g's whole output, by a pass that keeps
+ * nothing (remembered for the current message). 0 / -1 store error. */
+static int fetch_measure(struct fetch_ctx *c, const struct fetch_gen *g, struct fetch_measure *m)
+{
+	for (size_t i = 0; i < c->nmeasured && i < FETCH_MEASURE_MAX; i++)
+		if (fetch_gen_same(&c->measured[i].g, g)) {
+			*m = c->measured[i];
+			return 0;
+		}
+	struct fetch_sink k = {
+	    .mode = FETCH_SINK_COUNT, .first_nul = FETCH_NO_NUL, .last_nul = FETCH_NO_NUL};
+	if (fetch_gen_run(c, g, &k) < 0)
+		return -1;
+	*m = (struct fetch_measure){
+	    .g = *g, .total = k.pos, .first_nul = k.first_nul, .last_nul = k.last_nul};
+	c->measured[c->nmeasured++ % FETCH_MEASURE_MAX] = *m;
+	return 0;
+}
+
+/* Whether g's output holds a NUL in [start, start + len): from the
+ * measure, or by one more pass when NULs lie on both sides of the window. */
+static int fetch_window_nul(struct fetch_ctx *c, const struct fetch_measure *m, uint64_t start,
+                            uint64_t len, bool *nul_r)
+{
+	uint64_t end = start + len; /* within m->total (fetch_partial) */
+	*nul_r = false;
+	if (len == 0 || m->first_nul == FETCH_NO_NUL || m->first_nul >= end || m->last_nul < start)
+		return 0;
+	if (m->first_nul >= start || m->last_nul < end) {
+		*nul_r = true;
+		return 0;
+	}
+	struct fetch_sink k = {.mode = FETCH_SINK_NUL, .start = start, .end = end};
+	if (fetch_gen_run(c, &m->g, &k) < 0)
+		return -1;
+	*nul_r = k.nul_found;
+	return 0;
 }
 
 /* ---- one message --------------------------------------------------------- */
@@ -326,13 +539,60 @@ static void fetch_flags(struct fetch_ctx *c)
 	                  c->s->sel->msgs[c->seq - 1].recent);
 }
 
+/* BODY[section]<partial>: 1 ok, -1 store error. */
+static int fetch_item_section(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
+{
+	struct fetch_gen g;
+	struct fetch_measure m;
+	uint64_t start, len;
+	fetch_section(c, a, &g);
+	fetch_section_name(&c->line, "BODY", a);
+	if (g.kind == FETCH_GEN_RAW) {
+		fetch_partial(a, g.len, &start, &len);
+		fetch_literal_raw(c, g.off + start, len);
+		return 1;
+	}
+	if (fetch_measure(c, &g, &m) < 0)
+		return -1;
+	fetch_partial(a, m.total, &start, &len);
+	fetch_literal_gen(c, &g, start, len, false);
+	return 1;
+}
+
+/* BINARY[section]<partial> and BINARY.SIZE[section] (RFC 3516 sections 4.2,
+ * 4.3): 1 ok, 0 unknown encoding (cte_error set), -1 store error. */
+static int fetch_item_binary(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
+{
+	struct fetch_gen g;
+	struct fetch_measure m;
+	uint64_t start, len;
+	bool nul;
+	if (fetch_binary(c, a, &g) == 0) {
+		c->cte_error = true;
+		return 0;
+	}
+	if (fetch_measure(c, &g, &m) < 0)
+		return -1;
+	if (a->kind == IMAPPARSE_FETCH_BINARY_SIZE) {
+		buf_printf(&c->line, "BINARY.SIZE[%s] %llu", a->section ? a->section : "",
+		           (unsigned long long)m.total);
+		return 1;
+	}
+	fetch_section_name(&c->line, "BINARY", a);
+	fetch_partial(a, m.total, &start, &len);
+	if (fetch_window_nul(c, &m, start, len, &nul) < 0)
+		return -1;
+	fetch_literal_gen(c, &g, start, len, nul);
+	return 1;
+}
+
 /* Append one item: 1 ok, 0 the message cannot be answered (cte_error set),
  * -1 store error. */
 static int fetch_item(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
 {
 	const struct imap_msginfo *mi = c->mi;
 	struct buf *l = &c->line;
-	uint64_t start, len, raw;
+	uint64_t raw;
 	switch (a->kind) {
 	case IMAPPARSE_FETCH_UID:
 		buf_printf(l, "UID %u", mi->uid);
@@ -368,61 +628,32 @@ static int fetch_item(struct fetch_ctx *c, const struct imapparse_fetch_att *a)
 		buf_append_str(l, "RFC822 ");
 		fetch_literal_raw(c, 0, imap_msgcache_raw_size(c->mc));
 		return 1;
-	case IMAPPARSE_FETCH_RFC822_HEADER:
+	case IMAPPARSE_FETCH_RFC822_HEADER: {
+		/* Copied in chunks when sent, not into the line: one item per
+		 * header, but the header may be large. */
+		struct fetch_gen g = {.kind = FETCH_GEN_HEADER};
 		buf_append_str(l, "RFC822.HEADER ");
-		fetch_literal_mem(l, mi->header, mi->header_len, false);
+		fetch_literal_gen(c, &g, 0, mi->header_len, false);
 		return 1;
+	}
 	case IMAPPARSE_FETCH_RFC822_TEXT:
 		raw = imap_msgcache_raw_size(c->mc);
 		buf_append_str(l, "RFC822.TEXT ");
 		fetch_literal_raw(c, mi->header_len,
 		                  raw >= mi->header_len ? raw - mi->header_len : 0);
 		return 1;
-	case IMAPPARSE_FETCH_BODY_SECTION: {
-		struct fetch_data d;
-		if (fetch_section(c, a, &d) < 0)
-			return -1;
-		fetch_section_name(l, "BODY", a);
-		if (d.in_mem) {
-			fetch_partial(a, d.mem.len, &start, &len);
-			fetch_literal_mem(
-			    l, d.mem.data ? d.mem.data + start : (const unsigned char *)"",
-			    (size_t)len, false);
-			buf_free(&d.mem);
-		} else {
-			fetch_partial(a, d.len, &start, &len);
-			fetch_literal_raw(c, d.off + start, len);
-		}
-		return 1;
-	}
+	case IMAPPARSE_FETCH_BODY_SECTION:
+		return fetch_item_section(c, a);
 	case IMAPPARSE_FETCH_BINARY:
-	case IMAPPARSE_FETCH_BINARY_SIZE: {
-		struct buf out = BUF_INIT;
-		int r = fetch_binary(c, a, &out);
-		if (r <= 0) {
-			if (r == 0)
-				c->cte_error = true;
-			buf_free(&out);
-			return r;
-		}
-		if (a->kind == IMAPPARSE_FETCH_BINARY_SIZE) {
-			buf_printf(l, "BINARY.SIZE[%s] %zu", a->section ? a->section : "", out.len);
-		} else {
-			fetch_section_name(l, "BINARY", a);
-			fetch_partial(a, out.len, &start, &len);
-			fetch_literal_mem(l,
-			                  out.data ? out.data + start : (const unsigned char *)"",
-			                  (size_t)len, true);
-		}
-		buf_free(&out);
-		return 1;
-	}
+	case IMAPPARSE_FETCH_BINARY_SIZE:
+		return fetch_item_binary(c, a);
 	}
 	return 1;
 }
 
-/* Send the assembled response, streaming the raw ranges. 0 / -1 (the
- * connection is unusable: a literal was announced and could not be sent). */
+/* Send the assembled response, producing each literal in chunks. 0 / -1
+ * (the connection is unusable: a literal was announced and could not be
+ * sent, or the client is gone). */
 static int fetch_write(struct fetch_ctx *c)
 {
 	struct io *io = &c->s->io;
@@ -431,18 +662,15 @@ static int fetch_write(struct fetch_ctx *c)
 		const struct fetch_piece *p = &c->pieces[i];
 		io_write(io, c->line.data + pos, p->at - pos);
 		pos = p->at;
-		for (uint64_t done = 0; done < p->len;) {
-			uint64_t left = p->len - done;
-			size_t n = left < FETCH_CHUNK ? (size_t)left : FETCH_CHUNK;
-			if (imap_msgcache_raw(c->mc, p->off + done, c->chunk, n) < 0)
-				return -1;
-			/* RFC 3501 CHAR8 excludes NUL; Dovecot sends 0x80. */
-			for (unsigned char *z = c->chunk;
-			     (z = memchr(z, 0, n - (size_t)(z - c->chunk)));)
-				*z++ = 0x80;
-			io_write(io, c->chunk, n);
-			done += n;
-		}
+		struct fetch_sink k = {.mode = FETCH_SINK_SEND,
+		                       .start = p->start,
+		                       .end = p->start + p->len,
+		                       .nul_to_80 = p->nul_to_80,
+		                       .io = io};
+		/* The same bytes as counted; fewer would leave the client
+		 * waiting for the rest of the literal. */
+		if (fetch_gen_run(c, &p->g, &k) < 0 || k.sent != p->len)
+			return -1;
 	}
 	io_write(io, c->line.data + pos, c->line.len - pos);
 	return 0;
@@ -470,6 +698,7 @@ static int fetch_one(struct fetch_ctx *c, uint32_t uid, uint32_t seq)
 	c->seq = seq;
 	c->npieces = 0;
 	c->raw_bytes = 0;
+	c->nmeasured = 0;
 	buf_reset(&c->line);
 	buf_printf(&c->line, "* %u FETCH (", seq);
 	bool first = true, seen_now = seqset_contains(&c->seen_changed, uid);
@@ -766,6 +995,7 @@ out:
 	free(c.order);
 	free(c.pieces);
 	free(c.chunk);
+	buf_free(&c.dec);
 	buf_free(&c.line);
 	seqset_free(&c.seen_changed);
 	return rc;

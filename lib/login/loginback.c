@@ -9,6 +9,7 @@
 
 #include "data/account.h"
 #include "crypto/kdf.h"
+#include "sys/proclimit.h"
 #include "sys/log.h"
 #include "sys/server.h"
 #include "svc/confine.h"
@@ -166,6 +167,7 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 	kdf_slots_free(&b.slots);                                 /* stays open past here */
 	if (r <= 0)
 		return r < 0 ? 1 : 0;
+	proclimit_apply(PROCLIMIT_BACK, c);                       /* Argon2's memory is gone */
 	confine_enter(SANDBOX_POSTAUTH, c, state_fd, ls.user_id); /* users/<id>/ only */
 	if (loginback_open(&b, &ls, mk) == 1)                     /* mailbox, answer */
 		rc = ops->session(c, &ls, ops->arg);              /* serve */

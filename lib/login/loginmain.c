@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "crypto/kdf_hugepages.h"
+#include "sys/proclimit.h"
 #include "sys/log.h"
 #include "sys/server.h"
 #include "svc/confine.h"
@@ -42,6 +43,7 @@ static int login_conn(struct conn *c, void *arg)
 	}
 	/* The front parses everything the client sends before login: it gets
 	 * no filesystem at all (DESIGN section 4). */
+	proclimit_apply(PROCLIMIT_FRONT, ctx->conf); /* after the back's fork: the front's own */
 	confine_enter(SANDBOX_PREAUTH_FRONT, ctx->conf, ctx->state_fd, NULL);
 	int rc = run->h->front(ctx);
 	if (ctx->backfd >= 0)

@@ -398,7 +398,10 @@ int io_flush(struct io *io)
 		break;
 	}
 	io->bytes_out += off;
-	/* On failure the queued output is dropped: the session is over. */
+	/* On failure the queued output is dropped: the session is over (and
+	 * write_failed tells a long writer to stop). */
+	if (rc < 0)
+		io->write_failed = true;
 	buf_reset(&io->out);
 	return rc;
 }

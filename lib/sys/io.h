@@ -38,6 +38,7 @@ struct io {
 	int64_t deadline_ms; /* monotonic; 0: none */
 	enum io_err err;     /* last error */
 	bool discarding;     /* inside an over-long line */
+	bool write_failed;   /* a flush failed (the queued output was dropped) */
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -81,7 +82,11 @@ void io_prefill(struct io *io, const void *p, size_t n);
  * timeout_ms passes: 1 readable, 0 timeout, -1 error. */
 int io_wait_readable(struct io *io, int timeout_ms);
 
-/* Queue output; flushed by io_flush (or automatically beyond 64 KiB). */
+/* Queue output; flushed by io_flush (or automatically beyond 64 KiB, which
+ * waits for the peer within the idle timeout): the queue never holds more
+ * than 64 KiB and the last write, so a writer that sends in chunks uses
+ * bounded memory however slowly the peer reads. After a failed flush
+ * write_failed stays set: a long writer checks it to stop early. */
 void io_write(struct io *io, const void *p, size_t n);
 void io_puts(struct io *io, const char *s);
 void io_printf(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

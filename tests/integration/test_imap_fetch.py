@@ -483,6 +483,57 @@ def test_binary_decodes_quoted_printable(mbx):
         b"* %d FETCH (BINARY[2] {19}\r\n<p>HTML version</p>)\r\n" % N_ALT
 
 
+def test_binary_partial_is_a_literal8_only_when_its_window_holds_nul(mbx):
+    """The PDF part decodes to bytes with NUL at 0, 256 and 512: a window is
+    a literal8 (RFC 3516 section 4.2) exactly when it holds a NUL, also when
+    NULs lie on both sides of it and none inside."""
+    s = mbx.session()
+    for origin, length in ((1, 100), (1, 300), (300, 200), (250, 10), (513, 10000), (0, 1)):
+        part = PDF[origin:origin + length]
+        tilde = b"~" if b"\0" in part else b""
+        assert fetch1(s, "FETCH %d BINARY.PEEK[2]<%d.%d>" % (N_NESTED, origin, length)) == (
+            b"* %d FETCH (BINARY[2]<%d> %s{%d}\r\n%s)\r\n"
+            % (N_NESTED, origin, tilde, len(part), part))
+
+
+def test_binary_repeated_items_give_the_same_bytes(mbx):
+    s = mbx.session()
+    one = b"BINARY[2] ~{%d}\r\n%s" % (len(PDF), PDF)
+    assert fetch1(s, "FETCH %d (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[2] BINARY.PEEK[2]<5.3>)"
+                  % N_NESTED) == (b"* %d FETCH (%s BINARY.SIZE[2] %d %s BINARY[2]<5> {3}\r\n%s)\r\n"
+                                  % (N_NESTED, one, len(PDF), one, PDF[5:8]))
+
+
+def test_binary_of_the_whole_message_is_its_header_and_decoded_body(fresh):
+    """BINARY[] (RFC 3516 section 4.2): the header as it is and the body
+    decoded; bodies larger than a chunk, decoded piece by piece, give the
+    bytes a one-shot decoder gives."""
+    import base64
+    fresh.setup_domain()
+    pw = fresh.add_user(USER)
+    data = bytes((i * 7 + (i >> 9)) & 0xFF for i in range(300000))
+    hdr64 = (b"Subject: b64\r\nContent-Type: application/octet-stream\r\n"
+             b"Content-Transfer-Encoding: base64\r\n\r\n")
+    deliver(fresh, hdr64 + base64.encodebytes(data).replace(b"\n", b"\r\n"), BASE_US)
+    qp_line = b"line=3D" + b"x" * 60 + b"=\r\n"
+    hdrqp = (b"Subject: qp\r\nContent-Type: text/plain\r\n"
+             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+    deliver(fresh, hdrqp + qp_line * 3000 + b"end\r\n", BASE_US + 1000000)
+    s = Session(fresh.start("imapd"), pw)
+    try:
+        s.ok("EXAMINE INBOX")
+        got = fetch1(s, "FETCH 1 (BINARY.PEEK[] BINARY.PEEK[]<70000.5>)")
+        whole = hdr64 + data
+        assert got == b"* 1 FETCH (BINARY[] ~{%d}\r\n%s BINARY[]<70000> %s)\r\n" % (
+            len(whole), whole, lit(whole[70000:70005]) if b"\0" not in whole[70000:70005]
+            else b"~" + lit(whole[70000:70005]))
+        want = (b"line=" + b"x" * 60) * 3000 + b"end\r\n"
+        assert fetch1(s, "FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])") == (
+            b"* 2 FETCH (BINARY.SIZE[1] %d BINARY[1] %s)\r\n" % (len(want), lit(want)))
+    finally:
+        s.close()
+
+
 def test_binary_quoted_printable_soft_breaks_and_trailing_space(fresh):
     fresh.setup_domain()
     pw = fresh.add_user(USER)

@@ -308,6 +308,24 @@ static void test_tls_ctx_errors(void **state)
 	assert_int_equal(tls_resolve_path("../etc/shadow", path, sizeof(path), &err), -1);
 }
 
+/* A peer that never reads: the queue stays bounded (each write beyond 64
+ * KiB waits for the peer), and once a flush fails write_failed tells a
+ * long writer to stop. */
+static void test_write_to_a_peer_that_never_reads(void **state)
+{
+	struct pair *p = *state;
+	static unsigned char chunk[16384];
+	io_set_idle(&p->io, 100);
+	assert_false(p->io.write_failed);
+	for (int i = 0; i < 256 && !p->io.write_failed; i++) {
+		io_write(&p->io, chunk, sizeof(chunk));
+		assert_true(p->io.out.len < 65536 + sizeof(chunk));
+	}
+	assert_true(p->io.write_failed);
+	assert_int_equal(p->io.err, IO_TIMEOUT);
+	assert_int_equal(p->io.out.len, 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -326,6 +344,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tls_garbage_handshake, setup, teardown),
 		cmocka_unit_test(test_tls_ctx_errors),
+		cmocka_unit_test_setup_teardown(test_write_to_a_peer_that_never_reads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
