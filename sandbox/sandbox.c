@@ -3,8 +3,10 @@
  * rules per profile, library warm-up, and the test hook. Trust: any. */
 #include "sandbox_int.h"
 
+#include <bsd/stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -192,6 +194,28 @@ static bool sb_one_component(const char *s)
 	       strcmp(s, "..") != 0;
 }
 
+/* A user's directory after login (SANDBOX_FS_USERDIR without RMDIR): the
+ * mailbox with its WAL, the spool import (which moves bad files into
+ * spool/bad/, made on demand) and a rekey's rename into place. Directories
+ * are removed only by sealctl. */
+#define SB_FS_POSTAUTH (SANDBOX_FS_USERDIR & ~SANDBOX_FS_RMDIR)
+
+/* directory.db and its WAL and WAL index, read-only, into r (at most 3
+ * rules); returns how many. A read-only SQLite connection also reads -wal
+ * and -shm; they persist (sealctl keeps them) and without write access to
+ * -shm SQLite maps it read-only. Rules need existing files: with required
+ * false a missing directory.db gets no rule, and the open then fails with
+ * its own message ("run sealctl init"). */
+static size_t sb_directory_rules(int state_fd, bool required, struct sandbox_fs_rule *r)
+{
+	static const char *const files[] = {"directory.db", "directory.db-wal", "directory.db-shm"};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if ((i == 0 && required) || faccessat(state_fd, files[i], F_OK, AT_EACCESS) == 0)
+			r[n++] = (struct sandbox_fs_rule){state_fd, files[i], SANDBOX_FS_READ};
+	return n;
+}
+
 /* The standard rules of profile p for layout l, into r (SB_LAYOUT_RULES_MAX;
  * userdir holds a path some of them point to). */
 static int sb_layout_rules(enum sandbox_profile p, const struct sandbox_layout *l,
@@ -207,11 +231,12 @@ static int sb_layout_rules(enum sandbox_profile p, const struct sandbox_layout *
 	case SANDBOX_PREAUTH_FRONT:
 		break;
 	case SANDBOX_AUTH:
-		/* Read the directory; users/ as POSTAUTH will need it, which
-		 * narrows it to one user's directory (Landlock layers only
-		 * ever take access away). */
-		r[n++] = (struct sandbox_fs_rule){l->state_fd, NULL, SANDBOX_FS_RO};
-		r[n++] = (struct sandbox_fs_rule){l->state_fd, "users", SANDBOX_FS_USERDIR};
+		/* The directory, read-only, and nothing else: no users/ at all.
+		 * The process that authenticated never enters POSTAUTH (a
+		 * layer can only narrow the one below it, so it could not
+		 * reach users/<id>/ afterwards); the back forks it for the
+		 * credentials (lib/login/loginback.c). */
+		n = sb_directory_rules(l->state_fd, false, r);
 		break;
 	case SANDBOX_POSTAUTH:
 		if (!sb_one_component(l->user_id) || strlen(l->user_id) > 200) {
@@ -219,23 +244,25 @@ static int sb_layout_rules(enum sandbox_profile p, const struct sandbox_layout *
 			return -1;
 		}
 		snprintf(userdir, 300, "users/%s", l->user_id); /* <= 206 bytes: fits */
-		r[n++] = (struct sandbox_fs_rule){l->state_fd, userdir, SANDBOX_FS_USERDIR};
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, userdir, SB_FS_POSTAUTH};
 		break;
 	case SANDBOX_MX:
-		/* The directory is opened read-only after this, at the first
-		 * recipient: its WAL and WAL index are read too (they persist:
-		 * sealctl keeps them; without write access to -shm SQLite maps
-		 * it read-only). Rules need existing files. */
-		r[n++] = (struct sandbox_fs_rule){l->state_fd, "directory.db", SANDBOX_FS_READ};
-		for (size_t i = 0; i < 2; i++) {
-			const char *f = i == 0 ? "directory.db-wal" : "directory.db-shm";
-			if (faccessat(l->state_fd, f, F_OK, AT_EACCESS) == 0)
-				r[n++] = (struct sandbox_fs_rule){l->state_fd, f, SANDBOX_FS_READ};
-		}
+		/* directory.db is opened read-only after this, at the first
+		 * recipient. users/ as a whole: recipients are added while an
+		 * accept loop runs, and rules bind to the directories that
+		 * exist when they are built; Unix permissions narrow it to the
+		 * spools (docs/SECURITY.md). */
+		n = sb_directory_rules(l->state_fd, true, r);
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, "users", SANDBOX_FS_SPOOL};
 		break;
 	case SANDBOX_ACCEPT:
-		r[n++] = (struct sandbox_fs_rule){l->state_fd, NULL, SANDBOX_FS_USERDIR};
+		/* The union of its children: the directory read-only (AUTH,
+		 * MX, and the MX loop's own snapshot of it), users/ for POSTAUTH
+		 * (one user's directory, which includes the spool MX writes).
+		 * Nothing else in state_dir: no file there is created, replaced
+		 * or written by a handler. */
+		n = sb_directory_rules(l->state_fd, false, r);
+		r[n++] = (struct sandbox_fs_rule){l->state_fd, "users", SB_FS_POSTAUTH};
 		break;
 	case SANDBOX_PROFILE_COUNT:
 	default:
@@ -344,11 +371,91 @@ void sandbox_warm(void)
 }
 
 #ifdef SEALMAIL_TEST_HOOKS
+/* One outcome of a hook's attempt on stderr: "sandbox test hook: WHAT
+ * OBJECT: ok" or the errno's name. */
+static void sb_hook_say(const char *what, const char *object, int rc, int err)
+{
+	char line[700];
+	const char *en = rc == 0 ? "ok" : strerrorname_np(err);
+	int n = snprintf(line, sizeof(line), "sandbox test hook: %s %s: %s\n", what, object,
+	                 en != NULL ? en : "?");
+	if (n > 0 && (size_t)n < sizeof(line)) {
+		ssize_t w = write(2, line, (size_t)n);
+		(void)w;
+	}
+}
+
+/* "files:<stage>:<dir>": what a compromised stage could do to another
+ * user's directory: open dir/mailbox.db for writing, create dir/planted,
+ * unlink dir/mailbox.db. */
+static void sb_hook_files(const char *dir)
+{
+	static const char *const what[] = {"open-rw", "create", "unlink"};
+	for (int i = 0; i < 3; i++) {
+		char path[512];
+		if (fmt_name(path, sizeof(path), "%s/%s", dir, i == 1 ? "planted" : "mailbox.db") <
+		    0)
+			return;
+		int rc;
+		if (i == 2) {
+			rc = unlink(path);
+		} else {
+			int flags = i == 0 ? O_RDWR : O_WRONLY | O_CREAT | O_EXCL;
+			int fd = open(path, flags | O_CLOEXEC, 0600);
+			rc = fd < 0 ? -1 : 0;
+			if (fd >= 0)
+				close(fd);
+		}
+		sb_hook_say(what[i], path, rc, errno);
+	}
+}
+
+/* "tcp:<stage>:<port>": a TCP connect to 127.0.0.1:port. */
+static void sb_hook_tcp(const char *port)
+{
+	const char *errstr;
+	long long v = strtonum(port, 1, 65535, &errstr);
+	if (errstr != NULL) {
+		sb_hook_say("tcp", port, -1, EINVAL);
+		return;
+	}
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)v),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rc = fd < 0 ? -1 : connect(fd, (const struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	sb_hook_say("tcp", port, rc, e);
+}
+
+/* The argument of hook h when it is "<kind>:<stage>:<arg>", else NULL. */
+static const char *sb_hook_arg(const char *h, const char *kind, const char *stage)
+{
+	size_t kl = strlen(kind), sl = strlen(stage);
+	if (strncmp(h, kind, kl) != 0 || h[kl] != ':' || strncmp(h + kl + 1, stage, sl) != 0 ||
+	    h[kl + 1 + sl] != ':')
+		return NULL;
+	return h + kl + sl + 2;
+}
+
 void sandbox_test_hook(const char *stage)
 {
 	static const char prefix[] = "forbidden-syscall:";
-	const char *h = getenv("SEALMAIL_TEST_HOOK");
-	if (h == NULL || strncmp(h, prefix, sizeof(prefix) - 1) != 0 ||
+	const char *h = getenv("SEALMAIL_TEST_HOOK"), *arg;
+	if (h == NULL)
+		return;
+	/* These report what the stage may do and let it go on. */
+	if ((arg = sb_hook_arg(h, "files", stage)) != NULL) {
+		sb_hook_files(arg);
+		return;
+	}
+	if ((arg = sb_hook_arg(h, "tcp", stage)) != NULL) {
+		sb_hook_tcp(arg);
+		return;
+	}
+	if (strncmp(h, prefix, sizeof(prefix) - 1) != 0 ||
 	    strcmp(h + sizeof(prefix) - 1, stage) != 0)
 		return;
 	/* No profile allows packet sockets; harmless if it ever ran. */

@@ -12,8 +12,9 @@
  *       → sandbox_warm() → sandbox_enter(profile, …) → protocol
  *
  * Profiles are stages of a process's life; a later stage may be entered on top
- * of an earlier one only when the earlier profile allows it (AUTH → POSTAUTH,
- * ACCEPT → any). Filters stack: what a later stage may do is the intersection.
+ * of an earlier one only when the earlier profile allows it (ACCEPT → any;
+ * the login back runs its AUTH stage in a child instead). Filters stack: what
+ * a later stage may do is the intersection.
  *
  * Environment (read by sandbox_enter):
  *   SEALMAIL_SECCOMP_DEBUG=1   a forbidden syscall raises SIGSYS through a
@@ -38,8 +39,9 @@ enum sandbox_profile {
 	 * reaps the back when the session ends, logs to journald over the
 	 * already-open journal socket. */
 	SANDBOX_PREAUTH_FRONT,
-	/* Back process before login: reads state_dir (directory.db, users/),
-	 * runs the KDF, connects to Redis, and may enter SANDBOX_POSTAUTH. */
+	/* Authentication (a child of the login back): reads directory.db and
+	 * nothing else, no TCP connects; runs the KDF and unwraps MK for the
+	 * back, which enters SANDBOX_POSTAUTH itself (lib/login/loginback.c). */
 	SANDBOX_AUTH,
 	/* After login: files only under users/<id>/ (SQLCipher mailbox with WAL,
 	 * spool import: read, write, create, remove, rename, truncate), Redis over
@@ -139,10 +141,11 @@ struct sandbox_layout {
 
 /* sandbox_enter() with the standard rules of the profile:
  *   PREAUTH_FRONT  none (extra and ports must be empty)
- *   AUTH           state_dir read-only, users/ SANDBOX_FS_USERDIR (for POSTAUTH)
- *   POSTAUTH       users/<user_id>/ SANDBOX_FS_USERDIR
+ *   AUTH           directory.db (and its -wal, -shm) read-only; nothing under users/
+ *   POSTAUTH       users/<user_id>/ SANDBOX_FS_USERDIR except RMDIR
  *   MX             directory.db (and its -wal, -shm) read-only, users/ SANDBOX_FS_SPOOL
- *   ACCEPT         state_dir SANDBOX_FS_USERDIR (its children narrow it)
+ *   ACCEPT         directory.db (and its -wal, -shm) read-only, users/ as POSTAUTH
+ *                  (the union of its children's rules, which narrow it)
  * Returns 0 or -1 with *error_r. */
 int sandbox_enter_layout(enum sandbox_profile p, const struct sandbox_layout *l,
                          const char **error_r);
@@ -176,7 +179,11 @@ int sandbox_profile_parse(const char *name, enum sandbox_profile *p_r);
  * $SEALMAIL_TEST_HOOK is "forbidden-syscall:<stage>", make a syscall that no
  * profile allows (socket(AF_PACKET)), so tests can see the process die of
  * SIGSYS. Handlers call it right after entering a sandbox. If the syscall
- * returns, the hook says so on stderr and exits 125. Otherwise a no-op. */
+ * returns, the hook says so on stderr and exits 125. With
+ * "files:<stage>:<dir>" it tries to open dir/mailbox.db for writing, create
+ * dir/planted and unlink dir/mailbox.db, with "tcp:<stage>:<port>" to
+ * connect to 127.0.0.1:port, says how each went on stderr, and returns.
+ * Otherwise a no-op. */
 #ifdef SEALMAIL_TEST_HOOKS
 void sandbox_test_hook(const char *stage);
 #else

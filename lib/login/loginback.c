@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "loginback.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data/account.h"
@@ -42,10 +44,11 @@ static bool loginback_copy(char *dst, size_t size, const char *src)
 struct loginback {
 	const struct conf *c;
 	const struct login_back_ops *ops;
-	int fd;      /* the socketpair to the front */
-	int timeout; /* for credentials and a hand-over, ms */
-	struct kdf_slots *slots;
-	struct directory *dir;
+	int fd;       /* the socketpair to the front */
+	int state_fd; /* state_dir, O_PATH */
+	int timeout;  /* for credentials and a hand-over, ms */
+	struct kdf_slots *slots; /* in the authenticating child */
+	struct directory *dir;   /* in the authenticating child */
 };
 
 /* Authenticate: credentials from the front, the KDF and the unwrap of MK,
@@ -101,6 +104,119 @@ static int loginback_authenticate(struct loginback *b, struct login_session *ls,
 	return 0;
 }
 
+/* What the authenticating child reports to the back: one fixed record on a
+ * pipe, smaller than PIPE_BUF, so written and read whole. */
+struct loginback_result {
+	int r; /* loginback_authenticate's result */
+	unsigned flags;
+	char user[LOGIN_USER_MAX + 1];
+	char user_id[33];
+	char tag[LOGIN_TAG_MAX + 1];
+	unsigned char mk[KEYWRAP_MK_LEN];
+};
+
+/* The child: open the KDF slots (lock files in run_dir) while it still may,
+ * confine itself to SANDBOX_AUTH (directory.db read-only, nothing under
+ * users/, no TCP) and authenticate; the result goes to out. Its exit
+ * status: 0, or 1 when the record could not be written. */
+static int loginback_auth_child(struct loginback *b, int out)
+{
+	struct loginback_result res;
+	struct login_session ls = {.fd = -1, .spool_fd = -1};
+	memset(&res, 0, sizeof(res));
+	b->slots = kdf_slots_open(b->c->run_dir, b->c->kdf_concurrency); /* open: KDF slots */
+	confine_enter(SANDBOX_AUTH, b->c, b->state_fd, NULL);           /* sandbox */
+	res.r = loginback_authenticate(b, &ls, res.mk);                  /* password -> MK */
+	directory_close(&b->dir);
+	kdf_slots_free(&b->slots);
+	if (res.r == 1) {
+		/* Same sizes as ls's fields: these copies always fit. */
+		res.flags = ls.flags;
+		(void)loginback_copy(res.user, sizeof(res.user), ls.user);
+		(void)loginback_copy(res.user_id, sizeof(res.user_id), ls.user_id);
+		(void)loginback_copy(res.tag, sizeof(res.tag), ls.tag);
+	}
+	ssize_t w;
+	do
+		w = write(out, &res, sizeof(res));
+	while (w < 0 && errno == EINTR);
+	sodium_memzero(&res, sizeof(res));
+	close(out);
+	return w == (ssize_t)sizeof(res) ? 0 : 1;
+}
+
+/* Whether the record of the child at in was read whole and is well-formed
+ * (strings terminated, r one of -1, 0, 1); false when the child died or
+ * lied. */
+static bool loginback_read_result(int in, struct loginback_result *res)
+{
+	ssize_t n;
+	do
+		n = read(in, res, sizeof(*res));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*res) && res->r >= -1 && res->r <= 1 &&
+	       memchr(res->user, '\0', sizeof(res->user)) != NULL &&
+	       memchr(res->user_id, '\0', sizeof(res->user_id)) != NULL &&
+	       memchr(res->tag, '\0', sizeof(res->tag)) != NULL;
+}
+
+/* Authenticate in a child process, as loginback_authenticate (same
+ * results). The user names and passwords are handled in a process whose
+ * Landlock layer has nothing of users/; this one, which never sees them,
+ * then enters POSTAUTH for the user the child names. One process could not
+ * do both: a Landlock layer only narrows the layers below it, so a process
+ * that is to write users/<id>/ after login must have been able to write
+ * every users/<id>/ before it (docs/SANDBOX.md). A compromised child can
+ * name another user, but not unwrap that user's MK: the mailbox then does
+ * not open. */
+static int loginback_auth_fork(struct loginback *b, struct login_session *ls,
+                               unsigned char mk[KEYWRAP_MK_LEN])
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_event(LOG_ERR, "auth-fork-failed", "REASON", strerror(errno), NULL);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_event(LOG_ERR, "auth-fork-failed", "REASON", strerror(errno), NULL);
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		_exit(loginback_auth_child(b, p[1]));
+	}
+	close(p[1]);
+	struct loginback_result res;
+	bool got = loginback_read_result(p[0], &res);
+	close(p[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status)) {
+		/* A sandbox kill (SIGSYS) of the authenticating stage is a
+		 * server fault of the back, logged as the front logs its death. */
+		char sig[16];
+		(void)snprintf(sig, sizeof(sig), "%d", WTERMSIG(status)); /* fits: an int */
+		log_event(LOG_ERR, "back-died", "STAGE", "auth", "SIGNAL", sig, NULL);
+	}
+	int r = got ? res.r : -1;
+	if (r == 1) {
+		memset(ls, 0, sizeof(*ls));
+		ls->fd = b->fd;
+		ls->spool_fd = -1;
+		ls->flags = res.flags;
+		memcpy(ls->user, res.user, sizeof(ls->user));
+		memcpy(ls->user_id, res.user_id, sizeof(ls->user_id));
+		memcpy(ls->tag, res.tag, sizeof(ls->tag));
+		memcpy(mk, res.mk, KEYWRAP_MK_LEN);
+	}
+	sodium_memzero(&res, sizeof(res));
+	return r;
+}
+
 /* Open: the user's mailbox under MK (which is wiped here), the handler's
  * admission check, the spool directory for IDLE; then the answer to the
  * front and, for a plaintext client, the socket itself. 1 to serve, 0 when
@@ -154,17 +270,14 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 	struct loginback b = {.c = c,
 	                      .ops = ops,
 	                      .fd = fd,
+	                      .state_fd = state_fd,
 	                      .timeout = (int)login_timeout * 3}; /* <= 3 * 3600000: fits */
 	struct login_session ls = {.fd = -1, .spool_fd = -1};
 	unsigned char mk[KEYWRAP_MK_LEN];
 	int rc = 0;
 
-	loginback_detach(conn);                                   /* the client is the front's */
-	b.slots = kdf_slots_open(c->run_dir, c->kdf_concurrency); /* open: KDF slots */
-	confine_enter(SANDBOX_AUTH, c, state_fd, NULL);           /* sandbox: pre-login stage */
-	int r = loginback_authenticate(&b, &ls, mk);              /* password -> KEK -> MK */
-	directory_close(&b.dir);                                  /* nothing of other users */
-	kdf_slots_free(&b.slots);                                 /* stays open past here */
+	loginback_detach(conn);                     /* the client is the front's */
+	int r = loginback_auth_fork(&b, &ls, mk);   /* a child in AUTH: password -> MK */
 	if (r <= 0)
 		return r < 0 ? 1 : 0;
 	proclimit_apply(PROCLIMIT_BACK, c);                       /* Argon2's memory is gone */

@@ -40,8 +40,9 @@ static void confine_layout(enum sandbox_profile p, const struct conf *c, int sta
                            uint16_t ports[CONFINE_PORTS_MAX], struct sandbox_fs_rule extra[1])
 {
 	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
-	/* The pre-auth front talks to nothing but its client and its back. */
-	if (p != SANDBOX_PREAUTH_FRONT) {
+	/* The pre-auth front talks to nothing but its client and its back;
+	 * authentication (directory.db and the KDF) connects nowhere. */
+	if (p != SANDBOX_PREAUTH_FRONT && p != SANDBOX_AUTH) {
 		l->ntcp_ports = confine_tcp_ports(c, ports, CONFINE_PORTS_MAX);
 		l->tcp_ports = ports;
 	}

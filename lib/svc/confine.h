@@ -19,7 +19,8 @@ uint16_t confine_port_of(const char *spec);
 
 /* Enter a sandbox profile with the standard rules for this configuration:
  * state_fd (see sandbox_enter_layout), user_id for POSTAUTH, the TCP ports
- * of Redis and the milters, and run_dir (KDF slot files) for ACCEPT. A
+ * of Redis and the milters (none for PREAUTH_FRONT and AUTH), and run_dir
+ * (KDF slot files) for ACCEPT. A
  * failure is fatal: no handler serves a client unconfined. */
 void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, const char *user_id);
 /* In an accept loop, before its own sandbox: build the Landlock ruleset of

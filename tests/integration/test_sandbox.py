@@ -303,19 +303,78 @@ def test_mx_spool_only(state, abi):
         refused(r, key)
 
 
-def test_auth_reads_state_writes_only_under_users(state, abi):
-    """The back before login reads the directory and may write nothing but
-    under users/ (which its POSTAUTH layer then narrows to one user)."""
+def test_auth_reads_only_the_directory(state, abi):
+    """Authentication reads directory.db and nothing else: it handles user
+    names and passwords before anyone is logged in, so no mailbox may be
+    opened, written, created or removed from it, nor the state directory
+    written."""
     need_landlock(abi, 1)
+    b = os.path.join(state, "users", "B")
     p = probe(["-p", "auth", "-s", state,
-               "read", f"{state}/directory.db", "--", "listdir", f"{state}/users",
-               "--", "write", f"{state}/directory.db", "--", "write", f"{state}/planted"],
-              abi=abi)
+               "read", f"{state}/directory.db", "--", "write", f"{state}/directory.db",
+               "--", "write", f"{state}/planted", "--", "listdir", f"{state}/users",
+               "--", "read", f"{b}/mailbox.db", "--", "append", f"{b}/mailbox.db",
+               "--", "write", f"{b}/planted", "--", "unlink", f"{b}/mailbox.db",
+               "--", "unlink", f"{state}/users/A/spool/tmp/msg1", "--", "mkdir", f"{b}/d",
+               "--", "rename", f"{state}/users/A/spool/tmp/msg1", f"{b}/msg1"], abi=abi)
     r = results(p)
     ok(r, "read")
-    ok(r, "listdir")
-    refused(r, "write")
-    refused(r, "write#2")
+    for key in ("write", "write#2", "listdir", "read#2", "append", "write#3", "unlink",
+                "unlink#2", "mkdir"):
+        refused(r, key)
+    # EXDEV: ABI 1 refuses every rename across directories that way.
+    assert r["rename"].startswith(("EACCES", "EXDEV")), r["rename"]
+    assert os.path.exists(f"{b}/mailbox.db") and not os.path.exists(f"{b}/planted")
+
+
+def test_auth_cannot_truncate_a_mailbox(state, abi):
+    """Path truncation is a Landlock right from ABI 3 on (below it, only
+    seccomp could refuse truncate(2))."""
+    need_landlock(abi, 3)
+    p = probe(["-p", "auth", "-s", state, "truncate", f"{state}/users/B/mailbox.db"], abi=abi)
+    refused(results(p), "truncate")
+
+
+def test_auth_reads_the_directory_wal(state, abi):
+    """directory.db-wal and -shm get a read rule when they exist (the first
+    AUTH test has none: the profile is entered without them)."""
+    with open(os.path.join(state, "directory.db-wal"), "w") as fh:
+        fh.write("")
+    p = probe(["-p", "auth", "-s", state, "read", f"{state}/directory.db",
+               "--", "read", f"{state}/directory.db-wal"], abi=abi)
+    r = results(p)
+    ok(r, "read")
+    ok(r, "read#2")
+
+
+def test_postauth_removes_no_directories(state, abi):
+    """After login the user's directory may get subdirectories (spool/bad),
+    but none are removed: only sealctl removes a user."""
+    need_landlock(abi, 2)
+    a = os.path.join(state, "users", "A")
+    p = probe(["-p", "postauth", "-s", state, "-u", "A", "mkdir", f"{a}/d", "--", "rmdir",
+               f"{a}/d", "--", "rmdir", f"{a}/spool/new"], abi=abi)
+    r = results(p)
+    ok(r, "mkdir")
+    refused(r, "rmdir")
+    refused(r, "rmdir#2")
+
+
+def test_accept_writes_nothing_outside_users(state, abi):
+    """The accept loop holds the union of its children's rules: directory.db
+    read-only, users/ as after login; nothing else in the state directory."""
+    need_landlock(abi, 2)
+    a = os.path.join(state, "users", "A")
+    p = probe(["-p", "accept", "-s", state,
+               "read", f"{state}/directory.db", "--", "write", f"{a}/spool/tmp/m3",
+               "--", "rename", f"{a}/spool/tmp/m3", f"{a}/spool/new/m3",
+               "--", "write", f"{state}/directory.db", "--", "write", f"{state}/planted",
+               "--", "unlink", f"{state}/directory.db", "--", "mkdir", f"{state}/d"], abi=abi)
+    r = results(p)
+    for key in ("read", "write", "rename"):
+        ok(r, key)
+    for key in ("write#2", "write#3", "unlink", "mkdir"):
+        refused(r, key)
 
 
 def test_accept_children_enter_their_profiles(state, abi):

@@ -6,6 +6,7 @@ integration test runs the sandboxed handlers)."""
 import imaplib
 import os
 import socket
+import subprocess
 
 import pytest
 
@@ -26,15 +27,23 @@ def hook_instance(redis, cert, stage):
     return inst
 
 
-def start_hooked(inst, handler, *args):
+def start_hooked(inst, handler, *args, **kw):
     # Instance.start runs build/<handler>; point it at the test build.
     import harness
     saved = harness.BUILD
     harness.BUILD = HOOKS
     try:
-        return inst.start(handler, *args)
+        return inst.start(handler, *args, **kw)
     finally:
         harness.BUILD = saved
+
+
+def landlock_abi():
+    """The Landlock ABI the handlers use (the kernel's, capped by
+    SEALMAIL_LANDLOCK_ABI)."""
+    p = subprocess.run([f"{BUILD}/tests/sandboxprobe", "features"], capture_output=True,
+                       text=True, check=True)
+    return int(dict(kv.split("=") for kv in p.stdout.split())["landlock_abi"])
 
 
 def test_smtpd_dies_with_sigsys(redis, cert):
@@ -76,9 +85,9 @@ def logged_in(reply):
 
 @pytest.mark.parametrize("handler", ["imapd", "pop3d"])
 def test_back_confined_before_login(redis, cert, handler):
-    """The back enters its pre-login sandbox (AUTH) as soon as it is forked,
-    before it reads the front's first message: the front still greets, and
-    a login fails cleanly when the back has died."""
+    """Authentication (a child of the back) enters its sandbox (AUTH) as soon
+    as it is forked, before it reads the front's first message: the front
+    still greets, and a login fails cleanly when that stage has died."""
     inst = hook_instance(redis, cert, "auth")
     try:
         port = start_hooked(inst, handler)
@@ -102,6 +111,48 @@ def test_back_dies_with_sigsys_after_login(redis, cert, handler):
         # The back was killed after its sandbox: no successful login.
         assert not logged_in(try_login(s, f, handler, inst.pw))
         wait_until(lambda: f"SEALMAIL_SIGNAL={SIGSYS}" in inst.log_text(), what="back SIGSYS")
+    finally:
+        inst.cleanup()
+
+
+@pytest.mark.parametrize("abi", [None, "2"], ids=["abi-inherited", "abi-2"])
+@pytest.mark.parametrize("fork", [False, True], ids=["inetd", "accept-loop"])
+@pytest.mark.parametrize("stage", ["auth", "postauth"])
+@pytest.mark.parametrize("handler", ["imapd", "pop3d"])
+def test_login_stages_leave_other_mailboxes_alone(redis, cert, handler, stage, fork, abi):
+    """Authentication (which handles the user names and passwords of anyone)
+    and the session after login can neither open another user's mailbox for
+    writing, nor create or unlink files in that user's directory: Landlock
+    refuses with EACCES. A real login still works, per connection and in an
+    accept loop, at the kernel's Landlock ABI and at Debian 12's (2)."""
+    need = 2 if abi is None else int(abi)
+    if landlock_abi() < need:
+        pytest.skip(f"Landlock ABI {landlock_abi()} < {need}")
+    inst = Instance(redis=redis, cert=cert)
+    try:
+        inst.setup_domain()
+        pw = inst.add_user("demo@example.test")
+        inst.add_user("other@example.test")
+        other = inst.user_dir("other@example.test")
+        with open(f"{other}/mailbox.db", "rb") as fh:
+            before = fh.read()
+        inst.env["SEALMAIL_TEST_HOOK"] = f"files:{stage}:{other}"
+        if abi is not None:
+            inst.env["SEALMAIL_LANDLOCK_ABI"] = abi
+        port = start_hooked(inst, handler, fork=fork)
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        f.readline()
+        assert logged_in(try_login(s, f, handler, pw))
+        s.sendall(b"b LOGOUT\r\n" if handler == "imapd" else b"QUIT\r\n")
+        log = inst.log_text()
+        for what, name in (("open-rw", "mailbox.db"), ("create", "planted"),
+                           ("unlink", "mailbox.db")):
+            assert f"sandbox test hook: {what} {other}/{name}: EACCES" in log, log
+        assert "fatal" not in log
+        assert not os.path.exists(f"{other}/planted")
+        with open(f"{other}/mailbox.db", "rb") as fh:
+            assert fh.read() == before
     finally:
         inst.cleanup()
 
@@ -139,6 +190,34 @@ def test_login_handlers_with_redis_over_tcp(redis, cert, tmp_path):
         m.create("X")  # publishes a change through Redis
         m.logout()
         assert "fatal" not in inst.log_text()
+    finally:
+        inst.cleanup()
+        r.terminate()
+        r.wait()
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["inetd", "accept-loop"])
+@pytest.mark.parametrize("stage,outcome", [("auth", "EACCES"), ("postauth", "ok")])
+def test_only_the_session_connects_to_redis(cert, tmp_path, stage, outcome, fork):
+    """Redis over TCP: the session after login may connect to its port
+    (Landlock ABI >= 4), authentication connects nowhere."""
+    import harness
+    if landlock_abi() < 4:
+        pytest.skip(f"Landlock ABI {landlock_abi()} < 4: no TCP rules")
+    port = harness.free_port()
+    r = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save",
+                          "", "--appendonly", "no", "--dir", str(tmp_path)],
+                         stdout=subprocess.DEVNULL)
+    inst = Instance(redis=None, cert=cert, extra_conf=f"redis = 127.0.0.1:{port}\n")
+    try:
+        wait_until(lambda: harness.can_connect(port), what="redis tcp")
+        inst.setup_domain()
+        pw = inst.add_user("demo@example.test")
+        inst.env["SEALMAIL_TEST_HOOK"] = f"tcp:{stage}:{port}"
+        m = imaplib.IMAP4("127.0.0.1", start_hooked(inst, "imapd", fork=fork), timeout=10)
+        m.login("demo@example.test", pw)
+        m.logout()
+        assert f"sandbox test hook: tcp {port}: {outcome}" in inst.log_text()
     finally:
         inst.cleanup()
         r.terminate()

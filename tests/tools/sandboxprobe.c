@@ -549,6 +549,11 @@ static void run_mkdir(struct action *a)
 	int r = mkdir(a->arg[0], 0700);
 	report(a, r, errno, NULL);
 }
+static void run_rmdir(struct action *a)
+{
+	int r = rmdir(a->arg[0]);
+	report(a, r, errno, NULL);
+}
 static void run_truncate(struct action *a)
 {
 	int r = truncate(a->arg[0], 0);
@@ -586,6 +591,7 @@ static const struct action_def defs[] = {
     {"rename", 2, NULL, run_rename},
     {"unlink", 1, NULL, run_unlink},
     {"mkdir", 1, NULL, run_mkdir},
+    {"rmdir", 1, NULL, run_rmdir},
     {"truncate", 1, NULL, run_truncate},
     {"listdir", 1, NULL, act_listdir},
     {"sqlite", 1, NULL, act_sqlite},

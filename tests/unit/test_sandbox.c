@@ -972,19 +972,22 @@ static int c_auth_then_postauth(void *arg)
 		return 94;
 	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2)
 		return 95;
-	/* AUTH reads the state directory and writes nothing outside users/
-	 * (which POSTAUTH narrows to one user's directory) */
+	/* AUTH reads directory.db and nothing else: no users/ at all */
 	if (sandbox_landlock_abi() >= 1) {
 		if (open_errno("directory.db", O_RDONLY) != 0)
 			return 96;
 		if (open_errno("directory.db", O_WRONLY) != EACCES ||
-		    open_errno("planted", O_WRONLY | O_CREAT) != EACCES)
+		    open_errno("planted", O_WRONLY | O_CREAT) != EACCES ||
+		    open_errno("users/A/old", O_RDONLY) != EACCES ||
+		    open_errno("users/B/mailbox.db", O_RDWR) != EACCES)
 			return 97;
 	}
 	if (enter(SANDBOX_POSTAUTH, "A") < 0)
 		return 98;
+	/* AUTH left nothing of users/ for POSTAUTH to narrow: the login back
+	 * enters POSTAUTH in a process that never was in AUTH */
 	if (sandbox_landlock_abi() >= 2 && (open_errno("directory.db", O_RDONLY) != EACCES ||
-	                                    open_errno("users/A/x", O_WRONLY | O_CREAT) != 0 ||
+	                                    open_errno("users/A/x", O_WRONLY | O_CREAT) != EACCES ||
 	                                    open_errno("users/B/x", O_WRONLY | O_CREAT) != EACCES))
 		return 99;
 	/* POSTAUTH may not stack more: prctl is gone */
