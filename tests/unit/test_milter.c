@@ -835,10 +835,11 @@ static void test_spec_limits(void **state)
 			 2);
 	assert_int_equal(ports[1], 2);
 	/* More milters than MILTER_LIST_MAX is a mistake. */
-	text[0] = '\0';
+	struct buf more = BUF_INIT;
 	for (int i = 0; i <= MILTER_LIST_MAX; i++)
-		strcat(text, "inet:10.0.0.1:9 ");
-	assert_int_equal(milter_spec_parse(text, c, sp, MILTER_LIST_MAX, &n, &err), -1);
+		buf_append_str(&more, "inet:10.0.0.1:9 ");
+	assert_int_equal(milter_spec_parse(buf_cstr(&more), c, sp, MILTER_LIST_MAX, &n, &err), -1);
+	buf_free(&more);
 	conf_free(&c);
 }
 

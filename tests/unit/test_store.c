@@ -21,52 +21,8 @@
 #include "data/spool.h"
 #include "data/store.h"
 
-struct fixture {
-	char dir[64];
-	char db[128];
-	int userfd, spoolfd;
-	unsigned char mk[STORE_KEY_LEN];
-	unsigned char pk[AGE_KEY_LEN], sk[AGE_KEY_LEN];
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/mailbox.db", f->dir);
-	f->userfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (f->userfd < 0 || spool_create_dirs(f->userfd) < 0)
-		return -1;
-	f->spoolfd = openat(f->userfd, "spool", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rnd_bytes(f->mk, sizeof(f->mk));
-	age_keypair(f->pk, f->sk);
-	*state = f;
-	return f->spoolfd < 0 ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-	close(f->spoolfd);
-	close(f->userfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
-
-static struct store *create(struct fixture *f)
-{
-	const char *err = NULL;
-	struct store *st = store_create(f->db, f->mk, f->sk, &err);
-	if (st == NULL)
-		fail_msg("store_create: %s", err);
-	return st;
-}
+#define STORE_FIXTURE_NAME "test_store"
+#include "store_fixture.h"
 
 static int64_t folder_id(struct store *st, const char *name)
 {
@@ -94,47 +50,6 @@ static void read_file(const char *path, struct buf *out)
 	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0)
 		buf_append(out, tmp, n);
 	fclose(fp);
-}
-
-static size_t count_dir(struct fixture *f, const char *sub)
-{
-	int fd = openat(f->spoolfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	DIR *d = fdopendir(fd);
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-static size_t count_rows(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	size_t n = (size_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return n;
-}
-
-/* Deliver one message through the spool writer; returns its name. */
-static void deliver(struct fixture *f, const unsigned char *pk, const char *flags,
-		    const void *msg, size_t len, char *name_out)
-{
-	struct spool_delivery *d = spool_deliver_begin(f->spoolfd, pk, NULL);
-	assert_non_null(d);
-	if (flags != NULL)
-		assert_int_equal(spool_write_flags(d, flags), SPOOL_OK);
-	assert_int_equal(spool_write(d, msg, len), SPOOL_OK);
-	assert_int_equal(spool_prepare(d), SPOOL_OK);
-	assert_int_equal(spool_commit(d), SPOOL_OK);
-	if (name_out != NULL)
-		snprintf(name_out, SPOOL_NAME_MAX, "%s", spool_name(d));
-	spool_free(&d);
 }
 
 static void make_msg(struct buf *m, size_t size, unsigned seed)

@@ -26,60 +26,8 @@
 #include "data/spool.h"
 #include "data/store.h"
 
-struct fixture {
-	char dir[64];
-	char db[128];
-	int userfd, spoolfd;
-	unsigned char mk[STORE_KEY_LEN];
-	unsigned char pk[AGE_KEY_LEN], sk[AGE_KEY_LEN];
-};
-
-/* snprintf into a fixed buffer; a cut path would test the wrong file. */
-#define FMT(buf, ...)                                                                              \
-	do {                                                                                       \
-		int fmt_n_ = snprintf((buf), sizeof(buf), __VA_ARGS__);                            \
-		if (fmt_n_ < 0 || (size_t)fmt_n_ >= sizeof(buf))                                   \
-			fail_msg("path too long");                                                 \
-	} while (0)
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	FMT(f->dir, "/tmp/test_store_import.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	FMT(f->db, "%s/mailbox.db", f->dir);
-	f->userfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (f->userfd < 0 || spool_create_dirs(f->userfd) < 0)
-		return -1;
-	f->spoolfd = openat(f->userfd, "spool", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rnd_bytes(f->mk, sizeof(f->mk));
-	age_keypair(f->pk, f->sk);
-	*state = f;
-	return f->spoolfd < 0 ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-	close(f->spoolfd);
-	close(f->userfd);
-	FMT(cmd, "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
-
-static struct store *create(struct fixture *f)
-{
-	const char *err = NULL;
-	struct store *st = store_create(f->db, f->mk, f->sk, &err);
-	if (st == NULL)
-		fail_msg("store_create: %s", err);
-	return st;
-}
+#define STORE_FIXTURE_NAME "test_store_import"
+#include "store_fixture.h"
 
 static struct store_folder folder(struct store *st, const char *name)
 {
@@ -97,48 +45,11 @@ static uint64_t inbox_count(struct store *st)
 	return count;
 }
 
-static size_t count_dir(struct fixture *f, const char *sub)
+/* deliver() of a text message. */
+static void deliver_text(struct fixture *f, const unsigned char *pk, const char *flags,
+                         const char *msg, char *name_out)
 {
-	int fd = openat(f->spoolfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	DIR *d = fdopendir(fd);
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-static size_t count_rows(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	size_t n = (size_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return n;
-}
-
-/* Deliver one message through the spool writer; its name goes to name_out
- * (SPOOL_NAME_MAX bytes) when not NULL. */
-static void deliver(struct fixture *f, const unsigned char *pk, const char *flags, const char *msg,
-                    char *name_out)
-{
-	struct spool_delivery *d = spool_deliver_begin(f->spoolfd, pk, NULL);
-	assert_non_null(d);
-	if (flags != NULL)
-		assert_int_equal(spool_write_flags(d, flags), SPOOL_OK);
-	assert_int_equal(spool_write(d, msg, strlen(msg)), SPOOL_OK);
-	assert_int_equal(spool_prepare(d), SPOOL_OK);
-	assert_int_equal(spool_commit(d), SPOOL_OK);
-	if (name_out != NULL) {
-		assert_true(strlen(spool_name(d)) < SPOOL_NAME_MAX);
-		memcpy(name_out, spool_name(d), strlen(spool_name(d)) + 1);
-	}
-	spool_free(&d);
+	deliver(f, pk, flags, msg, strlen(msg), name_out);
 }
 
 static double now_s(void)
@@ -180,7 +91,7 @@ static void test_reimport_after_commit_is_noop(void **state)
 	char names[3][SPOOL_NAME_MAX], a[128], b[128];
 	assert_int_equal(mkdirat(f->spoolfd, "aside", 0700), 0);
 	for (int i = 0; i < 3; i++) {
-		deliver(f, f->pk, i == 1 ? "\\Seen" : NULL, "Subject: n\r\n\r\nbody\r\n", names[i]);
+		deliver_text(f, f->pk, i == 1 ? "\\Seen" : NULL, "Subject: n\r\n\r\nbody\r\n", names[i]);
 		FMT(a, "new/%s", names[i]);
 		FMT(b, "aside/%s", names[i]);
 		assert_int_equal(linkat(f->spoolfd, a, f->spoolfd, b, 0), 0);
@@ -220,11 +131,11 @@ static void test_recorded_name_not_imported_again(void **state)
 	struct fixture *f = *state;
 	struct store *st = create(f);
 	char name[SPOOL_NAME_MAX], other[SPOOL_NAME_MAX], a[128], b[128];
-	deliver(f, f->pk, NULL, "Subject: first\r\n\r\n", name);
+	deliver_text(f, f->pk, NULL, "Subject: first\r\n\r\n", name);
 	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, NULL, NULL), 0);
 	assert_int_equal(inbox_count(st), 1);
 	/* Another message appears under the recorded name. */
-	deliver(f, f->pk, NULL, "Subject: second\r\n\r\n", other);
+	deliver_text(f, f->pk, NULL, "Subject: second\r\n\r\n", other);
 	FMT(a, "new/%s", other);
 	FMT(b, "new/%s", name);
 	assert_int_equal(renameat(f->spoolfd, a, f->spoolfd, b), 0);
@@ -244,11 +155,11 @@ static void test_not_regular_file_set_aside(void **state)
 {
 	struct fixture *f = *state;
 	struct store *st = create(f);
-	deliver(f, f->pk, NULL, "Subject: a\r\n\r\n", NULL);
+	deliver_text(f, f->pk, NULL, "Subject: a\r\n\r\n", NULL);
 	char dir[SPOOL_NAME_MAX + 8];
 	FMT(dir, "new/%lld.0123456789abcdef", 2000000LL);
 	assert_int_equal(mkdirat(f->spoolfd, dir, 0700), 0);
-	deliver(f, f->pk, NULL, "Subject: b\r\n\r\n", NULL);
+	deliver_text(f, f->pk, NULL, "Subject: b\r\n\r\n", NULL);
 	struct store_import_stats stats;
 	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, &stats, NULL), 0);
 	assert_int_equal(stats.imported, 2);
@@ -269,11 +180,11 @@ static void test_links_and_fifos_removed(void **state)
 	struct fixture *f = *state;
 	struct store *st = create(f);
 	char target[128], name[SPOOL_NAME_MAX + 8];
-	deliver(f, f->pk, NULL, "Subject: a\r\n\r\n", NULL);
+	deliver_text(f, f->pk, NULL, "Subject: a\r\n\r\n", NULL);
 	/* The link points at a valid sealed message: following it would
 	 * import that message (and unlink only the link). */
 	char sealed[SPOOL_NAME_MAX];
-	deliver(f, f->pk, NULL, "Subject: elsewhere\r\n\r\n", sealed);
+	deliver_text(f, f->pk, NULL, "Subject: elsewhere\r\n\r\n", sealed);
 	FMT(name, "new/%s", sealed);
 	FMT(target, "%s/elsewhere", f->dir);
 	char from[256];
@@ -287,7 +198,7 @@ static void test_links_and_fifos_removed(void **state)
 	assert_int_equal(mkfifoat(f->spoolfd, name, 0600), 0);
 	FMT(name, "new/%lld.00000000000000c1", 3000003LL);
 	assert_int_equal(mknodat(f->spoolfd, name, S_IFSOCK | 0600, 0), 0);
-	deliver(f, f->pk, NULL, "Subject: b\r\n\r\n", NULL);
+	deliver_text(f, f->pk, NULL, "Subject: b\r\n\r\n", NULL);
 
 	struct store_import_stats stats;
 	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, &stats, NULL), 0);
@@ -314,7 +225,7 @@ static void test_inside_transaction_refused(void **state)
 {
 	struct fixture *f = *state;
 	struct store *st = create(f);
-	deliver(f, f->pk, NULL, "Subject: t\r\n\r\n", NULL);
+	deliver_text(f, f->pk, NULL, "Subject: t\r\n\r\n", NULL);
 	assert_int_equal(store_begin(st), 0);
 	const char *err = NULL;
 	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, NULL, &err), -1);
@@ -337,7 +248,7 @@ static void test_failed_import_keeps_spool(void **state)
 	struct fixture *f = *state;
 	struct store *st = create(f);
 	for (int i = 0; i < 3; i++)
-		deliver(f, f->pk, NULL, "Subject: k\r\n\r\n", NULL);
+		deliver_text(f, f->pk, NULL, "Subject: k\r\n\r\n", NULL);
 	unsigned char mk2[STORE_KEY_LEN];
 	rnd_bytes(mk2, sizeof(mk2));
 	const char *err = NULL;
@@ -370,7 +281,7 @@ static void test_route_name_too_long(void **state)
 	memset(flags + 16, 'a', STORE_FOLDER_NAME_MAX + 1);
 	flags[16 + STORE_FOLDER_NAME_MAX + 1] = '\0';
 	assert_true(strlen(flags) <= SPOOL_FLAGS_MAX);
-	deliver(f, f->pk, flags, "Subject: r\r\n\r\n", NULL);
+	deliver_text(f, f->pk, flags, "Subject: r\r\n\r\n", NULL);
 	struct store_import_stats stats;
 	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, &stats, NULL), 0);
 	assert_int_equal(stats.imported, 1);
