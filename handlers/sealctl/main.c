@@ -8,6 +8,7 @@
 #include <bsd/readpassphrase.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "sys/log.h"
 #include "sys/server.h"
 #include "data/store.h"
+#include "svc/penalty.h"
 
 enum { EX_OK_ = 0, EX_REFUSED = 1, EX_USAGE_ = 2, EX_TEMP = 3 };
 
@@ -247,6 +249,22 @@ static int cmd_init(void)
 			account_chown(db, false);
 		}
 	}
+	/* The key that names login penalties in Redis (lib/svc/penalty.h):
+	 * made here for new installs and by re-running init on old ones. */
+	char key[PATH_MAX];
+	int sfd = open(conf->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 || penalty_key_ensure(sfd) < 0 ||
+	    state_path(key, sizeof(key), PENALTY_KEY_FILE, "") < 0) {
+		fprintf(stderr, "sealctl: %s/%s: %s\n", conf->state_dir, PENALTY_KEY_FILE,
+		        strerror(errno));
+		if (sfd >= 0)
+			close(sfd);
+		directory_close(&d);
+		return EX_TEMP;
+	}
+	close(sfd);
+	chmod(key, 0600); /* the login handlers' user only */
+	account_chown(key, false);
 	printf("initialised %s (schema %d)\n", conf->state_dir, directory_schema_version(d));
 	directory_close(&d);
 	return EX_OK_;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,9 @@
 #include "sys/proclimit.h"
 #include "sys/log.h"
 #include "sys/server.h"
+#include "base/timeutil.h"
 #include "svc/confine.h"
+#include "svc/penalty.h"
 
 static void loginback_detach(const struct conn *conn)
 {
@@ -49,7 +52,53 @@ struct loginback {
 	int timeout;  /* for credentials and a hand-over, ms */
 	struct kdf_slots *slots; /* in the authenticating child */
 	struct directory *dir;   /* in the authenticating child */
+	struct penalty *pen;     /* in the authenticating child; NULL: off */
+	const char *remote;      /* the client's address (conn.remote) */
 };
+
+/* Wait until the front leaves or ms have passed: the attempt's turn under
+ * the shared penalty. Served here, before the KDF and its host-wide slot,
+ * so that it holds the attacker's own connection and nothing shared. false
+ * when the front left (the session is over). */
+static bool loginback_wait(int fd, uint64_t ms)
+{
+	int64_t end = timeutil_mono_ms() + (int64_t)ms;
+	for (;;) {
+		int64_t left = end - timeutil_mono_ms();
+		if (left <= 0)
+			return true;
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		int r = poll(&pf, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return false;
+		/* The front sends nothing while it waits for an answer: input
+		 * here is its end of file. */
+		if (r > 0)
+			return false;
+	}
+}
+
+/* The shared penalty before a password check (lib/svc/penalty.h): 1 check
+ * the password, 0 answer a failure without checking it (the source is over
+ * its penalty), -1 the front left while waiting. */
+static int loginback_penalty(struct loginback *b, const char *user)
+{
+	struct penalty_verdict v;
+	penalty_begin(b->pen, b->remote, user, &v);
+	if (v.wait_ms == 0 && !v.refuse)
+		return 1;
+	char delay[24], sf[16], af[16];
+	/* fit: a uint64_t and two unsigned ints in decimal */
+	(void)snprintf(delay, sizeof(delay), "%llu", (unsigned long long)v.wait_ms);
+	(void)snprintf(sf, sizeof(sf), "%u", v.source_failures);
+	(void)snprintf(af, sizeof(af), "%u", v.account_failures);
+	log_event(LOG_NOTICE, "auth-penalty", "USER", user, "DELAY_MS", delay, "SOURCE_FAILURES",
+	          sf, "ACCOUNT_FAILURES", af, "ACTION", v.refuse ? "refuse" : "delay", "STORE",
+	          v.store, NULL);
+	if (!loginback_wait(b->fd, v.wait_ms))
+		return -1;
+	return v.refuse ? 0 : 1;
+}
 
 /* Authenticate: credentials from the front, the KDF and the unwrap of MK,
  * up to LOGINBACK_ATTEMPTS_MAX times. 1 with ls (user, id, tag, flags) and
@@ -73,10 +122,24 @@ static int loginback_authenticate(struct loginback *b, struct login_session *ls,
 			login_answer(b->fd, LOGIN_TEMPFAIL);
 			return -1;
 		}
+		int pen = loginback_penalty(b, cr.user);
+		if (pen <= 0) {
+			if (pen == 0)
+				log_event(LOG_NOTICE, "auth-fail", "USER", cr.user, "REASON",
+				          "source over its penalty, password not checked", NULL);
+			sodium_memzero(&cr, sizeof(cr));
+			if (pen < 0 || login_answer(b->fd, LOGIN_FAIL) < 0)
+				return 0;
+			continue;
+		}
 		struct directory_user u;
 		r = account_unlock(b->dir, b->c, b->slots, cr.user, KEYWRAP_PASSWORD, cr.secret,
 		                   strlen(cr.secret), &u, mk, &err);
 		sodium_memzero(cr.secret, sizeof(cr.secret));
+		if (r == 0)
+			penalty_fail(b->pen, b->remote, cr.user);
+		else if (r == 1)
+			penalty_success(b->pen, b->remote);
 		if (r != 1) {
 			log_event(LOG_NOTICE, "auth-fail", "USER", cr.user, "REASON",
 			          r == 0 ? "wrong password or unknown user" : err, NULL);
@@ -125,10 +188,12 @@ static int loginback_auth_child(struct loginback *b, int out)
 	struct login_session ls = {.fd = -1, .spool_fd = -1};
 	memset(&res, 0, sizeof(res));
 	b->slots = kdf_slots_open(b->c->run_dir, b->c->kdf_concurrency); /* open: KDF slots */
+	b->pen = penalty_open(b->c, b->state_fd); /* open: penalty table, Redis */
 	confine_enter(SANDBOX_AUTH, b->c, b->state_fd, NULL);           /* sandbox */
 	res.r = loginback_authenticate(b, &ls, res.mk);                  /* password -> MK */
 	directory_close(&b->dir);
 	kdf_slots_free(&b->slots);
+	penalty_close(&b->pen);
 	if (res.r == 1) {
 		/* Same sizes as ls's fields: these copies always fit. */
 		res.flags = ls.flags;
@@ -271,6 +336,7 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 	                      .ops = ops,
 	                      .fd = fd,
 	                      .state_fd = state_fd,
+	                      .remote = conn->remote,
 	                      .timeout = (int)login_timeout * 3}; /* <= 3 * 3600000: fits */
 	struct login_session ls = {.fd = -1, .spool_fd = -1};
 	unsigned char mk[KEYWRAP_MK_LEN];

@@ -2,12 +2,14 @@
 #include "confine.h"
 
 #include <bsd/stdlib.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "milter.h"
+#include "penalty.h"
 #include "sys/log.h"
 
 uint16_t confine_port_of(const char *spec)
@@ -33,11 +35,13 @@ static size_t confine_tcp_ports(const struct conf *c, uint16_t *ports, size_t ma
 
 /* Redis and every milter list's TCP ports. */
 #define CONFINE_PORTS_MAX 32
+/* Paths a profile adds to its layout: run_dir, the penalty key. */
+#define CONFINE_EXTRA_MAX 2
 
 /* The layout of profile p; ports and extra are its storage. */
 static void confine_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
                            const char *user_id, struct sandbox_layout *l,
-                           uint16_t ports[CONFINE_PORTS_MAX], struct sandbox_fs_rule extra[1])
+                           uint16_t ports[CONFINE_PORTS_MAX], struct sandbox_fs_rule extra[CONFINE_EXTRA_MAX])
 {
 	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
 	/* The pre-auth front talks to nothing but its client and its back;
@@ -46,18 +50,24 @@ static void confine_layout(enum sandbox_profile p, const struct conf *c, int sta
 		l->ntcp_ports = confine_tcp_ports(c, ports, CONFINE_PORTS_MAX);
 		l->tcp_ports = ports;
 	}
+	l->extra = extra;
 	if (p == SANDBOX_ACCEPT && access(c->run_dir, F_OK) == 0) {
-		/* The back processes take KDF slots (lock files) in run_dir. */
-		extra[0] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};
-		l->extra = extra;
-		l->nextra = 1;
+		/* The back processes take KDF slots (lock files) and map the
+		 * penalty table in run_dir. */
+		extra[l->nextra++] = (struct sandbox_fs_rule){-1, c->run_dir, SANDBOX_FS_SQLITE};
+	}
+	if (p == SANDBOX_ACCEPT && c->redis[0] != '\0' && state_fd >= 0 &&
+	    faccessat(state_fd, PENALTY_KEY_FILE, F_OK, AT_EACCESS) == 0) {
+		/* ... and read the key naming penalties in Redis. */
+		extra[l->nextra++] =
+		    (struct sandbox_fs_rule){state_fd, PENALTY_KEY_FILE, SANDBOX_FS_READ};
 	}
 }
 
 void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, const char *user_id)
 {
 	uint16_t ports[CONFINE_PORTS_MAX];
-	struct sandbox_fs_rule extra[1];
+	struct sandbox_fs_rule extra[CONFINE_EXTRA_MAX];
 	struct sandbox_layout l;
 	const char *err;
 	confine_layout(p, c, state_fd, user_id, &l, ports, extra);
@@ -69,7 +79,7 @@ void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, c
 void confine_prepare(enum sandbox_profile p, const struct conf *c, int state_fd)
 {
 	uint16_t ports[CONFINE_PORTS_MAX];
-	struct sandbox_fs_rule extra[1];
+	struct sandbox_fs_rule extra[CONFINE_EXTRA_MAX];
 	struct sandbox_layout l;
 	const char *err;
 	confine_layout(p, c, state_fd, NULL, &l, ports, extra);

@@ -57,6 +57,12 @@ static const struct conf_key conf_keys[] = {
 	/* RFC 1939 section 3: inactivity autologout of at least 10 minutes. */
 	K("pop3d.timeout", CONF_DURATION, pop3d_timeout_ms, "10m", 1000, 86400000),
 	K("auth_fail_delay", CONF_DURATION, auth_fail_delay_ms, "2s", 0, 60000),
+	/* The shared login penalty (lib/svc/penalty.h): Dovecot's auth_penalty
+	 * starts at 2 s and stops doubling at 15 s; base 0 turns it off. */
+	K("auth_penalty_base", CONF_DURATION, auth_penalty_base_ms, "2s", 0, 60000),
+	K("auth_penalty_max", CONF_DURATION, auth_penalty_max_ms, "15s", 0, 60000),
+	K("auth_penalty_account_max", CONF_DURATION, auth_penalty_account_max_ms, "5s", 0, 60000),
+	K("auth_penalty_window", CONF_DURATION, auth_penalty_window_ms, "15m", 1000, 86400000),
 	K("milter_default_action", CONF_MILTER_ACTION, milter_default_action, "tempfail", 0, 0),
 	K("milter_connect_timeout", CONF_DURATION, milter_connect_timeout_ms, "30s", 1, 3600000),
 	K("milter_command_timeout", CONF_DURATION, milter_command_timeout_ms, "30s", 1, 3600000),

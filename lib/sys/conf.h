@@ -43,6 +43,10 @@ struct conf {
 	uint64_t imapd_max_line;
 	uint64_t pop3d_timeout_ms;
 	uint64_t auth_fail_delay_ms;
+	uint64_t auth_penalty_base_ms;        /* 0: no shared penalty */
+	uint64_t auth_penalty_max_ms;         /* a source's cap */
+	uint64_t auth_penalty_account_max_ms; /* an account's cap */
+	uint64_t auth_penalty_window_ms;      /* failures forgotten after */
 
 	enum conf_milter_action milter_default_action;
 	uint64_t milter_connect_timeout_ms;

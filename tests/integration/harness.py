@@ -151,7 +151,10 @@ class Instance:
             f.write(f"hostname = mx.example.test\nstate_dir = {self.state}\n"
                     f"run_dir = {self.run_dir}\ntls_cert = {self.cert}\ntls_key = {self.key}\n"
                     # Tests lower the KDF: correctness does not need its cost.
-                    "kdf_memlimit = 64k\nkdf_opslimit = 1\nauth_fail_delay = 0\n")
+                    "kdf_memlimit = 64k\nkdf_opslimit = 1\nauth_fail_delay = 0\n"
+                    # and turn the shared login penalty off (test_auth_penalty.py
+                    # turns it on).
+                    "auth_penalty_base = 0\n")
             if redis:
                 f.write(f"redis = unix:{redis.sock}\n")
             f.write(extra_conf)
