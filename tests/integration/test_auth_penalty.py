@@ -14,13 +14,14 @@ import re
 import shutil
 import socket
 import stat
+import subprocess
 import tempfile
 import threading
 import time
 
 import pytest
 
-from harness import Instance, Redis
+from harness import Instance, Redis, can_connect, free_port, wait_until
 
 USER, PW = "alice@example.test", "right-pw"
 
@@ -272,5 +273,69 @@ def test_sealctl_init_makes_penalty_key(redis):
         os.unlink(key)
         inst.sealctl("init")
         assert os.path.getsize(key) == 32
+    finally:
+        inst.cleanup()
+
+
+@pytest.fixture
+def tcp_redis():
+    """A redis-server on a loopback TCP port (the Landlock ABI >= 4 network
+    rules then matter)."""
+    tmp = tempfile.mkdtemp(prefix="sealmail-redis-tcp-")
+    port = free_port()
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no", "--dir", tmp],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: can_connect(port), what="redis on TCP")
+    yield port
+    p.terminate()
+    p.wait(timeout=10)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("abi", [None, "2"], ids=["kernel-abi", "abi2"])
+def test_tcp_redis_in_accept_loop(tcp_redis, abi):
+    """Redis over TCP from the accept loop's children, whose Landlock layer
+    (ABI >= 4) allows only the configured ports; and with the ABI capped to
+    Debian 12's stock kernel."""
+    inst = make(None, penalty_conf(base="1s", mx="4s") + f"redis = 127.0.0.1:{tcp_redis}\n")
+    try:
+        if abi:
+            inst.env["SEALMAIL_LANDLOCK_ABI"] = abi
+        pop = inst.start("pop3d", fork=True)
+        imap = inst.start("imapd", fork=True)
+        pop3_fail(pop, "127.0.0.1", USER)
+        ok, took = imap_login(imap, "127.0.0.1", USER, PW)
+        assert ok and took >= 0.5, took
+        log = inst.log_text()
+        assert re.search(r"auth-penalty .*STORE=redis", log), log
+        assert "auth-penalty-error" not in log
+    finally:
+        inst.cleanup()
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["inetd", "accept-loop"])
+def test_missing_key(redis, fork):
+    """An install from before the penalty key: a handler serving one
+    connection makes it on first use; an accept loop started without it
+    uses the host table (and says so) until init is re-run."""
+    inst = make(redis, penalty_conf(base="1s", mx="4s"))
+    try:
+        key = os.path.join(inst.state, "auth_penalty.key")
+        os.unlink(key)
+        pop = inst.start("pop3d", fork=fork)
+        imap = inst.start("imapd", fork=fork)
+        pop3_fail(pop, "127.0.0.1", USER)
+        ok, took = imap_login(imap, "127.0.0.1", USER, PW)
+        assert ok and took >= 0.5, took
+        log = inst.log_text()
+        if fork:
+            assert not os.path.exists(key)
+            assert "auth-penalty-error" in log
+            assert re.search(r"auth-penalty .*STORE=local", log), log
+        else:
+            assert os.path.getsize(key) == 32
+            assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+            assert re.search(r"auth-penalty .*STORE=redis", log), log
     finally:
         inst.cleanup()
