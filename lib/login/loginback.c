@@ -188,7 +188,7 @@ static int loginback_auth_child(struct loginback *b, int out)
 	struct login_session ls = {.fd = -1, .spool_fd = -1};
 	memset(&res, 0, sizeof(res));
 	b->slots = kdf_slots_open(b->c->run_dir, b->c->kdf_concurrency); /* open: KDF slots */
-	b->pen = penalty_open(b->c, b->state_fd); /* open: penalty table, Redis */
+	b->pen = penalty_open(b->c, b->state_fd);                        /* open: penalties */
 	confine_enter(SANDBOX_AUTH, b->c, b->state_fd, NULL);           /* sandbox */
 	res.r = loginback_authenticate(b, &ls, res.mk);                  /* password -> MK */
 	directory_close(&b->dir);

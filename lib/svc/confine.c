@@ -41,7 +41,8 @@ static size_t confine_tcp_ports(const struct conf *c, uint16_t *ports, size_t ma
 /* The layout of profile p; ports and extra are its storage. */
 static void confine_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
                            const char *user_id, struct sandbox_layout *l,
-                           uint16_t ports[CONFINE_PORTS_MAX], struct sandbox_fs_rule extra[CONFINE_EXTRA_MAX])
+                           uint16_t ports[CONFINE_PORTS_MAX],
+                           struct sandbox_fs_rule extra[CONFINE_EXTRA_MAX])
 {
 	*l = (struct sandbox_layout){.state_fd = state_fd, .user_id = user_id};
 	/* The pre-auth front talks to nothing but its client and its back;

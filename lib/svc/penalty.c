@@ -36,7 +36,8 @@ int penalty_source_key(const char *remote, char *out, size_t outsz)
 	if (inet_pton(AF_INET6, remote, a6) == 1) {
 		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 		if (memcmp(a6, mapped, sizeof(mapped)) == 0)
-			return fmt_name(out, outsz, "4:%u.%u.%u.%u", a6[12], a6[13], a6[14], a6[15]);
+			return fmt_name(out, outsz, "4:%u.%u.%u.%u", a6[12], a6[13], a6[14],
+			                a6[15]);
 		/* One /64 is what a single subscriber or host gets (RFC 6177):
 		 * counting its addresses one by one would hand an attacker
 		 * 2^64 sources. */
@@ -60,7 +61,7 @@ void penalty_policy_of(const struct conf *c, struct penalty_policy *pol)
 {
 	pol->base_ms = c->auth_penalty_base_ms;
 	pol->max_ms = c->auth_penalty_max_ms < c->auth_penalty_base_ms ? c->auth_penalty_base_ms
-	                                                                : c->auth_penalty_max_ms;
+	                                                               : c->auth_penalty_max_ms;
 	pol->account_max_ms = c->auth_penalty_account_max_ms;
 	pol->window_ms = c->auth_penalty_window_ms;
 }
@@ -108,9 +109,9 @@ static struct penalty_slot *penalty_find(struct penalty_table *t, const struct p
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	penalty_table_init(t);
 	penalty_mac(t->key, kind, key, mac);
-	uint32_t home = ((uint32_t)mac[0] << 24 | (uint32_t)mac[1] << 16 | (uint32_t)mac[2] << 8 |
-	                 mac[3]) %
-	                PENALTY_TABLE_SLOTS;
+	uint32_t home =
+	    ((uint32_t)mac[0] << 24 | (uint32_t)mac[1] << 16 | (uint32_t)mac[2] << 8 | mac[3]) %
+	    PENALTY_TABLE_SLOTS;
 	struct penalty_slot *victim = NULL;
 	for (unsigned i = 0; i < PENALTY_PROBE; i++) {
 		struct penalty_slot *s = &t->slot[(home + i) % PENALTY_TABLE_SLOTS];
@@ -242,7 +243,8 @@ static void penalty_open_table(struct penalty *p, const struct conf *c)
 	if ((size_t)st.st_size != PENALTY_TABLE_SIZE &&
 	    ftruncate(p->table_fd, (off_t)PENALTY_TABLE_SIZE) < 0)
 		goto fail;
-	void *m = mmap(NULL, PENALTY_TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p->table_fd, 0);
+	void *m =
+	    mmap(NULL, PENALTY_TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p->table_fd, 0);
 	if (m == MAP_FAILED)
 		goto fail;
 	p->table = m;
@@ -276,7 +278,8 @@ static void penalty_open_redis(struct penalty *p, const char *spec)
 	if (p->rc != NULL && p->rc->err == 0 && redisSetTimeout(p->rc, tv) == REDIS_OK)
 		return;
 	log_event(LOG_WARNING, "auth-penalty-error", "REASON",
-	          p->rc ? p->rc->errstr : "cannot allocate a Redis context", "STORE", "local", NULL);
+	          p->rc ? p->rc->errstr : "cannot allocate a Redis context", "STORE", "local",
+	          NULL);
 	if (p->rc != NULL)
 		redisFree(p->rc);
 	p->rc = NULL;
@@ -316,18 +319,20 @@ void penalty_close(struct penalty **pp)
 /* KEYS: source, account. ARGV: base, window, source cap, account cap.
  * Each key is a hash {f: failures, n: next turn in ms of the server's
  * clock}, expiring a window after its last failure. Returns {f1, w1, b1,
- * f2, w2, b2}: failures, wait, and 1 when the turn was beyond the cap. */
+ * f2, w2, b2}: failures, wait, and 1 when the turn was beyond the cap. An
+ * attempt its source refuses takes no turn of the account. */
 static const char penalty_lua_begin[] =
     "local t=redis.call('TIME') local now=t[1]*1000+math.floor(t[2]/1000) "
-    "local base=tonumber(ARGV[1]) local out={} "
+    "local base=tonumber(ARGV[1]) local out={} local refused=false "
     "for i=1,2 do "
     " local v=redis.call('HMGET',KEYS[i],'f','n') local f=tonumber(v[1]) or 0 "
     " local w,b=0,0 "
-    " if f>0 then "
+    " if f>0 and not refused then "
     "  local cap=tonumber(ARGV[2+i]) local d=math.min(base*2^math.min(f-1,30),cap) "
     "  local turn=math.max(now,tonumber(v[2]) or 0) w=turn-now "
     "  if w>cap then w=cap b=1 else redis.call('HSET',KEYS[i],'n',turn+d) end "
     " end "
+    " refused=(b==1) "
     " out[#out+1]=f out[#out+1]=w out[#out+1]=b "
     "end return out";
 
@@ -372,11 +377,10 @@ static redisReply *penalty_eval(struct penalty *p, const char *script, const cha
 	char k1[PENALTY_RKEY_MAX], k2[PENALTY_RKEY_MAX];
 	penalty_rkey(p, 's', src, k1);
 	penalty_rkey(p, 'a', acct, k2);
-	redisReply *r = redisCommand(p->rc, "EVAL %s 2 %s %s %llu %llu %llu %llu", script, k1, k2,
-	                             (unsigned long long)p->pol.base_ms,
-	                             (unsigned long long)p->pol.window_ms,
-	                             (unsigned long long)p->pol.max_ms,
-	                             (unsigned long long)p->pol.account_max_ms);
+	redisReply *r = redisCommand(
+	    p->rc, "EVAL %s 2 %s %s %llu %llu %llu %llu", script, k1, k2,
+	    (unsigned long long)p->pol.base_ms, (unsigned long long)p->pol.window_ms,
+	    (unsigned long long)p->pol.max_ms, (unsigned long long)p->pol.account_max_ms);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		penalty_redis_drop(p, r);
 		return NULL;
@@ -442,8 +446,14 @@ void penalty_begin(struct penalty *p, const char *remote, const char *user,
 		int64_t now = timeutil_mono_ms();
 		w[0] = penalty_table_begin(p->table, &p->pol, 's', src, p->pol.max_ms, now,
 		                           &v->source_failures, &b[0]);
-		w[1] = penalty_table_begin(p->table, &p->pol, 'a', user, p->pol.account_max_ms, now,
-		                           &v->account_failures, &b[1]);
+		/* An attempt its source refuses takes no turn of the account. */
+		if (b[0])
+			v->account_failures =
+			    penalty_table_failures(p->table, &p->pol, 'a', user, now);
+		else
+			w[1] =
+			    penalty_table_begin(p->table, &p->pol, 'a', user, p->pol.account_max_ms,
+			                        now, &v->account_failures, &b[1]);
 		penalty_unlock(p);
 		v->store = "local";
 	}

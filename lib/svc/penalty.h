@@ -86,7 +86,7 @@ struct penalty_table {
 	unsigned char key[PENALTY_KEY_LEN];
 	struct penalty_slot slot[PENALTY_TABLE_SLOTS];
 };
-#define PENALTY_TABLE_SIZE sizeof(struct penalty_table)
+#define PENALTY_TABLE_SIZE  sizeof(struct penalty_table)
 #define PENALTY_TABLE_MAGIC 0x53504e31u /* "SPN1" */
 
 /* Reserve a turn for kind ('s' source, 'a' account) and key: the wait, and

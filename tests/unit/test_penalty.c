@@ -190,21 +190,21 @@ static void test_table_eviction(void **state)
 	char key[PENALTY_SOURCE_MAX];
 	const unsigned n = 2 * PENALTY_TABLE_SLOTS;
 	for (unsigned i = 0; i < n; i++) {
-		assert_int_equal(fmt_name(key, sizeof(key), "4:10.%u.%u.%u", i >> 16, (i >> 8) & 255,
-		                          i & 255),
-		                 0);
+		assert_int_equal(
+		    fmt_name(key, sizeof(key), "4:10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255),
+		    0);
 		penalty_table_fail(t, &pol, 's', key, 15000, 1000 + i);
 	}
 	unsigned old = 0, recent = 0;
 	for (unsigned i = 0; i < 256; i++) {
-		assert_int_equal(fmt_name(key, sizeof(key), "4:10.%u.%u.%u", i >> 16, (i >> 8) & 255,
-		                          i & 255),
-		                 0);
+		assert_int_equal(
+		    fmt_name(key, sizeof(key), "4:10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255),
+		    0);
 		old += penalty_table_failures(t, &pol, 's', key, 1000 + n);
 		unsigned j = n - 1 - i;
-		assert_int_equal(fmt_name(key, sizeof(key), "4:10.%u.%u.%u", j >> 16, (j >> 8) & 255,
-		                          j & 255),
-		                 0);
+		assert_int_equal(
+		    fmt_name(key, sizeof(key), "4:10.%u.%u.%u", j >> 16, (j >> 8) & 255, j & 255),
+		    0);
 		recent += penalty_table_failures(t, &pol, 's', key, 1000 + n);
 	}
 	assert_int_equal(old, 0);
@@ -266,11 +266,11 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_source_v4_exact),  cmocka_unit_test(test_source_v6_slash64),
-	    cmocka_unit_test(test_source_other),     cmocka_unit_test(test_step),
-	    cmocka_unit_test(test_table_turns),      cmocka_unit_test(test_table_doubling),
+	    cmocka_unit_test(test_source_v4_exact),    cmocka_unit_test(test_source_v6_slash64),
+	    cmocka_unit_test(test_source_other),       cmocka_unit_test(test_step),
+	    cmocka_unit_test(test_table_turns),        cmocka_unit_test(test_table_doubling),
 	    cmocka_unit_test(test_table_account_case), cmocka_unit_test(test_table_window),
-	    cmocka_unit_test(test_table_clear),      cmocka_unit_test(test_table_eviction),
+	    cmocka_unit_test(test_table_clear),        cmocka_unit_test(test_table_eviction),
 	    cmocka_unit_test(test_shared_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
