@@ -112,7 +112,8 @@ int penalty_key_ensure(int state_fd);
 
 /* Open before the sandbox: the host table, the install secret (created when
  * missing and state_dir is writable) and, when configured, a Redis
- * connection. NULL when the penalty is off (auth_penalty_base = 0). Never
+ * connection (the caller ignores SIGPIPE, as conn_serve does, so that a
+ * Redis gone away is an error and the table takes over). NULL when the penalty is off (auth_penalty_base = 0). Never
  * fails otherwise: what cannot be opened is logged and done without. */
 struct penalty *penalty_open(const struct conf *c, int state_fd);
 void penalty_close(struct penalty **p);

@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The login penalty: source keys (IPv6 /64 grouping), the back-off steps,
- * the host table (turns, window expiry, eviction) and the table shared
- * through its file between processes. */
+ * the host table (turns, window expiry, eviction), the table shared
+ * through its file between processes, and the Redis store against a real
+ * redis-server (turns, refusal, keyed names, falling back to the table
+ * when it goes away). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/fmt.h"
@@ -261,10 +267,164 @@ static void test_shared_file(void **state)
 	conf_free(&c);
 }
 
+/* ---- Redis: a private redis-server on a unix socket ---- */
+
+static char rdir[64], rsock[128];
+static pid_t redis_pid = -1;
+
+static int redis_setup(void **state)
+{
+	(void)state;
+	assert_int_equal(fmt_name(rdir, sizeof(rdir), "/tmp/test_penalty.XXXXXX"), 0);
+	if (mkdtemp(rdir) == NULL)
+		return -1;
+	assert_int_equal(fmt_name(rsock, sizeof(rsock), "%s/redis.sock", rdir), 0);
+	redis_pid = fork();
+	if (redis_pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", rsock,
+		       "--save", "", "--appendonly", "no", "--dir", rdir, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct stat st;
+		if (stat(rsock, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+static void redis_stop(void)
+{
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGTERM);
+		waitpid(redis_pid, NULL, 0);
+		redis_pid = -1;
+	}
+}
+
+static int redis_teardown(void **state)
+{
+	(void)state;
+	redis_stop();
+	char cmd[128];
+	assert_int_equal(fmt_name(cmd, sizeof(cmd), "rm -rf %s", rdir), 0);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A configuration on the private Redis, run_dir and state_dir in rdir. */
+static struct conf *redis_conf(void)
+{
+	struct conf *c = conf_new();
+	char spec[160];
+	const char *err;
+	assert_int_equal(fmt_name(spec, sizeof(spec), "unix:%s", rsock), 0);
+	assert_int_equal(conf_set(c, "redis", spec, &err), 0);
+	assert_int_equal(conf_set(c, "run_dir", rdir, &err), 0);
+	assert_int_equal(conf_set(c, "auth_penalty_base", "10s", &err), 0);
+	assert_int_equal(conf_set(c, "auth_penalty_max", "30s", &err), 0);
+	assert_int_equal(conf_set(c, "auth_penalty_account_max", "5s", &err), 0);
+	return c;
+}
+
+/* The whole output of a redis-cli command on the private server. */
+static void redis_cli(const char *args, char *out, size_t outsz)
+{
+	char cmd[512];
+	assert_int_equal(fmt_name(cmd, sizeof(cmd), "redis-cli -s %s %s", rsock, args), 0);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t n = fread(out, 1, outsz - 1, f);
+	out[n] = '\0';
+	pclose(f);
+}
+
+/* Turns in Redis: parallel attempts one step apart, then refused; the
+ * account only waits; the keys are HMACs; a success clears the source. */
+static void test_redis_turns(void **state)
+{
+	(void)state;
+	struct conf *c = redis_conf();
+	int sfd = open(rdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct penalty *p = penalty_open(c, sfd);
+	struct penalty_verdict v;
+	penalty_fail(p, "192.0.2.50", "Frank@Example.TEST");
+	penalty_begin(p, "192.0.2.50", "other@example.test", &v);
+	assert_string_equal(v.store, "redis");
+	assert_int_equal(v.source_failures, 1);
+	assert_true(v.wait_ms > 9000 && v.wait_ms <= 10000);
+	penalty_begin(p, "192.0.2.50", "other@example.test", &v);
+	assert_true(v.wait_ms > 19000 && v.wait_ms <= 20000);
+	assert_false(v.refuse);
+	penalty_begin(p, "192.0.2.50", "other@example.test", &v);
+	assert_true(v.wait_ms > 29000 && v.wait_ms <= 30000);
+	penalty_begin(p, "192.0.2.50", "other@example.test", &v);
+	assert_true(v.refuse);
+	assert_int_equal(v.wait_ms, 30000);
+	/* The account, from elsewhere and in another case: capped, never
+	 * refused. */
+	for (int i = 0; i < 4; i++) {
+		penalty_begin(p, "198.51.100.1", "frank@example.test", &v);
+		assert_int_equal(v.account_failures, 1);
+		assert_true(v.wait_ms > 0 && v.wait_ms <= 5000);
+		assert_false(v.refuse);
+	}
+	char out[4096];
+	redis_cli("--scan --pattern 'sealmail:pen:*'", out, sizeof(out));
+	assert_null(strstr(out, "192.0.2"));
+	assert_null(strstr(out, "rank"));
+	assert_int_equal(strlen(out), 2 * (strlen("sealmail:pen:") + 64 + 1));
+	penalty_success(p, "192.0.2.50");
+	penalty_begin(p, "192.0.2.50", "other@example.test", &v);
+	assert_int_equal(v.source_failures, 0);
+	assert_int_equal(v.wait_ms, 0);
+	/* The key was made on first use, for the service user only. */
+	struct stat st;
+	assert_int_equal(fstatat(sfd, PENALTY_KEY_FILE, &st, 0), 0);
+	assert_int_equal(st.st_size, PENALTY_KEY_LEN);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	penalty_close(&p);
+	close(sfd);
+	conf_free(&c);
+}
+
+/* Redis going away in the middle: the table takes over at once. */
+static void test_redis_gone(void **state)
+{
+	(void)state;
+	struct conf *c = redis_conf();
+	int sfd = open(rdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct penalty *p = penalty_open(c, sfd);
+	struct penalty_verdict v;
+	penalty_begin(p, "192.0.2.60", "gina@example.test", &v);
+	assert_string_equal(v.store, "redis");
+	redis_stop();
+	penalty_fail(p, "192.0.2.60", "gina@example.test");
+	penalty_begin(p, "192.0.2.60", "gina@example.test", &v);
+	assert_string_equal(v.store, "local");
+	assert_int_equal(v.source_failures, 1);
+	assert_true(v.wait_ms > 0);
+	penalty_close(&p);
+	/* A new process with Redis down: the table, no error. */
+	p = penalty_open(c, sfd);
+	penalty_begin(p, "192.0.2.60", "gina@example.test", &v);
+	assert_string_equal(v.store, "local");
+	assert_int_equal(v.source_failures, 1);
+	penalty_close(&p);
+	close(sfd);
+	conf_free(&c);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
 		return 1;
+	/* As in every handler (conn_serve): a write to a Redis that went away
+	 * is an error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_source_v4_exact),    cmocka_unit_test(test_source_v6_slash64),
 	    cmocka_unit_test(test_source_other),       cmocka_unit_test(test_step),
@@ -273,5 +433,10 @@ int main(void)
 	    cmocka_unit_test(test_table_clear),        cmocka_unit_test(test_table_eviction),
 	    cmocka_unit_test(test_shared_file),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest redis_tests[] = {
+	    cmocka_unit_test(test_redis_turns),
+	    cmocka_unit_test(test_redis_gone),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	return r + cmocka_run_group_tests(redis_tests, redis_setup, redis_teardown);
 }
