@@ -29,6 +29,14 @@ struct conn {
 struct conn_opts {
 	bool tls_flag;         /* --tls: implicit TLS on fd 0/1 or fd 3 */
 	unsigned max_children; /* accept mode: concurrent sessions */
+	/* Accept mode: connections at once from one source (an IPv4 address,
+	 * an IPv6 /64; unix sockets are not counted); 0: no limit. A connection
+	 * over it gets busy_reply (a whole protocol line, CRLF included, the
+	 * protocol's "try later": nothing is read from the client) and is
+	 * closed by the loop itself; on an implicit-TLS socket it is closed
+	 * without a word (plaintext there would be a TLS error anyway). */
+	unsigned max_per_source;
+	const char *busy_reply;
 	/* Accept mode: called in the parent once, after the listening sockets were
 	 * found and before the loop (the sandbox goes here). */
 	void (*before_loop)(void *arg);
