@@ -198,9 +198,8 @@ struct conn_src {
 	unsigned char key[16];
 };
 
-/* The source of a peer: true and key_r filled for IPv4/IPv6, false for
- * anything else (unix sockets: local clients, never limited). */
-static bool conn_src_key(const struct sockaddr_storage *ss, socklen_t len, unsigned char key_r[16])
+/* Unix sockets are local clients: never limited. */
+bool conn_source_key(const struct sockaddr_storage *ss, socklen_t len, unsigned char key_r[16])
 {
 	memset(key_r, 0, 16);
 	if (len >= sizeof(struct sockaddr_in) && ss->ss_family == AF_INET) {
@@ -515,7 +514,7 @@ static void conn_accept_one(struct conn_loop *l, int i)
 		return;
 	}
 	unsigned char key[16];
-	bool counted = l->opts->max_per_source > 0 && conn_src_key(&ss, sslen, key);
+	bool counted = l->opts->max_per_source > 0 && conn_source_key(&ss, sslen, key);
 	if (counted && conn_src_count(l, key) >= l->opts->max_per_source) {
 		conn_refuse(l, cfd, l->tls[i], &ss, sslen);
 		return;

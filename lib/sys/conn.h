@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #define CONN_ADDR_MAX 64
 
@@ -68,6 +69,10 @@ int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg);
 /* Fill c from a connected socket (or any fd): addresses, loopback, session id;
  * the session id and remote address go into every later log event. */
 void conn_describe(struct conn *c, int rfd, int wfd);
+/* The source a per-source limit counts a peer under: 16 bytes, an IPv4
+ * address as ::ffff:a.b.c.d (also when it comes IPv4-mapped), an IPv6 one
+ * cut to its /64. False (nothing counted) for other families. */
+bool conn_source_key(const struct sockaddr_storage *ss, socklen_t len, unsigned char key_r[16]);
 /* True if the socket fd is listening (for Accept=no). */
 bool conn_is_listening(int fd);
 /* True if systemd (or systemd-socket-activate) passed this process listening
