@@ -603,6 +603,9 @@ static int conn_accept_loop(struct conn_loop *l)
 		for (size_t j = k; j-- > base;)
 			if (p[j].revents != 0)
 				conn_helper_serve(l, kid[j]);
+		/* Sessions that just ended no longer count against their source
+		 * (the poll slots' entries, which reaping may move, are done). */
+		conn_reap(l, false);
 		for (int i = 0; !full && i < l->n; i++) {
 			if (!(p[i].revents & POLLIN))
 				continue;
