@@ -111,6 +111,37 @@ def test_smtp_data_trickled(make):
     wait_until(lambda: "transfer too slow" in inst.log_text(), what="disconnect event")
 
 
+def test_smtp_bdat_chunk_trickled(make):
+    """A BDAT chunk is content too: the same minimum rate."""
+    inst = make("smtpd.timeout = 10s\nsmtpd.data_timeout = 10s\n"
+                "smtpd.command_timeout = 2s\nsmtpd.min_data_rate = 100\n")
+    s = connect(inst.start("smtpd"))
+    read_line(s)
+    s.sendall(b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\n"
+              b"RCPT TO:<demo@example.test>\r\n")
+    read_until(s, b"250 2.1.5 Ok\r\n")
+    s.sendall(b"BDAT 1000 LAST\r\n")
+    got, dt, closed = trickle(s, b"Subject: slow\r\n\r\n" + b"x" * 40)
+    assert closed and got == b"421 4.4.2 mx.example.test Error: message data arriving too slowly\r\n"
+    assert 1.5 < dt < 4.0
+
+
+def test_smtp_tls_handshake_trickled(make):
+    """After STARTTLS, a handshake sent a byte at a time ends at the command
+    deadline, not at the idle timeout."""
+    inst = make("smtpd.timeout = 10s\nsmtpd.command_timeout = 2s\n")
+    s = connect(inst.start("smtpd"))
+    read_line(s)
+    s.sendall(b"EHLO client.example\r\n")
+    read_until(s, b"250 SMTPUTF8\r\n")
+    s.sendall(b"STARTTLS\r\n")
+    assert read_line(s) == b"220 2.0.0 Ready to start TLS\r\n"
+    # A TLS record header announcing a 512-byte ClientHello, then its body.
+    got, dt, closed = trickle(s, b"\x16\x03\x01\x02\x00" + b"\x01" * 40)
+    assert closed and got == b""
+    assert 1.5 < dt < 4.0
+
+
 def test_smtp_data_at_the_rate_goes_through(make):
     """A message that arrives faster than the rate is not cut, however long
     it takes beyond the grace."""
