@@ -23,13 +23,16 @@ DOC=file:/usr/share/doc/sealmail/SECURITY.md
 
 # handler | user | description | listen (plain) | Accept=yes limits (max, per source)
 #         | implicit-TLS socket name | TLS listen | default mode (yes|fork)
-# Default modes are argued in docs/SECURITY.md ("Default unit modes").
+# Default modes are argued in docs/SECURITY.md ("Default unit modes"). The
+# per-source limit is the configuration's max_connections_per_source default
+# (50, which the accept loop of Accept=no applies), so both modes agree.
+PER_SOURCE=50
 HANDLERS=(
-	"smtpd|sealmail-mx|MX SMTP on port 25|25|256 16|||fork"
+	"smtpd|sealmail-mx|MX SMTP on port 25|25|256 $PER_SOURCE|||fork"
 	"lmtpd|sealmail-mx|LMTP for the local MTA|/run/sealmail/lmtp|64 -|||fork"
-	"submitd|sealmail|submission on port 587 (STARTTLS)|587|256 32|submissions|465|fork"
-	"imapd|sealmail|IMAP on port 143 (STARTTLS)|143|1024 64|imaps|993|fork"
-	"pop3d|sealmail|POP3 on port 110 (STLS)|110|256 32|pop3s|995|fork"
+	"submitd|sealmail|submission on port 587 (STARTTLS)|587|256 $PER_SOURCE|submissions|465|fork"
+	"imapd|sealmail|IMAP on port 143 (STARTTLS)|143|1024 $PER_SOURCE|imaps|993|fork"
+	"pop3d|sealmail|POP3 on port 110 (STLS)|110|256 $PER_SOURCE|pop3s|995|fork"
 )
 
 # MemoryMax= values (see resources() below), from measured peaks (resident):

@@ -338,6 +338,39 @@ static int64_t imap_line_literal(const char *line, size_t len, bool *nonsync)
 	return v;
 }
 
+void imap_timeout_bye(struct imap_sess *s)
+{
+	const char *why;
+	switch (s->io.expired) {
+	case IO_LIMIT_LINE:
+		why = "Command line not completed in time.";
+		break;
+	case IO_LIMIT_TRANSFER:
+		why = "Literal data arriving too slowly.";
+		break;
+	case IO_LIMIT_TOTAL:
+		why = "Login time limit exceeded.";
+		break;
+	default:
+		/* RFC 3501 section 5.4: the autologout timer. */
+		why = "Disconnected for inactivity.";
+		break;
+	}
+	io_printf(&s->io, "* BYE %s\r\n", why);
+	io_flush(&s->io);
+	log_event(LOG_INFO, "disconnect", "REASON", io_limit_name(s->io.expired), NULL);
+}
+
+void imap_literal_deadline(struct imap_sess *s)
+{
+	/* As SMTP content: the command deadline as a grace, then a minimum
+	 * rate, so a 50 MB APPEND on a slow line goes through and a literal
+	 * trickled a byte at a time ends. */
+	if (s->conf->imapd_min_data_rate > 0)
+		io_transfer_begin(&s->io, (int64_t)s->conf->imapd_command_timeout_ms,
+		                  s->conf->imapd_min_data_rate);
+}
+
 /* 1: not an oversized APPEND literal (the caller answers BAD); 0: refused
  * with NO [TOOBIG], the session goes on; -1: end the session. */
 static int imap_refuse_append(struct imap_sess *s, const char *line, size_t len)
@@ -352,6 +385,7 @@ static int imap_refuse_append(struct imap_sess *s, const char *line, size_t len)
 		if ((uint64_t)size / APPEND_DISCARD_FACTOR > max)
 			return 1;
 		uint64_t left = (uint64_t)size;
+		imap_literal_deadline(s);
 		while (left > 0) {
 			unsigned char *p;
 			ssize_t k = io_peek(&s->io, &p);
@@ -375,9 +409,7 @@ static int imap_refuse_append(struct imap_sess *s, const char *line, size_t len)
 	return 0;
 }
 
-/* Read one command with its literals into the parser: 1 command ready, 0 an
- * error was answered, -1 end of session. */
-static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c_r)
+static int imap_read_command_in(struct imap_sess *s, const struct imapparse_cmd **c_r)
 {
 	char *line;
 	size_t len;
@@ -397,12 +429,7 @@ static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c
 			io_puts(&s->io, "* BAD Lines must end with CRLF.\r\n");
 			imapparse_reset(s->parser);
 			return 0;
-		case IO_TIMEOUT:
-			io_puts(&s->io, "* BYE Disconnected for inactivity.\r\n");
-			io_flush(&s->io);
-			log_event(LOG_INFO, "disconnect", "REASON", "idle timeout", NULL);
-			return -1;
-		default:
+		default: /* a timeout: imap_read_command says which */
 			return -1;
 		}
 	}
@@ -422,6 +449,7 @@ static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c
 		if (lit.remaining == 0 &&
 		    imapparse_feed_literal(s->parser, (const unsigned char *)"", 0, NULL) < 0)
 			return -1;
+		imap_literal_deadline(s);
 		while (lit.remaining > 0) {
 			unsigned char *p;
 			ssize_t k = io_peek(&s->io, &p);
@@ -461,6 +489,21 @@ static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c
 	return 0;
 }
 
+/* Read one command with its literals into the parser: 1 command ready, 0 an
+ * error was answered, -1 end of session (with "* BYE" if a limit passed).
+ * Limits (lib/sys/io.h): imapd.idle_timeout before a command starts (the
+ * RFC 3501 section 5.4 autologout), imapd.command_timeout for each line of
+ * it, a transfer deadline for each literal. A logged-in session may last
+ * for days: it has no total. */
+static int imap_read_command(struct imap_sess *s, const struct imapparse_cmd **c_r)
+{
+	int r = imap_read_command_in(s, c_r);
+	io_transfer_end(&s->io);
+	if (r < 0 && s->io.err == IO_TIMEOUT)
+		imap_timeout_bye(s);
+	return r;
+}
+
 int imap_import_spool(struct imap_sess *s)
 {
 	struct store_import_stats stats;
@@ -498,6 +541,7 @@ int imap_session(const struct conf *c, int fd, const struct buf *pending, struct
 	}
 	s.notify = notify_new(c->redis);
 	io_init(&s.io, fd, fd, (int)c->imapd_idle_timeout_ms);
+	io_set_line_deadline(&s.io, (int)c->imapd_command_timeout_ms);
 	io_prefill(&s.io, pending->data, pending->len);
 	struct imapparse_limits lim;
 	imapparse_limits_default(&lim);

@@ -206,6 +206,8 @@ int imap_cmd_authenticate(struct imap_sess *s, const struct imapparse_arg *args,
 			imap_bad(s, "Response too long.");
 			return 0;
 		}
+		if (r < 0 && s->io.err == IO_TIMEOUT)
+			imap_timeout_bye(s);
 		return -1;
 	}
 	int rc = front_sasl_plain(s, line, len);
@@ -235,8 +237,7 @@ int imap_cmd_starttls(struct imap_sess *s, const struct imapparse_arg *args, siz
 	return 0;
 }
 
-/* Read one command with its literals: 1 command, 0 error replied, -1 end. */
-static int front_read_command(struct imap_sess *f, const struct imapparse_cmd **c_r)
+static int front_read_command_in(struct imap_sess *f, const struct imapparse_cmd **c_r)
 {
 	char *line;
 	size_t len;
@@ -259,11 +260,7 @@ static int front_read_command(struct imap_sess *f, const struct imapparse_cmd **
 				imapparse_reset(f->parser);
 				return 0;
 			}
-			if (f->io.err == IO_TIMEOUT) {
-				io_puts(&f->io, "* BYE Disconnected for inactivity.\r\n");
-				io_flush(&f->io);
-			}
-			return -1;
+			return -1; /* a timeout: front_read says which */
 		}
 		r = imapparse_feed_line(f->parser, line, len);
 		while (r == 0) {
@@ -275,6 +272,7 @@ static int front_read_command(struct imap_sess *f, const struct imapparse_cmd **
 				if (io_flush(&f->io) < 0)
 					return -1;
 			}
+			imap_literal_deadline(f);
 			while (lit.remaining > 0) {
 				unsigned char *p;
 				ssize_t k = io_peek(&f->io, &p);
@@ -308,6 +306,17 @@ static int front_read_command(struct imap_sess *f, const struct imapparse_cmd **
 	}
 }
 
+/* Read one command with its literals: 1 command, 0 error replied, -1 end
+ * (with "* BYE" naming the limit if one passed). */
+static int front_read_command(struct imap_sess *f, const struct imapparse_cmd **c_r)
+{
+	int r = front_read_command_in(f, c_r);
+	io_transfer_end(&f->io);
+	if (r < 0 && f->io.err == IO_TIMEOUT)
+		imap_timeout_bye(f);
+	return r;
+}
+
 int imapd_front(struct login_ctx *ctx)
 {
 	struct imap_sess f;
@@ -318,8 +327,13 @@ int imapd_front(struct login_ctx *ctx)
 	f.state = IMAP_ST_NOT_AUTH;
 	/* Both are CONN_ADDR_MAX bytes. */
 	(void)imap_strcpy(f.remote, sizeof(f.remote), ctx->conn->remote);
+	/* imapd.login_timeout is the whole time from connect to a successful
+	 * login (the TLS handshake, every command, failed attempts): a client
+	 * sending a byte now and then cannot stay unauthenticated for longer.
+	 * Each line also has imapd.command_timeout. */
 	io_init(&f.io, ctx->conn->rfd, ctx->conn->wfd, (int)ctx->conf->imapd_login_timeout_ms);
-	io_set_deadline(&f.io, (int64_t)ctx->conf->imapd_login_timeout_ms * 3);
+	io_set_deadline(&f.io, (int64_t)ctx->conf->imapd_login_timeout_ms);
+	io_set_line_deadline(&f.io, (int)ctx->conf->imapd_command_timeout_ms);
 	buf_reserve(&f.io.in, FRONT_IN_RESERVE);
 	struct imapparse_limits lim;
 	imapparse_limits_default(&lim);
@@ -368,6 +382,7 @@ int imapd_front(struct login_ctx *ctx)
 	if (f.state == IMAP_ST_AUTH) {
 		imapparse_free(&f.parser);
 		io_set_deadline(&f.io, 0);
+		io_set_line_deadline(&f.io, 0);
 		login_continue(ctx, &f.io);
 	}
 	io_flush(&f.io);

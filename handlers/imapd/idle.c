@@ -136,7 +136,11 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 		if (io_pending(&s->io) > 0 || (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			char *line;
 			size_t len;
+			/* A "DONE" trickled a byte at a time ends at the line
+			 * deadline (imapd.command_timeout), with a BYE. */
 			int lr = io_read_line(&s->io, &line, &len, 64);
+			if (lr < 0 && s->io.err == IO_TIMEOUT)
+				imap_timeout_bye(s);
 			if (lr <= 0 &&
 			    !(lr < 0 && (s->io.err == IO_TOOLONG || s->io.err == IO_BARELF ||
 			                 s->io.err == IO_BARECR)))

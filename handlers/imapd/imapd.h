@@ -129,6 +129,12 @@ int imap_dispatch(struct imap_sess *s, const struct imapparse_cmd *c);
 void imap_set_state(struct imap_sess *s, enum imap_state st);
 /* Set the process title for the current state again (after STARTTLS). */
 void imap_title(struct imap_sess *s);
+/* After a read that ended with IO_TIMEOUT: "* BYE" naming the limit that
+ * passed, flushed, and a "disconnect" event with it (back.c). */
+void imap_timeout_bye(struct imap_sess *s);
+/* A literal's bytes are about to be read: its transfer deadline
+ * (imapd.command_timeout, then imapd.min_data_rate; back.c). */
+void imap_literal_deadline(struct imap_sess *s);
 const char *imap_state_name(enum imap_state st);
 /* Check step of commands without arguments: "BAD Syntax: NAME". */
 int imap_check_noargs(struct imap_sess *s, const struct imapparse_cmd *c);

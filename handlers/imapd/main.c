@@ -11,7 +11,10 @@
 
 int main(int argc, char **argv)
 {
-	static const struct login_handler h = {"imapd", imapd_front, imapd_back};
+	/* RFC 5530 section 3: UNAVAILABLE, try again later. */
+	static const struct login_handler h = {
+	    "imapd", imapd_front, imapd_back,
+	    "* BYE [UNAVAILABLE] Too many connections from your address.\r\n"};
 	struct login_run run = {.h = &h};
 
 	title_init(argc, argv, h.prog); /* before any fork: fronts and backs set titles */

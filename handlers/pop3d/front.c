@@ -237,6 +237,8 @@ static int front_auth(struct front *f, struct pop3_command *c)
 			io_puts(&f->io, "-ERR Response too long.\r\n");
 			return 0;
 		}
+		if (r < 0 && f->io.err == IO_TIMEOUT)
+			pop3d_timeout_err(&f->io);
 		return -1;
 	}
 	switch (pop3parse_sasl_response(line, len, &f->lim, &e)) {
@@ -336,9 +338,12 @@ int pop3d_front(struct login_ctx *ctx)
 	memset(&f, 0, sizeof(f));
 	f.ctx = ctx;
 	f.lim = (struct pop3parse_limits)POP3PARSE_LIMITS_INIT(LOGIN_USER_MAX);
+	/* pop3d.login_timeout is the whole time from connect to a successful
+	 * login; each line also has pop3d.command_timeout. */
 	uint64_t timeout = ctx->conf->pop3d_login_timeout_ms;
 	io_init(&f.io, ctx->conn->rfd, ctx->conn->wfd, (int)timeout);
-	io_set_deadline(&f.io, (int64_t)timeout * 3);
+	io_set_deadline(&f.io, (int64_t)timeout);
+	io_set_line_deadline(&f.io, (int)ctx->conf->pop3d_command_timeout_ms);
 	front_state(&f, FRONT_PREAUTH);
 	log_event(LOG_INFO, "connect", "PROTO", "pop3", NULL);
 	if (ctx->conn->implicit_tls) {
@@ -368,10 +373,8 @@ int pop3d_front(struct login_ctx *ctx)
 					break;
 				continue;
 			}
-			if (f.io.err == IO_TIMEOUT) {
-				io_puts(&f.io, "-ERR Disconnected for inactivity.\r\n");
-				io_flush(&f.io);
-			}
+			if (f.io.err == IO_TIMEOUT)
+				pop3d_timeout_err(&f.io);
 			break;
 		}
 		r = front_command(&f, line, len);
@@ -379,6 +382,7 @@ int pop3d_front(struct login_ctx *ctx)
 			break;
 		if (r == 1) {
 			io_set_deadline(&f.io, 0);
+			io_set_line_deadline(&f.io, 0);
 			if (!ctx->handoff)
 				front_state(&f, FRONT_RELAY);
 			login_continue(ctx, &f.io);

@@ -11,7 +11,10 @@
 
 int main(int argc, char **argv)
 {
-	static const struct login_handler h = {"pop3d", pop3d_front, pop3d_back};
+	/* RFC 3206 section 4: SYS/TEMP, a temporary failure. */
+	static const struct login_handler h = {
+	    "pop3d", pop3d_front, pop3d_back,
+	    "-ERR [SYS/TEMP] Too many connections from your address.\r\n"};
 	struct login_run run = {.h = &h};
 
 	title_init(argc, argv, h.prog); /* before any fork: fronts and backs set titles */

@@ -32,8 +32,12 @@ enum pop3_state { POP3_AUTHORIZATION, POP3_TRANSACTION, POP3_UPDATE };
 	"IMPLEMENTATION sealmail\r\n"
 
 struct login_ctx;
+struct io;
 
 int pop3d_front(struct login_ctx *ctx);
 int pop3d_back(int fd, void *arg);
+/* After a read that ended with IO_TIMEOUT: "-ERR" naming the limit that
+ * passed, flushed, and a "disconnect" event with it (session.c). */
+void pop3d_timeout_err(struct io *io);
 
 #endif

@@ -405,6 +405,25 @@ static int pop3_command(struct pop3 *p, const char *line, size_t len)
 	return row->proceed(p, &c);
 }
 
+void pop3d_timeout_err(struct io *io)
+{
+	const char *why;
+	switch (io->expired) {
+	case IO_LIMIT_LINE:
+		why = "Command line not completed in time.";
+		break;
+	case IO_LIMIT_TOTAL:
+		why = "Login time limit exceeded.";
+		break;
+	default:
+		why = "Disconnected for inactivity.";
+		break;
+	}
+	io_printf(io, "-ERR %s\r\n", why);
+	io_flush(io);
+	log_event(LOG_INFO, "disconnect", "REASON", io_limit_name(io->expired), NULL);
+}
+
 static int pop3_session(const struct conf *c, struct login_session *ls, void *arg)
 {
 	struct pop3 p;
@@ -415,7 +434,11 @@ static int pop3_session(const struct conf *c, struct login_session *ls, void *ar
 	p.lim = (struct pop3parse_limits)POP3PARSE_LIMITS_INIT(LOGIN_USER_MAX);
 	p.back->user = ls->user;
 	pop3_state(p.back, POP3_TRANSACTION);
+	/* RFC 1939 section 3: the autologout timer (pop3d.timeout) between
+	 * commands, and pop3d.command_timeout for each line; no total: a
+	 * download of a large maildrop takes its time. */
 	io_init(&p.io, ls->fd, ls->fd, (int)c->pop3d_timeout_ms);
+	io_set_line_deadline(&p.io, (int)c->pop3d_command_timeout_ms);
 	io_prefill(&p.io, ls->pending.data, ls->pending.len);
 	if (pop3_load(&p) < 0) {
 		io_puts(&p.io, "-ERR [SYS/TEMP] Cannot open the maildrop.\r\n");
@@ -439,7 +462,7 @@ static int pop3_session(const struct conf *c, struct login_session *ls, void *ar
 				if (++p.errors < POP3_ERRORS_MAX)
 					continue;
 			} else if (p.io.err == IO_TIMEOUT) {
-				io_puts(&p.io, "-ERR Disconnected for inactivity.\r\n");
+				pop3d_timeout_err(&p.io);
 			}
 			io_flush(&p.io);
 			break;

@@ -104,8 +104,12 @@ static void smtp_serve_loop_fd_ready(void *arg)
 
 int smtp_serve(struct smtp_server *srv)
 {
+	char busy[320]; /* a host name of up to 255 bytes and the text */
 	struct conn_opts opts = {.tls_flag = srv->tls_flag,
 	                         .max_children = (unsigned)srv->conf->max_connections,
+	                         .max_per_source =
+	                             (unsigned)conf_max_per_source(srv->conf, srv->proto_name),
+	                         .busy_reply = smtp_reply_busy(srv->conf, busy, sizeof(busy)),
 	                         .before_loop = smtp_serve_before_loop,
 	                         .before_fork = smtp_serve_before_fork,
 	                         .loop_fd = smtp_serve_loop_fd,

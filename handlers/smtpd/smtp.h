@@ -62,6 +62,11 @@ int smtp_serve(struct smtp_server *srv);
 /* exit: release what smtp_config and smtp_open took. */
 void smtp_close(struct smtp_server *srv);
 
+/* The accept loop's reply to a connection over the per-source limit (RFC
+ * 5321 section 3.8: 421, then close; 4.7.0 as Postfix's
+ * smtpd_client_connection_count_limit), CRLF included, into buf. */
+const char *smtp_reply_busy(const struct conf *c, char *buf, size_t n);
+
 /* Serve one connection in a confined process; returns the exit status (0
  * for a session that ended, client errors included). */
 int smtp_session(const struct smtp_server *srv, struct conn *c);

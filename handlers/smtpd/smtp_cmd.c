@@ -27,6 +27,7 @@ struct smtp_cmd_entry {
 	const char *stage;                                            /* for reject logs */
 	int (*check)(struct smtp_sess *s, struct smtp_cmd_args *a);   /* 1, 0, -1 */
 	int (*proceed)(struct smtp_sess *s, struct smtp_cmd_args *a); /* 0, -1 */
+	bool junk; /* moves no transaction forward: counts toward the junk limit */
 };
 
 /* ---- HELO / EHLO / LHLO ------------------------------------------------ */
@@ -204,9 +205,30 @@ static int smtp_cmd_starttls_proceed(struct smtp_sess *s, struct smtp_cmd_args *
 #define SMTP_ST_OUTSIDE_BDAT (SMTP_ST_ANY & ~ST(BDAT))
 
 static const struct smtp_cmd_entry smtp_cmd_table[] = {
-    {SMTP_CMD_HELO, SMTP_ST_OUTSIDE_BDAT, {0}, "helo", smtp_cmd_helo_check, smtp_cmd_helo_proceed},
-    {SMTP_CMD_EHLO, SMTP_ST_OUTSIDE_BDAT, {0}, "helo", smtp_cmd_helo_check, smtp_cmd_helo_proceed},
-    {SMTP_CMD_LHLO, SMTP_ST_OUTSIDE_BDAT, {0}, "helo", smtp_cmd_helo_check, smtp_cmd_helo_proceed},
+    /* Junk: the commands a client may repeat without ever sending mail
+     * (Postfix counts NOOP, VRFY, ETRN and RSET; a greeting repeated is no
+     * better). */
+    {SMTP_CMD_HELO,
+     SMTP_ST_OUTSIDE_BDAT,
+     {0},
+     "helo",
+     smtp_cmd_helo_check,
+     smtp_cmd_helo_proceed,
+     true},
+    {SMTP_CMD_EHLO,
+     SMTP_ST_OUTSIDE_BDAT,
+     {0},
+     "helo",
+     smtp_cmd_helo_check,
+     smtp_cmd_helo_proceed,
+     true},
+    {SMTP_CMD_LHLO,
+     SMTP_ST_OUTSIDE_BDAT,
+     {0},
+     "helo",
+     smtp_cmd_helo_check,
+     smtp_cmd_helo_proceed,
+     true},
     /* RFC 5321 section 4.1.4: MAIL after EHLO, one transaction at a time. */
     {SMTP_CMD_MAIL,
      ST(READY),
@@ -215,33 +237,36 @@ static const struct smtp_cmd_entry smtp_cmd_table[] = {
       [SMTP_ST_RCPT] = SMTP_R_NESTED_MAIL},
      "mail",
      smtp_cmd_mail_check,
-     smtp_cmd_mail_proceed},
+     smtp_cmd_mail_proceed,
+     false},
     {SMTP_CMD_RCPT,
      ST(MAIL) | ST(RCPT),
      {[SMTP_ST_INIT] = SMTP_R_NEED_MAIL, [SMTP_ST_READY] = SMTP_R_NEED_MAIL},
      "rcpt",
      smtp_cmd_rcpt_check,
-     smtp_cmd_rcpt_proceed},
+     smtp_cmd_rcpt_proceed,
+     false},
     /* Its syntax is answered first: its state is checked in its check. */
-    {SMTP_CMD_DATA, SMTP_ST_OUTSIDE_BDAT, {0}, "data", smtp_data_check, smtp_data_proceed},
+    {SMTP_CMD_DATA, SMTP_ST_OUTSIDE_BDAT, {0}, "data", smtp_data_check, smtp_data_proceed, false},
     /* RFC 3030 section 3: the chunk is read in any state, then refused. */
-    {SMTP_CMD_BDAT, SMTP_ST_ANY, {0}, "bdat", smtp_data_bdat_check, smtp_data_bdat_proceed},
-    {SMTP_CMD_RSET, SMTP_ST_ANY, {0}, "rset", NULL, smtp_cmd_rset_proceed},
-    {SMTP_CMD_NOOP, SMTP_ST_ANY, {0}, "noop", NULL, smtp_cmd_noop_proceed},
-    {SMTP_CMD_QUIT, SMTP_ST_ANY, {0}, "quit", NULL, smtp_cmd_quit_proceed},
+    {SMTP_CMD_BDAT, SMTP_ST_ANY, {0}, "bdat", smtp_data_bdat_check, smtp_data_bdat_proceed, false},
+    {SMTP_CMD_RSET, SMTP_ST_ANY, {0}, "rset", NULL, smtp_cmd_rset_proceed, true},
+    {SMTP_CMD_NOOP, SMTP_ST_ANY, {0}, "noop", NULL, smtp_cmd_noop_proceed, true},
+    {SMTP_CMD_QUIT, SMTP_ST_ANY, {0}, "quit", NULL, smtp_cmd_quit_proceed, false},
     /* RFC 5321 section 3.5.3: 252 when we do not verify. */
-    {SMTP_CMD_VRFY, SMTP_ST_OUTSIDE_BDAT, {0}, "vrfy", NULL, smtp_cmd_vrfy_proceed},
-    {SMTP_CMD_EXPN, SMTP_ST_OUTSIDE_BDAT, {0}, "expn", NULL, smtp_cmd_expn_proceed},
-    {SMTP_CMD_HELP, SMTP_ST_OUTSIDE_BDAT, {0}, "help", NULL, smtp_cmd_help_proceed},
+    {SMTP_CMD_VRFY, SMTP_ST_OUTSIDE_BDAT, {0}, "vrfy", NULL, smtp_cmd_vrfy_proceed, true},
+    {SMTP_CMD_EXPN, SMTP_ST_OUTSIDE_BDAT, {0}, "expn", NULL, smtp_cmd_expn_proceed, true},
+    {SMTP_CMD_HELP, SMTP_ST_OUTSIDE_BDAT, {0}, "help", NULL, smtp_cmd_help_proceed, true},
     {SMTP_CMD_STARTTLS,
      SMTP_ST_OUTSIDE_BDAT,
      {0},
      "starttls",
      smtp_cmd_starttls_check,
-     smtp_cmd_starttls_proceed},
+     smtp_cmd_starttls_proceed,
+     false},
     /* The MX offers no AUTH (submitd will). */
-    {SMTP_CMD_AUTH, SMTP_ST_OUTSIDE_BDAT, {0}, "auth", smtp_cmd_auth_check, NULL},
-    {SMTP_CMD_HTTP, SMTP_ST_OUTSIDE_BDAT, {0}, "command", NULL, smtp_cmd_http_proceed},
+    {SMTP_CMD_AUTH, SMTP_ST_OUTSIDE_BDAT, {0}, "auth", smtp_cmd_auth_check, NULL, false},
+    {SMTP_CMD_HTTP, SMTP_ST_OUTSIDE_BDAT, {0}, "command", NULL, smtp_cmd_http_proceed, false},
 };
 
 static const struct smtp_cmd_entry *smtp_cmd_lookup(enum smtp_cmd cmd)
@@ -250,6 +275,24 @@ static const struct smtp_cmd_entry *smtp_cmd_lookup(enum smtp_cmd cmd)
 		if (smtp_cmd_table[i].cmd == cmd)
 			return &smtp_cmd_table[i];
 	return NULL;
+}
+
+/* One more junk command: false (421 sent, logged) past
+ * smtpd.junk_command_limit. The count starts again after each accepted
+ * message, so a long session that delivers is never cut by it. */
+static bool smtp_cmd_junk_ok(struct smtp_sess *s)
+{
+	uint64_t limit = s->srv->conf->smtpd_junk_command_limit;
+	if (s->junk_messages != s->messages) {
+		s->junk_messages = s->messages;
+		s->junk = 0;
+	}
+	if (limit == 0 || ++s->junk <= limit)
+		return true;
+	smtp_reply_junk(s);
+	log_event(LOG_NOTICE, "disconnect", "REASON", "too many junk commands", NULL);
+	s->cut = true;
+	return false;
 }
 
 int smtp_cmd_dispatch(struct smtp_sess *s, char *line, size_t len)
@@ -274,6 +317,8 @@ int smtp_cmd_dispatch(struct smtp_sess *s, char *line, size_t len)
 			smtp_reply_error(s, e->refuse[s->st], e->stage);
 		return 0;
 	}
+	if (e->junk && !smtp_cmd_junk_ok(s))
+		return -1;
 	/* The arguments' storage (paths) stays on this frame: the session
 	 * keeps what it needs. */
 	struct smtp_cmd_args a;

@@ -195,15 +195,19 @@ int smtp_data_proceed(struct smtp_sess *s, struct smtp_cmd_args *a)
 	smtp_session_state(s, SMTP_ST_DATA);
 	struct smtp_data d;
 	smtp_data_init(&d, s->srv->conf->max_message_size);
-	io_set_idle(&s->io, (int)s->srv->conf->smtpd_data_timeout_ms);
+	smtp_session_transfer(s, true);
 	while (!d.done) {
 		unsigned char *p;
 		ssize_t n = io_peek(&s->io, &p);
-		if (n <= 0)
-			return -1; /* EOF or timeout inside DATA: nothing acknowledged */
+		if (n <= 0) {
+			/* EOF or timeout inside DATA: nothing acknowledged. */
+			if (n < 0 && s->io.err == IO_TIMEOUT)
+				smtp_session_timed_out(s);
+			return -1;
+		}
 		io_consume(&s->io, smtp_data_feed(&d, p, (size_t)n, &s->msg));
 	}
-	io_set_idle(&s->io, (int)s->srv->conf->smtpd_timeout_ms);
+	smtp_session_transfer(s, false);
 	if (!smtp_data_message_ok(s, d.total, d.bare_lf || d.bare_cr)) {
 		smtp_session_reset(s);
 		return 0;
@@ -239,20 +243,23 @@ static int smtp_data_chunk(struct smtp_sess *s, uint64_t size)
 {
 	bool keep = (s->st == SMTP_ST_RCPT || s->st == SMTP_ST_BDAT) && !s->bdat_failed &&
 	            s->bdat_total + size <= s->srv->conf->max_message_size;
-	io_set_idle(&s->io, (int)s->srv->conf->smtpd_data_timeout_ms);
+	smtp_session_transfer(s, true);
 	uint64_t left = size;
 	while (left > 0) {
 		unsigned char *p;
 		ssize_t n = io_peek(&s->io, &p);
-		if (n <= 0)
+		if (n <= 0) {
+			if (n < 0 && s->io.err == IO_TIMEOUT)
+				smtp_session_timed_out(s);
 			return -1;
+		}
 		size_t k = (uint64_t)n < left ? (size_t)n : (size_t)left;
 		if (keep)
 			buf_append(&s->msg, p, k);
 		io_consume(&s->io, k);
 		left -= k;
 	}
-	io_set_idle(&s->io, (int)s->srv->conf->smtpd_timeout_ms);
+	smtp_session_transfer(s, false);
 	return 0;
 }
 

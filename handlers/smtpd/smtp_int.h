@@ -46,6 +46,8 @@ struct smtp_sess {
 	bool esmtp;
 	char helo[SMTP_DOMAIN_MAX + 1];
 	unsigned errors;
+	unsigned junk;          /* junk commands since the last accepted message */
+	unsigned junk_messages; /* messages when junk was last reset */
 	char queue_id[17];
 	/* transaction */
 	struct smtp_path from;
@@ -61,6 +63,7 @@ struct smtp_sess {
 	/* Milters (milter.h) of this connection, connected in this process. */
 	struct milters *milters;
 	bool milter_close; /* a milter ended the connection (421 sent) */
+	bool cut;          /* a time limit ended the session (421 sent, logged) */
 };
 
 /* ---- smtp_reply.c: every reply text of the engine ----------------------
@@ -133,6 +136,10 @@ void smtp_reply_greeting(struct smtp_sess *s);
 void smtp_reply_helo(struct smtp_sess *s); /* HELO, or the EHLO/LHLO keyword list */
 void smtp_reply_quit(struct smtp_sess *s);
 void smtp_reply_timeout(struct smtp_sess *s);
+/* The 421 for a read that ended with IO_TIMEOUT: which limit passed. */
+void smtp_reply_limit(struct smtp_sess *s, enum io_limit which);
+/* 421 4.7.0 after smtpd.junk_command_limit junk commands. */
+void smtp_reply_junk(struct smtp_sess *s);
 void smtp_reply_queued(struct smtp_sess *s);
 void smtp_reply_chunk(struct smtp_sess *s, uint64_t size);
 /* LMTP (RFC 2033 section 4.2): one reply per accepted recipient. saved:
@@ -147,6 +154,13 @@ void smtp_session_state(struct smtp_sess *s, enum smtp_state st);
 /* End the transaction (RFC 5321 section 4.1.1.5): back to READY. */
 void smtp_session_reset(struct smtp_sess *s);
 bool smtp_session_lmtp(const struct smtp_sess *s);
+/* After a read that failed with IO_TIMEOUT: the 421 naming the limit, the
+ * "disconnect" event with it, and s->cut. */
+void smtp_session_timed_out(struct smtp_sess *s);
+/* DATA or BDAT content begins or ends: its transfer deadline
+ * (smtpd.command_timeout, then smtpd.min_data_rate) and idle timeout
+ * (smtpd.data_timeout). */
+void smtp_session_transfer(struct smtp_sess *s, bool begin);
 
 /* ---- smtp_cmd.c -------------------------------------------------------- */
 /* One command line (without CRLF); -1 ends the session. */

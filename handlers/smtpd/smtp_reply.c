@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sys/log.h"
@@ -177,6 +178,44 @@ void smtp_reply_quit(struct smtp_sess *s)
 void smtp_reply_timeout(struct smtp_sess *s)
 {
 	smtp_reply_f(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->conf->hostname);
+}
+
+void smtp_reply_limit(struct smtp_sess *s, enum io_limit which)
+{
+	/* 4.4.2 "bad connection" for every time limit, as Postfix's timeout
+	 * reply; the text names the limit that passed. */
+	const char *what;
+	switch (which) {
+	case IO_LIMIT_LINE:
+		what = "command not completed in time";
+		break;
+	case IO_LIMIT_TRANSFER:
+		what = "message data arriving too slowly";
+		break;
+	case IO_LIMIT_TOTAL:
+		what = "session time limit exceeded";
+		break;
+	default:
+		smtp_reply_timeout(s);
+		return;
+	}
+	smtp_reply_f(s, "421 4.4.2 %s Error: %s", s->srv->conf->hostname, what);
+}
+
+void smtp_reply_junk(struct smtp_sess *s)
+{
+	smtp_reply_f(s, "421 4.7.0 %s Error: too many junk commands", s->srv->conf->hostname);
+}
+
+const char *smtp_reply_busy(const struct conf *c, char *buf, size_t n)
+{
+	/* A host name too long for buf would cut the line: the reply then goes
+	 * without it (the code is what clients act on). */
+	int r = snprintf(buf, n, "421 4.7.0 %s Error: too many connections from your address\r\n",
+	                 c->hostname);
+	if (r < 0 || (size_t)r >= n)
+		(void)snprintf(buf, n, "%s", "421 4.7.0 Error: too many connections\r\n");
+	return buf;
 }
 
 void smtp_reply_queued(struct smtp_sess *s)

@@ -64,6 +64,36 @@ void smtp_session_reset(struct smtp_sess *s)
 		smtp_session_state(s, SMTP_ST_READY);
 }
 
+void smtp_session_timed_out(struct smtp_sess *s)
+{
+	/* RFC 5321 section 3.8: a timeout may end the session, with a 421
+	 * saying so; the log names the limit that passed. */
+	smtp_reply_limit(s, s->io.expired);
+	io_flush(&s->io);
+	log_event(LOG_NOTICE, "disconnect", "REASON", io_limit_name(s->io.expired), NULL);
+	s->cut = true;
+}
+
+void smtp_session_transfer(struct smtp_sess *s, bool begin)
+{
+	const struct conf *c = s->srv->conf;
+	if (!begin) {
+		io_transfer_end(&s->io);
+		io_set_idle(&s->io, (int)c->smtpd_timeout_ms);
+		return;
+	}
+	/* RFC 5321 section 4.5.3.2 times the client per data block, not per
+	 * message: a limit on message content must grow with its size. As
+	 * Postfix (smtpd_min_data_rate with smtpd_per_request_deadline): the
+	 * command deadline as a grace, then each byte buys 1/rate s more. A
+	 * client at 1 byte/s is cut after the grace; a slow but honest one
+	 * never, up to smtpd.session_timeout. */
+	io_set_idle(&s->io, (int)c->smtpd_data_timeout_ms);
+	if (c->smtpd_min_data_rate > 0)
+		io_transfer_begin(&s->io, (int64_t)c->smtpd_command_timeout_ms,
+		                  c->smtpd_min_data_rate);
+}
+
 /* A failed read: the reply it owes, if any. 0: go on reading; -1: the
  * session is over. */
 static int smtp_session_read_error(struct smtp_sess *s)
@@ -77,8 +107,8 @@ static int smtp_session_read_error(struct smtp_sess *s)
 		return 0;
 	}
 	if (s->io.err == IO_TIMEOUT) {
-		smtp_reply_timeout(s);
-		io_flush(&s->io);
+		smtp_session_timed_out(s);
+		return -1;
 	}
 	log_event(LOG_INFO, "disconnect", "REASON", io_strerror(s->io.err), NULL);
 	return -1;
@@ -111,7 +141,7 @@ static bool smtp_session_loop(struct smtp_sess *s)
 			return false;
 		} else if (smtp_cmd_dispatch(s, line, len) < 0 || s->milter_close) {
 			io_flush(&s->io);
-			return true;
+			return !s->cut;
 		}
 	}
 }
@@ -124,7 +154,14 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 	s.conn = c;
 	s.st = SMTP_ST_INIT;
 	smtp_session_title(&s);
+	/* Three limits on every read (lib/sys/io.h): smtpd.timeout without a
+	 * byte (RFC 5321 section 4.5.3.2.7: at least 5 minutes), a command
+	 * line complete within smtpd.command_timeout of its first byte, and the
+	 * whole session within smtpd.session_timeout: nobody holds a slot by
+	 * trickling bytes. All three are at most 24 h: they fit an int. */
 	io_init(&s.io, c->rfd, c->wfd, (int)srv->conf->smtpd_timeout_ms);
+	io_set_line_deadline(&s.io, (int)srv->conf->smtpd_command_timeout_ms);
+	io_set_deadline(&s.io, (int64_t)srv->conf->smtpd_session_timeout_ms);
 	log_event(LOG_INFO, "connect", "PROTO", srv->proto_name, NULL);
 	if (c->implicit_tls && srv->tls != NULL && io_starttls(&s.io, srv->tls, NULL) < 0) {
 		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(s.io.err), NULL);

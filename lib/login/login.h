@@ -87,6 +87,7 @@ struct login_handler {
 	const char *prog;                    /* "imapd", "pop3d" */
 	int (*front)(struct login_ctx *ctx); /* pre-auth, then relay */
 	int (*back)(int fd, void *ctx);      /* ctx is the login_ctx */
+	const char *busy_reply;              /* over the per-source limit (conn.h) */
 };
 
 /* Front: the socket to the back process, asking the accept loop to fork

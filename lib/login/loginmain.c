@@ -106,6 +106,9 @@ int login_serve(struct login_run *run)
 {
 	struct conn_opts opts = {.tls_flag = run->args.tls,
 	                         .max_children = (unsigned)run->ctx.conf->max_connections,
+	                         .max_per_source =
+	                             (unsigned)conf_max_per_source(run->ctx.conf, run->h->prog),
+	                         .busy_reply = run->h->busy_reply,
 	                         .before_loop = login_before_loop,
 	                         .helper = login_helper};
 	return conn_serve(&opts, login_conn, run);

@@ -41,18 +41,37 @@ static const struct conf_key conf_keys[] = {
 	K("kdf_concurrency", CONF_UINT, kdf_concurrency, "0", 0, 1024),
 	K("postmaster", CONF_STR, postmaster, "", 0, 0),
 	K("max_connections", CONF_UINT, max_connections, "1000", 1, 1000000),
+	/* As Postfix's smtpd_client_connection_count_limit (docs/SECURITY.md). */
+	K("max_connections_per_source", CONF_UINT, max_connections_per_source, "50", 0, 1000000),
+	K("smtpd.max_connections_per_source", CONF_UINT, smtpd_max_connections_per_source, NULL, 0, 1000000),
+	K("lmtpd.max_connections_per_source", CONF_UINT, lmtpd_max_connections_per_source, NULL, 0, 1000000),
+	K("submitd.max_connections_per_source", CONF_UINT, submitd_max_connections_per_source, NULL, 0, 1000000),
+	K("imapd.max_connections_per_source", CONF_UINT, imapd_max_connections_per_source, NULL, 0, 1000000),
+	K("pop3d.max_connections_per_source", CONF_UINT, pop3d_max_connections_per_source, NULL, 0, 1000000),
 	/* RFC 5321 section 4.5.3.1.8: at least 100 recipients must be accepted. */
 	K("smtpd.max_recipients", CONF_UINT, smtpd_max_recipients, "100", 1, 100000),
 	/* RFC 5321 section 4.5.3.2.7: server timeout of at least 5 minutes. */
 	K("smtpd.timeout", CONF_DURATION, smtpd_timeout_ms, "5m", 1000, 3600000),
 	K("smtpd.data_timeout", CONF_DURATION, smtpd_data_timeout_ms, "10m", 1000, 3600000),
+	/* A command line from its first byte, and the grace of DATA/BDAT content
+	 * (Postfix's smtpd_per_request_deadline with smtpd_timeout). */
+	K("smtpd.command_timeout", CONF_DURATION, smtpd_command_timeout_ms, "5m", 1000, 3600000),
+	K("smtpd.session_timeout", CONF_DURATION, smtpd_session_timeout_ms, "1h", 1000, 86400000),
+	/* Postfix's smtpd_min_data_rate (bytes/s); 0: no rate. */
+	K("smtpd.min_data_rate", CONF_UINT, smtpd_min_data_rate, "500", 0, (uint64_t)1 << 32),
+	/* Postfix's smtpd_junk_command_limit; 0: no limit. */
+	K("smtpd.junk_command_limit", CONF_UINT, smtpd_junk_command_limit, "100", 0, 1000000),
 	K("smtpd.milters", CONF_STR, smtpd_milters, "", 0, 0),
 	K("lmtpd.milters", CONF_STR, lmtpd_milters, "", 0, 0),
 	K("submitd.milters", CONF_STR, submitd_milters, "", 0, 0),
 	/* RFC 3501 section 5.4: autologout timer of at least 30 minutes. */
 	K("imapd.idle_timeout", CONF_DURATION, imapd_idle_timeout_ms, "30m", 1000, 86400000),
+	/* Totals: from connect to a successful login. */
 	K("imapd.login_timeout", CONF_DURATION, imapd_login_timeout_ms, "60s", 1000, 3600000),
 	K("pop3d.login_timeout", CONF_DURATION, pop3d_login_timeout_ms, "60s", 1000, 3600000),
+	K("imapd.command_timeout", CONF_DURATION, imapd_command_timeout_ms, "5m", 1000, 3600000),
+	K("imapd.min_data_rate", CONF_UINT, imapd_min_data_rate, "500", 0, (uint64_t)1 << 32),
+	K("pop3d.command_timeout", CONF_DURATION, pop3d_command_timeout_ms, "5m", 1000, 3600000),
 	K("imapd.max_line", CONF_SIZE, imapd_max_line, "64k", 1024, 16 << 20),
 	/* RFC 1939 section 3: inactivity autologout of at least 10 minutes. */
 	K("pop3d.timeout", CONF_DURATION, pop3d_timeout_ms, "10m", 1000, 86400000),
@@ -138,6 +157,26 @@ int conf_parse_duration(const char *s, uint64_t *ms_out)
 		return 0;
 	*ms_out = r;
 	return 1;
+}
+
+uint64_t conf_max_per_source(const struct conf *c, const char *prog)
+{
+	static const struct {
+		const char *prog;
+		size_t offset;
+	} own[] = {
+	    {"smtpd", offsetof(struct conf, smtpd_max_connections_per_source)},
+	    {"lmtpd", offsetof(struct conf, lmtpd_max_connections_per_source)},
+	    {"submitd", offsetof(struct conf, submitd_max_connections_per_source)},
+	    {"imapd", offsetof(struct conf, imapd_max_connections_per_source)},
+	    {"pop3d", offsetof(struct conf, pop3d_max_connections_per_source)},
+	};
+	for (size_t i = 0; prog != NULL && i < sizeof(own) / sizeof(own[0]); i++) {
+		uint64_t v = *(const uint64_t *)((const char *)c + own[i].offset);
+		if (strcmp(own[i].prog, prog) == 0 && v > 0)
+			return v;
+	}
+	return c->max_connections_per_source;
 }
 
 static const struct conf_key *conf_find(const char *key)

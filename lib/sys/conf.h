@@ -29,17 +29,32 @@ struct conf {
 	uint64_t kdf_concurrency; /* 0 = number of cores */
 	char *postmaster;         /* local user receiving postmaster@ of every domain */
 	uint64_t max_connections; /* Accept=no: concurrent children */
+	/* Accept=no: connections from one address (IPv6: one /64); 0 = none.
+	 * The per-handler keys override it; 0 there = the global value. */
+	uint64_t max_connections_per_source;
+	uint64_t smtpd_max_connections_per_source;
+	uint64_t lmtpd_max_connections_per_source;
+	uint64_t submitd_max_connections_per_source;
+	uint64_t imapd_max_connections_per_source;
+	uint64_t pop3d_max_connections_per_source;
 
 	uint64_t smtpd_max_recipients;
 	uint64_t smtpd_timeout_ms;
 	uint64_t smtpd_data_timeout_ms;
+	uint64_t smtpd_command_timeout_ms; /* a command line, from its first byte */
+	uint64_t smtpd_session_timeout_ms; /* the whole connection */
+	uint64_t smtpd_min_data_rate;      /* bytes/s after the grace; 0: no rate */
+	uint64_t smtpd_junk_command_limit; /* 0: none */
 	char *smtpd_milters;
 	char *lmtpd_milters;
 	char *submitd_milters;
 
 	uint64_t imapd_idle_timeout_ms;
-	uint64_t imapd_login_timeout_ms;
-	uint64_t pop3d_login_timeout_ms;
+	uint64_t imapd_login_timeout_ms; /* total, from connect to login */
+	uint64_t pop3d_login_timeout_ms; /* total, from connect to login */
+	uint64_t imapd_command_timeout_ms;
+	uint64_t imapd_min_data_rate;
+	uint64_t pop3d_command_timeout_ms;
 	uint64_t imapd_max_line;
 	uint64_t pop3d_timeout_ms;
 	uint64_t auth_fail_delay_ms;
@@ -66,6 +81,9 @@ int conf_load(struct conf *c, const char *path, const char **error_r);
 /* Set one key from a string (same checks as the file). */
 int conf_set(struct conf *c, const char *key, const char *value, const char **error_r);
 void conf_free(struct conf **c);
+/* The per-source connection limit of handler prog ("smtpd", "imapd"...):
+ * its own key if set, else max_connections_per_source. 0: no limit. */
+uint64_t conf_max_per_source(const struct conf *c, const char *prog);
 /* Parse "10k", "25M", "1G" or a plain number: 1 ok, 0 bad. */
 int conf_parse_size(const char *s, uint64_t *out);
 /* Parse a duration "300", "300s", "5m", "1h", "250ms" into ms: 1 ok, 0 bad. */

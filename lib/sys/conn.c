@@ -184,6 +184,39 @@ int conn_helper(struct conn *c, int timeout_ms)
 	return fd;
 }
 
+/* ---- per-source limit ----------------------------------------------------
+ * The loop keeps, per live session, the source it came from: IPv4 addresses
+ * exactly, IPv6 ones by their /64 (what one host or one customer line is
+ * usually given, RFC 6177), as 16 bytes (IPv4 as ::ffff:a.b.c.d). A session
+ * whose plaintext connection passed to its helper (a login back) goes on
+ * counting until both are gone. Counting is a scan of the live sessions:
+ * at most max_connections entries of 24 bytes, microseconds against the
+ * fork that follows. */
+struct conn_src {
+	pid_t pid;    /* the session, 0 once it exited */
+	pid_t helper; /* its helper, or 0 */
+	unsigned char key[16];
+};
+
+/* Unix sockets are local clients: never limited. */
+bool conn_source_key(const struct sockaddr_storage *ss, socklen_t len, unsigned char key_r[16])
+{
+	memset(key_r, 0, 16);
+	if (len >= sizeof(struct sockaddr_in) && ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		key_r[10] = key_r[11] = 0xff;
+		memcpy(key_r + 12, &s4->sin_addr, 4);
+		return true;
+	}
+	if (len >= sizeof(struct sockaddr_in6) && ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		bool v4 = IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr);
+		memcpy(key_r, s6->sin6_addr.s6_addr, v4 ? 16 : 8);
+		return true;
+	}
+	return false;
+}
+
 /* What the loop keeps per child: a session that may still ask for its
  * helper (ctl >= 0), or a helper (so that its death is logged). */
 struct conn_child {
@@ -202,10 +235,12 @@ struct conn_loop {
 	int n;
 	struct conn_child *kids;
 	size_t nkids, cap;
-	unsigned children; /* live processes, sessions and helpers */
-	unsigned max;      /* the most children at once */
-	int chld_fd;       /* signalfd for SIGCHLD, or -1 (a handler then) */
-	sigset_t mask;     /* the signal mask to give children */
+	unsigned children;     /* live processes, sessions and helpers */
+	unsigned max;          /* the most children at once */
+	struct conn_src *srcs; /* live sessions' sources (per-source limit only) */
+	size_t nsrcs, srccap;
+	int chld_fd;   /* signalfd for SIGCHLD, or -1 (a handler then) */
+	sigset_t mask; /* the signal mask to give children */
 };
 
 /* First thing in a child of the loop (a session or a helper): default
@@ -233,6 +268,70 @@ static void conn_kid_remove(struct conn_loop *l, size_t i)
 	l->kids[i] = l->kids[--l->nkids];
 }
 
+static size_t conn_src_count(const struct conn_loop *l, const unsigned char key[16])
+{
+	size_t n = 0;
+	for (size_t i = 0; i < l->nsrcs; i++)
+		n += memcmp(l->srcs[i].key, key, 16) == 0;
+	return n;
+}
+
+static void conn_src_add(struct conn_loop *l, pid_t pid, const unsigned char key[16])
+{
+	if (l->nsrcs == l->srccap) {
+		l->srccap = l->srccap ? l->srccap * 2 : 64;
+		l->srcs = mem_realloc(l->srcs, l->srccap, sizeof(*l->srcs));
+	}
+	struct conn_src *e = &l->srcs[l->nsrcs++];
+	e->pid = pid;
+	e->helper = 0;
+	memcpy(e->key, key, 16);
+}
+
+/* Session pid's helper is helper: the source stays counted while either lives. */
+static void conn_src_helper(struct conn_loop *l, pid_t pid, pid_t helper)
+{
+	for (size_t i = 0; i < l->nsrcs; i++)
+		if (l->srcs[i].pid == pid) {
+			l->srcs[i].helper = helper;
+			return;
+		}
+}
+
+static void conn_src_exit(struct conn_loop *l, pid_t pid)
+{
+	for (size_t i = 0; i < l->nsrcs; i++) {
+		struct conn_src *e = &l->srcs[i];
+		if (e->pid != pid && e->helper != pid)
+			continue;
+		if (e->pid == pid)
+			e->pid = 0;
+		else
+			e->helper = 0;
+		if (e->pid == 0 && e->helper == 0)
+			l->srcs[i] = l->srcs[--l->nsrcs];
+		return;
+	}
+}
+
+/* Over the limit: the protocol's "busy, try later" and close, without
+ * reading a byte. A fresh socket's send buffer is empty, so the short
+ * reply never blocks the loop (MSG_DONTWAIT anyway). */
+static void conn_refuse(struct conn_loop *l, int cfd, bool tls, const struct sockaddr_storage *ss,
+                        socklen_t len)
+{
+	char addr[CONN_ADDR_MAX], limit[16];
+	bool lo, ux;
+	conn_addr(ss, len, addr, sizeof(addr), NULL, 0, &lo, &ux);
+	if (!tls && l->opts->busy_reply != NULL)
+		(void)send(cfd, l->opts->busy_reply, strlen(l->opts->busy_reply),
+		           MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(cfd);
+	snprintf(limit, sizeof(limit), "%u", l->opts->max_per_source); /* an unsigned fits */
+	log_event(LOG_NOTICE, "limit", "REMOTE", addr, "REASON",
+	          "too many connections from this source", "LIMIT", limit, NULL);
+}
+
 static void conn_reap(struct conn_loop *l, bool block)
 {
 	int status;
@@ -241,6 +340,7 @@ static void conn_reap(struct conn_loop *l, bool block)
 		block = false;
 		if (l->children > 0)
 			l->children--;
+		conn_src_exit(l, pid);
 		for (size_t i = 0; i < l->nkids; i++) {
 			if (l->kids[i].pid != pid || !l->kids[i].helper)
 				continue;
@@ -298,6 +398,7 @@ static void conn_helper_serve(struct conn_loop *l, size_t i)
 		k->ctl = -1;
 		if (pid > 0) {
 			/* The entry now tracks the helper. */
+			conn_src_helper(l, k->pid, pid);
 			l->children++;
 			k->pid = pid;
 			k->helper = true;
@@ -311,7 +412,7 @@ static void conn_helper_serve(struct conn_loop *l, size_t i)
 	conn_kid_remove(l, i);
 }
 
-static void conn_spawn(struct conn_loop *l, int cfd, bool tls)
+static void conn_spawn(struct conn_loop *l, int cfd, bool tls, const unsigned char *src)
 {
 	if (l->opts->before_fork != NULL)
 		l->opts->before_fork(l->arg);
@@ -343,6 +444,8 @@ static void conn_spawn(struct conn_loop *l, int cfd, bool tls)
 		_exit(l->fn(&c, l->arg));
 	}
 	l->children++;
+	if (src != NULL)
+		conn_src_add(l, pid, src);
 	close(cfd);
 	if (ctl[0] < 0)
 		return;
@@ -396,6 +499,27 @@ static void conn_chld_drain(struct conn_loop *l)
 	struct signalfd_siginfo si;
 	while (read(l->chld_fd, &si, sizeof(si)) > 0)
 		;
+}
+
+/* Accept one connection on listening socket i: fork its session, or refuse
+ * it when its source is at the limit. */
+static void conn_accept_one(struct conn_loop *l, int i)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	int cfd = accept4(l->fds[i], (struct sockaddr *)&ss, &sslen, SOCK_CLOEXEC);
+	if (cfd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_event(LOG_WARNING, "accept-error", "REASON", strerror(errno), NULL);
+		return;
+	}
+	unsigned char key[16];
+	bool counted = l->opts->max_per_source > 0 && conn_source_key(&ss, sslen, key);
+	if (counted && conn_src_count(l, key) >= l->opts->max_per_source) {
+		conn_refuse(l, cfd, l->tls[i], &ss, sslen);
+		return;
+	}
+	conn_spawn(l, cfd, l->tls[i], counted ? key : NULL);
 }
 
 static int conn_accept_loop(struct conn_loop *l)
@@ -479,17 +603,13 @@ static int conn_accept_loop(struct conn_loop *l)
 		for (size_t j = k; j-- > base;)
 			if (p[j].revents != 0)
 				conn_helper_serve(l, kid[j]);
+		/* Sessions that just ended no longer count against their source
+		 * (the poll slots' entries, which reaping may move, are done). */
+		conn_reap(l, false);
 		for (int i = 0; !full && i < l->n; i++) {
 			if (!(p[i].revents & POLLIN))
 				continue;
-			int cfd = accept4(l->fds[i], NULL, NULL, SOCK_CLOEXEC);
-			if (cfd < 0) {
-				if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-					log_event(LOG_WARNING, "accept-error", "REASON",
-					          strerror(errno), NULL);
-				continue;
-			}
-			conn_spawn(l, cfd, l->tls[i]);
+			conn_accept_one(l, i);
 		}
 	}
 	free(pheap);
@@ -498,6 +618,7 @@ static int conn_accept_loop(struct conn_loop *l)
 		if (l->kids[i].ctl >= 0)
 			close(l->kids[i].ctl);
 	free(l->kids);
+	free(l->srcs);
 	if (l->chld_fd >= 0)
 		close(l->chld_fd);
 	return rc;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #define CONN_ADDR_MAX 64
 
@@ -29,6 +30,14 @@ struct conn {
 struct conn_opts {
 	bool tls_flag;         /* --tls: implicit TLS on fd 0/1 or fd 3 */
 	unsigned max_children; /* accept mode: concurrent sessions */
+	/* Accept mode: connections at once from one source (an IPv4 address,
+	 * an IPv6 /64; unix sockets are not counted); 0: no limit. A connection
+	 * over it gets busy_reply (a whole protocol line, CRLF included, the
+	 * protocol's "try later": nothing is read from the client) and is
+	 * closed by the loop itself; on an implicit-TLS socket it is closed
+	 * without a word (plaintext there would be a TLS error anyway). */
+	unsigned max_per_source;
+	const char *busy_reply;
 	/* Accept mode: called in the parent once, after the listening sockets were
 	 * found and before the loop (the sandbox goes here). */
 	void (*before_loop)(void *arg);
@@ -60,6 +69,10 @@ int conn_serve(const struct conn_opts *opts, conn_session_fn fn, void *arg);
 /* Fill c from a connected socket (or any fd): addresses, loopback, session id;
  * the session id and remote address go into every later log event. */
 void conn_describe(struct conn *c, int rfd, int wfd);
+/* The source a per-source limit counts a peer under: 16 bytes, an IPv4
+ * address as ::ffff:a.b.c.d (also when it comes IPv4-mapped), an IPv6 one
+ * cut to its /64. False (nothing counted) for other families. */
+bool conn_source_key(const struct sockaddr_storage *ss, socklen_t len, unsigned char key_r[16]);
 /* True if the socket fd is listening (for Accept=no). */
 bool conn_is_listening(int fd);
 /* True if systemd (or systemd-socket-activate) passed this process listening

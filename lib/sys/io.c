@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -90,32 +91,101 @@ const char *io_strerror(enum io_err err)
 	return "unknown";
 }
 
-/* Milliseconds we may still wait: the idle timeout capped by the deadline;
- * -1 when unbounded, 0 when the deadline already passed. */
-static int io_wait_budget(const struct io *io, int idle_ms)
+void io_set_line_deadline(struct io *io, int ms)
 {
-	int t = idle_ms > 0 ? idle_ms : -1;
-	if (io->deadline_ms > 0) {
-		int64_t left = io->deadline_ms - timeutil_mono_ms();
-		if (left <= 0)
-			return 0;
-		if (t < 0 || left < t)
-			t = (int)left;
-	}
-	return t;
+	io->line_ms = ms;
 }
 
-/* Wait for fd to become ready for events: 0 ready, -1 with io->err. */
+void io_transfer_begin(struct io *io, int64_t grace_ms, uint64_t min_rate)
+{
+	io->xfer_start_ms = timeutil_mono_ms();
+	io->xfer_grace_ms = grace_ms > 0 ? grace_ms : 0;
+	io->xfer_rate = min_rate;
+	io->xfer_bytes = 0;
+}
+
+void io_transfer_end(struct io *io)
+{
+	io->xfer_start_ms = 0;
+	io->xfer_bytes = 0;
+}
+
+const char *io_limit_name(enum io_limit l)
+{
+	switch (l) {
+	case IO_LIMIT_NONE:
+		return "none";
+	case IO_LIMIT_IDLE:
+		return "idle timeout";
+	case IO_LIMIT_LINE:
+		return "line deadline";
+	case IO_LIMIT_TRANSFER:
+		return "transfer too slow";
+	case IO_LIMIT_TOTAL:
+		return "session deadline";
+	}
+	return "unknown";
+}
+
+/* The transfer's deadline now: its grace, plus 1/rate s per byte read
+ * (saturating: a huge transfer at a low rate never wraps around). */
+static int64_t io_transfer_deadline(const struct io *io)
+{
+	int64_t dl = io->xfer_start_ms + io->xfer_grace_ms;
+	if (io->xfer_rate > 0) {
+		uint64_t ms;
+		if (__builtin_mul_overflow(io->xfer_bytes, (uint64_t)1000, &ms))
+			return INT64_MAX;
+		ms /= io->xfer_rate;
+		if (ms > (uint64_t)(INT64_MAX - dl))
+			return INT64_MAX;
+		dl += (int64_t)ms;
+	}
+	return dl;
+}
+
+/* A deadline that passes less than this before the idle timeout would is
+ * reported as the idle timeout: the peer was silent for (nearly) all of it
+ * (a pre-login total equal to the idle timeout, for one). */
+#define IO_IDLE_TIE_MS 100
+
+/* Milliseconds we may still wait: the idle timeout capped by every deadline
+ * set; -1 when unbounded, 0 when one already passed. *which_r: the limit
+ * that sets the budget, which is the one that passed if the wait runs out. */
+static int io_wait_budget(const struct io *io, enum io_limit *which_r)
+{
+	int64_t t = io->idle_ms > 0 ? io->idle_ms : -1;
+	*which_r = IO_LIMIT_IDLE;
+	int64_t now = timeutil_mono_ms();
+	const int64_t dls[3] = {
+	    io->line_dl_ms, io->xfer_start_ms > 0 ? io_transfer_deadline(io) : 0, io->deadline_ms};
+	static const enum io_limit kinds[3] = {IO_LIMIT_LINE, IO_LIMIT_TRANSFER, IO_LIMIT_TOTAL};
+	for (int i = 0; i < 3; i++) {
+		if (dls[i] <= 0)
+			continue;
+		int64_t left = dls[i] > now ? dls[i] - now : 0;
+		if (t < 0 || left < t) {
+			bool tie = *which_r == IO_LIMIT_IDLE && t >= 0 && t - left < IO_IDLE_TIE_MS;
+			t = left;
+			if (!tie)
+				*which_r = kinds[i];
+		}
+	}
+	return t > INT32_MAX ? INT32_MAX : (int)t;
+}
+
+/* Wait for fd to become ready for events: 0 ready, -1 with io->err (and
+ * io->expired after a timeout). */
 static int io_wait_fd(struct io *io, int fd, short events)
 {
 	for (;;) {
-		int t = io_wait_budget(io, io->idle_ms);
-		if (t == 0) {
-			io->err = IO_TIMEOUT;
-			return -1;
+		enum io_limit which;
+		int t = io_wait_budget(io, &which);
+		int r = 0;
+		if (t != 0) {
+			struct pollfd p = {.fd = fd, .events = events};
+			r = poll(&p, 1, t);
 		}
-		struct pollfd p = {.fd = fd, .events = events};
-		int r = poll(&p, 1, t);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -124,6 +194,7 @@ static int io_wait_fd(struct io *io, int fd, short events)
 		}
 		if (r == 0) {
 			io->err = IO_TIMEOUT;
+			io->expired = which;
 			return -1;
 		}
 		return 0;
@@ -203,6 +274,8 @@ static int io_fill(struct io *io)
 			}
 		}
 		io->in.len += (size_t)r;
+		if (io->xfer_start_ms > 0)
+			io->xfer_bytes += (uint64_t)r;
 		if (io->in.len > io->in_peak)
 			io->in_peak = io->in.len;
 		io->in.data[io->in.len] = '\0';
@@ -221,7 +294,7 @@ size_t io_pending(const struct io *io)
 	return io->in.len - io->in_pos;
 }
 
-int io_read_line(struct io *io, char **line_r, size_t *len_r, size_t max)
+static int io_read_line_in(struct io *io, char **line_r, size_t *len_r, size_t max)
 {
 	size_t scanned = 0; /* bytes after in_pos already known to hold no LF */
 	for (;;) {
@@ -265,10 +338,22 @@ int io_read_line(struct io *io, char **line_r, size_t *len_r, size_t max)
 		} else {
 			scanned = avail;
 		}
+		/* Part of a line is here and its rest must be waited for: the
+		 * line's deadline starts now (RFC 5321 section 4.5.3.2.7 gives the
+		 * client minutes to start a command, not to trickle one). */
+		if (io->line_ms > 0 && io->line_dl_ms == 0 && (avail > 0 || io->discarding))
+			io->line_dl_ms = timeutil_mono_ms() + io->line_ms;
 		int r = io_fill(io);
 		if (r <= 0)
 			return r;
 	}
+}
+
+int io_read_line(struct io *io, char **line_r, size_t *len_r, size_t max)
+{
+	int r = io_read_line_in(io, line_r, len_r, max);
+	io->line_dl_ms = 0;
+	return r;
 }
 
 ssize_t io_read_some(struct io *io, void *out, size_t n)
@@ -406,7 +491,7 @@ int io_flush(struct io *io)
 	return rc;
 }
 
-static int io_handshake(struct io *io, bool server)
+static int io_handshake_in(struct io *io, bool server)
 {
 	for (;;) {
 		ERR_clear_error();
@@ -423,6 +508,16 @@ static int io_handshake(struct io *io, bool server)
 			io->err = IO_TLSERR;
 		return -1;
 	}
+}
+
+/* A handshake trickled a byte at a time ends at the line deadline too. */
+static int io_handshake(struct io *io, bool server)
+{
+	if (io->line_ms > 0)
+		io->line_dl_ms = timeutil_mono_ms() + io->line_ms;
+	int r = io_handshake_in(io, server);
+	io->line_dl_ms = 0;
+	return r;
 }
 
 static int io_tls_setup(struct io *io, SSL_CTX *ctx)

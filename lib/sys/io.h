@@ -1,8 +1,17 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Bounded, deadline-driven I/O for one protocol connection, over plain file
  * descriptors or an OpenSSL TLS session (implicit TLS or a STARTTLS upgrade).
- * Every read is bounded in length and in time: an idle timeout (time without
- * any byte from the peer) and an optional total deadline for the session.
+ * Every read is bounded in length and in time, by up to four limits at once:
+ *  - the idle timeout: time without any byte from the peer;
+ *  - the line deadline: a line must be complete this long after the server
+ *    starts waiting for its rest (also bounds a TLS handshake), so a line
+ *    that trickles in a byte at a time ends when the deadline passes, not
+ *    when the bytes stop;
+ *  - a transfer deadline (message content, literals): a grace period, then a
+ *    minimum rate: each byte read moves the deadline 1/rate s later;
+ *  - a total deadline for the session (or its pre-login part).
+ * All are absolute CLOCK_MONOTONIC times; io->expired says which one ended a
+ * read with IO_TIMEOUT, so that the session can tell the client why.
  * Trust: pre-auth; everything read here comes from the network. */
 #ifndef SEALMAIL_IO_H
 #define SEALMAIL_IO_H
@@ -17,7 +26,7 @@
 enum io_err {
 	IO_OK = 0,
 	IO_EOF,     /* peer closed the connection */
-	IO_TIMEOUT, /* idle timeout or total deadline passed */
+	IO_TIMEOUT, /* a time limit passed: io->expired says which */
 	IO_TOOLONG, /* line exceeded the caller's bound (the rest of it was discarded) */
 	IO_BARELF,  /* line ended with LF not preceded by CR (RFC 5321 section 2.3.8) */
 	IO_BARECR,  /* CR not followed by LF inside a line */
@@ -26,6 +35,15 @@ enum io_err {
 };
 
 #define IO_READ_CHUNK 16384
+
+/* Which limit ended the last read or write with IO_TIMEOUT. */
+enum io_limit {
+	IO_LIMIT_NONE = 0,
+	IO_LIMIT_IDLE,     /* no byte for idle_ms */
+	IO_LIMIT_LINE,     /* a line (or a TLS handshake) not complete in line_ms */
+	IO_LIMIT_TRANSFER, /* a transfer below its minimum rate after its grace */
+	IO_LIMIT_TOTAL,    /* the total deadline (io_set_deadline) */
+};
 
 struct io {
 	int rfd, wfd;
@@ -36,9 +54,17 @@ struct io {
 	struct buf out;      /* bytes queued for io_flush */
 	int idle_ms;         /* <= 0: no idle timeout */
 	int64_t deadline_ms; /* monotonic; 0: none */
-	enum io_err err;     /* last error */
-	bool discarding;     /* inside an over-long line */
-	bool write_failed;   /* a flush failed (the queued output was dropped) */
+	int line_ms;         /* <= 0: no line deadline */
+	int64_t line_dl_ms;  /* the line being read: its deadline; 0: none */
+	/* A transfer (io_transfer_begin): deadline = start + grace + bytes / rate. */
+	int64_t xfer_start_ms; /* 0: no transfer */
+	int64_t xfer_grace_ms;
+	uint64_t xfer_rate; /* bytes/s; 0: the grace is a fixed total */
+	uint64_t xfer_bytes;
+	enum io_err err;       /* last error */
+	enum io_limit expired; /* after IO_TIMEOUT: which limit */
+	bool discarding;       /* inside an over-long line */
+	bool write_failed;     /* a flush failed (the queued output was dropped) */
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -53,6 +79,18 @@ void io_set_idle(struct io *io, int idle_ms);
 void io_trim(struct io *io);
 /* Absolute total deadline, ms from now; 0 clears. */
 void io_set_deadline(struct io *io, int64_t ms_from_now);
+/* Every later io_read_line must complete a line within ms of starting to
+ * wait for its rest (its first byte, in practice), and a TLS handshake
+ * within ms of its start; <= 0: no line deadline. */
+void io_set_line_deadline(struct io *io, int ms);
+/* Start a transfer of content read with io_peek/io_read_some: it must go on
+ * at min_rate bytes/s after grace_ms (each byte read moves its deadline
+ * 1/min_rate s later, as Postfix's smtpd_min_data_rate); min_rate 0 makes
+ * grace_ms a fixed total. io_transfer_end clears it. */
+void io_transfer_begin(struct io *io, int64_t grace_ms, uint64_t min_rate);
+void io_transfer_end(struct io *io);
+/* "idle timeout", "line deadline", ... for logs. */
+const char *io_limit_name(enum io_limit l);
 
 /* Read one line ending in CRLF. On 1, *line_r points at the line without
  * CRLF, NUL-terminated, valid until the next read call; *len_r its length.

@@ -183,6 +183,8 @@ tls_cert = $CERT
 tls_key = $KEY
 redis = unix:$SM/redis.sock
 auth_fail_delay = 0
+# Every bench client comes from 127.0.0.1: no per-source limit.
+max_connections_per_source = 0
 EOF
 { cat "$SM/sealmail.conf"; printf 'kdf_memlimit = 64k\nkdf_opslimit = 1\n'; } >"$SM/kdf-none.conf"
 { cat "$SM/sealmail.conf"; printf 'kdf_memlimit = 19456k\nkdf_opslimit = 2\n'; } >"$SM/kdf-19m.conf"

@@ -38,6 +38,26 @@ static void test_parse_ok(void **state)
 	conf_free(&c);
 }
 
+static void test_limits(void **state)
+{
+	struct conf *c = conf_new();
+	const char *err = NULL;
+	assert_int_equal(c->max_connections_per_source, 50);
+	assert_int_equal(c->smtpd_junk_command_limit, 100);
+	assert_int_equal(c->smtpd_command_timeout_ms, 5 * 60 * 1000);
+	assert_int_equal(c->smtpd_session_timeout_ms, 60 * 60 * 1000);
+	assert_int_equal(c->smtpd_min_data_rate, 500);
+	assert_int_equal(conf_max_per_source(c, "smtpd"), 50);
+	const char *text = "max_connections_per_source = 20\nimapd.max_connections_per_source = 64\n";
+	assert_int_equal(conf_parse(c, "t.conf", text, strlen(text), &err), 0);
+	/* A handler's own key wins; without one, the global key counts. */
+	assert_int_equal(conf_max_per_source(c, "imapd"), 64);
+	assert_int_equal(conf_max_per_source(c, "pop3d"), 20);
+	assert_int_equal(conf_max_per_source(c, "smtpd"), 20);
+	assert_int_equal(conf_max_per_source(c, NULL), 20);
+	conf_free(&c);
+}
+
 static void test_unknown_key_names_line(void **state)
 {
 	struct conf *c = conf_new();
@@ -107,6 +127,7 @@ int main(void)
 		cmocka_unit_test(test_parse_ok),
 		cmocka_unit_test(test_unknown_key_names_line),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_missing_file),

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,12 +88,55 @@ static void test_fd3_not_listening(void **state)
 	assert_true(passed(mypid, "1"));
 }
 
+static bool key_of(const char *text, unsigned char key[16])
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(text, ':') == NULL) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, text, &s4->sin_addr), 1);
+		return conn_source_key(&ss, sizeof(*s4), key);
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	s6->sin6_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, text, &s6->sin6_addr), 1);
+	return conn_source_key(&ss, sizeof(*s6), key);
+}
+
+static bool same_source(const char *a, const char *b)
+{
+	unsigned char ka[16], kb[16];
+	assert_true(key_of(a, ka));
+	assert_true(key_of(b, kb));
+	return memcmp(ka, kb, 16) == 0;
+}
+
+/* IPv4 addresses count exactly, IPv6 ones by /64; an IPv4-mapped address
+ * (a dual-stack socket) is the IPv4 address. */
+static void test_source_keys(void **state)
+{
+	(void)state;
+	assert_true(same_source("192.0.2.7", "192.0.2.7"));
+	assert_false(same_source("192.0.2.7", "192.0.2.8"));
+	assert_true(same_source("192.0.2.7", "::ffff:192.0.2.7"));
+	assert_true(same_source("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"));
+	assert_false(same_source("2001:db8:1:2::1", "2001:db8:1:3::1"));
+	assert_false(same_source("::ffff:192.0.2.7", "::ffff:192.0.2.8"));
+	struct sockaddr_storage ss;
+	unsigned char k[16];
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	assert_false(conn_source_key(&ss, sizeof(ss), k));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_listeners_passed),
 	    cmocka_unit_test(test_listeners_not_passed),
 	    cmocka_unit_test(test_fd3_not_listening),
+	    cmocka_unit_test(test_source_keys),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

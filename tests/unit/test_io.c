@@ -172,6 +172,112 @@ static void test_total_deadline(void **state)
 	waitpid(pid, NULL, 0);
 }
 
+/* A child that writes one byte every gap_us, n times, on fd. */
+static pid_t trickle(int fd, int n, useconds_t gap_us)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < n; i++) {
+			if (write(fd, "x", 1) != 1)
+				_exit(0);
+			usleep(gap_us);
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+static void test_line_deadline(void **state)
+{
+	struct pair *p = *state;
+	char *line;
+	size_t len;
+	/* A line trickled a byte every 20 ms never trips the idle timeout;
+	 * its deadline, counted from its first byte, ends it. */
+	io_set_idle(&p->io, 1000);
+	io_set_line_deadline(&p->io, 200);
+	int64_t t0 = timeutil_mono_ms();
+	pid_t pid = trickle(p->s[1], 100, 20000);
+	assert_int_equal(io_read_line(&p->io, &line, &len, 4096), -1);
+	assert_int_equal(p->io.err, IO_TIMEOUT);
+	assert_int_equal(p->io.expired, IO_LIMIT_LINE);
+	int64_t dt = timeutil_mono_ms() - t0;
+	assert_true(dt >= 190 && dt < 700);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_line_deadline_starts_with_the_line(void **state)
+{
+	struct pair *p = *state;
+	char *line;
+	size_t len;
+	/* Silence before a line is the idle timeout's, not the deadline's: a
+	 * line sent whole after 300 ms of silence passes a 200 ms deadline. */
+	io_set_idle(&p->io, 1000);
+	io_set_line_deadline(&p->io, 200);
+	pid_t pid = fork();
+	if (pid == 0) {
+		usleep(300000);
+		_exit(write(p->s[1], "NOOP\r\n", 6) == 6 ? 0 : 1);
+	}
+	assert_int_equal(io_read_line(&p->io, &line, &len, 512), 1);
+	assert_string_equal(line, "NOOP");
+	waitpid(pid, NULL, 0);
+	/* Every line gets a deadline of its own. */
+	send_str(p, "NO");
+	usleep(100000);
+	send_str(p, "OP\r\n");
+	assert_int_equal(io_read_line(&p->io, &line, &len, 512), 1);
+}
+
+static void test_idle_is_named(void **state)
+{
+	struct pair *p = *state;
+	char *line;
+	size_t len;
+	io_set_idle(&p->io, 100);
+	io_set_line_deadline(&p->io, 1000);
+	io_set_deadline(&p->io, 5000);
+	assert_int_equal(io_read_line(&p->io, &line, &len, 512), -1);
+	assert_int_equal(p->io.expired, IO_LIMIT_IDLE);
+	io_set_idle(&p->io, 1000);
+	io_set_deadline(&p->io, 100);
+	assert_int_equal(io_read_line(&p->io, &line, &len, 512), -1);
+	assert_int_equal(p->io.expired, IO_LIMIT_TOTAL);
+}
+
+static void test_transfer_min_rate(void **state)
+{
+	struct pair *p = *state;
+	unsigned char *b;
+	/* 50 bytes/s after a 100 ms grace: a byte every 50 ms (20 bytes/s)
+	 * falls behind and ends; the idle timeout never would. */
+	io_set_idle(&p->io, 1000);
+	io_transfer_begin(&p->io, 100, 50);
+	int64_t t0 = timeutil_mono_ms();
+	pid_t pid = trickle(p->s[1], 100, 50000);
+	ssize_t n;
+	while ((n = io_peek(&p->io, &b)) > 0)
+		io_consume(&p->io, (size_t)n);
+	assert_int_equal(n, -1);
+	assert_int_equal(p->io.err, IO_TIMEOUT);
+	assert_int_equal(p->io.expired, IO_LIMIT_TRANSFER);
+	assert_true(timeutil_mono_ms() - t0 < 1500);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* Fast enough, it goes on: 1,000 bytes at once buy 20 s. */
+	io_transfer_begin(&p->io, 100, 50);
+	char big[1000];
+	memset(big, 'y', sizeof(big));
+	assert_int_equal(write(p->s[1], big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(io_read_exact(&p->io, big, sizeof(big)), 1);
+	usleep(200000);
+	assert_int_equal(write(p->s[1], "z", 1), 1);
+	assert_int_equal(io_read_exact(&p->io, big, 1), 1);
+	io_transfer_end(&p->io);
+}
+
 static void test_one_byte_at_a_time(void **state)
 {
 	struct pair *p = *state;
@@ -338,6 +444,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eof_mid_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_deadline_starts_with_the_line, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_idle_is_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_min_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_byte_at_a_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_exact_and_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starttls_discards_pipelined_plaintext, setup,

@@ -92,6 +92,23 @@ static void test_formatted_replies(void **state)
 	assert_out(&f, "221 2.0.0 mx.example.test closing connection\r\n");
 	smtp_reply_timeout(&f.s);
 	assert_out(&f, "421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
+	smtp_reply_limit(&f.s, IO_LIMIT_IDLE);
+	assert_out(&f, "421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
+	smtp_reply_limit(&f.s, IO_LIMIT_LINE);
+	assert_out(&f, "421 4.4.2 mx.example.test Error: command not completed in time\r\n");
+	smtp_reply_limit(&f.s, IO_LIMIT_TRANSFER);
+	assert_out(&f, "421 4.4.2 mx.example.test Error: message data arriving too slowly\r\n");
+	smtp_reply_limit(&f.s, IO_LIMIT_TOTAL);
+	assert_out(&f, "421 4.4.2 mx.example.test Error: session time limit exceeded\r\n");
+	smtp_reply_junk(&f.s);
+	assert_out(&f, "421 4.7.0 mx.example.test Error: too many junk commands\r\n");
+	char busy[320];
+	assert_string_equal(smtp_reply_busy(&f.conf, busy, sizeof(busy)),
+	                    "421 4.7.0 mx.example.test Error: too many connections from your "
+	                    "address\r\n");
+	/* Too small for the host name: the code and a shorter text still go. */
+	assert_string_equal(smtp_reply_busy(&f.conf, busy, 48),
+	                    "421 4.7.0 Error: too many connections\r\n");
 	smtp_reply(&f.s, SMTP_R_OK);
 	assert_out(&f, "250 2.0.0 Ok\r\n");
 	io_cleanup(&f.s.io);
