@@ -441,3 +441,44 @@ def test_journald_from_front():
     assert "SEALMAIL_EVENT=sandbox" in events
     assert "SEALMAIL_EVENT=probe-big" in events
     assert "SEALMAIL_EVENT=probe" in events
+
+
+# ---- post-auth: nothing of another user, not even its arrivals ----
+
+def test_postauth_sees_no_other_user(state, abi):
+    """After login a session can neither list users/ (where the other ids
+    are), nor list or open anything of another user's: Landlock grants
+    users/<own id>/ only."""
+    need_landlock(abi, 2)
+    os.makedirs(f"{state}/users/B/spool/new")
+    p = probe(["-p", "postauth", "-s", state, "-u", "A",
+               "listdir", f"{state}/users",
+               "--", "listdir", f"{state}/users/B/spool/new",
+               "--", "read", f"{state}/users/B/mailbox.db",
+               "--", "listdir", f"{state}/users/A/spool/new"], abi=abi)
+    r = results(p)
+    for key in ("listdir", "listdir#2", "read"):
+        refused(r, key)
+    ok(r, "listdir#3")
+
+
+@pytest.mark.parametrize("user", ["A", "B"])
+def test_postauth_adds_no_inotify_watch(state, user):
+    """Landlock does not govern inotify_add_watch: a watch on another user's
+    spool/new would tell when and how much mail arrives. Seccomp kills any
+    watch added after login, even on the session's own directory (those are
+    set before the sandbox, lib/svc/confine.c)."""
+    os.makedirs(f"{state}/users/B/spool/new")
+    p = probe(["-p", "postauth", "-s", state, "-u", "A",
+               "inotify-watch", f"{state}/users/{user}/spool/new"])
+    assert p.returncode == SIGSYS, (p.stdout, p.stderr)
+    assert "inotify-watch" not in p.stdout
+
+
+def test_inotify_watch_before_login_stages(state):
+    """The stages that set the session's watches may still add them."""
+    os.makedirs(f"{state}/users/B/spool/new")
+    for profile in ("accept", "none"):
+        p = probe(["-p", profile, "-s", state, "-u", "A",
+                   "inotify-watch", f"{state}/users/A/spool/new"])
+        assert results(p)["inotify-watch"].startswith("ok"), (profile, p.stdout, p.stderr)
