@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "milter.h"
+#include "notify.h"
 #include "sys/log.h"
 
 uint16_t confine_port_of(const char *spec)
@@ -111,6 +112,15 @@ void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, c
 	const char *err;
 	if (p == SANDBOX_POSTAUTH)
 		confine_set_user_watch(c, user_id);
+	/* The Redis password: read while the file is reachable by the stages
+	 * that talk to Redis; gone from those that never do (the pre-auth
+	 * front and authentication, forked from an accept loop that has it). */
+	if (p == SANDBOX_PREAUTH_FRONT || p == SANDBOX_AUTH)
+		notify_password_forget();
+	else if (notify_password_load(c, &err) < 0)
+		/* Not fatal: delivery never depends on Redis (sessions poll). */
+		log_event(LOG_ERR, "redis-error", "REASON", "redis_password unusable", "DETAIL",
+		          err, NULL);
 	confine_layout(p, c, state_fd, user_id, &l, ports, extra);
 	if (sandbox_enter_layout(p, &l, &err) < 0)
 		log_fatal("sandbox %s: %s", sandbox_profile_name(p), err);

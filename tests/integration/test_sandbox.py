@@ -230,7 +230,8 @@ def test_postauth_sqlcipher_wal(state, abi):
 
 
 def test_postauth_redis_unix(redis, state, abi):
-    p = probe(["-p", "postauth", "-s", state, "-u", "A", "redis", f"unix:{redis.sock}"], abi=abi)
+    p = probe(["-p", "postauth", "-s", state, "-u", "A", "redis", f"unix:{redis.sock}"], abi=abi,
+              env={"SEALMAIL_PROBE_REDIS_AUTH": f"sealmail {redis.password}"})
     assert p.returncode == 0, (p.stdout, p.stderr)
 
 

@@ -323,6 +323,15 @@ static void act_redis(struct action *a)
 			redisFree(rc);
 		return;
 	}
+	/* A server with ACLs (tests/integration/harness.py): "user password". */
+	const char *auth = getenv("SEALMAIL_PROBE_REDIS_AUTH");
+	const char *sp = auth != NULL ? strchr(auth, ' ') : NULL;
+	if (sp != NULL) {
+		redisReply *ar =
+		    redisCommand(rc, "AUTH %b %s", auth, (size_t)(sp - auth), sp + 1);
+		if (ar != NULL)
+			freeReplyObject(ar);
+	}
 	redisReply *r = redisCommand(rc, "PING");
 	int ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
 	if (r)
