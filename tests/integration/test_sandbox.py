@@ -463,14 +463,16 @@ def test_postauth_sees_no_other_user(state, abi):
     ok(r, "listdir#3")
 
 
+@pytest.mark.parametrize("profile", ["postauth", "auth"])
 @pytest.mark.parametrize("user", ["A", "B"])
-def test_postauth_adds_no_inotify_watch(state, user):
+def test_postauth_adds_no_inotify_watch(state, user, profile):
     """Landlock does not govern inotify_add_watch: a watch on another user's
     spool/new would tell when and how much mail arrives. Seccomp kills any
     watch added after login, even on the session's own directory (those are
-    set before the sandbox, lib/svc/confine.c)."""
+    set before the sandbox, lib/svc/confine.c), and in authentication, which
+    knows every id (directory.db)."""
     os.makedirs(f"{state}/users/B/spool/new")
-    p = probe(["-p", "postauth", "-s", state, "-u", "A",
+    p = probe(["-p", profile, "-s", state, "-u", "A",
                "inotify-watch", f"{state}/users/{user}/spool/new"])
     assert p.returncode == SIGSYS, (p.stdout, p.stderr)
     assert "inotify-watch" not in p.stdout
