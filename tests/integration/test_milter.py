@@ -929,3 +929,24 @@ def test_lmtp_milter_down_at_end_of_message(milter_env, fake, action):
         assert rep[0].startswith(want), replies
     assert after is not None and after.startswith("250"), (replies, after)
     assert stored(inst) == []
+
+
+def test_lmtp_milter_refusal_answers_only_accepted_rcpts(milter_env):
+    """Recipients refused at RCPT get no reply after the message: two of four
+    accepted, two replies to the milter's refusal, then the NOOP's."""
+    milter, mx = milter_env
+    m = milter()
+    inst = mx(f"lmtpd.milters = inet:127.0.0.1:{m.port}\n", handler="lmtpd")
+    r = Raw(unix=inst.sock)
+    assert r.cmd("LHLO client.example")[-1].startswith("250")
+    r.cmd("MAIL FROM:<alice@example.org>")
+    codes = [r.cmd(f"RCPT TO:<{a}>")[0][:3] for a in
+             ("demo@example.test", "nobody@example.test", "other@example.test",
+              "reject-me@example.test")]
+    assert codes[0] == codes[2] == "250" and codes[1][0] == codes[3][0] == "5", codes
+    assert r.cmd("DATA")[0].startswith("354")
+    r.s.sendall(message("reject") + b".\r\n")
+    assert r.reply()[0].startswith("554 5.7.1 Message refused")
+    assert r.reply()[0].startswith("554 5.7.1 Message refused")
+    assert r.cmd("NOOP")[0].startswith("250")
+    r.close()
