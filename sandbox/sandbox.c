@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -410,6 +411,44 @@ static void sb_hook_files(const char *dir)
 	}
 }
 
+/* "peek:<stage>:<dir>": what a compromised stage could learn of another
+ * user (dir is users/<other id>): list users/, list dir/spool/new, open
+ * dir/mailbox.db read-only, and last watch dir/spool/new with inotify
+ * (forbidden after login: that kills the process). */
+static void sb_hook_peek(const char *dir)
+{
+	char path[512];
+	const char *slash = strrchr(dir, '/');
+	for (int i = 0; i < 3; i++) {
+		int rc = -1;
+		if (i == 0 && slash != NULL)
+			rc = fmt_name(path, sizeof(path), "%.*s", (int)(slash - dir), dir);
+		else if (i > 0)
+			rc = fmt_name(path, sizeof(path), "%s/%s", dir,
+			              i == 1 ? "spool/new" : "mailbox.db");
+		if (rc < 0)
+			return;
+		int fd = open(path, (i < 2 ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+		int e = errno;
+		rc = fd;
+		if (fd >= 0 && i < 2) {
+			char buf[256]; /* a listing: getdents64 */
+			rc = (int)syscall(SYS_getdents64, fd, buf, sizeof(buf));
+			e = errno;
+		}
+		if (fd >= 0)
+			close(fd);
+		sb_hook_say(i < 2 ? "listdir" : "open-ro", path, rc < 0 ? -1 : 0, e);
+	}
+	if (fmt_name(path, sizeof(path), "%s/spool/new", dir) < 0)
+		return;
+	int in = inotify_init1(IN_CLOEXEC);
+	int rc = in < 0 ? -1 : inotify_add_watch(in, path, IN_CREATE | IN_MOVED_TO);
+	sb_hook_say("inotify", path, rc < 0 ? -1 : 0, errno);
+	if (in >= 0)
+		close(in);
+}
+
 /* "tcp:<stage>:<port>": a TCP connect to 127.0.0.1:port. */
 static void sb_hook_tcp(const char *port)
 {
@@ -449,6 +488,10 @@ void sandbox_test_hook(const char *stage)
 	/* These report what the stage may do and let it go on. */
 	if ((arg = sb_hook_arg(h, "files", stage)) != NULL) {
 		sb_hook_files(arg);
+		return;
+	}
+	if ((arg = sb_hook_arg(h, "peek", stage)) != NULL) {
+		sb_hook_peek(arg);
 		return;
 	}
 	if ((arg = sb_hook_arg(h, "tcp", stage)) != NULL) {

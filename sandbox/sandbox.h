@@ -45,7 +45,8 @@ enum sandbox_profile {
 	SANDBOX_AUTH,
 	/* After login: files only under users/<id>/ (SQLCipher mailbox with WAL,
 	 * spool import: read, write, create, remove, rename, truncate), Redis over
-	 * a unix socket or TCP, inotify for the IDLE fallback. */
+	 * a unix socket or TCP; no new inotify watch (IDLE's are set before,
+	 * lib/svc/confine.c: Landlock does not govern them). */
 	SANDBOX_POSTAUTH,
 	/* smtpd/lmtpd: directory.db read-only, create/write/rename only under
 	 * users/ (Unix permissions narrow that to users/<id>/spool/), Redis and

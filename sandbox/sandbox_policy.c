@@ -259,7 +259,8 @@ static const struct sandbox_sc sc_net[] = {
     ALLOW(setsockopt), /* TCP_NODELAY, SO_KEEPALIVE (hiredis) */
 };
 
-/* IDLE without Redis: watch the user directory (DESIGN section 3). */
+/* IDLE without Redis watches the user directory (DESIGN section 3): an
+ * accept loop's back sets those watches under ACCEPT, before POSTAUTH. */
 static const struct sandbox_sc sc_inotify[] = {
     ALLOW(inotify_init1),
     ALLOW(inotify_add_watch),
@@ -345,10 +346,16 @@ GROUP(g_san, sc_san);
 
 static const struct sandbox_sc_group *const p_front[] = {&g_base, SAN_GROUP NULL};
 static const struct sandbox_sc_group *const p_mx[] = {&g_base, &g_files, &g_net, SAN_GROUP NULL};
-static const struct sandbox_sc_group *const p_postauth[] = {&g_base, &g_files, &g_net, &g_inotify,
+/* No inotify after login: Landlock does not govern inotify_add_watch, and a
+ * watch on another user's spool/new would tell when and how much mail that
+ * user gets. The session's own watches are set before this stage
+ * (confine_want_user_watch, lib/svc/confine.c). */
+static const struct sandbox_sc_group *const p_postauth[] = {&g_base, &g_files, &g_net,
                                                             SAN_GROUP NULL};
-static const struct sandbox_sc_group *const p_auth[] = {&g_base,    &g_files, &g_net,
-                                                        &g_inotify, &g_stage, SAN_GROUP NULL};
+/* No inotify either: authentication reads directory.db, where every user's
+ * id is, and Landlock would not stop a watch on any user's spool. */
+static const struct sandbox_sc_group *const p_auth[] = {&g_base, &g_files, &g_net, &g_stage,
+                                                        SAN_GROUP NULL};
 static const struct sandbox_sc_group *const p_accept[] = {
     &g_base, &g_files, &g_net, &g_inotify, &g_stage, &g_proc, SAN_GROUP NULL};
 

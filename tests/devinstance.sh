@@ -25,6 +25,7 @@ hostname = localhost
 state_dir = $RUN/state
 run_dir = $RUN/rundir
 redis = unix:$RUN/redis.sock
+redis_password = $RUN/redis-password
 tls_cert = $RUN/tls/cert.pem
 tls_key = $RUN/tls/key.pem
 CONF
@@ -39,7 +40,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-redis-server --port 0 --unixsocket "$RUN/redis.sock" --unixsocketperm 700 --save '' \
+# Redis as docs/INSTALL.md sets it up: a unix socket only, the default user
+# off, user sealmail allowed PUBLISH/SUBSCRIBE on sealmail:* channels only.
+# The ACL file holds the password's SHA-256, never the password.
+if [ ! -s "$RUN/redis-password" ]; then
+	(umask 077 && openssl rand -hex 32 >"$RUN/redis-password")
+fi
+pwhash=$(tr -d '\n' <"$RUN/redis-password" | sha256sum | cut -d' ' -f1)
+cat >"$RUN/redis-users.acl" <<ACL
+user default off resetchannels resetkeys -@all
+user sealmail on #$pwhash resetchannels &sealmail:* resetkeys ~sealmail:* -@all +publish +subscribe +unsubscribe +ping +eval +evalsha +del +time +hmget +hget +hset +hincrby +pexpire
+ACL
+redis-server --port 0 --unixsocket "$RUN/redis.sock" --unixsocketperm 770 \
+	--aclfile "$RUN/redis-users.acl" --save '' \
 	--appendonly no --dir "$RUN" >"$RUN/logs/redis.log" 2>&1 &
 pids+=($!)
 
@@ -89,6 +102,7 @@ cat <<INFO
 $([ -x "$B/submitd" ] && echo "  submission:           127.0.0.1:$((BASE + 587)) STARTTLS, 127.0.0.1:$((BASE + 465)) TLS")
   admin:                SEALMAIL_CONF=$CONF $B/sealctl user list
   logs:                 $RUN/logs/
+  redis:                redis-cli -s $RUN/redis.sock --user sealmail --askpass (password in $RUN/redis-password)
 (handlers not built yet are skipped; Ctrl-C stops everything)
 INFO
 wait

@@ -103,6 +103,13 @@ else
 	say "$SYSCONFDIR/sealmail/sealmail.conf"
 fi
 
+# --- fail2ban filter (jails: docs/INSTALL.md) ------------------------------
+# fail2ban reads filter.d/ whether or not it is installed yet; a jail is
+# what turns it on, so installing the filter alone bans nobody.
+install -d -m 0755 "$DESTDIR$SYSCONFDIR/fail2ban/filter.d"
+install -m 0644 etc/fail2ban/filter.d/sealmail.conf "$DESTDIR$SYSCONFDIR/fail2ban/filter.d/sealmail.conf"
+say "$SYSCONFDIR/fail2ban/filter.d/sealmail.conf"
+
 # --- documentation and man pages ------------------------------------------
 install -d -m 0755 "$DESTDIR$DOCDIR"
 for d in docs/*.md; do

@@ -122,8 +122,23 @@ int imap_cmd_append(struct imap_sess *s, const struct imapparse_arg *args, size_
 		goto out;
 	}
 	if (msg->flags & IMAPPARSE_ARG_LITERAL8) {
-		/* RFC 3516 section 4.4: literal8 needs BINARY, not offered. */
+		/* RFC 3516 section 4.4: literal8 needs BINARY, not offered (the
+		 * parser already refuses it; this keeps APPEND safe should the
+		 * parser ever be given IMAPPARSE_F_LITERAL8). */
 		imap_bad(s, "Binary literals are not supported.");
+		goto out;
+	}
+	if (args[0].flags & IMAPPARSE_ARG_NUL) {
+		imap_bad(s, "NUL in literal");
+		goto out;
+	}
+	if ((msg->flags & IMAPPARSE_ARG_NUL) && !(msg->flags & IMAPPARSE_ARG_LITERAL8)) {
+		/* RFC 3501 section 4.3: a literal carries CHAR8, never NUL. The
+		 * command is well-formed and the message is refused as it is
+		 * (RFC 5530 CANNOT: sent again it fails again); stored, it
+		 * would come back altered in FETCH. */
+		imap_no(s, "[CANNOT] The message contains NUL bytes, which an IMAP literal cannot "
+		           "carry (RFC 3501 section 4.3); encode it (base64 or quoted-printable).");
 		goto out;
 	}
 	if (imap_mailbox_arg(s, &args[0], &name) < 0)

@@ -4,6 +4,7 @@
 #include "imapd.h"
 #include "login/login.h"
 #include "login/loginback.h"
+#include "svc/confine.h"
 
 static int imapd_session(const struct conf *c, struct login_session *ls, void *arg)
 {
@@ -21,5 +22,6 @@ int imapd_back(int fd, void *arg)
 {
 	struct login_ctx *ctx = arg;
 	struct login_back_ops ops = {.session = imapd_session, .arg = ctx->conn};
+	confine_want_user_watch(); /* IDLE's inotify, set before POSTAUTH forbids it */
 	return login_back_run(ctx->conf, ctx->conn, fd, ctx->state_fd, &ops);
 }

@@ -148,8 +148,9 @@ void imap_append_flags(struct buf *out, unsigned flags, const char *keywords, bo
 	buf_append_byte(out, ')');
 }
 
-static int imap_one_flag(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags,
-                         struct buf *kw)
+/* One flag: a system flag goes into *flags (0), a keyword is to be kept
+ * (1), anything else is answered BAD (-1). */
+static int imap_one_flag(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags)
 {
 	if (a->type != IMAPPARSE_ATOM || !imapparse_arg_is_flag(a)) {
 		imap_bad(s, "Invalid flag.");
@@ -173,20 +174,21 @@ static int imap_one_flag(struct imap_sess *s, const struct imapparse_arg *a, uns
 		imap_bad(s, "Keyword too long.");
 		return -1;
 	}
-	/* Keywords keep the case of their first use; duplicates collapse. */
-	const char *p = buf_cstr(kw);
-	size_t l = a->len;
-	while (*p) {
-		const char *sp = strchr(p, ' ');
-		size_t wl = sp ? (size_t)(sp - p) : strlen(p);
-		if (wl == l && strncasecmp(p, a->str, l) == 0)
-			return 0;
-		p += wl + (sp ? 1 : 0);
-	}
-	if (kw->len)
-		buf_append_byte(kw, ' ');
-	buf_append(kw, a->str, a->len);
-	return 0;
+	return 1;
+}
+
+/* Keywords in case-insensitive order, ties by position: the first use of
+ * each keyword sorts first in its group. */
+static int imap_kw_cmp(const void *x, const void *y)
+{
+	const struct imapparse_arg *a = *(const struct imapparse_arg *const *)x;
+	const struct imapparse_arg *b = *(const struct imapparse_arg *const *)y;
+	int c = strncasecmp(a->str, b->str, a->len < b->len ? a->len : b->len);
+	if (c != 0)
+		return c;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return a < b ? -1 : a > b;
 }
 
 int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigned *flags_r,
@@ -194,13 +196,38 @@ int imap_parse_flags(struct imap_sess *s, const struct imapparse_arg *a, unsigne
 {
 	*flags_r = 0;
 	buf_reset(keywords);
-	if (a->type == IMAPPARSE_LIST) {
-		for (size_t i = 0; i < a->count; i++)
-			if (imap_one_flag(s, &a->list[i], flags_r, keywords) < 0)
-				return -1;
-		return 0;
+	const struct imapparse_arg *list = a->type == IMAPPARSE_LIST ? a->list : a;
+	size_t n = a->type == IMAPPARSE_LIST ? a->count : 1, nk = 0;
+	/* Keywords keep the case of their first use; duplicates collapse.
+	 * Found by sorting, not by comparing each keyword with every earlier
+	 * one: a list may hold up to the parser's max_args keywords. */
+	const struct imapparse_arg **kw = mem_array(n ? n : 1, sizeof(*kw));
+	bool *dup = mem_zalloc(n ? n : 1);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int r = imap_one_flag(s, &list[i], flags_r);
+		if (r < 0)
+			rc = -1;
+		else if (r == 1)
+			kw[nk++] = &list[i];
 	}
-	return imap_one_flag(s, a, flags_r, keywords);
+	if (rc == 0 && nk > 1) {
+		qsort(kw, nk, sizeof(*kw), imap_kw_cmp);
+		for (size_t i = 1; i < nk; i++)
+			if (kw[i]->len == kw[i - 1]->len &&
+			    strncasecmp(kw[i]->str, kw[i - 1]->str, kw[i]->len) == 0)
+				dup[kw[i] - list] = true;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (dup[i] || list[i].type != IMAPPARSE_ATOM || list[i].str[0] == '\\')
+			continue;
+		if (keywords->len)
+			buf_append_byte(keywords, ' ');
+		buf_append(keywords, list[i].str, list[i].len);
+	}
+	free(kw);
+	free(dup);
+	return rc;
 }
 
 /* ---- small commands ------------------------------------------------------

@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "imapd.h"
 #include "sys/log.h"
+#include "svc/confine.h"
 #include "base/timeutil.h"
 
 /* Keep NAT boxes and clients convinced the connection lives (Dovecot sends
@@ -21,28 +21,6 @@
 #define IDLE_KEEPALIVE_MS 120000
 /* Safety net when neither Redis nor inotify tells us anything. */
 #define IDLE_POLL_MS 30000
-
-static int idle_inotify(struct imap_sess *s)
-{
-	char path[4200];
-	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	/* A cut path would watch another directory: without watches the
-	 * periodic check still finds every change. */
-	int k =
-	    snprintf(path, sizeof(path), "%s/users/%s/spool/new", s->conf->state_dir, s->user_id);
-	if (k < 0 || (size_t)k >= sizeof(path)) {
-		close(fd);
-		return -1;
-	}
-	inotify_add_watch(fd, path, IN_MOVED_TO | IN_CREATE);
-	/* Shorter than the one above, so it fits. */
-	k = snprintf(path, sizeof(path), "%s/users/%s", s->conf->state_dir, s->user_id);
-	if (k >= 0 && (size_t)k < sizeof(path))
-		inotify_add_watch(fd, path, IN_MODIFY);
-	return fd;
-}
 
 static void idle_drain(int fd)
 {
@@ -56,7 +34,11 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 	enum imap_state prior = s->state;
 	struct notify *sub = notify_new(s->conf->redis);
 	bool redis_ok = sub != NULL && notify_subscribe(sub, s->user_id) == 0;
-	int ino = idle_inotify(s);
+	/* Set before the POSTAUTH sandbox, which forbids adding watches
+	 * (lib/svc/confine.c); what it saw before this IDLE is old news. */
+	int ino = confine_user_watch_fd();
+	if (ino >= 0)
+		idle_drain(ino);
 	/* Report what happened before the IDLE started. */
 	if (s->sel != NULL)
 		imap_sync(s, true);
@@ -154,12 +136,8 @@ int imap_cmd_idle(struct imap_sess *s, const struct imapparse_arg *args, size_t 
 	}
 	imap_set_state(s, prior);
 	notify_free(&sub);
-	if (ino >= 0)
-		close(ino);
 	return 0;
 out_end:
 	notify_free(&sub);
-	if (ino >= 0)
-		close(ino);
 	return -1;
 }

@@ -448,6 +448,16 @@ static int imapparse_announce(struct imapparse *p, const char *line, size_t len,
 		return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX, "Invalid literal announcement");
 	if (i + 1 != len)
 		return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX, "Literal must end the line");
+	/* Without BINARY a literal8 is a syntax error. Recognised all the same,
+	 * so that the bytes of a non-synchronising one are read as the literal
+	 * they are (and the command refused at its end), never as commands; a
+	 * synchronising one is refused before the client sends it. */
+	if (lit8 && !(p->flags & IMAPPARSE_F_LITERAL8)) {
+		if (!nonsync)
+			return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX, IMAPPARSE_NO_LITERAL8);
+		if (p->deferred == NULL)
+			p->deferred = IMAPPARSE_NO_LITERAL8;
+	}
 	if (nonsync && p->lim.max_nonsync_literal == 0)
 		return imapparse_fail(p, IMAPPARSE_ERR_SYNTAX,
 				      "Non-synchronizing literals not supported");
@@ -525,9 +535,7 @@ static int imapparse_args(struct imapparse *p, const char *line, size_t len, siz
 			continue;
 		} else if (c == '"') {
 			r = imapparse_quoted(p, line, len, &pos);
-		} else if (c == '{' ||
-			   (c == '~' && pos + 1 < len && line[pos + 1] == '{' &&
-			    (p->flags & IMAPPARSE_F_LITERAL8))) {
+		} else if (c == '{' || (c == '~' && pos + 1 < len && line[pos + 1] == '{')) {
 			return imapparse_announce(p, line, len, pos);
 		} else {
 			r = imapparse_atom(p, line, len, &pos);
@@ -635,8 +643,12 @@ int imapparse_feed_literal(struct imapparse *p, const unsigned char *data, size_
 	uint64_t remaining = p->lit_size - p->lit.len;
 	size_t take = (uint64_t)len < remaining ? len : (size_t)remaining;
 	if (take > 0) {
+		/* RFC 3501 section 4.3: NUL is not CHAR8. APPEND's caller gets
+		 * the literal flagged and refuses the message with NO (it is
+		 * well-formed, just not storable as sent); anywhere else it is
+		 * a syntax error at the end of the command. */
 		if (memchr(data, 0, take) != NULL) {
-			if (p->lit8)
+			if (p->lit8 || (p->name != NULL && strcmp(p->name, "APPEND") == 0))
 				p->lit_flags |= IMAPPARSE_ARG_NUL;
 			else if (p->deferred == NULL)
 				p->deferred = "NUL in literal";

@@ -89,7 +89,10 @@ enum imapparse_type {
 #define IMAPPARSE_ARG_LITERAL8  0x10u /* literal was sent as ~{n} */
 #define IMAPPARSE_ARG_NONSYNC   0x20u /* literal was sent as {n+} */
 #define IMAPPARSE_ARG_8BIT      0x40u /* string holds bytes >= 0x80 */
-#define IMAPPARSE_ARG_NUL       0x80u /* literal8 holds NUL bytes */
+#define IMAPPARSE_ARG_NUL       0x80u /* literal holds NUL bytes (a literal8, or APPEND's) */
+
+/* The error text of a literal8 (~{n}) when IMAPPARSE_F_LITERAL8 is not set. */
+#define IMAPPARSE_NO_LITERAL8 "Binary literals (~{n}) need BINARY, which is not offered"
 
 struct imapparse_arg {
 	enum imapparse_type type;

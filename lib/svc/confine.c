@@ -3,13 +3,18 @@
 
 #include <bsd/stdlib.h>
 #include <fcntl.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/inotify.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "milter.h"
 #include "penalty.h"
+#include "notify.h"
 #include "sys/log.h"
 
 uint16_t confine_port_of(const char *spec)
@@ -65,12 +70,68 @@ static void confine_layout(enum sandbox_profile p, const struct conf *c, int sta
 	}
 }
 
+static bool confine_watch_wanted;
+static int confine_watch = -1;
+
+void confine_want_user_watch(void)
+{
+	confine_watch_wanted = true;
+}
+
+int confine_user_watch_fd(void)
+{
+	return confine_watch;
+}
+
+/* The watches a session after login needs, set while it still may: Landlock
+ * does not govern inotify_add_watch (nor stat), so the POSTAUTH seccomp
+ * filter forbids it, and a compromised session cannot watch another user's
+ * spool/new to learn when and how much mail arrives. New mail (spool/new)
+ * and other sessions' writes (the mailbox's WAL in users/<id>/). Without
+ * them (too many inotify instances for this user, say) IDLE still checks
+ * periodically. */
+static void confine_set_user_watch(const struct conf *c, const char *user_id)
+{
+	char path[4200];
+	if (!confine_watch_wanted || confine_watch >= 0 || user_id == NULL ||
+	    strchr(user_id, '/') != NULL || user_id[0] == '.' || user_id[0] == '\0')
+		return;
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0) {
+		log_event(LOG_WARNING, "inotify-unavailable", "REASON", strerror(errno), NULL);
+		return;
+	}
+	/* A cut path would watch another directory. */
+	int k = snprintf(path, sizeof(path), "%s/users/%s/spool/new", c->state_dir, user_id);
+	if (k < 0 || (size_t)k >= sizeof(path) ||
+	    inotify_add_watch(fd, path, IN_MOVED_TO | IN_CREATE) < 0) {
+		close(fd);
+		return;
+	}
+	/* Shorter than the one above, so it fits. */
+	k = snprintf(path, sizeof(path), "%s/users/%s", c->state_dir, user_id);
+	if (k >= 0 && (size_t)k < sizeof(path))
+		inotify_add_watch(fd, path, IN_MODIFY);
+	confine_watch = fd;
+}
+
 void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, const char *user_id)
 {
 	uint16_t ports[CONFINE_PORTS_MAX];
 	struct sandbox_fs_rule extra[CONFINE_EXTRA_MAX];
 	struct sandbox_layout l;
 	const char *err;
+	if (p == SANDBOX_POSTAUTH)
+		confine_set_user_watch(c, user_id);
+	/* The Redis password: read while the file is reachable by the stages
+	 * that talk to Redis; gone from those that never do (the pre-auth
+	 * front and authentication, forked from an accept loop that has it). */
+	if (p == SANDBOX_PREAUTH_FRONT || p == SANDBOX_AUTH)
+		notify_password_forget();
+	else if (notify_password_load(c, &err) < 0)
+		/* Not fatal: delivery never depends on Redis (sessions poll). */
+		log_event(LOG_ERR, "redis-error", "REASON", "redis_password unusable", "DETAIL",
+		          err, NULL);
 	confine_layout(p, c, state_fd, user_id, &l, ports, extra);
 	if (sandbox_enter_layout(p, &l, &err) < 0)
 		log_fatal("sandbox %s: %s", sandbox_profile_name(p), err);

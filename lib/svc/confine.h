@@ -23,6 +23,14 @@ uint16_t confine_port_of(const char *spec);
  * (KDF slot files) for ACCEPT. A
  * failure is fatal: no handler serves a client unconfined. */
 void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, const char *user_id);
+/* Ask this process's confine_enter(POSTAUTH) to set inotify watches on
+ * users/<id>/spool/new and users/<id>/ first (imapd's IDLE without Redis):
+ * the POSTAUTH seccomp filter refuses inotify_add_watch, since Landlock
+ * does not stop a watch on another user's directory. */
+void confine_want_user_watch(void);
+/* Those watches: an inotify descriptor (non-blocking, owned by this module
+ * for the rest of the process), or -1 when none were set. */
+int confine_user_watch_fd(void);
 /* In an accept loop, before its own sandbox: build the Landlock ruleset of
  * profile p (no user) once, for every child's confine_enter(p, …, NULL) to
  * apply (sandbox_prepare_layout). A failure is logged; children then build

@@ -3,6 +3,7 @@
 
 #include <bsd/stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,9 @@
 #include <unistd.h>
 
 #include "sys/io.h"
+#include "sys/conf.h"
 #include "sys/log.h"
+#include "sys/tls.h"
 #include "base/mem.h"
 
 struct notify {
@@ -21,6 +24,117 @@ struct notify {
 	bool failed; /* one failed attempt: do not retry in this session */
 	bool subscribed;
 };
+
+/* The Redis user's password (redis_password), read once per process before
+ * its sandbox (confine_enter) and kept for the connections it makes later;
+ * wiped in the stages that never talk to Redis. */
+static char notify_pw[NOTIFY_PASSWORD_MAX + 3];
+static size_t notify_pw_len;
+static bool notify_pw_done;
+
+/* Read the password from fd into notify_pw: one line, the newline (LF or
+ * CRLF) not part of it. 0, or -1 with *error_r. */
+static int notify_password_read(int fd, const char **error_r)
+{
+	size_t have = 0;
+	for (;;) {
+		ssize_t k = read(fd, notify_pw + have, sizeof(notify_pw) - have);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			*error_r = "cannot read the password file";
+			return -1;
+		}
+		if (k == 0)
+			break;
+		have += (size_t)k;
+		if (have == sizeof(notify_pw)) {
+			*error_r = "password longer than 512 bytes";
+			return -1;
+		}
+	}
+	if (have > 0 && notify_pw[have - 1] == '\n')
+		have--;
+	if (have > 0 && notify_pw[have - 1] == '\r')
+		have--;
+	if (have == 0 || memchr(notify_pw, '\n', have) != NULL ||
+	    memchr(notify_pw, '\r', have) != NULL || have > NOTIFY_PASSWORD_MAX) {
+		*error_r = "the password file must hold one non-empty line of at most 512 bytes";
+		return -1;
+	}
+	notify_pw_len = have;
+	return 0;
+}
+
+int notify_password_load(const struct conf *c, const char **error_r)
+{
+	static char why[600];
+	if (notify_pw_done)
+		return 0;
+	notify_pw_done = true;
+	if (c->redis[0] == '\0' || c->redis_password[0] == '\0')
+		return 0;
+	char path[4096];
+	const char *err;
+	/* Resolved like tls_key: a path, or a name in $CREDENTIALS_DIRECTORY. */
+	if (tls_resolve_path(c->redis_password, path, sizeof(path), &err) < 0) {
+		*error_r = err;
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		(void)snprintf(why, sizeof(why), "%.512s: %s", path, strerror(errno));
+		*error_r = why;
+		return -1;
+	}
+	int rc = notify_password_read(fd, error_r);
+	close(fd);
+	if (rc < 0)
+		notify_password_forget();
+	return rc;
+}
+
+void notify_password_forget(void)
+{
+	explicit_bzero(notify_pw, sizeof(notify_pw));
+	notify_pw_len = 0;
+	notify_pw_done = true;
+}
+
+/* AUTH NOTIFY_USER <password> (Redis 6 ACLs) on a new connection, before any
+ * other command. Written from a stack buffer that is wiped at once (hiredis
+ * would keep the command in heap buffers it frees unwiped); the reply, "+OK"
+ * or an error line, read with the connection's timeout. NULL, or why not. */
+const char *notify_auth(int fd)
+{
+	if (notify_pw_len == 0)
+		return NULL;
+	char cmd[64 + NOTIFY_PASSWORD_MAX];
+	int hl = snprintf(cmd, sizeof(cmd), "*3\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+	                  sizeof(NOTIFY_USER) - 1, NOTIFY_USER, notify_pw_len);
+	/* The header is under 64 bytes: the password and CRLF fit after it. */
+	if (hl < 0 || (size_t)hl + notify_pw_len + 2 > sizeof(cmd))
+		return "AUTH command too long";
+	memcpy(cmd + hl, notify_pw, notify_pw_len);
+	memcpy(cmd + (size_t)hl + notify_pw_len, "\r\n", 2);
+	int w = io_send_all(fd, cmd, (size_t)hl + notify_pw_len + 2);
+	explicit_bzero(cmd, sizeof(cmd));
+	if (w < 0)
+		return "cannot send AUTH";
+	char in[256];
+	size_t have = 0;
+	while (have < 2 || memcmp(in + have - 2, "\r\n", 2) != 0) {
+		ssize_t k = have < sizeof(in) ? recv(fd, in + have, sizeof(in) - have, 0) : -1;
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return "no reply to AUTH";
+		have += (size_t)k;
+	}
+	if (have == 5 && memcmp(in, "+OK\r\n", 5) == 0)
+		return NULL;
+	return "Redis refused AUTH (check redis_password and the ACL of user sealmail)";
+}
 
 struct notify *notify_new(const char *spec)
 {
@@ -50,6 +164,14 @@ static const char *notify_split(const char *spec, char *host, size_t hostsz, int
 			return "redis port is not a number from 1 to 65535";
 	}
 	return NULL;
+}
+
+static void notify_drop(struct notify *n, const char *why)
+{
+	log_event(LOG_WARNING, "redis-error", "REASON", why, NULL);
+	redisFree(n->rc);
+	n->rc = NULL;
+	n->failed = true;
 }
 
 int notify_connect(struct notify *n)
@@ -82,15 +204,12 @@ int notify_connect(struct notify *n)
 		return -1;
 	}
 	redisSetTimeout(n->rc, tv);
+	const char *why = notify_auth(n->rc->fd);
+	if (why != NULL) {
+		notify_drop(n, why);
+		return -1;
+	}
 	return 0;
-}
-
-static void notify_drop(struct notify *n, const char *why)
-{
-	log_event(LOG_WARNING, "redis-error", "REASON", why, NULL);
-	redisFree(n->rc);
-	n->rc = NULL;
-	n->failed = true;
 }
 
 /* PUBLISH is written and its reply read here rather than through

@@ -13,7 +13,24 @@
 #define NOTIFY_TIMEOUT_MS 200
 #define NOTIFY_MSG_MAX    128
 
+/* Redis 6 ACL user that sealmail authenticates as (docs/INSTALL.md). */
+#define NOTIFY_USER         "sealmail"
+#define NOTIFY_PASSWORD_MAX 512
+
 struct notify;
+struct conf;
+
+/* Read redis_password (a file, or a credential name as tls_key takes it)
+ * once per process, before its sandbox; later connections send
+ * AUTH NOTIFY_USER <password>. 0 (also when redis or redis_password is
+ * empty, or after an earlier call), -1 with *error_r. Never logged. */
+int notify_password_load(const struct conf *c, const char **error_r);
+/* On a new Redis connection fd, before any other command: AUTH NOTIFY_USER
+ * <password> when a password is loaded (nothing otherwise). NULL, or why it
+ * failed. Every sealmail Redis connection goes through it. */
+const char *notify_auth(int fd);
+/* Wipe the password (stages that never talk to Redis) and load no more. */
+void notify_password_forget(void);
 
 /* spec: "unix:/path" or "host:port"; NULL or "" means disabled (returns
  * NULL). The connection is made lazily on first use. */

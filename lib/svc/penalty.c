@@ -21,6 +21,7 @@
 #include "base/mem.h"
 #include "base/timeutil.h"
 #include "sys/log.h"
+#include "notify.h"
 
 /* How many slots from its home an entry may lie (open addressing). */
 #define PENALTY_PROBE 16
@@ -257,7 +258,7 @@ fail:
 	p->table_fd = -1;
 }
 
-static void penalty_open_redis(struct penalty *p, const char *spec)
+static void penalty_open_redis(struct penalty *p, const struct conf *c, const char *spec)
 {
 	struct timeval tv = {0, PENALTY_REDIS_TIMEOUT_MS * 1000};
 	if (strncmp(spec, "unix:", 5) == 0) {
@@ -275,11 +276,22 @@ static void penalty_open_redis(struct penalty *p, const char *spec)
 		host[hl] = '\0';
 		p->rc = redisConnectWithTimeout(host, port, tv);
 	}
-	if (p->rc != NULL && p->rc->err == 0 && redisSetTimeout(p->rc, tv) == REDIS_OK)
+	const char *why = p->rc == NULL ? "cannot allocate a Redis context"
+	                  : p->rc->err != 0 ? p->rc->errstr
+	                                    : NULL;
+	const char *err;
+	/* The same ACL user as the notifications (docs/INSTALL.md). Loaded
+	 * here if this process had not yet: the auth child opens this before
+	 * its sandbox, which then wipes the password. */
+	if (why == NULL && notify_password_load(c, &err) < 0)
+		why = err;
+	if (why == NULL)
+		why = notify_auth(p->rc->fd);
+	if (why == NULL && redisSetTimeout(p->rc, tv) != REDIS_OK)
+		why = p->rc->errstr;
+	if (why == NULL)
 		return;
-	log_event(LOG_WARNING, "auth-penalty-error", "REASON",
-	          p->rc ? p->rc->errstr : "cannot allocate a Redis context", "STORE", "local",
-	          NULL);
+	log_event(LOG_WARNING, "auth-penalty-error", "REASON", why, "STORE", "local", NULL);
 	if (p->rc != NULL)
 		redisFree(p->rc);
 	p->rc = NULL;
@@ -294,7 +306,7 @@ struct penalty *penalty_open(const struct conf *c, int state_fd)
 	penalty_policy_of(c, &p->pol);
 	penalty_open_table(p, c);
 	if (c->redis[0] != '\0' && penalty_secret(state_fd, p->secret) == 0)
-		penalty_open_redis(p, c->redis);
+		penalty_open_redis(p, c, c->redis);
 	return p;
 }
 

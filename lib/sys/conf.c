@@ -32,6 +32,7 @@ static const struct conf_key conf_keys[] = {
 	K("state_dir", CONF_STR, state_dir, "/var/lib/sealmail", 0, 0),
 	K("run_dir", CONF_STR, run_dir, "/run/sealmail", 0, 0),
 	K("redis", CONF_STR, redis, "", 0, 0),
+	K("redis_password", CONF_STR, redis_password, "", 0, 0),
 	K("tls_cert", CONF_STR, tls_cert, "", 0, 0),
 	K("tls_key", CONF_STR, tls_key, "", 0, 0),
 	K("max_message_size", CONF_SIZE, max_message_size, "50M", 1024, (uint64_t)1 << 32),

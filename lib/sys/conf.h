@@ -20,6 +20,7 @@ struct conf {
 	char *state_dir;     /* /var/lib/sealmail */
 	char *run_dir;       /* /run/sealmail */
 	char *redis;         /* "" = disabled */
+	char *redis_password; /* file or credential name: AUTH sealmail <it>; "" = none */
 	char *tls_cert;
 	char *tls_key;
 	uint64_t max_message_size;

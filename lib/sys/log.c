@@ -152,7 +152,7 @@ void log_set(const char *key, const char *value)
  * stack array of every possible field reached pages below anything else the
  * child touches. Handlers are single-threaded and never log from a signal
  * handler. The line has room for every field at its longest. */
-#define LOG_FIELD_ROOM (sizeof(" SEALMAIL_=\"\"") + 32 + LOG_VALUE_MAX + 4)
+#define LOG_FIELD_ROOM (sizeof(" SEALMAIL_=") + 32 + LOG_VALUE_MAX + 16)
 #define LOG_LINE_MAX   (64 + (LOG_FIELDS_MAX + LOG_STICKY_MAX + 1) * LOG_FIELD_ROOM)
 #define LOG_HEAD       16 /* room before the event for "<prio>" or "MESSAGE=" */
 
@@ -191,17 +191,67 @@ static void log_begin(const char *event)
 	log_puts(r->line, &r->len, event);
 }
 
+/* A plain token of the text form: printable ASCII without blank, quote,
+ * backslash or '='. */
+static bool log_is_token(const char *v)
+{
+	if (*v == '\0')
+		return false;
+	for (; *v != '\0'; v++)
+		if (*v <= 0x20 || *v >= 0x7f || *v == '"' || *v == '\\' || *v == '=')
+			return false;
+	return true;
+}
+
+/* The text form of an escaped value (log_escape's output: only printable
+ * ASCII, with \", \\ and \xNN escapes): a plain token as it is, anything
+ * else quoted with '=' written \x3d as well. So every '=' of a line ends a
+ * key, and " SEALMAIL_REMOTE=" can appear in a line only where that field
+ * is: a client cannot forge a field for a log reader such as fail2ban
+ * (etc/fail2ban/filter.d/sealmail.conf). A cut keeps whole escapes and is
+ * marked "...". */
+static void log_text_value(const char *v, char *out, size_t outsz)
+{
+	size_t o = 0;
+	if (log_is_token(v)) {
+		(void)fmt_name(out, outsz, "%s", v); /* same bound as v: fits */
+		return;
+	}
+	out[o++] = '"';
+	for (size_t i = 0; v[i] != '\0';) {
+		const char *piece = v + i;
+		size_t pl = 1, step = 1;
+		if (v[i] == '=') {
+			piece = "\\x3d";
+			pl = 4;
+		} else if (v[i] == '\\') {
+			pl = step = v[i + 1] == 'x' && v[i + 2] != '\0' && v[i + 3] != '\0' ? 4 : 2;
+			if (v[i + 1] == '\0')
+				pl = step = 1; /* never produced by log_escape */
+		}
+		if (o + pl + sizeof("...\"") > outsz) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, piece, pl);
+		o += pl;
+		i += step;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
 /* key: upper-case, without the prefix; value: escaped. */
 static void log_add(const char *key, const char *value)
 {
 	struct log_record *r = &log_rec;
-	bool quote = value[0] == '\0' || strpbrk(value, " =") != NULL;
+	char tv[LOG_VALUE_MAX + 16];
+	log_text_value(value, tv, sizeof(tv));
 	log_puts(r->line, &r->len, " SEALMAIL_");
 	log_puts(r->line, &r->len, key);
-	log_puts(r->line, &r->len, quote ? "=\"" : "=");
-	log_puts(r->line, &r->len, value);
-	if (quote)
-		log_puts(r->line, &r->len, "\"");
+	log_puts(r->line, &r->len, "=");
+	log_puts(r->line, &r->len, tv);
 	if (log_dest != LOG_TARGET_JOURNAL || r->nparts >= LOG_FIELDS_MAX + LOG_STICKY_MAX)
 		return;
 	size_t at = r->plen;
@@ -294,14 +344,14 @@ static void log_text(int prio, const char *event, const char *text)
 {
 	if (prio == LOG_DEBUG && !log_debug)
 		return;
-	char esc[LOG_VALUE_MAX * 2];
+	char esc[LOG_VALUE_MAX * 2], tv[LOG_VALUE_MAX + 16];
 	log_escape(text, esc, sizeof(esc));
+	log_text_value(esc, tv, sizeof(tv));
 	log_begin(event);
 	log_add_sticky();
 	struct log_record *r = &log_rec;
-	log_puts(r->line, &r->len, " MESSAGE=\"");
-	log_puts(r->line, &r->len, esc);
-	log_puts(r->line, &r->len, "\"");
+	log_puts(r->line, &r->len, " MESSAGE=");
+	log_puts(r->line, &r->len, tv);
 	log_end(prio, event, text);
 }
 

@@ -5,8 +5,12 @@
  *     <prio>event SEALMAIL_SESSION=… SEALMAIL_<KEY>=value …
  * with the same field names. A handler never writes logs to a socket: when
  * fd 2 is a socket that is not the journal stream (inetd), events go to the
- * journal. Values are escaped (non-printable bytes as \xNN) and truncated,
- * because many come from the client. Never pass secrets or message content.
+ * journal. Values are escaped (non-printable bytes as \xNN, '"' and '\' with
+ * a backslash) and truncated, because many come from the client. In the text
+ * form a value that is not a plain token is quoted, with '=' written \x3d as
+ * well: every '=' of a line ends a key, so no value can look like a field
+ * (etc/fail2ban/filter.d/sealmail.conf relies on it). Journal fields keep
+ * '='. Never pass secrets or message content.
  * Trust: any. */
 #ifndef SEALMAIL_LOG_H
 #define SEALMAIL_LOG_H

@@ -3,7 +3,9 @@
 redis-server, a throw-away sealmail instance (state dir, config, TLS
 certificate, directory) and handlers started exactly as INTERFACES.md shows:
 systemd-socket-activate --inetd -a -l 127.0.0.1:PORT -E SEALMAIL_CONF ..."""
+import hashlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -97,26 +99,62 @@ def can_connect_unix(path):
         return False
 
 
+def redis_acl(password, admin_password=None):
+    """An ACL file as docs/INSTALL.md sets one up: the default user off, user
+    sealmail allowed PUBLISH and SUBSCRIBE on sealmail:* channels and the
+    login penalty's commands on sealmail:* keys only
+    (hashed password: the file holds no secret); for tests an admin."""
+    h = hashlib.sha256(password.encode()).hexdigest()
+    lines = ["user default off resetchannels resetkeys -@all",
+             f"user sealmail on #{h} resetchannels &sealmail:* resetkeys ~sealmail:* "
+             "-@all +publish +subscribe +unsubscribe +ping +eval +evalsha +del +time +hmget +hget +hset +hincrby +pexpire"]
+    if admin_password:
+        a = hashlib.sha256(admin_password.encode()).hexdigest()
+        lines.append(f"user admin on #{a} allchannels allkeys +@all")
+    return "\n".join(lines) + "\n"
+
+
 class Redis:
+    """A private redis-server on a unix socket only, with sealmail's ACL:
+    .password_file is what redis_password names; cli() runs as an admin
+    user (INFO and the like), subscribe() as user sealmail."""
+
     def __init__(self, tmp):
         self.sock = os.path.join(tmp, "redis.sock")
+        self.password = secrets.token_hex(24)
+        self.admin_password = secrets.token_hex(24)
+        self.password_file = os.path.join(tmp, "redis-password")
+        with open(os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(self.password + "\n")
+        acl = os.path.join(tmp, "users.acl")
+        with open(acl, "w") as f:
+            f.write(redis_acl(self.password, self.admin_password))
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", "--dir", tmp],
+            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "770",
+             "--aclfile", acl, "--save", "", "--appendonly", "no", "--dir", tmp],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: os.path.exists(self.sock), what="redis socket")
 
+    def conf(self):
+        """The configuration lines that point sealmail at this server."""
+        return f"redis = unix:{self.sock}\nredis_password = {self.password_file}\n"
+
+    def cli_args(self, user="admin"):
+        pw = self.admin_password if user == "admin" else self.password
+        return ["redis-cli", "-s", self.sock, "--user", user, "--pass", pw, "--no-auth-warning"]
+
     def subscribe(self, channel):
-        """A redis-cli SUBSCRIBE whose confirmation has been read: each
-        message then comes as three lines on .stdout (kill it when done)."""
-        sub = subprocess.Popen(["redis-cli", "-s", self.sock, "SUBSCRIBE", channel],
+        """A redis-cli SUBSCRIBE (as user sealmail) whose confirmation has
+        been read: each message then comes as three lines on .stdout (kill
+        it when done)."""
+        sub = subprocess.Popen([*self.cli_args("sealmail"), "SUBSCRIBE", channel],
                                stdout=subprocess.PIPE, text=True)
         for _ in range(3):
             sub.stdout.readline()
         return sub
 
     def cli(self, *args, **kw):
-        return subprocess.run(["redis-cli", "-s", self.sock, *args], capture_output=True,
+        return subprocess.run([*self.cli_args(), *args], capture_output=True,
                               text=True, **kw)
 
     def stop(self):
@@ -156,7 +194,7 @@ class Instance:
                     # turns it on).
                     "auth_penalty_base = 0\n")
             if redis:
-                f.write(f"redis = unix:{redis.sock}\n")
+                f.write(redis.conf())
             f.write(extra_conf)
         self.env = dict(os.environ, SEALMAIL_CONF=self.conf, LOG_TARGET="stderr")
         self.env.pop("JOURNAL_STREAM", None)

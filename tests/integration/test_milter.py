@@ -862,3 +862,91 @@ def test_actions_through_swaks(one, action, check):
         return
     _, rest = split_trace(only_message(one))
     assert check(rest), rest[:400]
+
+
+# ---- LMTP: one reply per accepted recipient at end of message ----------------
+
+LMTP_RCPTS = ["demo@example.test", "other@example.test", "demo+tag@example.test"]
+
+
+def lmtp_transaction(inst, body, rcpts=LMTP_RCPTS, bdat=False):
+    """MAIL, the RCPTs, the message (DATA or BDAT LAST); the replies that
+    follow it, one per accepted RCPT, read one by one; then what a NOOP
+    gets (None if the server closed the connection)."""
+    r = Raw(unix=inst.sock)
+    assert r.cmd("LHLO client.example")[-1].startswith("250")
+    assert r.cmd("MAIL FROM:<alice@example.org>")[0].startswith("250")
+    for a in rcpts:
+        assert r.cmd(f"RCPT TO:<{a}>")[0].startswith("250"), a
+    if bdat:
+        r.s.sendall(b"BDAT %d LAST\r\n" % len(body) + body)
+    else:
+        assert r.cmd("DATA")[0].startswith("354")
+        r.s.sendall(body + b".\r\n")
+    replies = [r.reply() for _ in rcpts]
+    try:
+        r.s.sendall(b"NOOP\r\n")
+        after = r.f.readline().decode() or None
+    except OSError:  # closed after a 421
+        after = None
+    r.close()
+    return replies, after
+
+
+@pytest.mark.parametrize("bdat", [False, True], ids=["data", "bdat"])
+@pytest.mark.parametrize("action,code", [("reject", "554"), ("reject-plain", "5"),
+                                         ("tempfail", "4"), ("discard", "250"),
+                                         ("shutdown", "421")])
+def test_lmtp_milter_end_of_message_one_reply_per_rcpt(milter_env, action, code, bdat):
+    """RFC 2033 section 4.2: after the message an LMTP client reads one reply
+    per accepted recipient; a milter's refusal at end of message answers each
+    of them, and nothing more follows (the next reply is the NOOP's, or the
+    connection closes after a 421)."""
+    milter, mx = milter_env
+    m = milter()
+    inst = mx(f"lmtpd.milters = inet:127.0.0.1:{m.port}\n", handler="lmtpd")
+    replies, after = lmtp_transaction(inst, message(action), bdat=bdat)
+    for rep in replies:
+        assert len(rep) >= 1 and rep[0][:len(code)] == code, replies
+    if action == "shutdown":
+        assert after is None or after.startswith("421"), after
+    else:
+        assert after is not None and after.startswith("250"), (replies, after)
+    assert stored(inst) == []
+
+
+@pytest.mark.parametrize("action", ["tempfail", "reject"])
+def test_lmtp_milter_down_at_end_of_message(milter_env, fake, action):
+    """A milter that never answers end of message: the default action answers
+    every recipient once."""
+    _, mx = milter_env
+    fm = fake("hang-eom")
+    inst = mx(f"lmtpd.milters = inet:127.0.0.1:{fm.port}\nmilter_content_timeout = 1s\n"
+              f"milter_default_action = {action}\n", handler="lmtpd")
+    replies, after = lmtp_transaction(inst, message())
+    want = "4" if action == "tempfail" else "5"
+    for rep in replies:
+        assert rep[0].startswith(want), replies
+    assert after is not None and after.startswith("250"), (replies, after)
+    assert stored(inst) == []
+
+
+def test_lmtp_milter_refusal_answers_only_accepted_rcpts(milter_env):
+    """Recipients refused at RCPT get no reply after the message: two of four
+    accepted, two replies to the milter's refusal, then the NOOP's."""
+    milter, mx = milter_env
+    m = milter()
+    inst = mx(f"lmtpd.milters = inet:127.0.0.1:{m.port}\n", handler="lmtpd")
+    r = Raw(unix=inst.sock)
+    assert r.cmd("LHLO client.example")[-1].startswith("250")
+    r.cmd("MAIL FROM:<alice@example.org>")
+    codes = [r.cmd(f"RCPT TO:<{a}>")[0][:3] for a in
+             ("demo@example.test", "nobody@example.test", "other@example.test",
+              "reject-me@example.test")]
+    assert codes[0] == codes[2] == "250" and codes[1][0] == codes[3][0] == "5", codes
+    assert r.cmd("DATA")[0].startswith("354")
+    r.s.sendall(message("reject") + b".\r\n")
+    assert r.reply()[0].startswith("554 5.7.1 Message refused")
+    assert r.reply()[0].startswith("554 5.7.1 Message refused")
+    assert r.cmd("NOOP")[0].startswith("250")
+    r.close()

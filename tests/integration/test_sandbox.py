@@ -230,7 +230,8 @@ def test_postauth_sqlcipher_wal(state, abi):
 
 
 def test_postauth_redis_unix(redis, state, abi):
-    p = probe(["-p", "postauth", "-s", state, "-u", "A", "redis", f"unix:{redis.sock}"], abi=abi)
+    p = probe(["-p", "postauth", "-s", state, "-u", "A", "redis", f"unix:{redis.sock}"], abi=abi,
+              env={"SEALMAIL_PROBE_REDIS_AUTH": f"sealmail {redis.password}"})
     assert p.returncode == 0, (p.stdout, p.stderr)
 
 
@@ -441,3 +442,46 @@ def test_journald_from_front():
     assert "SEALMAIL_EVENT=sandbox" in events
     assert "SEALMAIL_EVENT=probe-big" in events
     assert "SEALMAIL_EVENT=probe" in events
+
+
+# ---- post-auth: nothing of another user, not even its arrivals ----
+
+def test_postauth_sees_no_other_user(state, abi):
+    """After login a session can neither list users/ (where the other ids
+    are), nor list or open anything of another user's: Landlock grants
+    users/<own id>/ only."""
+    need_landlock(abi, 2)
+    os.makedirs(f"{state}/users/B/spool/new")
+    p = probe(["-p", "postauth", "-s", state, "-u", "A",
+               "listdir", f"{state}/users",
+               "--", "listdir", f"{state}/users/B/spool/new",
+               "--", "read", f"{state}/users/B/mailbox.db",
+               "--", "listdir", f"{state}/users/A/spool/new"], abi=abi)
+    r = results(p)
+    for key in ("listdir", "listdir#2", "read"):
+        refused(r, key)
+    ok(r, "listdir#3")
+
+
+@pytest.mark.parametrize("profile", ["postauth", "auth"])
+@pytest.mark.parametrize("user", ["A", "B"])
+def test_postauth_adds_no_inotify_watch(state, user, profile):
+    """Landlock does not govern inotify_add_watch: a watch on another user's
+    spool/new would tell when and how much mail arrives. Seccomp kills any
+    watch added after login, even on the session's own directory (those are
+    set before the sandbox, lib/svc/confine.c), and in authentication, which
+    knows every id (directory.db)."""
+    os.makedirs(f"{state}/users/B/spool/new")
+    p = probe(["-p", profile, "-s", state, "-u", "A",
+               "inotify-watch", f"{state}/users/{user}/spool/new"])
+    assert p.returncode == SIGSYS, (p.stdout, p.stderr)
+    assert "inotify-watch" not in p.stdout
+
+
+def test_inotify_watch_before_login_stages(state):
+    """The stages that set the session's watches may still add them."""
+    os.makedirs(f"{state}/users/B/spool/new")
+    for profile in ("accept", "none"):
+        p = probe(["-p", profile, "-s", state, "-u", "A",
+                   "inotify-watch", f"{state}/users/A/spool/new"])
+        assert results(p)["inotify-watch"].startswith("ok"), (profile, p.stdout, p.stderr)

@@ -222,3 +222,70 @@ def test_only_the_session_connects_to_redis(cert, tmp_path, stage, outcome, fork
         inst.cleanup()
         r.terminate()
         r.wait()
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["inetd", "accept-loop"])
+@pytest.mark.parametrize("handler", ["imapd", "pop3d"])
+def test_session_learns_nothing_of_another_user(redis, cert, handler, fork):
+    """After login the real back can neither list users/ (the other ids) nor
+    another user's spool/new, nor open that user's mailbox.db; a watch on
+    that spool (which Landlock would not stop) kills it."""
+    if landlock_abi() < 2:
+        pytest.skip(f"Landlock ABI {landlock_abi()} < 2")
+    inst = Instance(redis=redis, cert=cert)
+    try:
+        inst.setup_domain()
+        pw = inst.add_user("demo@example.test")
+        inst.add_user("other@example.test")
+        other = inst.user_dir("other@example.test")
+        inst.env["SEALMAIL_TEST_HOOK"] = f"peek:postauth:{other}"
+        port = start_hooked(inst, handler, fork=fork)
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        f.readline()
+        assert not logged_in(try_login(s, f, handler, pw))
+        wait_until(lambda: f"SEALMAIL_SIGNAL={SIGSYS}" in inst.log_text(), what="back SIGSYS")
+        log = inst.log_text()
+        users = os.path.dirname(other)
+        for what, path in (("listdir", users), ("listdir", f"{other}/spool/new"),
+                           ("open-ro", f"{other}/mailbox.db")):
+            assert f"sandbox test hook: {what} {path}: EACCES" in log, log
+        assert "sandbox test hook: inotify" not in log
+    finally:
+        inst.cleanup()
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["inetd", "accept-loop"])
+def test_idle_without_redis_watches_set_before_the_sandbox(cert, fork):
+    """Without Redis, IDLE wakes on inotify watches set before the post-login
+    sandbox; they serve every IDLE of the session."""
+    import time
+    inst = Instance(redis=None, cert=cert)
+    try:
+        inst.setup_domain()
+        pw = inst.add_user("demo@example.test")
+        port = inst.start("imapd", fork=fork)
+        smtp = inst.start("smtpd")
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(f"a LOGIN demo@example.test {pw}\r\nb SELECT INBOX\r\n".encode())
+        while not f.readline().startswith(b"b OK"):
+            pass
+        for n in (1, 2):
+            s.sendall(f"i{n} IDLE\r\n".encode())
+            assert f.readline().startswith(b"+ ")
+            subprocess.run(["swaks", "--server", f"127.0.0.1:{smtp}", "--to",
+                            "demo@example.test", "--from", "a@example.net", "--silent", "2"],
+                           check=True, timeout=30)
+            t0 = time.monotonic()
+            line = f.readline()
+            assert line == f"* {n} EXISTS\r\n".encode(), line
+            assert time.monotonic() - t0 < 1.0
+            s.sendall(b"DONE\r\n")
+            while not (l := f.readline()).startswith(f"i{n} ".encode()):
+                pass
+            assert l.startswith(f"i{n} OK".encode())
+        assert "fatal" not in inst.log_text()
+    finally:
+        inst.cleanup()

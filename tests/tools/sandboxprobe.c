@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -322,6 +323,15 @@ static void act_redis(struct action *a)
 			redisFree(rc);
 		return;
 	}
+	/* A server with ACLs (tests/integration/harness.py): "user password". */
+	const char *auth = getenv("SEALMAIL_PROBE_REDIS_AUTH");
+	const char *sp = auth != NULL ? strchr(auth, ' ') : NULL;
+	if (sp != NULL) {
+		redisReply *ar =
+		    redisCommand(rc, "AUTH %b %s", auth, (size_t)(sp - auth), sp + 1);
+		if (ar != NULL)
+			freeReplyObject(ar);
+	}
 	redisReply *r = redisCommand(rc, "PING");
 	int ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
 	if (r)
@@ -584,6 +594,19 @@ static void run_log(struct action *a)
 	report(a, 0, 0, NULL);
 }
 
+/* inotify-watch PATH: an inotify instance made before the sandbox, a watch
+ * on PATH added inside it (Landlock does not govern inotify_add_watch: only
+ * seccomp can refuse it). */
+static int prep_inotify(struct action *a)
+{
+	a->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	return a->fd < 0 ? -1 : 0;
+}
+static void act_inotify_watch(struct action *a)
+{
+	int wd = inotify_add_watch(a->fd, a->arg[0], IN_CREATE | IN_MOVED_TO);
+	report(a, wd < 0 ? -1 : 0, errno, NULL);
+}
 static const struct action_def defs[] = {
     {"read", 1, NULL, run_read},
     {"write", 1, NULL, run_write},
@@ -615,6 +638,7 @@ static const struct action_def defs[] = {
     {"fork-enter", 1, NULL, act_fork_enter},
     {"fork-files", 3, NULL, act_fork_files},
     {"hook", 1, NULL, act_hook},
+    {"inotify-watch", 1, prep_inotify, act_inotify_watch},
 };
 
 static const struct action_def *find_def(const char *name)

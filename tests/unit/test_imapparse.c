@@ -719,7 +719,7 @@ static void test_literal_nul_fails_at_end(void **state)
 	/* {n} literals are CHAR8 (no NUL): the rest of the command is still
 	 * consumed so that its lines are not taken as new commands. */
 	struct imapparse *p = newp(0);
-	assert_int_equal(feed(p, "a APPEND box {3}"), 0);
+	assert_int_equal(feed(p, "a RENAME {3}"), 0);
 	assert_int_equal(imapparse_feed_literal(p, (const unsigned char *)"a\0b", 3, NULL), 1);
 	bad(p, " x", IMAPPARSE_ERR_SYNTAX);
 	imapparse_free(&p);
@@ -728,9 +728,44 @@ static void test_literal_nul_fails_at_end(void **state)
 static void test_literal_nul_fails_before_next_sync(void **state)
 {
 	struct imapparse *p = newp(0);
-	assert_int_equal(feed(p, "a APPEND box {1}"), 0);
+	assert_int_equal(feed(p, "a RENAME {1}"), 0);
 	assert_int_equal(imapparse_feed_literal(p, (const unsigned char *)"\0", 1, NULL), 1);
 	bad(p, " {5}", IMAPPARSE_ERR_SYNTAX);
+	imapparse_free(&p);
+}
+
+/* APPEND's literals with NUL reach the command, flagged: it answers NO for
+ * the message (well-formed, not storable as sent) rather than BAD. */
+static void test_append_literal_nul_flagged(void **state)
+{
+	struct imapparse *p = newp(0);
+	assert_int_equal(feed(p, "a APPEND box {3}"), 0);
+	assert_int_equal(imapparse_feed_literal(p, (const unsigned char *)"a\0b", 3, NULL), 1);
+	const struct imapparse_cmd *c = ok(p, "");
+	assert_int_equal(c->count, 2);
+	assert_true(c->args[1].flags & IMAPPARSE_ARG_NUL);
+	assert_false(c->args[1].flags & IMAPPARSE_ARG_LITERAL8);
+	assert_memory_equal(c->args[1].str, "a\0b", 3);
+	imapparse_free(&p);
+}
+
+/* Without IMAPPARSE_F_LITERAL8 a ~{n} literal is a syntax error, refused
+ * before a synchronising one is sent; the bytes of a non-synchronising one
+ * are still read as a literal (never as commands), and the command fails at
+ * its end. */
+static void test_literal8_without_binary(void **state)
+{
+	struct imapparse *p = newp(0);
+	bad(p, "a APPEND box ~{6}", IMAPPARSE_ERR_SYNTAX);
+	imapparse_free(&p);
+	p = newp(0);
+	assert_int_equal(feed(p, "a APPEND box ~{13+}"), 0);
+	struct imapparse_literal l;
+	assert_true(imapparse_literal(p, &l));
+	assert_int_equal(l.remaining, 13);
+	assert_int_equal(
+	    imapparse_feed_literal(p, (const unsigned char *)"x LOGOUT\r\n\0ab", 13, NULL), 1);
+	bad(p, "", IMAPPARSE_ERR_SYNTAX);
 	imapparse_free(&p);
 }
 
@@ -1553,6 +1588,8 @@ int main(void)
 		cmocka_unit_test(test_literal_binary_8bit),
 		cmocka_unit_test(test_literal_nul_fails_at_end),
 		cmocka_unit_test(test_literal_nul_fails_before_next_sync),
+		cmocka_unit_test(test_append_literal_nul_flagged),
+		cmocka_unit_test(test_literal8_without_binary),
 		cmocka_unit_test(test_literal_not_at_end),
 		cmocka_unit_test(test_literal_bad_announcements),
 		cmocka_unit_test(test_literal_size_limit),

@@ -61,9 +61,90 @@ static void emit_hostile(void)
 static void test_escaping(void **state)
 {
 	char *out = capture(emit_hostile);
-	/* The CRLF cannot start a forged line; quotes are escaped. */
-	assert_string_equal(out, "<4>reject SEALMAIL_REASON=\"evil\\x0d\\x0aSEALMAIL_EVENT=forged "
+	/* The CRLF cannot start a forged line; quotes are escaped, and so is
+	 * '=' inside a quoted value: no forged "KEY=" either. */
+	assert_string_equal(out, "<4>reject SEALMAIL_REASON=\"evil\\x0d\\x0aSEALMAIL_EVENT\\x3dforged "
 	                         "\\\"q\\\"\"\n");
+}
+
+/* Values a client chooses (a user name at LOGIN) that try to make a log
+ * reader see another field: " SEALMAIL_REMOTE=" must appear once in each
+ * line, where the real field is, and every '=' must end a key. */
+static const char *const forged[] = {
+    "x\" SEALMAIL_REMOTE=6.6.6.6",
+    "x SEALMAIL_REMOTE=6.6.6.6",
+    "SEALMAIL_REMOTE=6.6.6.6",
+    "x\\\" SEALMAIL_REMOTE=6.6.6.6 \"",
+    "\" SEALMAIL_REMOTE=6.6.6.6 SEALMAIL_USER=\"",
+    "=",
+    "\\",
+};
+
+static void emit_forged(void)
+{
+	log_set("REMOTE", "127.0.0.1");
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++)
+		log_event(LOG_NOTICE, "auth-fail", "USER", forged[i], "REASON", forged[i], NULL);
+	log_msg(LOG_NOTICE, "%s", forged[0]);
+	log_set("REMOTE", NULL);
+}
+
+/* Split a text-form line into fields the way a strict reader does: a
+ * value is a run of non-blanks, or a quoted string with backslash escapes.
+ * Returns the number of fields, each key checked for [A-Z0-9_]. */
+static int parse_fields(const char *line, const char **remote_r)
+{
+	int n = 0;
+	const char *p = strchr(line, ' ');
+	*remote_r = NULL;
+	while (p != NULL && *p == ' ') {
+		p++;
+		const char *k = p;
+		while ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_')
+			p++;
+		assert_true(p > k && *p == '=');
+		if ((size_t)(p - k) == strlen("SEALMAIL_REMOTE") &&
+		    strncmp(k, "SEALMAIL_REMOTE", (size_t)(p - k)) == 0)
+			*remote_r = p + 1;
+		p++;
+		if (*p == '"') {
+			for (p++; *p != '"'; p++) {
+				assert_true(*p != '\0' && *p != '\n' && *p != '=');
+				if (*p == '\\')
+					p++;
+			}
+			p++;
+		} else {
+			while (*p != ' ' && *p != '\n' && *p != '\0') {
+				assert_true(*p != '"' && *p != '=' && *p != '\\');
+				p++;
+			}
+		}
+		n++;
+	}
+	assert_true(p != NULL && *p == '\n');
+	return n;
+}
+
+static void test_forged_fields(void **state)
+{
+	char *out = capture(emit_forged);
+	int lines = 0;
+	for (char *line = out; *line != '\0'; lines++) {
+		char *nl = strchr(line, '\n');
+		assert_non_null(nl);
+		const char *remote;
+		int fields = parse_fields(line, &remote);
+		assert_int_equal(fields, lines < 7 ? 3 : 2);
+		assert_non_null(remote);
+		assert_int_equal(strncmp(remote, "127.0.0.1 ", 10), 0);
+		int seen = 0;
+		for (const char *q = line; (q = strstr(q, "SEALMAIL_REMOTE=")) != NULL && q < nl; q++)
+			seen++;
+		assert_int_equal(seen, 1);
+		line = nl + 1;
+	}
+	assert_int_equal(lines, 8);
 }
 
 static void emit_long(void)
@@ -191,6 +272,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stderr_format),
 	    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_forged_fields),
 	    cmocka_unit_test(test_truncation),
 	    cmocka_unit_test(test_widest_event),
 	    cmocka_unit_test(test_debug_filtered_and_msg),
