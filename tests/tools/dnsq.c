@@ -50,11 +50,14 @@ int main(int argc, char **argv)
 	struct conf *c = conf_new();
 	if (conf_load(c, argv[2], &err) < 0) {
 		fprintf(stderr, "dnsq: %s\n", err);
+		conf_free(&c);
 		return 3;
 	}
 	struct dns *d = dns_new(c, &err);
 	if (d == NULL || dns_warm(d) < 0) {
 		fprintf(stderr, "dnsq: %s\n", d == NULL ? err : "cannot start the resolver");
+		dns_free(&d);
+		conf_free(&c);
 		return 3;
 	}
 	struct dns_answer a;
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
 		dns_ptr(d, AF_INET6, addr, &a);
 	else {
 		fprintf(stderr, "dnsq: unknown type or address\n");
+		dns_free(&d);
+		conf_free(&c);
 		return 2;
 	}
 	printf("status=%s secure=%d null_mx=%d implicit_mx=%d n=%zu\n", dns_status_name(a.status),
