@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The outbound queue's files: keys, enqueueing, listing, reading, state,
- * removal. See queue.h for the layout and docs/SENDING.md for why a message
- * is a directory that appears by one rename. Trust: the writer side runs in
+ * removal, cleaning. See queue.h for the layout and docs/SENDING.md for why
+ * the envelope is the one commit point. Trust: the writer side runs in
  * network-facing handlers holding only the public key; the reader side in
  * queued, which holds the secret key. */
 #include "queue.h"
@@ -25,10 +25,9 @@
 #include "sys/log.h"
 #include "spool.h"
 
-#define QUEUE_MSG_FILE "message"
-#define QUEUE_ENV_FILE "envelope"
-#define QUEUE_STATE_FILE "state"
-#define QUEUE_STATE_TMP "state.tmp"
+#define QUEUE_MSG_SUFFIX ".message"
+#define QUEUE_ENV_SUFFIX ".envelope"
+#define QUEUE_STATE_SUFFIX ".state"
 #define QUEUE_KEYFILE_MAX 4096
 
 static bool queue_nospace(int e)
@@ -241,32 +240,25 @@ int queue_seckey_load(int dirfd, const char *path, unsigned char sk[AGE_KEY_LEN]
 	return 0;
 }
 
-/* Remove dir parent/name and the files in it (a message directory holds
- * only files). 0, or -1 with errno. */
-static int queue_rmtree(int parent, const char *name)
+/* "<id><suffix>" into out: 0, or -1 (EINVAL) when id is not a queue id. */
+static int queue_file_name(char *out, size_t outsz, const char *id, const char *suffix)
 {
-	int dfd = queue_open_dir(parent, name);
-	if (dfd < 0)
-		return errno == ENOENT ? 0 : -1;
-	int lfd = dup(dfd);
-	DIR *dir = lfd < 0 ? NULL : fdopendir(lfd);
-	if (dir == NULL) {
-		if (lfd >= 0)
-			close(lfd);
-		close(dfd);
+	if (queue_id_parse(id, NULL) != 1 || fmt_name(out, outsz, "%s%s", id, suffix) < 0) {
+		errno = EINVAL;
 		return -1;
 	}
-	struct dirent *de;
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		unlinkat(dfd, de->d_name, 0);
-	}
-	closedir(dir);
-	close(dfd);
-	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return -1;
 	return 0;
+}
+
+/* The id of a name "<id><suffix>": 1 with id_out filled, 0 otherwise. */
+static int queue_name_id(const char *name, const char *suffix, char id_out[QUEUE_ID_MAX])
+{
+	size_t n = strlen(name), sl = strlen(suffix);
+	if (n <= sl || n - sl >= QUEUE_ID_MAX || strcmp(name + n - sl, suffix) != 0)
+		return 0;
+	memcpy(id_out, name, n - sl);
+	id_out[n - sl] = '\0';
+	return queue_id_parse(id_out, NULL);
 }
 
 /* --- Enqueue --------------------------------------------------------------- */
@@ -276,14 +268,15 @@ enum queue_enq_state { QUEUE_WRITING, QUEUE_PREPARED, QUEUE_COMMITTED, QUEUE_FAI
 struct queue_enqueue {
 	enum queue_enq_state state;
 	int tmpfd, activefd; /* queue/tmp, queue/active */
-	int dirfd;           /* queue/tmp/<id> */
-	int fd;              /* its message file while writing */
+	int fd;              /* tmp/<id>.message while writing */
 	struct age_seal *seal;
 	unsigned char pk[AGE_KEY_LEN];
-	bool in_tmp; /* tmp/<id> exists and is ours */
+	bool msg_in_tmp, env_in_tmp; /* our files in tmp/ */
 	int err;
 	uint64_t plain;
 	char id[QUEUE_ID_MAX];
+	char msg_name[QUEUE_ID_MAX + sizeof(QUEUE_MSG_SUFFIX)];
+	char env_name[QUEUE_ID_MAX + sizeof(QUEUE_ENV_SUFFIX)];
 };
 
 static enum queue_result queue_fail(struct queue_enqueue *q, int e)
@@ -305,17 +298,21 @@ static int queue_sink(void *ctx, const unsigned char *p, size_t n)
 	return 0;
 }
 
-/* mkdir tmp/<fresh id>: 0, or -1 with errno. */
+/* Create tmp/<fresh id>.message: 0, or -1 with errno. */
 static int queue_make_id(struct queue_enqueue *q)
 {
 	for (int attempt = 0; attempt < 5; attempt++) {
 		char rnd[17];
 		rnd_hex(rnd, 8);
-		if (fmt_name(q->id, sizeof(q->id), "%" PRId64 ".%s", timeutil_now_us(), rnd) < 0)
+		if (fmt_name(q->id, sizeof(q->id), "%" PRId64 ".%s", timeutil_now_us(), rnd) < 0 ||
+		    queue_file_name(q->msg_name, sizeof(q->msg_name), q->id, QUEUE_MSG_SUFFIX) < 0 ||
+		    queue_file_name(q->env_name, sizeof(q->env_name), q->id, QUEUE_ENV_SUFFIX) < 0)
 			return -1;
-		if (mkdirat(q->tmpfd, q->id, 0770) == 0) {
-			q->in_tmp = true;
-			return fchmodat(q->tmpfd, q->id, QUEUE_DIR_MODE, 0);
+		q->fd = openat(q->tmpfd, q->msg_name,
+			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, QUEUE_FILE_MODE);
+		if (q->fd >= 0) {
+			q->msg_in_tmp = true;
+			return 0;
 		}
 		if (errno != EEXIST)
 			return -1;
@@ -328,17 +325,13 @@ struct queue_enqueue *queue_enqueue_begin(int qfd, const unsigned char pk[AGE_KE
 					  enum queue_result *result_r)
 {
 	struct queue_enqueue *q = mem_zalloc(sizeof(*q));
-	q->tmpfd = q->activefd = q->dirfd = q->fd = -1;
+	q->tmpfd = q->activefd = q->fd = -1;
 	q->state = QUEUE_WRITING;
 	memcpy(q->pk, pk, AGE_KEY_LEN);
 	enum queue_result res;
 	if ((q->tmpfd = queue_open_dir(qfd, "tmp")) < 0 ||
 	    (q->activefd = queue_open_dir(qfd, "active")) < 0 || queue_make_id(q) < 0 ||
-	    (q->dirfd = queue_open_dir(q->tmpfd, q->id)) < 0)
-		goto fail;
-	q->fd = openat(q->dirfd, QUEUE_MSG_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		       QUEUE_FILE_MODE);
-	if (q->fd < 0 || fchmod(q->fd, QUEUE_FILE_MODE) < 0)
+	    fchmod(q->fd, QUEUE_FILE_MODE) < 0)
 		goto fail;
 	errno = 0;
 	q->seal = age_seal_begin(pk, queue_sink, q);
@@ -392,7 +385,8 @@ enum queue_result queue_enqueue_from_fd(struct queue_enqueue *q, int fd)
 	return r;
 }
 
-/* Seal text into dirfd/name (new file), fsync: 0, or -1 with errno. */
+/* Create dirfd/name and seal text into it: the open descriptor, not yet
+ * fsync'd (see queue_enqueue_prepare), or -1 with errno. */
 static int queue_seal_file(int dirfd, const char *name, int flags,
 			   const unsigned char pk[AGE_KEY_LEN], const struct buf *text)
 {
@@ -401,14 +395,25 @@ static int queue_seal_file(int dirfd, const char *name, int flags,
 	if (fd < 0)
 		return -1;
 	errno = 0;
-	int rc = (fchmod(fd, QUEUE_FILE_MODE) < 0 ||
-		  age_seal_to_fd(pk, text->data, text->len, fd) < 0 || fsync(fd) < 0)
-		     ? -1
-		     : 0;
-	int e = errno ? errno : EIO;
-	close(fd);
-	if (rc < 0)
+	if (fchmod(fd, QUEUE_FILE_MODE) < 0 || age_seal_to_fd(pk, text->data, text->len, fd) < 0) {
+		int e = errno ? errno : EIO;
+		close(fd);
 		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* fsync and close fd: 0, or -1 with the errno of the failure. */
+static int queue_sync_close(int fd)
+{
+	int rc = fsync(fd);
+	int e = errno;
+	if (close(fd) < 0 && rc == 0 && errno != EINTR) {
+		rc = -1;
+		e = errno;
+	}
+	errno = e;
 	return rc;
 }
 
@@ -419,13 +424,6 @@ enum queue_result queue_enqueue_prepare(struct queue_enqueue *q, struct queue_en
 	if (age_seal_final(q->seal) < 0)
 		return queue_fail(q, q->err);
 	age_seal_free(&q->seal);
-	/* fsync may report ENOSPC/EDQUOT late (delayed allocation). */
-	if (fsync(q->fd) < 0)
-		return queue_fail(q, errno);
-	int rc = close(q->fd);
-	q->fd = -1;
-	if (rc < 0 && errno != EINTR)
-		return queue_fail(q, errno);
 	memcpy(env->id, q->id, sizeof(env->id));
 	env->arrival = timeutil_now_us() / 1000000;
 	struct buf text = BUF_INIT;
@@ -433,33 +431,59 @@ enum queue_result queue_enqueue_prepare(struct queue_enqueue *q, struct queue_en
 		buf_free(&text);
 		return queue_fail(q, EINVAL);
 	}
-	rc = queue_seal_file(q->dirfd, QUEUE_ENV_FILE, O_EXCL, q->pk, &text);
+	int efd = queue_seal_file(q->tmpfd, q->env_name, O_EXCL, q->pk, &text);
 	int e = errno;
 	buf_wipe(&text);
-	/* The directory's entries must be on disk before the rename publishes
-	 * it (DESIGN section 3: tmp, fsync, rename, fsync). */
-	if (rc < 0 || fsync(q->dirfd) < 0)
-		return queue_fail(q, rc < 0 ? e : errno);
+	if (efd < 0)
+		return queue_fail(q, e);
+	q->env_in_tmp = true;
+	/* Both files are written before the first fsync: on a journaling file
+	 * system that first flush carries both, and the second finds little
+	 * left to do. fsync may report ENOSPC/EDQUOT late (delayed allocation).
+	 * Their names in tmp/ need no fsync: commit renames them. */
+	int rc = queue_sync_close(q->fd);
+	q->fd = -1;
+	e = errno;
+	if (queue_sync_close(efd) < 0 && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc < 0)
+		return queue_fail(q, e);
 	q->state = QUEUE_PREPARED;
 	return QUEUE_OK;
+}
+
+/* renameat2 with RENAME_NOREPLACE (an id collision must fail rather than
+ * replace a queued file), or check-then-rename where the file system lacks it. */
+static int queue_rename_noreplace(int from, const char *name, int to)
+{
+	if (renameat2(from, name, to, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	struct stat st;
+	if (fstatat(to, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return renameat(from, name, to, name);
 }
 
 enum queue_result queue_enqueue_commit(struct queue_enqueue *q)
 {
 	if (q->state != QUEUE_PREPARED)
 		return QUEUE_ERROR;
-	/* One rename publishes message and envelope together; RENAME_NOREPLACE
-	 * so that an id collision fails instead of replacing a queued message. */
-	if (renameat2(q->tmpfd, q->id, q->activefd, q->id, RENAME_NOREPLACE) < 0) {
-		if (errno != EINVAL && errno != ENOSYS)
-			return queue_fail(q, errno);
-		struct stat st;
-		if (fstatat(q->activefd, q->id, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			return queue_fail(q, EEXIST);
-		if (renameat(q->tmpfd, q->id, q->activefd, q->id) < 0)
-			return queue_fail(q, errno);
-	}
-	q->in_tmp = false;
+	/* The message first, the envelope last: queued sees a message only
+	 * through its envelope, so the envelope's rename is the one commit
+	 * point, and a crash between the two leaves an orphan message that
+	 * queue_clean removes. */
+	if (queue_rename_noreplace(q->tmpfd, q->msg_name, q->activefd) < 0)
+		return queue_fail(q, errno);
+	q->msg_in_tmp = false;
+	if (queue_rename_noreplace(q->tmpfd, q->env_name, q->activefd) < 0)
+		return queue_fail(q, errno); /* the orphan message is left to queue_clean */
+	q->env_in_tmp = false;
 	/* As for the spool: if this fsync fails the message may or may not
 	 * survive a crash; report failure so the client retries (RFC 1047). */
 	if (fsync(q->activefd) < 0)
@@ -476,11 +500,11 @@ void queue_enqueue_free(struct queue_enqueue **qp)
 	age_seal_free(&q->seal);
 	if (q->fd >= 0)
 		close(q->fd);
-	if (q->dirfd >= 0)
-		close(q->dirfd);
-	if (q->in_tmp && queue_rmtree(q->tmpfd, q->id) < 0)
+	if (q->msg_in_tmp && unlinkat(q->tmpfd, q->msg_name, 0) < 0 && errno != ENOENT)
 		log_event(LOG_WARNING, "queue-unlink-failed", "QUEUEID", q->id, "REASON",
 			  strerror(errno), NULL);
+	if (q->env_in_tmp)
+		unlinkat(q->tmpfd, q->env_name, 0);
 	if (q->tmpfd >= 0)
 		close(q->tmpfd);
 	if (q->activefd >= 0)
@@ -512,56 +536,85 @@ static int queue_entry_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-int queue_list(int qfd, struct queue_entry **entries_r, size_t *n_r)
+/* Call fn for every regular file in dir parent/sub; fn returns 0 to go on. */
+static int queue_scan(int parent, const char *sub,
+		      int (*fn)(int dfd, const char *name, const struct stat *st, void *ctx),
+		      void *ctx)
 {
-	int afd = queue_open_dir(qfd, "active");
-	if (afd < 0)
+	int dfd = queue_open_dir(parent, sub);
+	if (dfd < 0)
 		return -1;
-	int lfd = dup(afd);
+	int lfd = dup(dfd);
 	DIR *dir = lfd < 0 ? NULL : fdopendir(lfd);
 	if (dir == NULL) {
 		int e = errno;
 		if (lfd >= 0)
 			close(lfd);
-		close(afd);
+		close(dfd);
 		errno = e;
 		return -1;
 	}
-	struct queue_entry *v = NULL;
-	size_t n = 0, cap = 0;
+	int rc = 0;
 	struct dirent *de;
-	while ((de = readdir(dir)) != NULL) {
-		if (queue_id_parse(de->d_name, NULL) != 1)
-			continue;
-		char path[QUEUE_ID_MAX + sizeof(QUEUE_MSG_FILE) + 1];
+	while (rc == 0 && (de = readdir(dir)) != NULL) {
 		struct stat st;
-		/* A directory without its message was not made by this module. */
-		if (fmt_name(path, sizeof(path), "%s/" QUEUE_MSG_FILE, de->d_name) < 0 ||
-		    fstatat(afd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		if (de->d_name[0] == '.' ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = mem_realloc(v, cap, sizeof(*v));
-		}
-		memcpy(v[n].id, de->d_name, strlen(de->d_name) + 1);
-		v[n].sealed_size = (uint64_t)st.st_size;
-		n++;
+		rc = fn(dfd, de->d_name, &st, ctx);
 	}
 	closedir(dir);
-	close(afd);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), queue_entry_cmp);
-	*entries_r = v;
-	*n_r = n;
+	close(dfd);
+	return rc;
+}
+
+struct queue_list_ctx {
+	struct queue_entry *v;
+	size_t n, cap;
+};
+
+static int queue_list_fn(int dfd, const char *name, const struct stat *st, void *ctx)
+{
+	struct queue_list_ctx *l = ctx;
+	char id[QUEUE_ID_MAX], msg[QUEUE_ID_MAX + sizeof(QUEUE_MSG_SUFFIX)];
+	struct stat ms;
+	(void)st;
+	/* A message is its envelope; one whose message file is missing was
+	 * not made by this module. */
+	if (queue_name_id(name, QUEUE_ENV_SUFFIX, id) != 1 ||
+	    queue_file_name(msg, sizeof(msg), id, QUEUE_MSG_SUFFIX) < 0 ||
+	    fstatat(dfd, msg, &ms, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(ms.st_mode))
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = mem_realloc(l->v, l->cap, sizeof(*l->v));
+	}
+	memcpy(l->v[l->n].id, id, sizeof(id));
+	l->v[l->n].sealed_size = (uint64_t)ms.st_size;
+	l->n++;
 	return 0;
 }
 
-/* Open active/<id>/<name> for reading; -1 with errno (EINVAL: bad id). */
-static int queue_open_file(int qfd, const char *id, const char *name)
+int queue_list(int qfd, struct queue_entry **entries_r, size_t *n_r)
 {
-	char path[QUEUE_ID_MAX + 32];
-	if (queue_id_parse(id, NULL) != 1 ||
-	    fmt_name(path, sizeof(path), "active/%s/%s", id, name) < 0) {
+	struct queue_list_ctx l = {NULL, 0, 0};
+	if (queue_scan(qfd, "active", queue_list_fn, &l) < 0) {
+		free(l.v);
+		return -1;
+	}
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), queue_entry_cmp);
+	*entries_r = l.v;
+	*n_r = l.n;
+	return 0;
+}
+
+/* Open active/<id><suffix> for reading; -1 with errno (EINVAL: bad id). */
+static int queue_open_file(int qfd, const char *id, const char *suffix)
+{
+	char path[QUEUE_ID_MAX + 32], name[QUEUE_ID_MAX + 16];
+	if (queue_file_name(name, sizeof(name), id, suffix) < 0 ||
+	    fmt_name(path, sizeof(path), "active/%s", name) < 0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -570,10 +623,10 @@ static int queue_open_file(int qfd, const char *id, const char *name)
 
 /* Decrypt a small sealed file into out. 0; 1 when it does not exist; -1
  * with *error_r. */
-static int queue_open_meta(int qfd, const char *id, const char *name,
+static int queue_open_meta(int qfd, const char *id, const char *suffix,
 			   const unsigned char sk[AGE_KEY_LEN], struct buf *out, const char **error_r)
 {
-	int fd = queue_open_file(qfd, id, name);
+	int fd = queue_open_file(qfd, id, suffix);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 1;
@@ -598,7 +651,7 @@ int queue_read_meta(int qfd, const char *id, const unsigned char sk[AGE_KEY_LEN]
 	struct buf b = BUF_INIT;
 	memset(env, 0, sizeof(*env));
 	memset(st, 0, sizeof(*st));
-	int rc = queue_open_meta(qfd, id, QUEUE_ENV_FILE, sk, &b, error_r);
+	int rc = queue_open_meta(qfd, id, QUEUE_ENV_SUFFIX, sk, &b, error_r);
 	if (rc == 1) {
 		*error_r = "no envelope";
 		rc = -1;
@@ -610,14 +663,14 @@ int queue_read_meta(int qfd, const char *id, const unsigned char sk[AGE_KEY_LEN]
 		*error_r = "malformed envelope";
 		goto out;
 	}
-	/* The envelope names its message: one moved into another message's
-	 * directory is refused. */
+	/* The envelope names its message: one renamed to another id is
+	 * refused. */
 	if (strcmp(env->id, id) != 0) {
 		*error_r = "envelope of another message";
 		goto out;
 	}
 	buf_wipe(&b);
-	rc = queue_open_meta(qfd, id, QUEUE_STATE_FILE, sk, &b, error_r);
+	rc = queue_open_meta(qfd, id, QUEUE_STATE_SUFFIX, sk, &b, error_r);
 	if (rc == 1) {
 		queue_state_init(st, env);
 		rc = 0;
@@ -635,7 +688,7 @@ out:
 int queue_read_message(int qfd, const char *id, const unsigned char sk[AGE_KEY_LEN],
 		       age_write_fn out, void *ctx, const char **error_r)
 {
-	int fd = queue_open_file(qfd, id, QUEUE_MSG_FILE);
+	int fd = queue_open_file(qfd, id, QUEUE_MSG_SUFFIX);
 	if (fd < 0) {
 		*error_r = errno == EINVAL ? "bad queue id" : "cannot open message";
 		return -1;
@@ -674,84 +727,97 @@ int queue_read_message(int qfd, const char *id, const unsigned char sk[AGE_KEY_L
 int queue_state_save(int qfd, const char *id, const unsigned char pk[AGE_KEY_LEN],
 		     const struct queue_state *st)
 {
-	char path[QUEUE_ID_MAX + 8];
-	if (queue_id_parse(id, NULL) != 1 || fmt_name(path, sizeof(path), "active/%s", id) < 0) {
-		errno = EINVAL;
+	char env[QUEUE_ID_MAX + 16], tmp[QUEUE_ID_MAX + 16], name[QUEUE_ID_MAX + 16];
+	if (queue_file_name(env, sizeof(env), id, QUEUE_ENV_SUFFIX) < 0 ||
+	    queue_file_name(tmp, sizeof(tmp), id, QUEUE_STATE_SUFFIX ".tmp") < 0 ||
+	    queue_file_name(name, sizeof(name), id, QUEUE_STATE_SUFFIX) < 0)
 		return -1;
-	}
 	struct buf text = BUF_INIT;
 	if (queue_state_format(st, &text) < 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	int dfd = openat(qfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int afd = queue_open_dir(qfd, "active");
 	int rc = -1;
-	/* O_TRUNC, not O_EXCL: a state.tmp left by a crash is ours to reuse. */
-	if (dfd >= 0 && queue_seal_file(dfd, QUEUE_STATE_TMP, O_TRUNC, pk, &text) == 0 &&
-	    renameat(dfd, QUEUE_STATE_TMP, dfd, QUEUE_STATE_FILE) == 0 && fsync(dfd) == 0)
-		rc = 0;
+	/* Never a state for a message that is gone (it would be an orphan). */
+	if (afd >= 0 && faccessat(afd, env, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* O_TRUNC, not O_EXCL: a .tmp left by a crash is ours to reuse. */
+		int fd = queue_seal_file(afd, tmp, O_TRUNC, pk, &text);
+		if (fd >= 0 && queue_sync_close(fd) == 0 && renameat(afd, tmp, afd, name) == 0 &&
+		    fsync(afd) == 0)
+			rc = 0;
+	}
 	int e = errno;
 	buf_wipe(&text);
-	if (dfd >= 0)
-		close(dfd);
+	if (afd >= 0)
+		close(afd);
 	errno = e;
 	return rc;
 }
 
 int queue_remove(int qfd, const char *id)
 {
-	if (queue_id_parse(id, NULL) != 1) {
-		errno = EINVAL;
+	static const char *const rest[] = {QUEUE_MSG_SUFFIX, QUEUE_STATE_SUFFIX,
+					   QUEUE_STATE_SUFFIX ".tmp"};
+	char name[QUEUE_ID_MAX + 16];
+	if (queue_file_name(name, sizeof(name), id, QUEUE_ENV_SUFFIX) < 0)
+		return -1;
+	int afd = queue_open_dir(qfd, "active");
+	if (afd < 0)
+		return -1;
+	/* The envelope first, made durable: from then on the message is gone
+	 * for queued, whatever a crash leaves of the other files. */
+	if (unlinkat(afd, name, 0) < 0 || fsync(afd) < 0) {
+		int e = errno;
+		close(afd);
+		errno = e;
 		return -1;
 	}
-	int afd = queue_open_dir(qfd, "active");
-	int tfd = afd < 0 ? -1 : queue_open_dir(qfd, "tmp");
-	int rc = -1;
-	/* Out of active/ in one step; then the files, at leisure. */
-	if (tfd >= 0 && renameat2(afd, id, tfd, id, RENAME_NOREPLACE) == 0 && fsync(afd) == 0)
-		rc = queue_rmtree(tfd, id);
-	int e = errno;
-	if (afd >= 0)
-		close(afd);
-	if (tfd >= 0)
-		close(tfd);
-	errno = e;
-	return rc;
+	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+		if (queue_file_name(name, sizeof(name), id, rest[i]) == 0)
+			unlinkat(afd, name, 0);
+	close(afd);
+	return 0;
 }
 
-int queue_clean_tmp(int qfd, int64_t max_age_s, size_t *removed_r)
+struct queue_clean_ctx {
+	time_t cutoff;
+	bool active; /* scanning active/: only files without an envelope */
+	size_t removed;
+};
+
+static int queue_clean_fn(int dfd, const char *name, const struct stat *st, void *ctx)
 {
-	size_t removed = 0;
-	int tfd = queue_open_dir(qfd, "tmp");
-	if (tfd < 0)
-		return -1;
-	int lfd = dup(tfd);
-	DIR *dir = lfd < 0 ? NULL : fdopendir(lfd);
-	if (dir == NULL) {
-		if (lfd >= 0)
-			close(lfd);
-		close(tfd);
-		return -1;
+	struct queue_clean_ctx *c = ctx;
+	static const char *const suffixes[] = {QUEUE_MSG_SUFFIX, QUEUE_ENV_SUFFIX,
+					       QUEUE_STATE_SUFFIX, QUEUE_STATE_SUFFIX ".tmp"};
+	char id[QUEUE_ID_MAX], env[QUEUE_ID_MAX + 16];
+	size_t i;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (queue_name_id(name, suffixes[i], id) == 1)
+			break;
+	if (i == sizeof(suffixes) / sizeof(suffixes[0]) || st->st_mtime >= c->cutoff)
+		return 0;
+	if (c->active) {
+		if (i == 1 || queue_file_name(env, sizeof(env), id, QUEUE_ENV_SUFFIX) < 0 ||
+		    faccessat(dfd, env, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			return 0; /* an envelope, or a file of a queued message */
 	}
-	time_t cutoff = time(NULL) - (time_t)max_age_s;
-	struct dirent *de;
-	int rc = 0;
-	while ((de = readdir(dir)) != NULL) {
-		struct stat st;
-		if (queue_id_parse(de->d_name, NULL) != 1 ||
-		    fstatat(tfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-		    st.st_mtime >= cutoff)
-			continue;
-		if (queue_rmtree(tfd, de->d_name) < 0) {
-			rc = -1;
-			continue;
-		}
-		log_event(LOG_NOTICE, "queue-tmp-removed", "QUEUEID", de->d_name, NULL);
-		removed++;
-	}
-	closedir(dir);
-	close(tfd);
+	if (unlinkat(dfd, name, 0) < 0)
+		return 0;
+	log_event(LOG_NOTICE, "queue-file-removed", "QUEUEID", id, "FILE", name, NULL);
+	c->removed++;
+	return 0;
+}
+
+int queue_clean(int qfd, int64_t max_age_s, size_t *removed_r)
+{
+	struct queue_clean_ctx c = {time(NULL) - (time_t)max_age_s, false, 0};
+	int rc = queue_scan(qfd, "tmp", queue_clean_fn, &c);
+	c.active = true;
+	if (queue_scan(qfd, "active", queue_clean_fn, &c) < 0)
+		rc = -1;
 	if (removed_r != NULL)
-		*removed_r = removed;
+		*removed_r = c.removed;
 	return rc;
 }

@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The outbound queue (DESIGN section 8, docs/SENDING.md):
- *     queue/queue.pub             the queue's age recipient ("age1…"), 0644
- *     queue/queue.key             its identity (age-keygen format), 0600, read
- *                                 only by queued (production: a credential)
- *     queue/tmp/<id>/             a message being written, or being removed
- *     queue/active/<id>/message   the message, sealed (age v1) to queue.pub
- *     queue/active/<id>/envelope  its envelope, sealed the same way
- *     queue/active/<id>/state     per-recipient delivery state, sealed; absent
- *                                 until queued first writes it
+ *     queue/queue.pub                 the queue's age recipient ("age1…"), 0644
+ *     queue/queue.key                 its identity (age-keygen format), 0600, read
+ *                                     only by queued (production: a credential)
+ *     queue/tmp/<id>.message, .envelope   being written
+ *     queue/active/<id>.message       the message, sealed (age v1) to queue.pub
+ *     queue/active/<id>.envelope      its envelope, sealed the same way; a
+ *                                     message exists exactly when this does
+ *     queue/active/<id>.state         per-recipient delivery state, sealed;
+ *                                     absent until queued first writes it
  * <id> is "<unix-microseconds>.<16 lowercase hex random>", like spool names:
- * time-ordered and unguessable. A message becomes visible by one rename of
- * its whole directory from tmp/ to active/, after every file in it and the
- * directory itself were fsync'd: a crash leaves either a complete message or
- * nothing in active/. The enqueuing handlers hold only the public key, so
- * they cannot read any queued message, their own included.
+ * time-ordered and unguessable. Both files are written and fsync'd in tmp/,
+ * then the message is renamed into active/, then the envelope, then active/
+ * is fsync'd: the envelope's rename is the one commit point, so a crash
+ * leaves either a complete message or nothing that queued would see (an
+ * orphan message file, which queue_clean removes). Removal unlinks the
+ * envelope first. The enqueuing handlers hold only the public key, so they
+ * cannot read any queued message, their own included.
  *
  * Everything is relative to a descriptor of queue/ (the sandbox hands out
  * dirfds). Trust: the writer runs post-auth (submitd) or post-DATA (smtpd);
@@ -147,10 +150,10 @@ enum queue_result queue_enqueue_write(struct queue_enqueue *q, const void *data,
 /* Copy everything readable from fd (until EOF) into the message. */
 enum queue_result queue_enqueue_from_fd(struct queue_enqueue *q, int fd);
 /* Finish the message, write the envelope (env->id and env->arrival are set
- * here), fsync both files and the directory. Still invisible to queued. */
+ * here), fsync both files. Still invisible to queued. */
 enum queue_result queue_enqueue_prepare(struct queue_enqueue *q, struct queue_env *env);
-/* Rename tmp/<id> to active/<id> and fsync active/. After QUEUE_OK the
- * caller may answer 250: the message survives a crash. */
+/* Rename the message, then the envelope, into active/ and fsync active/.
+ * After QUEUE_OK the caller may answer 250: the message survives a crash. */
 enum queue_result queue_enqueue_commit(struct queue_enqueue *q);
 /* Free; an uncommitted message is removed. Sets *q to NULL. */
 void queue_enqueue_free(struct queue_enqueue **q);
@@ -176,16 +179,18 @@ int queue_read_meta(int queue_dirfd, const char *id, const unsigned char sk[AGE_
  * with *error_r. */
 int queue_read_message(int queue_dirfd, const char *id, const unsigned char sk[AGE_KEY_LEN],
 		       age_write_fn out, void *ctx, const char **error_r);
-/* Seal and write the state (state.tmp, fsync, rename over state, fsync the
- * message directory). 0, or -1 with errno. */
+/* Seal and write the state (<id>.state.tmp, fsync, rename over <id>.state,
+ * fsync active/). 0, or -1 with errno (ENOENT: no such message). */
 int queue_state_save(int queue_dirfd, const char *id, const unsigned char pk[AGE_KEY_LEN],
 		     const struct queue_state *st);
-/* Remove a message: its directory leaves active/ by one rename into tmp/
- * (so queued never sees a half-removed message), then its files go. 0, or
- * -1 with errno (ENOENT: no such message). */
+/* Remove a message: its envelope first (unlink, fsync active/: from then on
+ * queued never sees it), then its other files. 0, or -1 with errno
+ * (ENOENT: no such message). */
 int queue_remove(int queue_dirfd, const char *id);
-/* Remove what dead writers and removals left in tmp/: directories last
- * modified more than max_age_s ago (younger ones may be in progress). */
-int queue_clean_tmp(int queue_dirfd, int64_t max_age_s, size_t *removed_r);
+/* Remove what crashes left: files in tmp/, and files in active/ whose
+ * envelope is gone, last modified more than max_age_s ago (younger ones may
+ * belong to a writer at work). *removed_r (may be NULL) gets the count. 0,
+ * or -1 with errno. */
+int queue_clean(int queue_dirfd, int64_t max_age_s, size_t *removed_r);
 
 #endif

@@ -498,13 +498,15 @@ static void test_enqueue_read_remove(void **state)
 	assert_string_equal(list[0].id, id2);
 	free(list);
 	assert_int_equal(count_entries(f->qfd, "tmp"), 0);
+	/* Its message and state went with the envelope. */
+	assert_int_equal(count_entries(f->qfd, "active"), 2);
 	e.nrcpt = 3;
 	queue_env_clear(&e);
 	buf_free(&msg);
 	buf_free(&out);
 }
 
-/* An envelope moved into another message's directory is refused. */
+/* An envelope renamed to another message's id is refused. */
 static void test_envelope_swap_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -517,8 +519,8 @@ static void test_envelope_swap_refused(void **state)
 	full_env(&e);
 	enqueue(f, &msg, &e, a);
 	enqueue(f, &msg, &e, b);
-	assert_int_equal(fmt_name(pa, sizeof(pa), "active/%s/envelope", a), 0);
-	assert_int_equal(fmt_name(pb, sizeof(pb), "active/%s/envelope", b), 0);
+	assert_int_equal(fmt_name(pa, sizeof(pa), "active/%s.envelope", a), 0);
+	assert_int_equal(fmt_name(pb, sizeof(pb), "active/%s.envelope", b), 0);
 	assert_int_equal(renameat(f->qfd, pa, f->qfd, pb), 0);
 	assert_int_equal(queue_read_meta(f->qfd, b, f->sk, &back, &st, &err), -1);
 	assert_string_equal(err, "envelope of another message");
@@ -600,7 +602,7 @@ static void test_age_tool_decrypts(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(fmt_name(cmd, sizeof(cmd),
 					  "/usr/bin/age -d -i '%s/queue/queue.key' -o '%s/plain' "
-					  "'%s/queue/active/%s/%s'",
+					  "'%s/queue/active/%s.%s'",
 					  f->dir, f->dir, f->dir, id, files[i]),
 				 0);
 		assert_int_equal(system(cmd), 0);
@@ -652,6 +654,49 @@ static size_t check_complete(struct fixture *f)
 	return n;
 }
 
+/* A crash between the two renames of the commit: the message is in
+ * active/ without its envelope. queued does not see it; cleaning removes it
+ * once old, and never touches a message that has its envelope. */
+static void test_half_commit_orphan(void **state)
+{
+	struct fixture *f = *state;
+	struct buf msg = BUF_INIT;
+	struct queue_env e;
+	char id[QUEUE_ID_MAX], name[80];
+	make_msg(&msg, 1000, 7);
+	full_env(&e);
+	enqueue(f, &msg, &e, id); /* a queued message beside the orphan */
+	struct queue_enqueue *q = queue_enqueue_begin(f->qfd, f->pk, NULL);
+	assert_int_equal(queue_enqueue_write(q, msg.data, msg.len), QUEUE_OK);
+	assert_int_equal(queue_enqueue_prepare(q, &e), QUEUE_OK);
+	assert_int_equal(fmt_name(name, sizeof(name), "%s.message", queue_enqueue_id(q)), 0);
+	int tfd = openat(f->qfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int afd = openat(f->qfd, "active", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(renameat(tfd, name, afd, name), 0);
+	assert_int_equal(check_complete(f), 1);
+	struct queue_env back;
+	struct queue_state st;
+	const char *err;
+	assert_int_equal(queue_read_meta(f->qfd, queue_enqueue_id(q), f->sk, &back, &st, &err), -1);
+	assert_string_equal(err, "no envelope");
+	/* State is never written for a message without envelope. */
+	queue_state_init(&st, &e);
+	assert_int_equal(queue_state_save(f->qfd, queue_enqueue_id(q), f->pk, &st), -1);
+	queue_state_clear(&st);
+	queue_enqueue_free(&q); /* the crash: its envelope stays in tmp/ */
+	size_t removed = 0;
+	assert_int_equal(queue_clean(f->qfd, 3600, &removed), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(queue_clean(f->qfd, -10, &removed), 0);
+	assert_int_equal(removed, 1); /* the orphan; free() took the tmp envelope */
+	assert_int_equal(count_entries(f->qfd, "active"), 2);
+	assert_int_equal(check_complete(f), 1);
+	close(tfd);
+	close(afd);
+	queue_env_clear(&e);
+	buf_free(&msg);
+}
+
 /* A child that dies (no cleanup) after step k of one enqueue. */
 static void test_crash_points(void **state)
 {
@@ -688,16 +733,18 @@ static void test_crash_points(void **state)
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		/* Before the commit: nothing visible; after: complete. */
+		size_t left = k == 4 ? 0 : k == 3 ? 2 : 1; /* message, and envelope */
 		assert_int_equal(check_complete(f), k == 4 ? 1 : 0);
-		assert_int_equal(count_entries(f->qfd, "tmp"), k == 4 ? 0 : 1);
-		/* queued's cleanup removes the dead writer's directory, but not
-		 * while it is young (it may be a writer at work). */
+		assert_int_equal(count_entries(f->qfd, "tmp"), left);
+		/* queued's cleanup removes the dead writer's files, but not while
+		 * they are young (they may be a writer's at work). */
 		size_t removed = 9;
-		assert_int_equal(queue_clean_tmp(f->qfd, 3600, &removed), 0);
+		assert_int_equal(queue_clean(f->qfd, 3600, &removed), 0);
 		assert_int_equal(removed, 0);
-		assert_int_equal(queue_clean_tmp(f->qfd, -10, &removed), 0);
-		assert_int_equal(removed, k == 4 ? 0 : 1);
+		assert_int_equal(queue_clean(f->qfd, -10, &removed), 0);
+		assert_int_equal(removed, left);
 		assert_int_equal(count_entries(f->qfd, "tmp"), 0);
+		assert_int_equal(check_complete(f), k == 4 ? 1 : 0);
 	}
 	buf_free(&msg);
 }
@@ -751,8 +798,12 @@ static void test_sigkill_anywhere(void **state)
 		assert_true(n >= acked && n <= acked + 1);
 		acked = n;
 	}
-	assert_int_equal(queue_clean_tmp(f->qfd, -10, NULL), 0);
+	size_t before = check_complete(f);
+	assert_int_equal(queue_clean(f->qfd, -10, NULL), 0);
 	assert_int_equal(count_entries(f->qfd, "tmp"), 0);
+	/* Cleaning removes leftovers only, never a queued message. */
+	assert_int_equal(check_complete(f), before);
+	assert_int_equal(count_entries(f->qfd, "active"), 2 * before);
 	buf_free(&msg);
 }
 
@@ -770,6 +821,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_enqueue_from_fd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_age_tool_decrypts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_half_commit_orphan, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_points, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigkill_anywhere, setup, teardown),
 	};
