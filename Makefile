@@ -22,6 +22,16 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # few functions used, not two more shared objects mapped into every process,
 # which every fork and exit of the accept loops pays for.
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -l:libbsd.a
+# libunbound (the DNS resolver of lib/svc/dns.c, Debian libunbound-dev): its
+# .pc names libevent-dev's .pc in Requires.private, which Debian does not
+# pull in, so pkg-config may fail where the library is there: fall back to
+# -lunbound. --as-needed: only the programs that resolve (queued, the DNS
+# tools) record it, so no other handler maps it at every exec.
+UNBOUND_PKG := libunbound
+PKG_CFLAGS += $(shell pkg-config --cflags $(UNBOUND_PKG) 2>/dev/null)
+PKG_LIBS   += -Wl,--push-state,--as-needed \
+              $(shell pkg-config --libs $(UNBOUND_PKG) 2>/dev/null || echo -lunbound) \
+              -Wl,--pop-state
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC        ?= cc

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "crypto/age.h"
 #include "sys/conf.h"
 #include "data/directory.h"
+#include "data/queue.h"
 #include "sys/log.h"
 #include "sys/server.h"
 #include "data/store.h"
@@ -224,6 +226,41 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The outbound queue's directories and key pair (docs/SENDING.md). The
+ * secret key goes to queued's user (sealmail-queue) when that user exists;
+ * in production it then moves into a credential, and a queue.pub without
+ * queue.key is left alone. 0, or -1 (reported). */
+static int init_queue(void)
+{
+	int sfd = open(conf->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int qfd = -1, made = -1;
+	if (sfd >= 0 && queue_create_dirs(sfd) == 0 &&
+	    (qfd = openat(sfd, "queue", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+		made = queue_keys_create(qfd);
+	int e = errno;
+	if (qfd >= 0)
+		close(qfd);
+	if (sfd >= 0)
+		close(sfd);
+	if (made < 0) {
+		fprintf(stderr, "sealctl: %s/queue: %s\n", conf->state_dir, strerror(e));
+		return -1;
+	}
+	static const char *const sub[] = {"", "/tmp", "/active", "/" QUEUE_PUB_FILE};
+	char p[PATH_MAX];
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
+		if (state_path(p, sizeof(p), "queue", sub[i]) == 0)
+			account_chown(p, true);
+	struct passwd *pw = getpwnam("sealmail-queue");
+	if (pw == NULL)
+		pw = getpwnam("sealmail");
+	if (made == 1 && geteuid() == 0 && pw != NULL &&
+	    state_path(p, sizeof(p), "queue/", QUEUE_KEY_FILE) == 0 &&
+	    chown(p, pw->pw_uid, pw->pw_gid) < 0)
+		fprintf(stderr, "sealctl: %s: %s\n", p, strerror(errno));
+	return 0;
+}
+
 static int cmd_init(void)
 {
 	char users[PATH_MAX];
@@ -265,6 +302,10 @@ static int cmd_init(void)
 	close(sfd);
 	chmod(key, 0600); /* the login handlers' user only */
 	account_chown(key, false);
+	if (init_queue() < 0) {
+		directory_close(&d);
+		return EX_TEMP;
+	}
 	printf("initialised %s (schema %d)\n", conf->state_dir, directory_schema_version(d));
 	directory_close(&d);
 	return EX_OK_;

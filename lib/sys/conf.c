@@ -87,6 +87,12 @@ static const struct conf_key conf_keys[] = {
 	K("milter_connect_timeout", CONF_DURATION, milter_connect_timeout_ms, "30s", 1, 3600000),
 	K("milter_command_timeout", CONF_DURATION, milter_command_timeout_ms, "30s", 1, 3600000),
 	K("milter_content_timeout", CONF_DURATION, milter_content_timeout_ms, "300s", 1, 3600000),
+	/* The resolver of lib/svc/dns.c (DESIGN section 8). The root anchor
+	 * comes with Debian's dns-root-data. */
+	K("dns_resolver", CONF_STR, dns_resolver, "system", 0, 0),
+	K("dns_trust_anchor", CONF_STR, dns_trust_anchor, "/usr/share/dns/root.key", 0, 0),
+	K("dns_unbound_conf", CONF_STR, dns_unbound_conf, "", 0, 0),
+	K("dns_timeout", CONF_DURATION, dns_timeout_ms, "10s", 100, 300000),
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -68,6 +68,11 @@ struct conf {
 	uint64_t milter_connect_timeout_ms;
 	uint64_t milter_command_timeout_ms;
 	uint64_t milter_content_timeout_ms;
+
+	char *dns_resolver;     /* "system" or "IP[@PORT] ..." forwarders */
+	char *dns_trust_anchor; /* DNSSEC trust anchor file; "" = no validation */
+	char *dns_unbound_conf; /* tests: a libunbound configuration file */
+	uint64_t dns_timeout_ms;
 };
 
 /* Defaults for every key. Caller frees with conf_free. */
