@@ -156,6 +156,22 @@ def test_front_cannot_open_files(abi):
     refused(r, "write")
 
 
+def test_front_cannot_stat_files(abi):
+    """The front learns nothing of the filesystem, not even whether a file
+    exists: glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), but with a
+    path the same call stats any file, and Landlock does not govern stat.
+    So the front has no stat at all: EACCES, for fstat of its own
+    descriptors too (it needs none after its sandbox)."""
+    p = probe(["-p", "preauth-front", "stat", "/etc/passwd"], abi=abi)
+    if SAN:  # LeakSanitizer needs stat: the sanitizer build allows it
+        pytest.skip("sanitizer builds let the front stat (LeakSanitizer)")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert results(p)["stat"].startswith("EACCES"), p.stdout
+    # Elsewhere stat works (Landlock does not refuse it): the probe sees it.
+    p = probe(["-p", "none", "stat", "/etc/passwd"], abi=abi)
+    assert results(p)["stat"].startswith("ok size="), p.stdout
+
+
 def test_front_cannot_make_sockets(tmp_path):
     srv = socket.socket(socket.AF_UNIX)
     path = str(tmp_path / "s")
