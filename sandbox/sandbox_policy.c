@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The seccomp allow-lists, one syscall per line. Every profile is a list of
  * groups; a later stage stacks its filter on the earlier one, so a profile that
- * enters another (AUTH → POSTAUTH, ACCEPT → any) must contain it (checked by
+ * enters another (ACCEPT → any) must contain it (checked by
  * tests/unit/test_sandbox.c). Anything not listed kills the process.
  *
  * What was needed, and why, was found with SEALMAIL_SECCOMP_DEBUG=1 and strace
@@ -260,6 +260,40 @@ static const struct sandbox_sc sc_files[] = {
     ALLOW(munlock),
 };
 
+/* Authentication (SANDBOX_AUTH), for all of its life after its sandbox:
+ * directory.db read-only through SQLite (open, stat, page reads, POSIX
+ * locks, the -shm mapped read-only), the KDF slot lock files opened before
+ * (flock), libsodium's and SQLCipher's mlock. It writes no file, makes no
+ * socket (the journal socket is open already), watches nothing and enters
+ * no later stage (the back enters POSTAUTH in a process that never was in
+ * AUTH), so none of those syscalls are here. Landlock's layer, which also
+ * refuses writes, stays the second line. */
+static const struct sandbox_sc sc_auth_files[] = {
+    ALLOW(open),
+    ALLOW(openat),
+    ALLOW(fstat),
+    ALLOW(stat),
+    ALLOW(lstat),
+    ALLOW(newfstatat),
+    ALLOW(statx),
+    ALLOW(fstatfs),
+    ALLOW(access),
+    ALLOW(faccessat),
+    ALLOW(faccessat2),
+    ALLOW(readlink),
+    ALLOW(readlinkat),
+    ALLOW(getcwd),
+    ALLOW(pread64),
+    ALLOW(preadv),
+    ALLOW(fcntl),
+    ALLOW(flock),
+    ALLOW(mlock),
+    ALLOW(munlock),
+    /* run as root, SQLite gives the -shm it opens the database's owner
+     * (fchown to the owner it has: a no-op) */
+    ALLOW(fchown),
+};
+
 /* Client sockets: Redis (unix or TCP), milters, journald reconnects. Landlock
  * (ABI >= 4) limits TCP connects to the configured ports. */
 static const struct sandbox_sc sc_net[] = {
@@ -347,6 +381,7 @@ static const struct sandbox_sc sc_san[] = {
 	static const struct sandbox_sc_group v = {#tbl, tbl, sizeof(tbl) / sizeof(tbl[0])}
 GROUP(g_base, sc_base);
 GROUP(g_files, sc_files);
+GROUP(g_auth_files, sc_auth_files);
 GROUP(g_net, sc_net);
 GROUP(g_inotify, sc_inotify);
 GROUP(g_stage, sc_stage);
@@ -364,8 +399,7 @@ static const struct sandbox_sc_group *const p_front[] = {&g_base, NOSTAT_GROUP S
 static const struct sandbox_sc_group *const p_mx[] = {&g_base, &g_files, &g_net, SAN_GROUP NULL};
 static const struct sandbox_sc_group *const p_postauth[] = {&g_base, &g_files, &g_net, &g_inotify,
                                                             SAN_GROUP NULL};
-static const struct sandbox_sc_group *const p_auth[] = {&g_base,    &g_files, &g_net,
-                                                        &g_inotify, &g_stage, SAN_GROUP NULL};
+static const struct sandbox_sc_group *const p_auth[] = {&g_base, &g_auth_files, SAN_GROUP NULL};
 static const struct sandbox_sc_group *const p_accept[] = {
     &g_base, &g_files, &g_net, &g_inotify, &g_stage, &g_proc, SAN_GROUP NULL};
 

@@ -326,7 +326,9 @@ def test_auth_reads_only_the_directory(state, abi):
     written."""
     need_landlock(abi, 1)
     b = os.path.join(state, "users", "B")
-    p = probe(["-p", "auth", "-s", state,
+    # Landlock's layer alone (-L): seccomp kills at the first unlink,
+    # mkdir or rename (test_auth_cannot_change_files).
+    p = probe(["-p", "auth", "-s", state, "-L",
                "read", f"{state}/directory.db", "--", "write", f"{state}/directory.db",
                "--", "write", f"{state}/planted", "--", "listdir", f"{state}/users",
                "--", "read", f"{b}/mailbox.db", "--", "append", f"{b}/mailbox.db",
@@ -344,11 +346,32 @@ def test_auth_reads_only_the_directory(state, abi):
 
 
 def test_auth_cannot_truncate_a_mailbox(state, abi):
-    """Path truncation is a Landlock right from ABI 3 on (below it, only
-    seccomp could refuse truncate(2))."""
-    need_landlock(abi, 3)
+    """Path truncation is a Landlock right from ABI 3 on; below it, and in
+    any case first, seccomp refuses truncate(2): AUTH writes no file."""
     p = probe(["-p", "auth", "-s", state, "truncate", f"{state}/users/B/mailbox.db"], abi=abi)
+    if not SAN:
+        assert p.returncode == SIGSYS, (p.stdout, p.stderr)
+    assert os.path.getsize(f"{state}/users/B/mailbox.db") == 4
+    need_landlock(abi, 3)
+    p = probe(["-p", "auth", "-s", state, "-L", "truncate", f"{state}/users/B/mailbox.db"],
+              abi=abi)
     refused(results(p), "truncate")
+
+
+@pytest.mark.parametrize("action", [["truncate", "users/B/mailbox.db"],
+                                    ["unlink", "users/B/mailbox.db"],
+                                    ["mkdir", "users/B/d"],
+                                    ["rename", "users/A/spool/tmp/msg1", "users/B/msg1"],
+                                    ["tcp", "1"]], ids=lambda a: a[0])
+def test_auth_cannot_change_files(state, action):
+    """What authentication never does is not in its seccomp list at all
+    (SIGSYS), whatever Landlock would say: truncate, unlink, mkdir, rename,
+    and TCP."""
+    args = [action[0]] + [a if a.isdigit() else f"{state}/{a}" for a in action[1:]]
+    p = probe(["-p", "auth", "-s", state, *args])
+    assert p.returncode == SIGSYS, (p.stdout, p.stderr)
+    assert os.path.exists(f"{state}/users/B/mailbox.db")
+    assert os.path.exists(f"{state}/users/A/spool/tmp/msg1")
 
 
 def test_auth_reads_the_directory_wal(state, abi):

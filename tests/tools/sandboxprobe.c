@@ -793,6 +793,10 @@ int main(int argc, char **argv)
 					return usage();
 				r[n++] =
 				    (struct sandbox_fs_rule){state_fd, userdir, SANDBOX_FS_USERDIR};
+			} else if (p == SANDBOX_AUTH && state_fd >= 0) {
+				/* AUTH's standard rule (its -wal and -shm aside) */
+				r[n++] = (struct sandbox_fs_rule){state_fd, "directory.db",
+				                                  SANDBOX_FS_RO};
 			}
 			rc = sandbox_landlock(r, n, ports, nports, &err);
 		} else {
