@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The stages a login handler's main() calls in order (imapd, pop3d: see
  * their main.c): open (TLS certificate, key file, state_dir) -> warm ->
- * sandbox and serve -> exit. Per connection the front confines itself (no filesystem) and
- * serves; the back is forked when the front first needs it (by the accept
- * loop), or before the front's sandbox when serving one connection.
+ * sandbox and serve -> exit. Per connection the front loads the TLS key,
+ * confines itself (no filesystem) and serves; the back is forked when the
+ * front first needs it (by the accept loop), or before the front loads the
+ * key and confines itself when serving one connection.
  * Trust: pre-auth. */
 #include <stdio.h>
 #include <sys/wait.h>

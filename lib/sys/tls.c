@@ -138,8 +138,8 @@ SSL_CTX *tls_server_ctx_cert(const char *cert, const char **error_r)
 	 * password does not outlive its command in OpenSSL's buffers (the front
 	 * wipes its own copies). */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
-					 SSL_OP_CLEANSE_PLAINTEXT);
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                             SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
@@ -248,9 +248,9 @@ int tls_key_load(SSL_CTX *ctx, int keyfd, const char **error_r)
 	} else {
 		/* The BIO reads buf in place: no copy of the file outside buf. */
 		BIO *bio = BIO_new_mem_buf(buf, (int)n); /* n <= TLS_KEY_FILE_MAX: fits */
-		pk = bio ? PEM_read_bio_PrivateKey_ex(bio, NULL, tls_no_passphrase, NULL, NULL,
-		                                      NULL)
-		         : NULL;
+		pk =
+		    bio ? PEM_read_bio_PrivateKey_ex(bio, NULL, tls_no_passphrase, NULL, NULL, NULL)
+		        : NULL;
 		BIO_free(bio);
 	}
 	OPENSSL_cleanse(buf, (size_t)n);
