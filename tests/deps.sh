@@ -8,6 +8,7 @@ libssl-dev libsystemd-dev libsqlcipher-dev libhiredis-dev
 libseccomp-dev libsodium-dev libbsd-dev libcmocka-dev libmilter-dev
 openssl redis-server redis-tools systemd python3 python3-pytest
 swaks curl age isync offlineimap3 fetchmail opendkim opendkim-tools
+testssl.sh
 systemd-container debootstrap iproute2"
 missing=""
 for p in $PKGS; do
