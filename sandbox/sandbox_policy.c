@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The seccomp allow-lists, one syscall per line. Every profile is a list of
  * groups; a later stage stacks its filter on the earlier one, so a profile that
- * enters another (AUTH → POSTAUTH, ACCEPT → any) must contain it (checked by
+ * enters another (ACCEPT → any) must contain it (checked by
  * tests/unit/test_sandbox.c). Anything not listed kills the process.
  *
  * What was needed, and why, was found with SEALMAIL_SECCOMP_DEBUG=1 and strace
@@ -171,10 +171,6 @@ static const struct sandbox_sc sc_base[] = {
     ALLOW_IF(fcntl, ARG_EQ32(1, F_SETFD)),
     ALLOW_IF(fcntl, ARG_EQ32(1, F_GETFL)),
     ALLOW_IF(fcntl, ARG_EQ32(1, F_SETFL)), /* O_NONBLOCK (io_init) */
-    /* fstat(3) is newfstatat(fd, "", AT_EMPTY_PATH) since glibc 2.33; stdio
-     * uses it to size buffers */
-    ALLOW(fstat),
-    ALLOW_IF(newfstatat, ARG_ALL_OF32(3, AT_EMPTY_PATH)), /* int flag */
     /* sockets already open: the client, the socketpair to the back process
      * (sendmsg may pass descriptors), the journal socket */
     ALLOW(recvfrom),
@@ -196,6 +192,21 @@ static const struct sandbox_sc sc_base[] = {
     FAIL_IF(ioctl, ENOTTY, ARG_EQ32(1, TCGETS)), /* unsigned int cmd */
 };
 
+#ifndef SEALMAIL_SAN
+/* The front stats nothing. glibc's fstat(3) is newfstatat(fd, "", buf,
+ * AT_EMPTY_PATH), but the same call with a path stats any file, which
+ * Landlock does not govern: existence, size, owner and times of anything
+ * on the host. No filter can read the path, so the whole call fails, as
+ * do its relatives; the front needs none after its sandbox (stdio, which
+ * sizes a buffer by it, falls back to BUFSIZ). An error, not a kill: a
+ * library that asks should get an answer it handles. */
+static const struct sandbox_sc sc_nostat[] = {
+    FAIL(newfstatat, EACCES),
+    FAIL(fstat, EACCES),
+    FAIL(statx, EACCES),
+};
+#endif
+
 /* Files, for every profile but the front. Which paths is Landlock's job. */
 static const struct sandbox_sc sc_files[] = {
     /* glibc opens with openat; open for older callers */
@@ -203,6 +214,7 @@ static const struct sandbox_sc sc_files[] = {
     ALLOW(openat),
     /* metadata and path lookups: Landlock does not restrict these; they show
      * no file content */
+    ALLOW(fstat),
     ALLOW(stat),
     ALLOW(lstat),
     ALLOW(newfstatat),
@@ -246,6 +258,40 @@ static const struct sandbox_sc sc_files[] = {
     /* SQLCipher 3.4.1 and libsodium lock key material in memory */
     ALLOW(mlock),
     ALLOW(munlock),
+};
+
+/* Authentication (SANDBOX_AUTH), for all of its life after its sandbox:
+ * directory.db read-only through SQLite (open, stat, page reads, POSIX
+ * locks, the -shm mapped read-only), the KDF slot lock files opened before
+ * (flock), libsodium's and SQLCipher's mlock. It writes no file, makes no
+ * socket (the journal socket is open already), watches nothing and enters
+ * no later stage (the back enters POSTAUTH in a process that never was in
+ * AUTH), so none of those syscalls are here. Landlock's layer, which also
+ * refuses writes, stays the second line. */
+static const struct sandbox_sc sc_auth_files[] = {
+    ALLOW(open),
+    ALLOW(openat),
+    ALLOW(fstat),
+    ALLOW(stat),
+    ALLOW(lstat),
+    ALLOW(newfstatat),
+    ALLOW(statx),
+    ALLOW(fstatfs),
+    ALLOW(access),
+    ALLOW(faccessat),
+    ALLOW(faccessat2),
+    ALLOW(readlink),
+    ALLOW(readlinkat),
+    ALLOW(getcwd),
+    ALLOW(pread64),
+    ALLOW(preadv),
+    ALLOW(fcntl),
+    ALLOW(flock),
+    ALLOW(mlock),
+    ALLOW(munlock),
+    /* run as root, SQLite gives the -shm it opens the database's owner
+     * (fchown to the owner it has: a no-op) */
+    ALLOW(fchown),
 };
 
 /* Client sockets: Redis (unix or TCP), milters, journald reconnects. Landlock
@@ -336,15 +382,21 @@ static const struct sandbox_sc sc_san[] = {
 	static const struct sandbox_sc_group v = {#tbl, tbl, sizeof(tbl) / sizeof(tbl[0])}
 GROUP(g_base, sc_base);
 GROUP(g_files, sc_files);
+GROUP(g_auth_files, sc_auth_files);
 GROUP(g_net, sc_net);
 GROUP(g_inotify, sc_inotify);
 GROUP(g_stage, sc_stage);
 GROUP(g_proc, sc_proc);
 #ifdef SEALMAIL_SAN
 GROUP(g_san, sc_san);
+/* LeakSanitizer stats files (sc_san allows newfstatat outright). */
+#define NOSTAT_GROUP
+#else
+GROUP(g_nostat, sc_nostat);
+#define NOSTAT_GROUP &g_nostat,
 #endif
 
-static const struct sandbox_sc_group *const p_front[] = {&g_base, SAN_GROUP NULL};
+static const struct sandbox_sc_group *const p_front[] = {&g_base, NOSTAT_GROUP SAN_GROUP NULL};
 static const struct sandbox_sc_group *const p_mx[] = {&g_base, &g_files, &g_net, SAN_GROUP NULL};
 /* No inotify after login: Landlock does not govern inotify_add_watch, and a
  * watch on another user's spool/new would tell when and how much mail that
@@ -354,8 +406,7 @@ static const struct sandbox_sc_group *const p_postauth[] = {&g_base, &g_files, &
                                                             SAN_GROUP NULL};
 /* No inotify either: authentication reads directory.db, where every user's
  * id is, and Landlock would not stop a watch on any user's spool. */
-static const struct sandbox_sc_group *const p_auth[] = {&g_base, &g_files, &g_net, &g_stage,
-                                                        SAN_GROUP NULL};
+static const struct sandbox_sc_group *const p_auth[] = {&g_base, &g_auth_files, SAN_GROUP NULL};
 static const struct sandbox_sc_group *const p_accept[] = {
     &g_base, &g_files, &g_net, &g_inotify, &g_stage, &g_proc, SAN_GROUP NULL};
 

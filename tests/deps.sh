@@ -9,7 +9,7 @@ libseccomp-dev libsodium-dev libbsd-dev libcmocka-dev libmilter-dev
 openssl redis-server redis-tools systemd python3 python3-pytest
 swaks curl age isync offlineimap3 fetchmail opendkim opendkim-tools
 systemd-container debootstrap iproute2 fail2ban python3-systemd
-libunbound-dev dns-root-data nsd ldnsutils unbound-host"
+libunbound-dev dns-root-data nsd ldnsutils unbound-host testssl.sh"
 missing=""
 for p in $PKGS; do
 	s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

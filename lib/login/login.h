@@ -75,7 +75,8 @@ int login_decode(const unsigned char *msg, size_t len, struct login_creds *c);
 /* What a login handler's front and back share (lib/login/loginmain.c). */
 struct login_ctx {
 	struct conf *conf;
-	SSL_CTX *tls;      /* NULL: no TLS configured */
+	SSL_CTX *tls;      /* NULL: no TLS configured; the key only in a front */
+	int tls_keyfd;     /* the key file until a front loads it; -1 after */
 	struct conn *conn; /* the connection being served */
 	int state_fd;      /* state_dir, for the sandbox rules */
 	int backfd;        /* the front's end to the back; -1 until login_back */
@@ -128,8 +129,10 @@ struct login_run {
 /* The stages of a login handler's main() after log and config, in this
  * order (handlers/imapd/main.c, handlers/pop3d/main.c). A failure in any is
  * fatal (logged, exit 1). */
-/* Open what needs privilege or a path: the TLS key (ctx.tls), state_dir
- * (ctx.state_fd). */
+/* Open what needs privilege or a path: the TLS context without its key
+ * (ctx.tls) and the key file (ctx.tls_keyfd), state_dir (ctx.state_fd).
+ * Only a front loads the key, after its back was forked; every back closes
+ * the file first; an accept loop checks it in a child at start-up. */
 void login_open(struct login_run *run);
 /* Load what libraries would open lazily inside a sandbox: OpenSSL's
  * configuration, the time zone, SQLite, libsodium (server_warm), and the

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* The stages a login handler's main() calls in order (imapd, pop3d: see
- * their main.c): open (TLS key, state_dir) -> warm -> sandbox and serve ->
- * exit. Per connection the front confines itself (no filesystem) and
- * serves; the back is forked when the front first needs it (by the accept
- * loop), or before the front's sandbox when serving one connection.
+ * their main.c): open (TLS certificate, key file, state_dir) -> warm ->
+ * sandbox and serve -> exit. Per connection the front loads the TLS key,
+ * confines itself (no filesystem) and serves; the back is forked when the
+ * front first needs it (by the accept loop), or before the front loads the
+ * key and confines itself when serving one connection.
  * Trust: pre-auth. */
 #include <stdio.h>
 #include <sys/wait.h>
@@ -13,18 +14,31 @@
 #include "sys/proclimit.h"
 #include "sys/log.h"
 #include "sys/server.h"
+#include "sys/tls.h"
 #include "svc/confine.h"
 #include "login.h"
 
 /* How long a front waits for the accept loop to fork its back. */
 #define LOGIN_HELPER_TIMEOUT_MS 10000
 
+/* Every back, forked by the front or by the accept loop: the TLS key file
+ * is the front's to load, never the back's, which parses every command of
+ * a logged-in user (DESIGN section 4). */
+static int login_back_main(int fd, void *arg)
+{
+	struct login_run *run = arg;
+	if (run->ctx.tls_keyfd >= 0)
+		close(run->ctx.tls_keyfd);
+	run->ctx.tls_keyfd = -1;
+	return run->h->back(fd, &run->ctx);
+}
+
 /* Asked for by the front in an accept loop: runs in a child of the loop. */
 static int login_helper(struct conn *c, int fd, void *arg)
 {
 	struct login_run *run = arg;
 	run->ctx.conn = c;
-	return run->h->back(fd, &run->ctx);
+	return login_back_main(fd, run);
 }
 
 static int login_conn(struct conn *c, void *arg)
@@ -37,10 +51,14 @@ static int login_conn(struct conn *c, void *arg)
 	/* Serving one connection, nothing outside the front's sandbox could
 	 * fork the back later: fork it now. */
 	if (c->ctl_fd < 0) {
-		ctx->backfd = login_fork_back(run->h->back, ctx, &ctx->backpid);
+		ctx->backfd = login_fork_back(login_back_main, run, &ctx->backpid);
 		if (ctx->backfd < 0)
 			log_fatal("cannot fork the back process");
 	}
+	/* Only now, with every back forked without it, the private key: the
+	 * front alone holds it, for the handshake. Before the sandbox, which
+	 * then has no file to read. */
+	server_tls_key(ctx->tls, &ctx->tls_keyfd);
 	/* The front parses everything the client sends before login: it gets
 	 * no filesystem at all (DESIGN section 4). */
 	proclimit_apply(PROCLIMIT_FRONT, ctx->conf); /* after the back's fork: the front's own */
@@ -86,12 +104,17 @@ int login_attempt(struct login_ctx *ctx, const struct io *io, const char *user, 
 static void login_before_loop(void *arg)
 {
 	struct login_run *run = arg;
+	/* The loop never loads the key (each front does): whether it loads
+	 * and matches is learnt here, at start-up, in a child that exits. */
+	const char *err;
+	if (run->ctx.tls_keyfd >= 0 && tls_key_check(run->ctx.tls, run->ctx.tls_keyfd, &err) < 0)
+		log_fatal("TLS: %s", err);
 	confine_enter(SANDBOX_ACCEPT, run->ctx.conf, run->ctx.state_fd, NULL);
 }
 
 void login_open(struct login_run *run)
 {
-	run->ctx.tls = server_tls(run->ctx.conf);
+	run->ctx.tls = server_tls_cert(run->ctx.conf, &run->ctx.tls_keyfd);
 	run->ctx.state_fd = server_state_fd(run->ctx.conf);
 }
 
@@ -118,6 +141,9 @@ void login_close(struct login_run *run)
 {
 	SSL_CTX_free(run->ctx.tls);
 	run->ctx.tls = NULL;
+	if (run->ctx.tls_keyfd >= 0)
+		close(run->ctx.tls_keyfd);
+	run->ctx.tls_keyfd = -1;
 	close(run->ctx.state_fd);
 	run->ctx.state_fd = -1;
 	conf_free(&run->ctx.conf);

@@ -96,6 +96,32 @@ SSL_CTX *server_tls(const struct conf *c)
 	return ctx;
 }
 
+SSL_CTX *server_tls_cert(const struct conf *c, int *keyfd_r)
+{
+	*keyfd_r = -1;
+	if (c->tls_cert[0] == '\0' && c->tls_key[0] == '\0')
+		return NULL;
+	const char *err;
+	SSL_CTX *ctx = tls_server_ctx_cert(c->tls_cert, &err);
+	if (ctx == NULL)
+		log_fatal("TLS: %s", err);
+	*keyfd_r = tls_key_open(c->tls_key, &err);
+	if (*keyfd_r < 0)
+		log_fatal("TLS: %s", err);
+	return ctx;
+}
+
+void server_tls_key(SSL_CTX *ctx, int *keyfd)
+{
+	if (*keyfd < 0)
+		return;
+	const char *err;
+	if (tls_key_load(ctx, *keyfd, &err) < 0)
+		log_fatal("TLS: %s", err);
+	close(*keyfd);
+	*keyfd = -1;
+}
+
 void server_warm(void)
 {
 	unsigned char b;

@@ -29,6 +29,14 @@ struct conf *server_conf_load(const struct server_args *a);
 /* The TLS context from tls_cert/tls_key, or NULL when neither is set.
  * A configured but unusable certificate is fatal. */
 SSL_CTX *server_tls(const struct conf *c);
+/* The same context without its private key, for a process whose children
+ * parse client input without needing the key (DESIGN section 4): the
+ * certificate chain and settings, and the key file opened in *keyfd_r
+ * (-1 when no TLS is configured). Unusable files are fatal. */
+SSL_CTX *server_tls_cert(const struct conf *c, int *keyfd_r);
+/* Load the key at *keyfd into ctx (tls_key_load), then close *keyfd and
+ * set it to -1; nothing when *keyfd is -1. An unusable key is fatal. */
+void server_tls_key(SSL_CTX *ctx, int *keyfd);
 /* Keep secrets out of core dumps: RLIMIT_CORE 0 and not dumpable (also
  * hides /proc/<pid>/mem from other processes of the same user). */
 void server_no_core(void);

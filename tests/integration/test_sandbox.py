@@ -156,6 +156,22 @@ def test_front_cannot_open_files(abi):
     refused(r, "write")
 
 
+def test_front_cannot_stat_files(abi):
+    """The front learns nothing of the filesystem, not even whether a file
+    exists: glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), but with a
+    path the same call stats any file, and Landlock does not govern stat.
+    So the front has no stat at all: EACCES, for fstat of its own
+    descriptors too (it needs none after its sandbox)."""
+    p = probe(["-p", "preauth-front", "stat", "/etc/passwd"], abi=abi)
+    if SAN:  # LeakSanitizer needs stat: the sanitizer build allows it
+        pytest.skip("sanitizer builds let the front stat (LeakSanitizer)")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert results(p)["stat"].startswith("EACCES"), p.stdout
+    # Elsewhere stat works (Landlock does not refuse it): the probe sees it.
+    p = probe(["-p", "none", "stat", "/etc/passwd"], abi=abi)
+    assert results(p)["stat"].startswith("ok size="), p.stdout
+
+
 def test_front_cannot_make_sockets(tmp_path):
     srv = socket.socket(socket.AF_UNIX)
     path = str(tmp_path / "s")
@@ -311,7 +327,9 @@ def test_auth_reads_only_the_directory(state, abi):
     written."""
     need_landlock(abi, 1)
     b = os.path.join(state, "users", "B")
-    p = probe(["-p", "auth", "-s", state,
+    # Landlock's layer alone (-L): seccomp kills at the first unlink,
+    # mkdir or rename (test_auth_cannot_change_files).
+    p = probe(["-p", "auth", "-s", state, "-L",
                "read", f"{state}/directory.db", "--", "write", f"{state}/directory.db",
                "--", "write", f"{state}/planted", "--", "listdir", f"{state}/users",
                "--", "read", f"{b}/mailbox.db", "--", "append", f"{b}/mailbox.db",
@@ -329,11 +347,32 @@ def test_auth_reads_only_the_directory(state, abi):
 
 
 def test_auth_cannot_truncate_a_mailbox(state, abi):
-    """Path truncation is a Landlock right from ABI 3 on (below it, only
-    seccomp could refuse truncate(2))."""
-    need_landlock(abi, 3)
+    """Path truncation is a Landlock right from ABI 3 on; below it, and in
+    any case first, seccomp refuses truncate(2): AUTH writes no file."""
     p = probe(["-p", "auth", "-s", state, "truncate", f"{state}/users/B/mailbox.db"], abi=abi)
+    if not SAN:
+        assert p.returncode == SIGSYS, (p.stdout, p.stderr)
+    assert os.path.getsize(f"{state}/users/B/mailbox.db") == 4
+    need_landlock(abi, 3)
+    p = probe(["-p", "auth", "-s", state, "-L", "truncate", f"{state}/users/B/mailbox.db"],
+              abi=abi)
     refused(results(p), "truncate")
+
+
+@pytest.mark.parametrize("action", [["truncate", "users/B/mailbox.db"],
+                                    ["unlink", "users/B/mailbox.db"],
+                                    ["mkdir", "users/B/d"],
+                                    ["rename", "users/A/spool/tmp/msg1", "users/B/msg1"],
+                                    ["tcp", "1"]], ids=lambda a: a[0])
+def test_auth_cannot_change_files(state, action):
+    """What authentication never does is not in its seccomp list at all
+    (SIGSYS), whatever Landlock would say: truncate, unlink, mkdir, rename,
+    and TCP."""
+    args = [action[0]] + [a if a.isdigit() else f"{state}/{a}" for a in action[1:]]
+    p = probe(["-p", "auth", "-s", state, *args])
+    assert p.returncode == SIGSYS, (p.stdout, p.stderr)
+    assert os.path.exists(f"{state}/users/B/mailbox.db")
+    assert os.path.exists(f"{state}/users/A/spool/tmp/msg1")
 
 
 def test_auth_reads_the_directory_wal(state, abi):

@@ -143,12 +143,20 @@ def test_login_stages_leave_other_mailboxes_alone(redis, cert, handler, stage, f
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         f = s.makefile("rb")
         f.readline()
-        assert logged_in(try_login(s, f, handler, pw))
+        # Authentication has no unlink at all: seccomp kills it there, after
+        # Landlock refused the opens; the session after login has unlink,
+        # and Landlock refuses it.
+        killed = stage == "auth"
+        assert logged_in(try_login(s, f, handler, pw)) != killed
         s.sendall(b"b LOGOUT\r\n" if handler == "imapd" else b"QUIT\r\n")
+        if killed:
+            wait_until(lambda: f"SEALMAIL_STAGE=auth SEALMAIL_SIGNAL={SIGSYS}" in
+                       inst.log_text(), what="authentication killed at unlink")
         log = inst.log_text()
         for what, name in (("open-rw", "mailbox.db"), ("create", "planted"),
-                           ("unlink", "mailbox.db")):
+                           ("unlink", "mailbox.db"))[:2 if killed else 3]:
             assert f"sandbox test hook: {what} {other}/{name}: EACCES" in log, log
+        assert "sandbox test hook: unlink" not in log or not killed
         assert "fatal" not in log
         assert not os.path.exists(f"{other}/planted")
         with open(f"{other}/mailbox.db", "rb") as fh:
@@ -197,10 +205,11 @@ def test_login_handlers_with_redis_over_tcp(redis, cert, tmp_path):
 
 
 @pytest.mark.parametrize("fork", [False, True], ids=["inetd", "accept-loop"])
-@pytest.mark.parametrize("stage,outcome", [("auth", "EACCES"), ("postauth", "ok")])
+@pytest.mark.parametrize("stage,outcome", [("auth", "SIGSYS"), ("postauth", "ok")])
 def test_only_the_session_connects_to_redis(cert, tmp_path, stage, outcome, fork):
     """Redis over TCP: the session after login may connect to its port
-    (Landlock ABI >= 4), authentication connects nowhere."""
+    (Landlock ABI >= 4), authentication connects nowhere: it has no socket
+    call at all (killed), whatever Landlock would say."""
     import harness
     if landlock_abi() < 4:
         pytest.skip(f"Landlock ABI {landlock_abi()} < 4: no TCP rules")
@@ -215,9 +224,16 @@ def test_only_the_session_connects_to_redis(cert, tmp_path, stage, outcome, fork
         pw = inst.add_user("demo@example.test")
         inst.env["SEALMAIL_TEST_HOOK"] = f"tcp:{stage}:{port}"
         m = imaplib.IMAP4("127.0.0.1", start_hooked(inst, "imapd", fork=fork), timeout=10)
-        m.login("demo@example.test", pw)
-        m.logout()
-        assert f"sandbox test hook: tcp {port}: {outcome}" in inst.log_text()
+        if outcome == "SIGSYS":
+            with pytest.raises(imaplib.IMAP4.error):
+                m.login("demo@example.test", pw)
+            wait_until(lambda: f"SEALMAIL_STAGE=auth SEALMAIL_SIGNAL={SIGSYS}" in
+                       inst.log_text(), what="authentication killed at socket()")
+            assert "sandbox test hook: tcp" not in inst.log_text()
+        else:
+            m.login("demo@example.test", pw)
+            m.logout()
+            assert f"sandbox test hook: tcp {port}: {outcome}" in inst.log_text()
     finally:
         inst.cleanup()
         r.terminate()

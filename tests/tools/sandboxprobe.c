@@ -569,6 +569,20 @@ static void run_truncate(struct action *a)
 	int r = truncate(a->arg[0], 0);
 	report(a, r, errno, NULL);
 }
+/* Whether a file's metadata (existence, size, owner, times) can be learnt
+ * with the call of glibc's fstat(3), newfstatat with AT_EMPTY_PATH, which
+ * given a non-empty path stats that path. */
+static void run_stat(struct action *a)
+{
+	struct stat st;
+	if (fstatat(AT_FDCWD, a->arg[0], &st, AT_EMPTY_PATH) < 0) {
+		report(a, -1, errno, NULL);
+		return;
+	}
+	char size[32];
+	(void)snprintf(size, sizeof(size), "size=%lld", (long long)st.st_size); /* fits */
+	report(a, 0, 0, size);
+}
 static void run_ptrace(struct action *a)
 {
 	long r = ptrace(PTRACE_PEEKDATA, 1, NULL, NULL);
@@ -616,6 +630,7 @@ static const struct action_def defs[] = {
     {"mkdir", 1, NULL, run_mkdir},
     {"rmdir", 1, NULL, run_rmdir},
     {"truncate", 1, NULL, run_truncate},
+    {"stat", 1, NULL, run_stat},
     {"listdir", 1, NULL, act_listdir},
     {"sqlite", 1, NULL, act_sqlite},
     {"tls-ctx", 0, NULL, act_tls_ctx},
@@ -802,6 +817,10 @@ int main(int argc, char **argv)
 					return usage();
 				r[n++] =
 				    (struct sandbox_fs_rule){state_fd, userdir, SANDBOX_FS_USERDIR};
+			} else if (p == SANDBOX_AUTH && state_fd >= 0) {
+				/* AUTH's standard rule (its -wal and -shm aside) */
+				r[n++] = (struct sandbox_fs_rule){state_fd, "directory.db",
+				                                  SANDBOX_FS_RO};
 			}
 			rc = sandbox_landlock(r, n, ports, nports, &err);
 		} else {
