@@ -125,8 +125,31 @@ sed -i -e 's/^#hostname = .*/hostname = mx.example.test/' /etc/sealmail/sealmail
 if [ "${USE_REDIS:-1}" = 0 ]; then
 	skip "Redis left out (SEALMAIL_SYSTEMD_REDIS=0); sessions poll"
 elif wait_for 20 systemctl is-active --quiet redis-server.service; then
-	sed -i -e 's/^#redis = .*/redis = 127.0.0.1:6379/' /etc/sealmail/sealmail.conf
-	pass "redis-server running; redis = 127.0.0.1:6379"
+	# docs/INSTALL.md "Redis only for sealmail", step by step: a unix socket
+	# only, the default user off, user sealmail with a password that the
+	# handlers get as a credential (one prefix drop-in for every unit).
+	install -m 0600 /dev/null /etc/sealmail/redis-password
+	openssl rand -hex 32 >/etc/sealmail/redis-password
+	hash=$(tr -d '\n' </etc/sealmail/redis-password | sha256sum | cut -d' ' -f1)
+	printf '%s\n' 'user default off resetchannels resetkeys -@all' \
+		"user sealmail on #$hash resetchannels &sealmail:* resetkeys ~sealmail:* -@all +publish +subscribe +unsubscribe +ping +eval +evalsha +del +time +hmget +hget +hset +hincrby +pexpire" |
+		install -m 0640 -o redis -g redis /dev/stdin /etc/redis/users.acl
+	printf '%s\n' 'port 0' 'unixsocket /run/redis/redis-server.sock' 'unixsocketperm 770' \
+		'aclfile /etc/redis/users.acl' >>/etc/redis/redis.conf
+	mkdir -p /etc/systemd/system/sealmail-.service.d
+	printf '%s\n' '[Service]' 'SupplementaryGroups=redis' \
+		'LoadCredential=redis-password:/etc/sealmail/redis-password' \
+		>/etc/systemd/system/sealmail-.service.d/redis.conf
+	systemctl daemon-reload
+	systemctl restart redis-server.service
+	sed -i -e 's|^#redis = .*|redis = unix:/run/redis/redis-server.sock|' \
+		-e 's|^#redis_password = .*|redis_password = redis-password|' /etc/sealmail/sealmail.conf
+	check "redis-server on its unix socket only, with the ACL" \
+		wait_for 20 test -S /run/redis/redis-server.sock
+	check "a client without the password is refused (NOAUTH)" \
+		bash -c 'redis-cli -s /run/redis/redis-server.sock PING 2>&1 | grep -q NOAUTH'
+	check "nothing listens on 127.0.0.1:6379" \
+		bash -c '! redis-cli -h 127.0.0.1 -p 6379 PING >/dev/null 2>&1'
 else
 	skip "redis-server did not start in the container; sessions poll instead"
 fi
@@ -390,9 +413,10 @@ if [ -z "$failed" ]; then pass "no sealmail unit failed"; else echo "$failed"; b
 systemctl --failed --no-legend --plain | grep sealmail && bad "failed sealmail units listed" ||
 	pass "systemctl --failed lists no sealmail unit"
 if grep -q '^redis = ' /etc/sealmail/sealmail.conf; then
-	# Redis over TCP on localhost is what IPAddressAllow=localhost must let through.
+	# The unix socket, the redis group and the password credential are
+	# what the INSTALL.md drop-in must give every handler.
 	n=$(journalctl --no-pager -o cat SEALMAIL_EVENT=redis-error | wc -l)
-	check "no redis-error event: handlers reached Redis on 127.0.0.1 ($n errors)" [ "$n" = 0 ]
+	check "no redis-error event: handlers reached Redis as user sealmail ($n errors)" [ "$n" = 0 ]
 fi
 
 # ---------------------------------------------------------------------------
