@@ -1,0 +1,412 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+"""submitd (RFC 6409): AUTH PLAIN/LOGIN with SASL-IR over 465 and over 587
+after STARTTLS, plaintext AUTH policy, the login penalty, sender ownership
+(MAIL FROM and header From:), Message-ID/Date added, local recipients in the
+sealed spool and readable over IMAP, remote ones in the sealed queue (opened
+with `age` and the queue identity), in both unit modes."""
+import base64
+import email
+import imaplib
+import os
+import smtplib
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from harness import (BUILD, PASSTHROUGH_ENV, Instance, can_connect, free_port, mbox_messages,
+                     wait_until)
+
+ALICE, BOB, PW = "alice@example.test", "bob@example.test", "alice-pw"
+
+
+def tls_ctx():
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+
+
+def prepare(inst):
+    inst.setup_domain()
+    inst.add_user(ALICE, PW)
+    inst.add_user(BOB, "bob-pw")
+    inst.sealctl("alias", "add", "sales@example.test", ALICE)
+    inst.sealctl("alias", "add", "team@example.test", BOB)
+
+
+def start_fork(inst, fdname):
+    """submitd as Accept=no with the listening socket named as the unit
+    names it (FileDescriptorName=submitd or submissions: implicit TLS)."""
+    port = free_port()
+    log = open(os.path.join(inst.tmp, f"submitd-{len(inst.procs)}.log"), "w")
+    cmd = ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", f"--fdname={fdname}"]
+    for e in PASSTHROUGH_ENV:
+        cmd += ["-E", e]
+    p = subprocess.Popen(cmd + [f"{BUILD}/submitd"], env=inst.env, stdout=subprocess.DEVNULL,
+                         stderr=log)
+    inst.procs.append(p)
+    inst.logs.append(log.name)
+    wait_until(lambda: can_connect(port), what=f"submitd on {port}")
+    return port
+
+
+@pytest.fixture(params=["inetd", "fork"])
+def sub(request, inst):
+    prepare(inst)
+    if request.param == "fork":
+        inst.p587 = start_fork(inst, "submitd")
+        inst.p465 = start_fork(inst, "submissions")
+    else:
+        inst.p587 = inst.start("submitd")
+        inst.p465 = inst.start("submitd", "--tls")
+    return inst
+
+
+def smtp587(inst, **kw):
+    s = smtplib.SMTP("127.0.0.1", inst.p587, timeout=30, **kw)
+    s.ehlo("client.example")
+    s.starttls(context=tls_ctx())
+    s.ehlo("client.example")
+    return s
+
+
+def smtp465(inst):
+    s = smtplib.SMTP_SSL("127.0.0.1", inst.p465, timeout=30, context=tls_ctx())
+    s.ehlo("client.example")
+    return s
+
+
+def msg(frm=ALICE, to="carol@remote.example", extra=b"", body=b"hello there\r\n"):
+    return (f"From: Alice <{frm}>\r\nTo: {to}\r\nSubject: test\r\n".encode() + extra +
+            b"\r\n" + body)
+
+
+def queue_messages(inst):
+    """[(envelope text, message bytes)] of every queued message."""
+    q = os.path.join(inst.state, "queue")
+    key = os.path.join(q, "queue.key")
+    out = []
+    active = os.path.join(q, "active")
+    for name in sorted(os.listdir(active)):
+        if not name.endswith(".envelope"):
+            continue
+        qid = name[:-len(".envelope")]
+        env = subprocess.run(["age", "-d", "-i", key, os.path.join(active, name)],
+                             stdout=subprocess.PIPE, check=True).stdout.decode()
+        body = subprocess.run(["age", "-d", "-i", key, os.path.join(active, qid + ".message")],
+                              stdout=subprocess.PIPE, check=True).stdout
+        out.append((env, body))
+    return out
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def raw(sock_file, line):
+    sock_file.write(line.encode() + b"\r\n")
+    sock_file.flush()
+
+
+def reply(f):
+    """The last line of one (multi-line) reply."""
+    while True:
+        line = f.readline().decode()
+        assert line, "connection closed"
+        if line[3:4] != "-":
+            return line.rstrip("\r\n")
+
+
+def tls_session(inst):
+    s = socket.create_connection(("127.0.0.1", inst.p465), timeout=30)
+    t = tls_ctx().wrap_socket(s)
+    f = t.makefile("rwb")
+    assert reply(f).startswith("220 ")
+    raw(f, "EHLO client.example")
+    assert reply(f).startswith("250 ")
+    return t, f
+
+
+# ---- authentication -------------------------------------------------------
+
+def test_auth_plain_login_over_465_and_587(sub):
+    for make in (smtp465, smtp587):
+        for mech in ("PLAIN", "LOGIN"):
+            s = make(sub)
+            assert "PLAIN" in s.esmtp_features["auth"] and "LOGIN" in s.esmtp_features["auth"]
+            s.user, s.password = ALICE, PW
+            code, text = s.auth(mech, getattr(s, "auth_" + mech.lower()), initial_response_ok=False)
+            assert code == 235 and text.startswith(b"2.7.0")
+            s.sendmail(ALICE, [BOB], msg(to=BOB))
+            s.quit()
+    assert len(mbox_messages(sub, BOB, "bob-pw")) == 4
+
+
+def test_sasl_ir_and_login_initial_response(sub):
+    t, f = tls_session(sub)
+    raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}"))
+    assert reply(f).startswith("235 2.7.0")
+    raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}"))
+    assert reply(f).startswith("503 5.5.1")
+    raw(f, "QUIT")
+    assert reply(f).startswith("221")
+    t.close()
+    t, f = tls_session(sub)
+    raw(f, "AUTH LOGIN " + b64(ALICE))
+    assert reply(f) == "334 UGFzc3dvcmQ6"
+    raw(f, b64(PW))
+    assert reply(f).startswith("235 2.7.0")
+    t.close()
+
+
+def test_wrong_password_535_and_cancel(sub):
+    t, f = tls_session(sub)
+    raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0wrong"))
+    assert reply(f).startswith("535 5.7.8")
+    raw(f, "AUTH PLAIN")
+    assert reply(f).startswith("334")
+    raw(f, "*")
+    assert reply(f).startswith("501")
+    raw(f, "AUTH CRAM-MD5")
+    assert reply(f).startswith("504")
+    raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}"))
+    assert reply(f).startswith("235")
+    t.close()
+    assert "auth-fail" in sub.log_text()
+
+
+def test_mail_before_auth_530(sub):
+    t, f = tls_session(sub)
+    for cmd in (f"MAIL FROM:<{ALICE}>", f"RCPT TO:<{BOB}>", "DATA", "VRFY x"):
+        raw(f, cmd)
+        assert reply(f).startswith("530 5.7.0"), cmd
+    raw(f, "NOOP")
+    assert reply(f).startswith("250")
+    raw(f, "RSET")
+    assert reply(f).startswith("250")
+    raw(f, "QUIT")
+    assert reply(f).startswith("221")
+    t.close()
+
+
+def test_auth_needs_ehlo_first(sub):
+    s = socket.create_connection(("127.0.0.1", sub.p465), timeout=30)
+    t = tls_ctx().wrap_socket(s)
+    f = t.makefile("rwb")
+    assert reply(f).startswith("220 ")
+    raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}"))
+    assert reply(f).startswith("503 5.5.1")
+    t.close()
+
+
+def test_plaintext_auth_loopback_allowed_without_tls(sub):
+    # plaintext_auth = loopback (the default): 127.0.0.0/8 may log in in clear.
+    s = smtplib.SMTP("127.0.0.1", sub.p587, timeout=30, source_address=("127.0.0.2", 0))
+    s.ehlo("client.example")
+    assert "auth" in s.esmtp_features
+    s.login(ALICE, PW)
+    s.sendmail(ALICE, [BOB], msg(to=BOB))
+    s.quit()
+    assert len(mbox_messages(sub, BOB, "bob-pw")) == 1
+
+
+@pytest.fixture
+def never(redis, cert):
+    i = Instance(redis=redis, cert=cert, extra_conf="plaintext_auth = never\n")
+    prepare(i)
+    i.p587 = i.start("submitd")
+    i.p465 = i.start("submitd", "--tls")
+    yield i
+    i.cleanup()
+
+
+def test_plaintext_auth_never_538(never):
+    s = socket.create_connection(("127.0.0.1", never.p587), timeout=30)
+    f = s.makefile("rwb")
+    assert reply(f).startswith("220 ")
+    raw(f, "EHLO client.example")
+    lines = []
+    while True:
+        line = f.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if line[3:4] != "-":
+            break
+    assert "250-STARTTLS" in lines and not any("AUTH" in l for l in lines)
+    raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}"))
+    assert reply(f).startswith("538 5.7.11")
+    s.close()
+    # Over TLS the same login works.
+    s = smtp587(never)
+    s.login(ALICE, PW)
+    s.quit()
+
+
+def test_penalty_applies(redis, cert):
+    i = Instance(redis=redis, cert=cert, extra_conf="auth_penalty_base = 1s\n")
+    try:
+        prepare(i)
+        i.p465 = i.start("submitd", "--tls")
+        import time
+        t, f = tls_session(i)
+        for _ in range(2):
+            raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0wrong"))
+            assert reply(f).startswith("535")
+        t0 = time.monotonic()
+        raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}"))
+        r = reply(f)
+        assert time.monotonic() - t0 >= 0.9, "no penalty delay before the third attempt"
+        assert r.startswith("235") or r.startswith("535")
+        t.close()
+        wait_until(lambda: "auth-penalty" in i.log_text(), what="auth-penalty event")
+    finally:
+        i.cleanup()
+
+
+# ---- sender policy --------------------------------------------------------
+
+def authed(inst):
+    s = smtp465(inst)
+    s.login(ALICE, PW)
+    return s
+
+
+def test_foreign_mail_from_refused(sub):
+    s = authed(sub)
+    code, text = s.mail(BOB)
+    assert code == 550 and text.startswith(b"5.7.1") and b"not owned" in text
+    code, text = s.mail("someone@elsewhere.example")
+    assert code == 550 and text.startswith(b"5.7.1")
+    code, text = s.mail("<>")
+    assert code == 550 and text.startswith(b"5.7.1")
+    s.quit()
+
+
+def test_foreign_header_from_refused(sub):
+    s = authed(sub)
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        s.sendmail(ALICE, [BOB], msg(frm=BOB, to=BOB))
+    assert e.value.smtp_code == 550 and e.value.smtp_error.startswith(b"5.7.1")
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        s.sendmail(ALICE, [BOB], b"Subject: no from\r\n\r\nbody\r\n")
+    assert e.value.smtp_code == 550
+    s.quit()
+    assert mbox_messages(sub, BOB, "bob-pw") == []
+
+
+def test_alias_sender_allowed(sub):
+    s = authed(sub)
+    s.sendmail("sales@example.test", [BOB], msg(frm="sales@example.test", to=BOB))
+    # An alias of another user is not alice's.
+    code, _ = s.mail("team@example.test")
+    assert code == 550
+    s.quit()
+    assert len(mbox_messages(sub, BOB, "bob-pw")) == 1
+
+
+# ---- routing --------------------------------------------------------------
+
+def test_local_delivery_sealed_with_added_fields(sub):
+    s = authed(sub)
+    s.sendmail(ALICE, [BOB], msg(to=BOB, body=b"local body\r\n"))
+    s.quit()
+    # Sealed in the spool: age files, not the plaintext.
+    d = os.path.join(sub.user_dir(BOB), "spool", "new")
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        assert b"local body" not in open(os.path.join(d, name), "rb").read()
+    imap = imaplib.IMAP4("127.0.0.1", sub.start("imapd"), timeout=30)
+    imap.login(BOB, "bob-pw")
+    imap.select("INBOX")
+    typ, data = imap.fetch("1", "(BODY.PEEK[])")
+    m = email.message_from_bytes(data[0][1])
+    imap.logout()
+    assert m["Message-ID"] and m["Message-ID"].endswith("@mx.example.test>")
+    assert m["Date"]
+    assert m["From"] == f"Alice <{ALICE}>"
+    rcv = m.get_all("Received")
+    assert any("with ESMTPSA" in r for r in rcv)
+    assert not any("127.0.0.1" in r for r in rcv), "the client's address is not sent on"
+    assert m["Return-Path"] == f"<{ALICE}>"
+    assert b"local body" in data[0][1]
+
+
+def test_existing_message_id_kept(sub):
+    s = authed(sub)
+    s.sendmail(ALICE, [BOB], msg(to=BOB, extra=b"Message-ID: <mine@client.example>\r\n"
+                                 b"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n"))
+    s.quit()
+    (_, raw_msg), = mbox_messages(sub, BOB, "bob-pw")
+    m = email.message_from_bytes(raw_msg)
+    assert m.get_all("Message-ID") == ["<mine@client.example>"]
+    assert m.get_all("Date") == ["Mon, 7 Dec 2026 10:00:00 +0000"]
+
+
+def test_remote_recipients_queued_in_one_envelope(sub):
+    s = authed(sub)
+    s.ehlo("client.example")
+    s.mail(ALICE, ["BODY=8BITMIME", "RET=HDRS", "ENVID=QQ+2B1"])
+    assert s.rcpt("carol@remote.example", ["NOTIFY=FAILURE,DELAY",
+                                           "ORCPT=rfc822;carol+2Bx@remote.example"])[0] == 250
+    assert s.rcpt("dave@other.example")[0] == 250
+    assert s.rcpt(BOB)[0] == 250
+    code, text = s.data(msg(to="carol@remote.example", body="caf\u00e9\r\n".encode()))
+    assert code == 250
+    s.quit()
+    q = queue_messages(sub)
+    assert len(q) == 1
+    env, body = q[0]
+    lines = env.splitlines()
+    assert lines[0] == "sealmail-queue-envelope 1"
+    assert "handler submitd" in lines and f"user {ALICE}" in lines and f"from {ALICE}" in lines
+    assert "envid QQ+2B1" in lines and "ret hdrs" in lines and "body 8bitmime" in lines
+    assert "rcpt failure,delay rfc822;carol+2Bx@remote.example carol@remote.example" in lines
+    assert "rcpt - - dave@other.example" in lines
+    assert not any(BOB in l for l in lines if l.startswith("rcpt"))
+    assert lines[-1] == "end"
+    m = email.message_from_bytes(body)
+    assert m["Message-ID"] and m["Date"] and "ESMTPSA" in m["Received"]
+    assert "caf\u00e9".encode() in body
+    assert "Return-Path" not in m
+    # The local recipient got its copy at once.
+    assert len(mbox_messages(sub, BOB, "bob-pw")) == 1
+    log = sub.log_text()
+    assert "queue" in log and "deliver" in log
+
+
+def test_remote_only_and_bdat(sub):
+    s = authed(sub)
+    s.ehlo("client.example")
+    assert "chunking" in s.esmtp_features
+    s.mail(ALICE)
+    s.rcpt("carol@remote.example")
+    data = msg()
+    s.send(f"BDAT {len(data)} LAST\r\n".encode() + data)
+    code, _ = s.getreply()
+    assert code == 250
+    s.quit()
+    (env, body), = queue_messages(sub)
+    assert "rcpt - - carol@remote.example" in env.splitlines()
+    assert body.endswith(b"hello there\r\n")
+
+
+def test_unknown_local_recipient_refused(sub):
+    s = authed(sub)
+    s.mail(ALICE)
+    code, text = s.rcpt("nobody@example.test")
+    assert code == 550 and text.startswith(b"5.1.1")
+    s.quit()
+
+
+def test_swaks_submission(sub):
+    if subprocess.run(["which", "swaks"], capture_output=True).returncode != 0:
+        pytest.skip("swaks not installed")
+    # Plaintext on loopback (plaintext_auth = loopback): Debian's swaks needs
+    # Net::SSLeay for STARTTLS, which is not a dependency.
+    p = subprocess.run(["swaks", "--server", f"127.0.0.1:{sub.p587}",
+                        "--auth", "LOGIN", "--auth-user", ALICE, "--auth-password", PW,
+                        "--from", ALICE, "--to", BOB, "--header", f"From: {ALICE}",
+                        "--helo", "client.example"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "235 2.7.0" in p.stdout
+    assert len(mbox_messages(sub, BOB, "bob-pw")) == 1
