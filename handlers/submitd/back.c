@@ -52,7 +52,7 @@ static int submitd_postauth(const struct conf *c, struct login_session *ls, int 
 	if (!sub->queue_ok)
 		log_event(LOG_WARNING, "queue-unavailable", "REASON",
 		          "no queue/queue.pub under state_dir (sealctl init)", NULL);
-	confine_enter(SANDBOX_MX, c, state_fd, NULL); /* MX rules plus the queue's */
+	confine_enter(SANDBOX_SUBMIT, c, state_fd, NULL); /* directory.db, the queue */
 	return 0;
 }
 

@@ -10,16 +10,19 @@
  *    owns (as MAIL FROM); Message-ID and Date are added when missing (RFC
  *    6409 section 8); a Received field is prepended without the client's
  *    address (privacy: the submitting user's IP is not sent on);
- *  - local copies are delivered (every spool file fsync'd and renamed) and
- *    all remote recipients enqueued in one envelope; 250 only when both
+ *  - local copies are handed to lmtpd (lmtp.c), which seals, fsyncs and
+ *    renames each into the recipient's spool before it answers, and all
+ *    remote recipients are enqueued in one envelope; 250 only when both
  *    are on disk.
  * Trust: post-auth; addresses and message come from an authenticated
  * client, which may still lie about who it is. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "base/mem.h"
 #include "base/rnd.h"
 #include "base/timeutil.h"
 #include "data/queue.h"
@@ -314,28 +317,37 @@ static const char *submit_queue_reply(enum queue_result r)
 	                          : "451 4.3.0 Error: could not queue the message";
 }
 
-/* The local copies, all or nothing: NULL, or the failure reply. */
-static const char *submit_local(struct smtp_sess *s, struct submitd *sub, const struct buf *prefix)
+/* The local copies, through lmtpd: NULL, or the failure reply (its text
+ * in text[n] when lmtpd gave one). */
+static const char *submit_local(struct smtp_sess *s, struct submitd *sub, const struct buf *prefix,
+                                char *text, size_t n)
 {
 	size_t *nt;
-	struct deliver_target **t = smtp_txn_targets(s, &nt);
-	const struct buf *msg = smtp_txn_message(s);
+	(void)smtp_txn_targets(s, &nt);
 	if (*nt == 0)
 		return NULL;
-	struct buf lp = BUF_INIT;
-	buf_printf(&lp, "Return-Path: <%s>\r\n", smtp_txn_from(s)->addr);
-	buf_append(&lp, prefix->data, prefix->len);
-	size_t ok = deliver_run(sub->deliver, &lp, msg->len ? msg->data : (const unsigned char *)"",
-	                        msg->len, *t, *nt, true, smtp_txn_id(s));
-	buf_free(&lp);
-	if (ok == *nt) {
-		submit_log(s, "deliver", smtp_txn_id(s), *nt);
-		return NULL;
+	const char **rcpts = mem_array(smtp_txn_nrcpts(s), sizeof(*rcpts));
+	size_t nlocal = 0;
+	for (size_t g = 0; g < smtp_txn_nrcpts(s); g++) {
+		const char *addr, *orcpt;
+		unsigned notify;
+		bool remote;
+		if (smtp_txn_rcpt(s, g, &addr, &notify, &orcpt, &remote) && !remote)
+			rcpts[nlocal++] = addr;
 	}
-	const char *reply = smtp_txn_delivery_failed();
-	for (size_t i = 0; i < *nt; i++)
-		if ((*t)[i].result != 0 && (*t)[i].reply != NULL)
-			reply = (*t)[i].reply;
+	const struct smtp_mail_params *mp = smtp_txn_params(s);
+	struct submitd_lmtp m = {.hostname = sub->conf->hostname,
+	                         .from = smtp_txn_from(s)->addr,
+	                         .body = mp->body,
+	                         .smtputf8 = mp->smtputf8,
+	                         .rcpts = rcpts,
+	                         .nrcpts = nlocal,
+	                         .prefix = prefix,
+	                         .msg = smtp_txn_message(s)};
+	const char *reply = nlocal ? submitd_lmtp(sub->conf, &m, text, n) : NULL;
+	free(rcpts);
+	if (reply == NULL && nlocal > 0)
+		submit_log(s, "deliver", smtp_txn_id(s), nlocal);
 	return reply;
 }
 
@@ -344,7 +356,8 @@ static const char *submit_local(struct smtp_sess *s, struct submitd *sub, const 
  * failure reply. A queue commit failing after local delivery leaves those
  * copies delivered: the client retries and a local user may get the
  * message twice, never none. */
-static const char *submit_route(struct smtp_sess *s, struct submitd *sub, const struct buf *prefix)
+static const char *submit_route(struct smtp_sess *s, struct submitd *sub, const struct buf *prefix,
+                                char *text, size_t n)
 {
 	struct queue_env env;
 	memset(&env, 0, sizeof(env));
@@ -360,7 +373,7 @@ static const char *submit_route(struct smtp_sess *s, struct submitd *sub, const 
 		}
 	}
 	if (reply == NULL)
-		reply = submit_local(s, sub, prefix);
+		reply = submit_local(s, sub, prefix, text, n);
 	if (reply == NULL && q != NULL) {
 		qr = queue_enqueue_commit(q);
 		if (qr == QUEUE_OK)
@@ -388,7 +401,8 @@ static void submit_message(struct smtp_sess *s, void *arg)
 	}
 	struct buf prefix = BUF_INIT;
 	submit_prefix(s, sub, &h, &prefix);
-	const char *reply = submit_route(s, sub, &prefix);
+	char text[1100]; /* a reply of lmtpd's */
+	const char *reply = submit_route(s, sub, &prefix, text, sizeof(text));
 	if (reply == NULL) {
 		smtp_txn_reply_queued(s);
 	} else {

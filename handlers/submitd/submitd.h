@@ -35,4 +35,21 @@ struct submitd {
 
 extern const struct smtp_submit_hooks submitd_hooks_template;
 
+/* lmtp.c: one message for local recipients, through lmtpd. */
+struct submitd_lmtp {
+	const char *hostname; /* for LHLO */
+	const char *from;
+	enum smtp_body body;
+	bool smtputf8;
+	const char *const *rcpts; /* the RCPT addresses, as the client gave them */
+	size_t nrcpts;
+	const struct buf *prefix; /* Received and the added fields */
+	const struct buf *msg;
+};
+/* NULL when lmtpd accepted it for every recipient (each copy sealed and
+ * fsync'd); else the reply for the client (lmtpd's own refusal, in text[n],
+ * or a static 451). */
+const char *submitd_lmtp(const struct conf *c, const struct submitd_lmtp *m, char *text,
+                         size_t n);
+
 #endif

@@ -100,7 +100,7 @@ static void confine_layout(enum sandbox_profile p, const struct conf *c, int sta
 		extra[l->nextra++] =
 		    (struct sandbox_fs_rule){state_fd, PENALTY_KEY_FILE, SANDBOX_FS_READ};
 	}
-	if (confine_queue_wanted && (p == SANDBOX_ACCEPT || p == SANDBOX_MX))
+	if (confine_queue_wanted && (p == SANDBOX_ACCEPT || p == SANDBOX_SUBMIT))
 		confine_queue_rules(state_fd, l, extra);
 }
 

@@ -36,6 +36,11 @@ def prepare(inst):
     inst.sealctl("alias", "add", "team@example.test", BOB)
 
 
+def start_lmtpd(inst):
+    """lmtpd on <run_dir>/lmtp, where submitd hands it the local copies."""
+    return inst.start("lmtpd", unix=os.path.join(inst.run_dir, "lmtp"))
+
+
 def start_fork(inst, fdname):
     """submitd as Accept=no with the listening socket named as the unit
     names it (FileDescriptorName=submitd or submissions: implicit TLS)."""
@@ -55,6 +60,7 @@ def start_fork(inst, fdname):
 @pytest.fixture(params=["inetd", "fork"])
 def sub(request, inst):
     prepare(inst)
+    start_lmtpd(inst)
     if request.param == "fork":
         inst.p587 = start_fork(inst, "submitd")
         inst.p465 = start_fork(inst, "submissions")
@@ -72,8 +78,9 @@ def smtp587(inst, **kw):
     return s
 
 
-def smtp465(inst):
-    s = smtplib.SMTP_SSL("127.0.0.1", inst.p465, timeout=30, context=tls_ctx())
+def smtp465(inst, source=None):
+    s = smtplib.SMTP_SSL("127.0.0.1", inst.p465, timeout=30, context=tls_ctx(),
+                         source_address=(source, 0) if source else None)
     s.ehlo("client.example")
     return s
 
@@ -216,6 +223,7 @@ def test_plaintext_auth_loopback_allowed_without_tls(sub):
 def never(redis, cert):
     i = Instance(redis=redis, cert=cert, extra_conf="plaintext_auth = never\n")
     prepare(i)
+    start_lmtpd(i)
     i.p587 = i.start("submitd")
     i.p465 = i.start("submitd", "--tls")
     yield i
@@ -247,6 +255,7 @@ def test_penalty_applies(redis, cert):
     i = Instance(redis=redis, cert=cert, extra_conf="auth_penalty_base = 1s\n")
     try:
         prepare(i)
+        start_lmtpd(i)
         i.p465 = i.start("submitd", "--tls")
         import time
         t, f = tls_session(i)
@@ -266,8 +275,8 @@ def test_penalty_applies(redis, cert):
 
 # ---- sender policy --------------------------------------------------------
 
-def authed(inst):
-    s = smtp465(inst)
+def authed(inst, source=None):
+    s = smtp465(inst, source)
     s.login(ALICE, PW)
     return s
 
@@ -308,7 +317,7 @@ def test_alias_sender_allowed(sub):
 # ---- routing --------------------------------------------------------------
 
 def test_local_delivery_sealed_with_added_fields(sub):
-    s = authed(sub)
+    s = authed(sub, source="127.0.0.2")
     s.sendmail(ALICE, [BOB], msg(to=BOB, body=b"local body\r\n"))
     s.quit()
     # Sealed in the spool: age files, not the plaintext.
@@ -326,7 +335,9 @@ def test_local_delivery_sealed_with_added_fields(sub):
     assert m["From"] == f"Alice <{ALICE}>"
     rcv = m.get_all("Received")
     assert any("with ESMTPSA" in r for r in rcv)
-    assert not any("127.0.0.1" in r for r in rcv), "the client's address is not sent on"
+    # The client's address is not sent on (lmtpd's own hop names the
+    # local socket only).
+    assert not any("127.0.0.2" in r for r in rcv), rcv
     assert m["Return-Path"] == f"<{ALICE}>"
     assert b"local body" in data[0][1]
 
@@ -410,3 +421,92 @@ def test_swaks_submission(sub):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "235 2.7.0" in p.stdout
     assert len(mbox_messages(sub, BOB, "bob-pw")) == 1
+
+
+# ---- sandbox --------------------------------------------------------------
+
+HOOKS = os.environ.get("SEALMAIL_HOOK_BUILD", os.path.join(os.path.dirname(BUILD), "build-hooks"))
+
+
+def landlock_abi():
+    p = subprocess.run([f"{BUILD}/tests/sandboxprobe", "features"], capture_output=True,
+                       text=True, check=True)
+    return int(dict(kv.split("=") for kv in p.stdout.split())["landlock_abi"])
+
+
+@pytest.mark.parametrize("fork", [False, True])
+@pytest.mark.parametrize("target", ["active", "other-user"])
+def test_back_cannot_remove_queued_mail_nor_touch_mailboxes(redis, cert, fork, target):
+    """The back after login (SANDBOX_SUBMIT: directory.db and the queue) may
+    add queued mail but neither overwrite nor unlink a file in queue/active,
+    and can neither open, create nor unlink anything in a user's directory
+    (it runs as the user owning every mailbox.db); a real submission, local
+    copy included, still goes."""
+    if not os.path.exists(f"{HOOKS}/submitd"):
+        pytest.skip("no test-hook build (make TESTHOOKS=1)")
+    if landlock_abi() < 2:
+        pytest.skip("Landlock ABI < 2")
+    import harness
+    i = Instance(redis=redis, cert=cert)
+    try:
+        prepare(i)
+        start_lmtpd(i)
+        if target == "active":
+            d = os.path.join(i.state, "queue", "active")
+            with open(os.path.join(d, "mailbox.db"), "wb") as fh:
+                fh.write(b"queued before")
+        else:
+            d = i.user_dir(BOB)
+        with open(os.path.join(d, "mailbox.db"), "rb") as fh:
+            before = fh.read()
+        i.env["SEALMAIL_TEST_HOOK"] = f"files:submit:{d}"
+        saved, harness.BUILD = harness.BUILD, HOOKS
+        try:
+            i.p465 = i.start("submitd", "--tls", fork=fork) if not fork else None
+            if fork:
+                harness_build = harness.BUILD
+                globals()["BUILD"], old = harness_build, BUILD
+                try:
+                    i.p465 = start_fork(i, "submissions")
+                finally:
+                    globals()["BUILD"] = old
+        finally:
+            harness.BUILD = saved
+        s = authed(i)
+        s.sendmail(ALICE, ["carol@remote.example"], msg())
+        s.quit()
+        wait_until(lambda: "sandbox test hook: unlink" in i.log_text(), what="hook output")
+        log = i.log_text()
+        assert f"sandbox test hook: open-rw {d}/mailbox.db: EACCES" in log, log
+        assert f"sandbox test hook: unlink {d}/mailbox.db: EACCES" in log, log
+        if target == "other-user":
+            # No right under users/ at all (local copies go through lmtpd).
+            assert f"sandbox test hook: create {d}/planted: EACCES" in log, log
+            assert not os.path.exists(f"{d}/planted")
+        with open(os.path.join(d, "mailbox.db"), "rb") as fh:
+            assert fh.read() == before
+        assert len(queue_messages(i)) == 1
+    finally:
+        i.cleanup()
+
+
+def test_no_250_without_local_delivery(redis, cert):
+    """Without lmtpd the local copy cannot be made: the client gets a
+    temporary failure, and the remote copy of the same message is not
+    queued either (the 250 comes only when every copy is on disk)."""
+    i = Instance(redis=redis, cert=cert)
+    try:
+        prepare(i)
+        i.p465 = i.start("submitd", "--tls")
+        s = authed(i)
+        s.mail(ALICE)
+        s.rcpt(BOB)
+        s.rcpt("carol@remote.example")
+        code, text = s.data(msg())
+        assert code == 451 and text.startswith(b"4.3.0")
+        s.quit()
+        assert queue_messages(i) == []
+        assert os.listdir(os.path.join(i.state, "queue", "tmp")) == []
+        assert "lmtp-error" in i.log_text()
+    finally:
+        i.cleanup()
