@@ -510,3 +510,34 @@ def test_no_250_without_local_delivery(redis, cert):
         assert "lmtp-error" in i.log_text()
     finally:
         i.cleanup()
+
+
+@pytest.mark.parametrize("value,ok", [
+    (f'"Doe, Alice <bob@example.test>" <{ALICE}>', True),
+    (f"{ALICE} (Alice, <bob@example.test>)", True),
+    (f"Alice <{ALICE}>, Sales <sales@example.test>", True),
+    (f"Alice <{ALICE}>, Bob <{BOB}>", False),
+    (f"<{BOB}>", False),
+    (f'"{ALICE}" <{BOB}>', False),
+    (f"Alice\r\n <{ALICE}>", True),
+    ("undisclosed-recipients:;", False),
+])
+def test_header_from_forms(redis, cert, value, ok):
+    """Display names, quoted strings, comments, folding and lists in the
+    header From: only the addresses count, and every one must be owned."""
+    i = Instance(redis=redis, cert=cert)
+    try:
+        prepare(i)
+        start_lmtpd(i)
+        i.p465 = i.start("submitd", "--tls")
+        s = authed(i)
+        data = f"From: {value}\r\nTo: {BOB}\r\nSubject: x\r\n\r\nbody\r\n".encode()
+        if ok:
+            s.sendmail(ALICE, [BOB], data)
+        else:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                s.sendmail(ALICE, [BOB], data)
+            assert e.value.smtp_code == 550 and e.value.smtp_error.startswith(b"5.7.1")
+        s.quit()
+    finally:
+        i.cleanup()
