@@ -541,3 +541,23 @@ def test_header_from_forms(redis, cert, value, ok):
         s.quit()
     finally:
         i.cleanup()
+
+
+def test_large_message_local_and_remote(redis, cert):
+    """A message of most of max_message_size goes to a local user and to the
+    queue under the back's memory limit (proclimit) and sandbox, intact."""
+    i = Instance(redis=redis, cert=cert, extra_conf="max_message_size = 4M\n")
+    try:
+        prepare(i)
+        start_lmtpd(i)
+        i.p465 = i.start("submitd", "--tls")
+        s = authed(i)
+        body = b"".join(b"%07d " % n + b"x" * 70 + b"\r\n" for n in range(45000))
+        body += b".leading dot\r\n"
+        s.sendmail(ALICE, [BOB, "carol@remote.example"], msg(to=BOB, body=body))
+        s.quit()
+        (_, local), = mbox_messages(i, BOB, "bob-pw")
+        (_, queued), = queue_messages(i)
+        assert local.endswith(body) and queued.endswith(body)
+    finally:
+        i.cleanup()
