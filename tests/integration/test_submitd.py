@@ -561,3 +561,24 @@ def test_large_message_local_and_remote(redis, cert):
         assert local.endswith(body) and queued.endswith(body)
     finally:
         i.cleanup()
+
+
+def test_no_250_when_the_queue_cannot_commit(redis, cert):
+    """The queue's commit (rename into active/) fails: 451, and the files
+    prepared in tmp/ are gone; a 250 is given only after the commit."""
+    import shutil
+    i = Instance(redis=redis, cert=cert)
+    try:
+        prepare(i)
+        start_lmtpd(i)
+        shutil.rmtree(os.path.join(i.state, "queue", "active"))
+        i.p465 = i.start("submitd", "--tls")
+        s = authed(i)
+        s.mail(ALICE)
+        assert s.rcpt("carol@remote.example")[0] == 250
+        code, text = s.data(msg())
+        assert code == 451 and text.startswith(b"4.3.0")
+        s.quit()
+        assert os.listdir(os.path.join(i.state, "queue", "tmp")) == []
+    finally:
+        i.cleanup()
