@@ -582,3 +582,26 @@ def test_no_250_when_the_queue_cannot_commit(redis, cert):
         assert os.listdir(os.path.join(i.state, "queue", "tmp")) == []
     finally:
         i.cleanup()
+
+
+def test_commands_pipelined_after_auth_reach_the_back(sub):
+    """Commands sent in the same write as AUTH are answered by the back
+    after 235 (the front passes on what it had buffered), over TLS and on a
+    plaintext loopback connection (handed over)."""
+    pipelined = ("AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}") + f"\r\nMAIL FROM:<{ALICE}>\r\n"
+                 f"RCPT TO:<{BOB}>\r\nDATA\r\n").encode()
+    t, f = tls_session(sub)
+    t.sendall(pipelined)
+    assert [reply(f)[:3] for _ in range(4)] == ["235", "250", "250", "354"]
+    t.sendall(msg(to=BOB) + b".\r\nQUIT\r\n")
+    assert reply(f).startswith("250 2.0.0")
+    t.close()
+    s = socket.create_connection(("127.0.0.1", sub.p587), timeout=30)
+    f = s.makefile("rwb")
+    assert reply(f).startswith("220 ")
+    s.sendall(b"EHLO client.example\r\n" + pipelined)
+    assert [reply(f)[:3] for _ in range(5)] == ["250", "235", "250", "250", "354"]
+    s.sendall(msg(to=BOB) + b".\r\nQUIT\r\n")
+    assert reply(f).startswith("250 2.0.0")
+    s.close()
+    assert len(mbox_messages(sub, BOB, "bob-pw")) == 2
