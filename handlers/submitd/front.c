@@ -146,8 +146,13 @@ static int front_auth_plain(struct front *f, const char *ir)
 		if (io_flush(&f->io) < 0)
 			return -1;
 		int r = io_read_line(&f->io, &line, &len, FRONT_SASL_LINE_MAX);
-		if (r <= 0)
-			return r < 0 && f->io.err == IO_TOOLONG ? 0 : -1;
+		if (r <= 0) {
+			if (r < 0 && f->io.err == IO_TOOLONG) {
+				io_puts(&f->io, "500 5.5.6 Error: authentication exchange line too long\r\n");
+				return 0;
+			}
+			return -1;
+		}
 		ir = line;
 	} else {
 		len = strlen(ir);

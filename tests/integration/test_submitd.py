@@ -605,3 +605,17 @@ def test_commands_pipelined_after_auth_reach_the_back(sub):
     assert reply(f).startswith("250 2.0.0")
     s.close()
     assert len(mbox_messages(sub, BOB, "bob-pw")) == 2
+
+
+def test_overlong_sasl_response_answered(sub):
+    """A SASL response longer than any credentials gets 500 5.5.6 (RFC 4954
+    section 4), for PLAIN and LOGIN alike, and the session goes on."""
+    for mech in ("PLAIN", "LOGIN"):
+        t, f = tls_session(sub)
+        raw(f, "AUTH " + mech)
+        assert reply(f).startswith("334")
+        raw(f, "QUFB" * 2000)
+        assert reply(f).startswith("500 5.5.6")
+        raw(f, "AUTH PLAIN " + b64(f"\0{ALICE}\0{PW}"))
+        assert reply(f).startswith("235")
+        t.close()
