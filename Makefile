@@ -97,6 +97,7 @@ $(LIBA): $(LIB_OBJS)
 # The SMTP server engine lives with smtpd and is built into lmtpd as well.
 SMTP_ENGINE := $(filter-out handlers/smtpd/main.c,$(wildcard handlers/smtpd/*.c))
 ENGINE_lmtpd := $(SMTP_ENGINE)
+ENGINE_submitd := $(SMTP_ENGINE)
 
 # One program per handlers/<name>/ directory.
 define handler_rule

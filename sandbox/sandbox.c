@@ -49,6 +49,7 @@ static const char *const sb_profile_names[SANDBOX_PROFILE_COUNT] = {
     [SANDBOX_AUTH] = "auth",
     [SANDBOX_POSTAUTH] = "postauth",
     [SANDBOX_MX] = "mx",
+    [SANDBOX_SUBMIT] = "submit",
     [SANDBOX_ACCEPT] = "accept",
 };
 
@@ -255,6 +256,13 @@ static int sb_layout_rules(enum sandbox_profile p, const struct sandbox_layout *
 		 * spools (docs/SECURITY.md). */
 		n = sb_directory_rules(l->state_fd, true, r);
 		r[n++] = (struct sandbox_fs_rule){l->state_fd, "users", SANDBOX_FS_SPOOL};
+		break;
+	case SANDBOX_SUBMIT:
+		/* Submission after login: the directory read-only (senders,
+		 * local domains, recipients), and the queue from the layout.
+		 * No users/: the back runs as the user that owns every
+		 * mailbox, so a users/ rule would let it unlink any of them. */
+		n = sb_directory_rules(l->state_fd, true, r);
 		break;
 	case SANDBOX_ACCEPT:
 		/* The union of its children: the directory read-only (AUTH,

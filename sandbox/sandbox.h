@@ -52,6 +52,11 @@ enum sandbox_profile {
 	 * users/ (Unix permissions narrow that to users/<id>/spool/), Redis and
 	 * milters. */
 	SANDBOX_MX,
+	/* submitd's back after login: directory.db read-only and the layout's
+	 * extra rules (the outbound queue, lib/svc/confine.c); nothing under
+	 * users/ (local copies go through lmtpd's socket), Redis and milters.
+	 * The seccomp filter is MX's. */
+	SANDBOX_SUBMIT,
 	/* Accept=no parent (accept + fork, no exec): the union of what its
 	 * children need (they enter their own profile after fork), plus accept4,
 	 * fork, wait4, socketpair and the syscalls that enter a sandbox. */
@@ -145,6 +150,7 @@ struct sandbox_layout {
  *   AUTH           directory.db (and its -wal, -shm) read-only; nothing under users/
  *   POSTAUTH       users/<user_id>/ SANDBOX_FS_USERDIR except RMDIR
  *   MX             directory.db (and its -wal, -shm) read-only, users/ SANDBOX_FS_SPOOL
+ *   SUBMIT         directory.db (and its -wal, -shm) read-only; the extra rules
  *   ACCEPT         directory.db (and its -wal, -shm) read-only, users/ as POSTAUTH
  *                  (the union of its children's rules, which narrow it)
  * Returns 0 or -1 with *error_r. */
@@ -171,7 +177,7 @@ void sandbox_log_quiet(void);
 /* The Landlock ABI the sandbox uses: the kernel's, capped by
  * SEALMAIL_LANDLOCK_ABI; 0 when Landlock is unavailable. */
 int sandbox_landlock_abi(void);
-/* "preauth-front", "auth", "postauth", "mx", "accept"; "?" if out of range. */
+/* "preauth-front", "auth", "postauth", "mx", "submit", "accept"; "?" if out of range. */
 const char *sandbox_profile_name(enum sandbox_profile p);
 /* Parse a profile name as above: 1 found, 0 unknown. */
 int sandbox_profile_parse(const char *name, enum sandbox_profile *p_r);

@@ -420,6 +420,7 @@ const struct sandbox_sc_group *const *sandbox_policy(enum sandbox_profile p)
 	case SANDBOX_POSTAUTH:
 		return p_postauth;
 	case SANDBOX_MX:
+	case SANDBOX_SUBMIT: /* the MX's work (directory, Redis, milters, files) */
 		return p_mx;
 	case SANDBOX_ACCEPT:
 		return p_accept;

@@ -100,6 +100,15 @@ cat <<INFO
   IMAP:                 127.0.0.1:$((BASE + 143)) STARTTLS, 127.0.0.1:$((BASE + 993)) TLS
   POP3:                 127.0.0.1:$((BASE + 110)) STLS, 127.0.0.1:$((BASE + 995)) TLS
 $([ -x "$B/submitd" ] && echo "  submission:           127.0.0.1:$((BASE + 587)) STARTTLS, 127.0.0.1:$((BASE + 465)) TLS")
+$([ -x "$B/submitd" ] && cat <<SUBMIT
+    client settings:    server 127.0.0.1, port $((BASE + 465)) SSL/TLS (or $((BASE + 587)) STARTTLS),
+                        user demo@example.test, password as above, normal password (PLAIN/LOGIN);
+                        accept the self-signed certificate
+    send:               swaks --server 127.0.0.1:$((BASE + 587)) --auth PLAIN --auth-user demo@example.test \\
+                          --auth-password '$PW' --from demo@example.test --to demo@example.test
+    (mail to other domains is sealed into $RUN/state/queue/active; nothing leaves the machine)
+SUBMIT
+)
   admin:                SEALMAIL_CONF=$CONF $B/sealctl user list
   logs:                 $RUN/logs/
   redis:                redis-cli -s $RUN/redis.sock --user sealmail --askpass (password in $RUN/redis-password)

@@ -21,8 +21,29 @@
 #include "sys/server.h"
 #include "sys/conn.h"
 #include "svc/deliver.h"
+#include "base/buf.h"
+#include "proto/smtpparse.h"
 
-enum smtp_mode { SMTP_MODE_MX, SMTP_MODE_LMTP };
+enum smtp_mode { SMTP_MODE_MX, SMTP_MODE_LMTP, SMTP_MODE_SUBMIT };
+
+struct smtp_sess;
+struct smtp_path;
+
+/* Submission (RFC 6409, handlers/submitd/): the authenticated back runs the
+ * engine's transaction with these hooks in place of the MX's recipient
+ * resolution and delivery. */
+struct smtp_submit_hooks {
+	/* After MAIL's syntax and limits (s->from, s->mp set): true to go on;
+	 * false: the refusal was sent. */
+	bool (*mail)(struct smtp_sess *s, void *arg);
+	/* A recipient: 1 a local one (its targets appended to s->targets with
+	 * group = s->nrcpts), 2 a remote one (queued), 0 refused (reply sent). */
+	int (*rcpt)(struct smtp_sess *s, const struct smtp_path *to, void *arg);
+	/* The received message after the milters: check it, complete it,
+	 * deliver and enqueue it, and send the one reply. */
+	void (*message)(struct smtp_sess *s, void *arg);
+	void *arg;
+};
 
 /* Errors (bad commands) after which the session is closed, as Postfix's
  * smtpd_hard_error_limit. */
@@ -37,6 +58,7 @@ struct smtp_server {
 	int state_fd;           /* state_dir, for the sandbox rules */
 	bool tls_flag;          /* --tls: implicit TLS on fd 0/1 */
 	bool accept_loop;       /* given listening sockets (Accept=no) */
+	const struct smtp_submit_hooks *submit; /* SMTP_MODE_SUBMIT only */
 };
 
 /* The stages of main(), to be called in this order (DESIGN section 4,
@@ -67,8 +89,35 @@ void smtp_close(struct smtp_server *srv);
  * smtpd_client_connection_count_limit), CRLF included, into buf. */
 const char *smtp_reply_busy(const struct conf *c, char *buf, size_t n);
 
+/* What submission's hooks see of the session's transaction
+ * (smtp_session.c). */
+const struct smtp_path *smtp_txn_from(const struct smtp_sess *s);
+const struct smtp_mail_params *smtp_txn_params(const struct smtp_sess *s);
+const char *smtp_txn_helo(const struct smtp_sess *s);
+const char *smtp_txn_id(const struct smtp_sess *s); /* the session's queue id */
+size_t smtp_txn_nrcpts(const struct smtp_sess *s);
+/* Recipient i: false when a milter removed it. */
+bool smtp_txn_rcpt(const struct smtp_sess *s, size_t i, const char **addr_r, unsigned *notify_r,
+                   const char **orcpt_r, bool *remote_r);
+/* The received message. */
+const struct buf *smtp_txn_message(const struct smtp_sess *s);
+/* The local delivery targets (grown by deliver_resolve). */
+struct deliver_target **smtp_txn_targets(struct smtp_sess *s, size_t **n_r);
+/* A refusal line (and its "reject" event naming stage), or any reply. */
+void smtp_txn_refuse(struct smtp_sess *s, const char *line, const char *stage);
+void smtp_txn_reply(struct smtp_sess *s, const char *line);
+/* "250 2.0.0 Ok: queued as <id>". */
+void smtp_txn_reply_queued(struct smtp_sess *s);
+/* The engine's reply when local delivery failed without a reason. */
+const char *smtp_txn_delivery_failed(void);
+
 /* Serve one connection in a confined process; returns the exit status (0
  * for a session that ended, client errors included). */
 int smtp_session(const struct smtp_server *srv, struct conn *c);
+/* Submission after login: the session goes on from where the login front
+ * left it (EHLO done with helo, AUTH accepted): no greeting, the READY
+ * state, the client's pipelined bytes first. Returns as smtp_session. */
+int smtp_session_resume(const struct smtp_server *srv, struct conn *c, const char *helo,
+                        const void *pending, size_t npending);
 
 #endif

@@ -78,7 +78,8 @@ static int smtp_cmd_mail_proceed(struct smtp_sess *s, struct smtp_cmd_args *a)
 	s->from = a->path;
 	s->mp = a->mp;
 	rnd_hex(s->queue_id, 8);
-	if (!smtp_policy_mail(s, a->arg)) {
+	if ((smtp_session_submit(s) && !s->srv->submit->mail(s, s->srv->submit->arg)) ||
+	    !smtp_policy_mail(s, a->arg)) {
 		memset(&s->from, 0, sizeof(s->from));
 		memset(&s->mp, 0, sizeof(s->mp));
 		return 0;
@@ -100,13 +101,17 @@ static int smtp_cmd_rcpt_check(struct smtp_sess *s, struct smtp_cmd_args *a)
 
 static int smtp_cmd_rcpt_proceed(struct smtp_sess *s, struct smtp_cmd_args *a)
 {
-	if (!smtp_policy_rcpt(s, a->path.addr, a->arg))
+	bool remote = false;
+	if (!smtp_policy_rcpt(s, &a->path, a->arg, &remote))
 		return 0;
 	s->rcpts = mem_realloc(s->rcpts, s->nrcpts + 1, sizeof(*s->rcpts));
 	struct smtp_rcpt *r = &s->rcpts[s->nrcpts++];
 	/* Both hold a path (SMTP_PATH_MAX): never cut. */
 	snprintf(r->addr, sizeof(r->addr), "%s", a->path.addr);
 	r->milter_deleted = false;
+	r->remote = remote;
+	r->notify = a->rp.notify;
+	snprintf(r->orcpt, sizeof(r->orcpt), "%s", a->rp.orcpt); /* same bound: never cut */
 	smtp_session_state(s, SMTP_ST_RCPT);
 	smtp_reply(s, SMTP_R_RCPT_OK);
 	return 0;
@@ -154,7 +159,7 @@ static int smtp_cmd_help_proceed(struct smtp_sess *s, struct smtp_cmd_args *a)
 
 static int smtp_cmd_auth_check(struct smtp_sess *s, struct smtp_cmd_args *a)
 {
-	smtp_reply_error(s, SMTP_R_NO_AUTH, "auth");
+	smtp_reply_error(s, smtp_session_submit(s) ? SMTP_R_AUTH_AGAIN : SMTP_R_NO_AUTH, "auth");
 	return 0;
 }
 
@@ -264,7 +269,8 @@ static const struct smtp_cmd_entry smtp_cmd_table[] = {
      smtp_cmd_starttls_check,
      smtp_cmd_starttls_proceed,
      false},
-    /* The MX offers no AUTH (submitd will). */
+    /* The MX offers no AUTH; submitd's front does it before this engine
+     * runs, so here AUTH is refused in every mode. */
     {SMTP_CMD_AUTH, SMTP_ST_OUTSIDE_BDAT, {0}, "auth", smtp_cmd_auth_check, NULL, false},
     {SMTP_CMD_HTTP, SMTP_ST_OUTSIDE_BDAT, {0}, "command", NULL, smtp_cmd_http_proceed, false},
 };

@@ -101,6 +101,13 @@ static void smtp_data_deliver(struct smtp_sess *s)
 	bool quarantine = false;
 	if (!smtp_policy_message(s, &quarantine))
 		return;
+	if (smtp_session_submit(s)) {
+		/* Submission completes, delivers, enqueues and answers itself. */
+		s->srv->submit->message(s, s->srv->submit->arg);
+		s->messages++;
+		smtp_session_reset(s);
+		return;
+	}
 	smtp_data_prefix(s, &prefix);
 	smtp_data_msgid(s->msg.data ? s->msg.data : (const unsigned char *)"", s->msg.len, msgid,
 	                sizeof(msgid));

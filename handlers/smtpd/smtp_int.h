@@ -34,6 +34,9 @@ enum smtp_state {
 struct smtp_rcpt {
 	char addr[SMTP_PATH_MAX + 1];
 	bool milter_deleted; /* removed by a milter (SMFIR_DELRCPT) */
+	bool remote;         /* submission: to be queued, not delivered here */
+	unsigned notify;     /* RFC 3461 NOTIFY (SMTP_NOTIFY_*), kept for the queue */
+	char orcpt[SMTP_ORCPT_MAX + 1];
 };
 
 struct milters;
@@ -105,6 +108,7 @@ enum smtp_reply_id {
 	SMTP_R_BDAT_SEQUENCE,
 	SMTP_R_TLS_ACTIVE,
 	SMTP_R_NO_AUTH,
+	SMTP_R_AUTH_AGAIN,
 	SMTP_R_SIZE_LIMIT,
 	SMTP_R_CHUNK_LIMIT,
 	SMTP_R_UTF8_ADDR,
@@ -154,6 +158,7 @@ void smtp_session_state(struct smtp_sess *s, enum smtp_state st);
 /* End the transaction (RFC 5321 section 4.1.1.5): back to READY. */
 void smtp_session_reset(struct smtp_sess *s);
 bool smtp_session_lmtp(const struct smtp_sess *s);
+bool smtp_session_submit(const struct smtp_sess *s);
 /* After a read that failed with IO_TIMEOUT: the 421 naming the limit, the
  * "disconnect" event with it, and s->cut. */
 void smtp_session_timed_out(struct smtp_sess *s);
@@ -197,7 +202,9 @@ bool smtp_policy_helo(struct smtp_sess *s, const char *helo);
 bool smtp_policy_mail_limits(struct smtp_sess *s, const struct smtp_mail_params *mp);
 bool smtp_policy_mail(struct smtp_sess *s, const char *arg);
 bool smtp_policy_rcpt_limits(struct smtp_sess *s, const struct smtp_path *to);
-bool smtp_policy_rcpt(struct smtp_sess *s, const char *addr, const char *arg);
+/* *remote_r: submission only, the recipient is to be queued. */
+bool smtp_policy_rcpt(struct smtp_sess *s, const struct smtp_path *to, const char *arg,
+                      bool *remote_r);
 bool smtp_policy_data(struct smtp_sess *s);
 bool smtp_policy_message_ok(struct smtp_sess *s, uint64_t total, bool bare);
 /* The received message through the milters. True: deliver s->msg (edited)

@@ -150,17 +150,26 @@ bool smtp_policy_mail(struct smtp_sess *s, const char *arg)
 	return smtp_policy_verdict(s, v, &a, "mail");
 }
 
-bool smtp_policy_rcpt(struct smtp_sess *s, const char *addr, const char *arg)
+bool smtp_policy_rcpt(struct smtp_sess *s, const struct smtp_path *to, const char *arg,
+                      bool *remote_r)
 {
-	const char *reply;
+	const char *reply, *addr = to->addr;
 	size_t ntargets0 = s->ntargets;
-	int r =
-	    deliver_resolve(s->srv->deliver, addr, s->nrcpts, &s->targets, &s->ntargets, &reply);
-	if (r <= 0) {
-		log_event(LOG_NOTICE, "reject", "STAGE", "rcpt", "RCPT", addr, "REASON", reply + 4,
-		          NULL);
-		smtp_reply_line(s, reply);
-		return false;
+	*remote_r = false;
+	if (smtp_session_submit(s)) {
+		int k = s->srv->submit->rcpt(s, to, s->srv->submit->arg);
+		if (k == 0)
+			return false;
+		*remote_r = k == 2;
+	} else {
+		int r = deliver_resolve(s->srv->deliver, addr, s->nrcpts, &s->targets, &s->ntargets,
+		                        &reply);
+		if (r <= 0) {
+			log_event(LOG_NOTICE, "reject", "STAGE", "rcpt", "RCPT", addr, "REASON",
+			          reply + 4, NULL);
+			smtp_reply_line(s, reply);
+			return false;
+		}
 	}
 	if (s->milters != NULL) {
 		/* After our own checks, as Postfix: a refusal is this RCPT's reply. */
@@ -266,7 +275,10 @@ bool smtp_policy_message(struct smtp_sess *s, bool *quarantine_r)
 		if (mr.quarantine)
 			log_event(LOG_NOTICE, "quarantine", "QUEUEID", s->queue_id, "REASON",
 			          mr.quarantine_reason, NULL);
-		if (s->ntargets > 0) {
+		bool queued = false; /* submission: remote recipients left */
+		for (size_t g = 0; smtp_session_submit(s) && g < s->nrcpts; g++)
+			queued = queued || (s->rcpts[g].remote && !s->rcpts[g].milter_deleted);
+		if (s->ntargets > 0 || queued) {
 			milter_result_clear(&mr);
 			return true;
 		}

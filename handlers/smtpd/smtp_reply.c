@@ -59,6 +59,8 @@ static const char *const smtp_reply_texts[SMTP_R_COUNT] = {
     [SMTP_R_BDAT_SEQUENCE] = "503 5.5.1 Error: BDAT sequence in progress",
     [SMTP_R_TLS_ACTIVE] = "503 5.5.1 Error: TLS already active",
     [SMTP_R_NO_AUTH] = "503 5.5.1 Error: authentication not enabled",
+    /* RFC 4954 section 4: no AUTH after a successful one. */
+    [SMTP_R_AUTH_AGAIN] = "503 5.5.1 Error: already authenticated",
     /* 55x: refused. */
     [SMTP_R_SIZE_LIMIT] = "552 5.3.4 Message size exceeds fixed limit", /* RFC 1870 */
     [SMTP_R_CHUNK_LIMIT] = "552 5.3.4 Chunk exceeds the message size limit",

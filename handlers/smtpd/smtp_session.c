@@ -46,6 +46,11 @@ bool smtp_session_lmtp(const struct smtp_sess *s)
 	return s->srv->mode == SMTP_MODE_LMTP;
 }
 
+bool smtp_session_submit(const struct smtp_sess *s)
+{
+	return s->srv->mode == SMTP_MODE_SUBMIT && s->srv->submit != NULL;
+}
+
 void smtp_session_reset(struct smtp_sess *s)
 {
 	milters_abort(s->milters); /* no-op unless a milter saw part of it */
@@ -146,22 +151,43 @@ static bool smtp_session_loop(struct smtp_sess *s)
 	}
 }
 
+/* The session's I/O with its three limits on every read (lib/sys/io.h):
+ * smtpd.timeout without a byte (RFC 5321 section 4.5.3.2.7: at least 5
+ * minutes), a command line complete within smtpd.command_timeout of its
+ * first byte, and the whole session within smtpd.session_timeout: nobody
+ * holds a slot by trickling bytes. All three are at most 24 h: they fit an
+ * int. */
+static void smtp_session_init(struct smtp_sess *s, const struct smtp_server *srv, struct conn *c)
+{
+	memset(s, 0, sizeof(*s));
+	s->srv = srv;
+	s->conn = c;
+	s->st = SMTP_ST_INIT;
+	smtp_session_title(s);
+	io_init(&s->io, c->rfd, c->wfd, (int)srv->conf->smtpd_timeout_ms);
+	io_set_line_deadline(&s->io, (int)srv->conf->smtpd_command_timeout_ms);
+	io_set_deadline(&s->io, (int64_t)srv->conf->smtpd_session_timeout_ms);
+}
+
+/* The command loop to the end, its log, and the release of the session. */
+static int smtp_session_run(struct smtp_sess *s)
+{
+	if (smtp_session_loop(s)) {
+		/* A count always fits: 10 digits in 16 bytes. */
+		char n[16];
+		snprintf(n, sizeof(n), "%u", s->messages);
+		log_event(LOG_INFO, "disconnect", "MESSAGES", n, NULL);
+	}
+	smtp_session_reset(s);
+	milters_free(&s->milters);
+	io_cleanup(&s->io);
+	return 0;
+}
+
 int smtp_session(const struct smtp_server *srv, struct conn *c)
 {
 	struct smtp_sess s;
-	memset(&s, 0, sizeof(s));
-	s.srv = srv;
-	s.conn = c;
-	s.st = SMTP_ST_INIT;
-	smtp_session_title(&s);
-	/* Three limits on every read (lib/sys/io.h): smtpd.timeout without a
-	 * byte (RFC 5321 section 4.5.3.2.7: at least 5 minutes), a command
-	 * line complete within smtpd.command_timeout of its first byte, and the
-	 * whole session within smtpd.session_timeout: nobody holds a slot by
-	 * trickling bytes. All three are at most 24 h: they fit an int. */
-	io_init(&s.io, c->rfd, c->wfd, (int)srv->conf->smtpd_timeout_ms);
-	io_set_line_deadline(&s.io, (int)srv->conf->smtpd_command_timeout_ms);
-	io_set_deadline(&s.io, (int64_t)srv->conf->smtpd_session_timeout_ms);
+	smtp_session_init(&s, srv, c);
 	log_event(LOG_INFO, "connect", "PROTO", srv->proto_name, NULL);
 	if (c->implicit_tls && srv->tls != NULL && io_starttls(&s.io, srv->tls, NULL) < 0) {
 		log_event(LOG_NOTICE, "tls-fail", "REASON", io_strerror(s.io.err), NULL);
@@ -173,15 +199,101 @@ int smtp_session(const struct smtp_server *srv, struct conn *c)
 		goto out;
 	}
 	smtp_reply_greeting(&s);
-	if (smtp_session_loop(&s)) {
-		/* A count always fits: 10 digits in 16 bytes. */
-		char n[16];
-		snprintf(n, sizeof(n), "%u", s.messages);
-		log_event(LOG_INFO, "disconnect", "MESSAGES", n, NULL);
-	}
+	return smtp_session_run(&s);
 out:
 	smtp_session_reset(&s);
 	milters_free(&s.milters);
 	io_cleanup(&s.io);
 	return 0;
+}
+
+int smtp_session_resume(const struct smtp_server *srv, struct conn *c, const char *helo,
+                        const void *pending, size_t npending)
+{
+	struct smtp_sess s;
+	smtp_session_init(&s, srv, c);
+	io_prefill(&s.io, pending, npending);
+	smtp_policy_connect(&s);
+	/* The front checked the name (smtpparse_helo_ok, SMTP_DOMAIN_MAX). */
+	snprintf(s.helo, sizeof(s.helo), "%s", helo);
+	s.esmtp = true;
+	if (!s.milter_close && smtp_policy_helo(&s, s.helo))
+		smtp_session_state(&s, SMTP_ST_READY);
+	if (s.milter_close) {
+		io_flush(&s.io);
+		smtp_session_reset(&s);
+		milters_free(&s.milters);
+		io_cleanup(&s.io);
+		return 0;
+	}
+	return smtp_session_run(&s);
+}
+
+/* ---- what submission's hooks see (smtp.h) ------------------------------ */
+
+const struct smtp_path *smtp_txn_from(const struct smtp_sess *s)
+{
+	return &s->from;
+}
+
+const struct smtp_mail_params *smtp_txn_params(const struct smtp_sess *s)
+{
+	return &s->mp;
+}
+
+const char *smtp_txn_helo(const struct smtp_sess *s)
+{
+	return s->helo;
+}
+
+const char *smtp_txn_id(const struct smtp_sess *s)
+{
+	return s->queue_id;
+}
+
+size_t smtp_txn_nrcpts(const struct smtp_sess *s)
+{
+	return s->nrcpts;
+}
+
+bool smtp_txn_rcpt(const struct smtp_sess *s, size_t i, const char **addr_r, unsigned *notify_r,
+                   const char **orcpt_r, bool *remote_r)
+{
+	const struct smtp_rcpt *r = &s->rcpts[i];
+	*addr_r = r->addr;
+	*notify_r = r->notify;
+	*orcpt_r = r->orcpt;
+	*remote_r = r->remote;
+	return !r->milter_deleted;
+}
+
+const struct buf *smtp_txn_message(const struct smtp_sess *s)
+{
+	return &s->msg;
+}
+
+struct deliver_target **smtp_txn_targets(struct smtp_sess *s, size_t **n_r)
+{
+	*n_r = &s->ntargets;
+	return &s->targets;
+}
+
+void smtp_txn_refuse(struct smtp_sess *s, const char *line, const char *stage)
+{
+	smtp_reply_reject_line(s, line, stage);
+}
+
+void smtp_txn_reply(struct smtp_sess *s, const char *line)
+{
+	smtp_reply_line(s, line);
+}
+
+void smtp_txn_reply_queued(struct smtp_sess *s)
+{
+	smtp_reply_queued(s);
+}
+
+const char *smtp_txn_delivery_failed(void)
+{
+	return smtp_reply_text(SMTP_R_DELIVERY_FAILED);
 }

@@ -290,12 +290,21 @@ static int loginback_open(struct loginback *b, struct login_session *ls,
                           unsigned char mk[KEYWRAP_MK_LEN])
 {
 	const char *err;
-	ls->st = account_open_mailbox(b->c, ls->user_id, mk, NULL, &err);
-	sodium_memzero(mk, KEYWRAP_MK_LEN);
-	if (ls->st == NULL) {
-		log_event(LOG_ERR, "mailbox-error", "USER", ls->user, "REASON", err, NULL);
-		login_answer(b->fd, LOGIN_TEMPFAIL);
-		return 0; /* confined to this user: no second attempt here */
+	if (b->ops->postauth != NULL) {
+		/* The login alone: MK proved the password and is not needed. */
+		sodium_memzero(mk, KEYWRAP_MK_LEN);
+		if (b->ops->postauth(b->c, ls, b->state_fd, b->ops->arg) < 0) {
+			login_answer(b->fd, LOGIN_TEMPFAIL);
+			return 0;
+		}
+	} else {
+		ls->st = account_open_mailbox(b->c, ls->user_id, mk, NULL, &err);
+		sodium_memzero(mk, KEYWRAP_MK_LEN);
+		if (ls->st == NULL) {
+			log_event(LOG_ERR, "mailbox-error", "USER", ls->user, "REASON", err, NULL);
+			login_answer(b->fd, LOGIN_TEMPFAIL);
+			return 0; /* confined to this user: no second attempt here */
+		}
 	}
 	int refuse = b->ops->admit ? b->ops->admit(b->c, ls, b->ops->arg) : 0;
 	if (refuse != 0) {
@@ -346,8 +355,9 @@ int login_back_run(const struct conf *c, const struct conn *conn, int fd, int st
 	int r = loginback_auth_fork(&b, &ls, mk);   /* a child in AUTH: password -> MK */
 	if (r <= 0)
 		return r < 0 ? 1 : 0;
-	proclimit_apply(PROCLIMIT_BACK, c);                       /* Argon2's memory is gone */
-	confine_enter(SANDBOX_POSTAUTH, c, state_fd, ls.user_id); /* users/<id>/ only */
+	proclimit_apply(PROCLIMIT_BACK, c); /* Argon2's memory is gone */
+	if (ops->postauth == NULL)
+		confine_enter(SANDBOX_POSTAUTH, c, state_fd, ls.user_id); /* users/<id>/ only */
 	if (loginback_open(&b, &ls, mk) == 1)                     /* mailbox, answer */
 		rc = ops->session(c, &ls, ops->arg);              /* serve */
 	buf_free(&ls.pending);

@@ -40,6 +40,12 @@ struct login_back_ops {
 	/* Serve the session; its result is the process exit status. */
 	int (*session)(const struct conf *c, struct login_session *ls, void *arg);
 	void *arg;
+	/* NULL: after a successful unlock the back enters SANDBOX_POSTAUTH and
+	 * opens the user's mailbox (imapd, pop3d). Otherwise the handler needs
+	 * the login only (submitd): MK is wiped unused, the mailbox is not
+	 * opened, and this confines the back for the session instead (0, or -1
+	 * to answer a temporary failure). ls->st stays NULL. */
+	int (*postauth)(const struct conf *c, struct login_session *ls, int state_fd, void *arg);
 	/* The handler's login timeout (pop3d.login_timeout for pop3d): the
 	 * back waits three times this for credentials and a hand-over. 0:
 	 * imapd.login_timeout, the key of the first login handler. */

@@ -15,6 +15,7 @@
 #include "milter.h"
 #include "penalty.h"
 #include "notify.h"
+#include "data/queue.h"
 #include "sys/log.h"
 
 uint16_t confine_port_of(const char *spec)
@@ -40,8 +41,39 @@ static size_t confine_tcp_ports(const struct conf *c, uint16_t *ports, size_t ma
 
 /* Redis and every milter list's TCP ports. */
 #define CONFINE_PORTS_MAX 32
-/* Paths a profile adds to its layout: run_dir, the penalty key. */
-#define CONFINE_EXTRA_MAX 2
+/* Paths a profile adds to its layout: run_dir, the penalty key, and the
+ * queue's three paths (confine_want_queue). */
+#define CONFINE_EXTRA_MAX 5
+
+static bool confine_queue_wanted;
+
+void confine_want_queue(void)
+{
+	confine_queue_wanted = true;
+}
+
+/* The outbound queue for an enqueuing process (docs/SENDING.md section 7):
+ * tmp/ make, write and remove its own files; active/ make files (by rename
+ * only: REFER) but remove none, so that a compromised session can add mail
+ * but neither delete nor replace queued mail; queue.pub read. Paths that do
+ * not exist (no queue made by sealctl init) get no rule: enqueuing then
+ * fails, logged, with a temporary error. */
+static void confine_queue_rules(int state_fd, struct sandbox_layout *l,
+                                struct sandbox_fs_rule extra[CONFINE_EXTRA_MAX])
+{
+	static const struct {
+		const char *path;
+		unsigned access;
+	} q[] = {
+	    {"queue/tmp", SANDBOX_FS_LIST | SANDBOX_FS_WRITE | SANDBOX_FS_CREATE | SANDBOX_FS_REMOVE |
+	                      SANDBOX_FS_RENAME},
+	    {"queue/active", SANDBOX_FS_LIST | SANDBOX_FS_CREATE | SANDBOX_FS_RENAME},
+	    {"queue/" QUEUE_PUB_FILE, SANDBOX_FS_READ},
+	};
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]) && l->nextra < CONFINE_EXTRA_MAX; i++)
+		if (state_fd >= 0 && faccessat(state_fd, q[i].path, F_OK, AT_EACCESS) == 0)
+			extra[l->nextra++] = (struct sandbox_fs_rule){state_fd, q[i].path, q[i].access};
+}
 
 /* The layout of profile p; ports and extra are its storage. */
 static void confine_layout(enum sandbox_profile p, const struct conf *c, int state_fd,
@@ -68,6 +100,8 @@ static void confine_layout(enum sandbox_profile p, const struct conf *c, int sta
 		extra[l->nextra++] =
 		    (struct sandbox_fs_rule){state_fd, PENALTY_KEY_FILE, SANDBOX_FS_READ};
 	}
+	if (confine_queue_wanted && (p == SANDBOX_ACCEPT || p == SANDBOX_SUBMIT))
+		confine_queue_rules(state_fd, l, extra);
 }
 
 static bool confine_watch_wanted;

@@ -28,6 +28,10 @@ void confine_enter(enum sandbox_profile p, const struct conf *c, int state_fd, c
  * the POSTAUTH seccomp filter refuses inotify_add_watch, since Landlock
  * does not stop a watch on another user's directory. */
 void confine_want_user_watch(void);
+/* Add the outbound queue's rules (queue/tmp write, queue/active make by
+ * rename, queue.pub read) to this process's ACCEPT and SUBMIT profiles:
+ * submitd, whose back enqueues after login. */
+void confine_want_queue(void);
 /* Those watches: an inotify descriptor (non-blocking, owned by this module
  * for the rest of the process), or -1 when none were set. */
 int confine_user_watch_fd(void);

@@ -196,6 +196,7 @@ static void test_policy_stacking(void **state)
 	} pairs[] = {
 	    {SANDBOX_ACCEPT, SANDBOX_PREAUTH_FRONT}, {SANDBOX_ACCEPT, SANDBOX_AUTH},
 	    {SANDBOX_ACCEPT, SANDBOX_POSTAUTH},      {SANDBOX_ACCEPT, SANDBOX_MX},
+	    {SANDBOX_ACCEPT, SANDBOX_SUBMIT},
 	};
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		const struct sandbox_sc_group *const *g = sandbox_policy(pairs[i].inner);
