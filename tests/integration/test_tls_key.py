@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""imapd, pop3d: the TLS private key is in the front's memory only.
+"""imapd, pop3d, submitd: the TLS private key is in the front's memory only.
 
 The back parses every command of a logged-in user and the accept loop forks
 every process: neither may ever have held the key (DESIGN section 4). The
@@ -11,6 +11,7 @@ heap included."""
 import imaplib
 import os
 import poplib
+import smtplib
 import re
 import ssl
 import subprocess
@@ -79,13 +80,14 @@ def users(inst):
 
 
 def front_and_back(root, prog):
-    """(front, back) below root while a session is logged in: the back's
-    title names the user, the front's does not."""
+    """(front, back) below root while a session is logged in: the front's
+    title says it relays (or does TLS), the back's does not."""
     procs = [p for p in proc_descendants(root)
              if (proc_title(p) or "").startswith(f"{prog}:")]
-    back = [p for p in procs if USER in proc_title(p)]
     front = [p for p in procs if USER not in (proc_title(p) or USER) and
              re.search(r" (TLS|relay)", proc_title(p))]
+    # imapd's and pop3d's back name the user; submitd's names its state.
+    back = [p for p in procs if p not in front]
     assert len(back) == 1 and len(front) == 1, [proc_title(p) for p in procs]
     return front[0], back[0]
 
@@ -101,6 +103,15 @@ def login_tls(prog, port, pw, starttls):
         c.login(USER, pw)
         assert c.noop()[0] == "OK"
         return c.logout
+    if prog == "submitd":
+        if starttls:
+            c = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            c.starttls(context=client_ctx())
+        else:
+            c = smtplib.SMTP_SSL("127.0.0.1", port, context=client_ctx(), timeout=10)
+        c.login(USER, pw)
+        assert c.noop()[0] == 250
+        return c.quit
     if starttls:
         c = poplib.POP3("127.0.0.1", port, timeout=10)
         c.stls(context=client_ctx())
@@ -112,7 +123,7 @@ def login_tls(prog, port, pw, starttls):
     return c.quit
 
 
-@pytest.mark.parametrize("prog", ["imapd", "pop3d"])
+@pytest.mark.parametrize("prog", ["imapd", "pop3d", "submitd"])
 def test_inetd_back_lacks_key(users, prog):
     """One connection on fd 0/1 (--tls): the front forks the back before it
     loads the key."""
@@ -126,7 +137,7 @@ def test_inetd_back_lacks_key(users, prog):
         done()
 
 
-@pytest.mark.parametrize("prog", ["imapd", "pop3d"])
+@pytest.mark.parametrize("prog", ["imapd", "pop3d", "submitd"])
 def test_accept_loop_and_back_lack_key(users, prog):
     """Accept=no: the loop forks fronts and backs and loads the key never;
     each front loads it for its own connection (here after STARTTLS)."""
