@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 """Every TLS port of an instance, scanned with testssl.sh (Debian's
-/usr/bin/testssl): IMAPS and POP3S (implicit TLS), IMAP STARTTLS, POP3 STLS
-and SMTP STARTTLS (smtpd). The house policy is docs/SECURITY.md's: Mozilla's
+/usr/bin/testssl): IMAPS, POP3S and submissions (implicit TLS), IMAP
+STARTTLS, POP3 STLS, SMTP STARTTLS (smtpd) and submission STARTTLS (submitd). The house policy is docs/SECURITY.md's: Mozilla's
 "intermediate" configuration (TLS 1.2 and 1.3 only; in TLS 1.2 only ECDHE
 with an AEAD cipher), no renegotiation, no known vulnerability.
 
 testssl judges each finding with a severity (OK, INFO, LOW, MEDIUM, HIGH,
 CRITICAL, WARN for a scan that could not run a check); any LOW or worse
 fails, except the findings on the certificate, which is the test's own
-(self-signed, 30 days, no revocation information). The five scans run at
+(self-signed, 30 days, no revocation information). The seven scans run at
 once: each mostly waits on its handshakes. One port gets every check but
 the per-cipher list and the client simulations (which judge nothing), the
 others protocols, cipher categories, renegotiation and vulnerabilities,
@@ -47,6 +47,8 @@ PORTS = {
     "pop3s": ("pop3d", ["--tls"], None, BASIC),
     "pop3-stls": ("pop3d", [], "pop3", BASIC),
     "smtp-starttls": ("smtpd", [], "smtp", BASIC),
+    "submissions": ("submitd", ["--tls"], None, BASIC),
+    "submission-starttls": ("submitd", [], "smtp", BASIC),
 }
 # Findings on the test's certificate, not on the server's configuration.
 CERT_FINDING = re.compile(r"^(cert_|DNS_CAArecord$|OCSP_stapling$|certificate_transparency$)")
