@@ -306,6 +306,17 @@ readback_round() { # readback_round MODE
 			"$rb" submission 127.0.0.1 587 starttls - -
 		check "submissions TLS on 465 ($mode): greeting, EHLO" \
 			"$rb" submission 127.0.0.1 465 tls - -
+		# A real submission: the local copy goes through lmtpd into the
+		# sealed spool, the remote one into the sealed queue.
+		local queued_before
+		queued_before=$(find /var/lib/sealmail/queue/active -name '*.envelope' 2>/dev/null | wc -l)
+		check "submission on 587 ($mode): alice sends to herself and to a remote address" \
+			bash -c "printf '%s\n' '$PW' | $rb send 127.0.0.1 587 starttls alice@example.test - submitted-$mode bob@remote.example"
+		check "IMAP on 993 ($mode): the submitted message arrived" \
+			bash -c "printf '%s\n' '$PW' | $rb imap 127.0.0.1 993 tls alice@example.test - submitted-$mode"
+		check "the remote copy is queued, sealed ($mode)" \
+			bash -c "[ \$(find /var/lib/sealmail/queue/active -name '*.envelope' | wc -l) -gt $queued_before ] &&
+				! grep -rl 'Sent through submission' /var/lib/sealmail/queue"
 	else
 		skip "############ submission ($mode): submitd not built ############"
 	fi

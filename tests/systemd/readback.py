@@ -5,11 +5,14 @@ clients and checks that every expected Subject: is there. Used inside the
 real-systemd test container (tests/systemd/inside.sh).
 
     readback.py imap|pop3|submission HOST PORT plain|starttls|tls USER PASSWORD [SUBJECT...]
+    readback.py send HOST PORT starttls|tls USER PASSWORD SUBJECT [RCPT...]
     readback.py loginrate HOST PORT plain|tls USER PASSWORD SECS CONC
 
 The password may be given as "-" to read it from stdin (first line).
 Exit: 0 all found, 1 something missing or refused, 2 usage. For
-"submission" it only checks the greeting, EHLO and TLS (no mail is sent).
+"submission" it only checks the greeting, EHLO and TLS (no mail is sent);
+"send" logs in and sends one message from USER to USER and every RCPT (exit 0
+when every recipient got 250).
 "loginrate" runs CONC threads of IMAP connect + LOGIN + LOGOUT for SECS
 seconds and prints "logins=N errors=E secs=S logins_per_s=R".
 """
@@ -126,8 +129,23 @@ def login_rate(host, port, how, user, password, secs, conc):
     return 0 if counts["ok"] > 0 else 1
 
 
+def submission_send(host, port, how, user, password, subject, rcpts):
+    if how == "tls":
+        c = smtplib.SMTP_SSL(host, port, context=tls_context(), timeout=TIMEOUT)
+    else:
+        c = smtplib.SMTP(host, port, timeout=TIMEOUT)
+        c.starttls(context=tls_context())
+    c.login(user, password)
+    msg = (f"From: <{user}>\r\nTo: <{user}>\r\nSubject: {subject}\r\n\r\n"
+           "Sent through submission.\r\n")
+    refused = c.sendmail(user, [user] + rcpts, msg)
+    c.quit()
+    if refused:
+        raise RuntimeError(f"refused: {refused}")
+
+
 def main(argv):
-    if len(argv) < 7 or argv[1] not in ("imap", "pop3", "submission", "loginrate"):
+    if len(argv) < 7 or argv[1] not in ("imap", "pop3", "submission", "send", "loginrate"):
         print(__doc__, file=sys.stderr)
         return 2
     proto, host, port, how, user, password = argv[1:7]
@@ -140,6 +158,13 @@ def main(argv):
         return login_rate(host, int(port), how, user, password, float(argv[7]), int(argv[8]))
     want = argv[7:]
     try:
+        if proto == "send":
+            if not want:
+                print(__doc__, file=sys.stderr)
+                return 2
+            submission_send(host, int(port), how, user, password, want[0], want[1:])
+            print(f"{proto} {how} on {port}: {want[0]} accepted for {1 + len(want) - 1} recipient(s)")
+            return 0
         if proto == "submission":
             submission_check(host, int(port), how)
             print(f"{proto} {how} on {port}: greeting and EHLO ok")
