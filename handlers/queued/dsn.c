@@ -40,6 +40,14 @@ static void status_of(const char *err, char *out, size_t outsz)
 	fmt_msg(out, outsz, "%c.0.0", err[0] == '4' ? '4' : '5');
 }
 
+static bool ascii(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] >= 0x80)
+			return false;
+	return true;
+}
+
 /* The original's header (or all of it with RET=FULL) from the memfd. */
 static void original(int msgfd, bool full, struct buf *out)
 {
@@ -116,9 +124,17 @@ int qd_dsn_enqueue(struct qd *q, const struct queue_env *env, const struct queue
 	/* RFC 3462 section 2: the third part is the returned message or its
 	 * header (RET=HDRS, and by default: RFC 3461 section 4.3 leaves it to
 	 * the MTA, and the header is enough to recognise the message). */
+	struct buf orig = BUF_INIT;
+	original(msgfd, full, &orig);
+	/* RFC 6533 section 3: internationalised headers go back as
+	 * message/global(-headers), and such a report needs SMTPUTF8 itself. */
+	bool utf8 = !ascii(orig.data, orig.len) || !ascii((const unsigned char *)env->from,
+							   strlen(env->from));
 	buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n", boundary,
-		   full ? "message/rfc822" : "text/rfc822-headers");
-	original(msgfd, full, &m);
+		   full ? (utf8 ? "message/global" : "message/rfc822")
+			: (utf8 ? "message/global-headers" : "text/rfc822-headers"));
+	buf_append(&m, orig.data, orig.len);
+	buf_free(&orig);
 	buf_printf(&m, "\r\n--%s--\r\n", boundary);
 	struct queue_env d = {.body = SMTP_BODY_UNSET};
 	fmt_msg(d.handler, sizeof(d.handler), "queued");
@@ -127,8 +143,9 @@ int qd_dsn_enqueue(struct qd *q, const struct queue_env *env, const struct queue
 	struct queue_enqueue *e = NULL;
 	if (queue_env_add_rcpt(&d, env->from, SMTP_NOTIFY_NEVER, "") < 0)
 		goto out;
-	if (env->smtputf8)
-		d.smtputf8 = true;
+	/* Only what the report carries decides (an ASCII report of an SMTPUTF8
+	 * message reaches a server without SMTPUTF8). */
+	d.smtputf8 = utf8;
 	if (full && env->body != SMTP_BODY_7BIT)
 		d.body = env->body;
 	e = queue_enqueue_begin(q->qfd, q->pk, &qr);

@@ -387,6 +387,35 @@ static int64_t scan(struct qd *q)
 	return next;
 }
 
+/* Wait up to ms for a new message: an envelope renamed into active/ (the
+ * queue's commit point). Renames of our own state files are not news. */
+static void wait_new(int ifd, int ms)
+{
+	int64_t end = now_s() * 1000 + ms;
+	for (;;) {
+		struct pollfd pf = {.fd = ifd, .events = POLLIN};
+		int left = (int)(end - now_s() * 1000);
+		if (stop || left <= 0 || poll(&pf, 1, left) <= 0)
+			return;
+		char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+		bool news = false;
+		ssize_t r;
+		while ((r = read(ifd, ev, sizeof(ev))) > 0) {
+			for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= r;) {
+				const struct inotify_event *e = (const void *)(ev + off);
+				size_t nl = e->len > 0 ? strnlen(e->name, e->len) : 0;
+				if (nl > 9 && memcmp(e->name + nl - 9, ".envelope", 9) == 0)
+					news = true;
+				if (e->mask & IN_Q_OVERFLOW)
+					news = true;
+				off += (ssize_t)sizeof(struct inotify_event) + e->len;
+			}
+		}
+		if (news)
+			return;
+	}
+}
+
 static int setup(struct qd *q, const char *conf_flag)
 {
 	const char *err;
@@ -455,12 +484,7 @@ int main(int argc, char **argv)
 			wait_s = 30; /* the watchdog, and a rescan now and then */
 		if (wait_s <= 0)
 			continue;
-		struct pollfd pf = {.fd = ifd, .events = POLLIN};
-		if (poll(&pf, 1, (int)wait_s * 1000) > 0) {
-			char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-			while (read(ifd, ev, sizeof(ev)) > 0)
-				;
-		}
+		wait_new(ifd, (int)wait_s * 1000);
 	}
 	(void)sd_notify(0, "STOPPING=1");
 	explicit_bzero(q.sk, sizeof(q.sk));

@@ -25,7 +25,8 @@ from harness import BUILD, Instance, make_cert, wait_until
 REPO = Path(__file__).resolve().parents[2]
 LAB = str(REPO / "tests" / "dnslab" / "dns-lab.sh")
 NET = f"127.{random.randint(100, 199)}.{random.randint(1, 254)}"
-HOSTS = {"a": 21, "b": 22, "tmp": 23, "rej": 24, "snd": 25, "tls": 26, "slow": 27}
+HOSTS = {"a": 21, "b": 22, "tmp": 23, "rej": 24, "snd": 25, "tls": 26, "slow": 27,
+         "chunk": 28, "exp": 29}
 
 
 def zone():
@@ -41,8 +42,10 @@ class Receiver:
     """A minimal SMTP server: EHLO/HELO, optional STARTTLS, MAIL, RCPT answered
     with self.rcpt_reply, DATA; every message kept as (from, rcpts, bytes, tls)."""
 
-    def __init__(self, addr, cert=None, data_delay=0.0):
+    def __init__(self, addr, cert=None, data_delay=0.0, chunking=False):
         self.addr, self.cert, self.data_delay = addr, cert, data_delay
+        self.chunking = chunking
+        self.commands = []
         self.rcpt_reply = "250 2.1.5 ok"
         self.messages = []
         self.sock = socket.socket()
@@ -81,10 +84,13 @@ class Receiver:
                 return
             cmd = line.decode(errors="replace").strip()
             up = cmd.upper()
+            self.commands.append(cmd)
             if up.startswith("EHLO"):
                 ext = ["250-receiver", "250-PIPELINING", "250-8BITMIME", "250-SIZE 10000000"]
                 if self.cert and not tls:
                     ext.append("250-STARTTLS")
+                if self.chunking:
+                    ext.append("250-CHUNKING")
                 say("\r\n".join(ext + ["250 ENHANCEDSTATUSCODES"]))
             elif up.startswith("HELO"):
                 say("250 receiver")
@@ -116,6 +122,17 @@ class Receiver:
                 time.sleep(self.data_delay)
                 self.messages.append((mail, rcpts, data, tls))
                 say("250 2.0.0 queued")
+            elif up.startswith("BDAT ") and self.chunking:
+                words = up.split()
+                data = f.read(int(words[1]))
+                chunks = getattr(self, "_chunks", b"") + data
+                if len(words) > 2 and words[2] == "LAST":
+                    self._chunks = b""
+                    self.messages.append((mail, rcpts, chunks, tls))
+                    say("250 2.0.0 queued")
+                else:
+                    self._chunks = chunks
+                    say("250 2.0.0 chunk")
             elif up == "RSET":
                 mail, rcpts = None, []
                 say("250 ok")
@@ -143,7 +160,8 @@ def lab():
                     str(z)], check=True, stdout=subprocess.PIPE, timeout=120)
     cert = make_cert(str(tmp))
     recv = {name: Receiver(f"{NET}.{last}", cert=cert if name == "tls" else None,
-                           data_delay=1.5 if name == "slow" else 0.0)
+                           data_delay=1.5 if name == "slow" else 0.0,
+                           chunking=name == "chunk")
             for name, last in HOSTS.items()}
     yield {"dir": labdir, "recv": recv}
     for r in recv.values():
@@ -166,11 +184,12 @@ class Queued:
         self.proc = subprocess.Popen([f"{BUILD}/queued"], env=self.inst.env,
                                      stdout=subprocess.DEVNULL, stderr=open(self.log, "a"))
 
-    def enqueue(self, sender, *rcpts, body=None):
+    def enqueue(self, sender, *rcpts, body=None, utf8=False):
         msg = body or (f"From: <{sender}>\r\nTo: <{rcpts[0]}>\r\nSubject: hello\r\n"
                        f"Message-ID: <{random.random()}@q.test>\r\n\r\n"
                        ".leading dot\r\nbody\r\n").encode()
-        p = subprocess.run([f"{BUILD}/tests/qenqueue", self.inst.state, sender, *rcpts],
+        p = subprocess.run([f"{BUILD}/tests/qenqueue", *(["-u"] if utf8 else []),
+                            self.inst.state, sender, *rcpts],
                            input=msg, capture_output=True, check=True, timeout=30)
         return p.stdout.decode().strip()
 
@@ -190,11 +209,12 @@ class Queued:
 
 
 @pytest.fixture
-def queued(lab):
+def queued(lab, request):
     for r in lab["recv"].values():
         r.messages.clear()
+        r.commands.clear()
         r.rcpt_reply = "250 2.1.5 ok"
-    q = Queued(lab)
+    q = Queued(lab, extra=getattr(request, "param", ""))
     yield q
     q.stop()
 
@@ -296,3 +316,37 @@ def test_sigkill_loses_nothing(lab, queued):
     assert sorted(set(got)) == sorted(f"u{i}@slow.q.test" for i in range(4)), got
     assert len(got) - len(set(got)) <= max(0, 4 - before + 1), got
     assert len(ids) == 4
+
+
+def test_bdat_when_chunking_offered(lab, queued):
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "hank@chunk.q.test")
+    r = lab["recv"]["chunk"]
+    wait_until(lambda: r.messages and not queued.queued_ids(), timeout=20, what="delivery")
+    assert any(c.startswith("BDAT ") and c.endswith(" LAST") for c in r.commands), r.commands
+    assert not any(c == "DATA" for c in r.commands)
+    # BDAT carries the message as is: no dot-stuffing.
+    assert b"\r\n.leading dot\r\n" in r.messages[0][2]
+
+
+def test_smtputf8_needed_and_not_offered_bounces(lab, queued):
+    """RFC 6531 section 3.4: no downgrade; the receiver offers no SMTPUTF8."""
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "ivan@a.q.test", utf8=True)
+    _, status = dsn_of(lab)
+    assert "Status: 5.6.7" in status and "ivan@a.q.test" in status
+    assert not lab["recv"]["a"].messages
+    assert not any(c.startswith("MAIL") for c in lab["recv"]["a"].commands)
+
+
+@pytest.mark.parametrize("queued", ["queue_lifetime = 3s\n"], indirect=True)
+def test_lifetime_expires_with_5_4_7(lab, queued):
+    r = lab["recv"]["exp"]
+    r.rcpt_reply = "451 4.3.0 try later"
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "judy@exp.q.test")
+    _, status = dsn_of(lab)
+    assert "Status: 5.4.7" in status and "try later" in status
+    attempts = sum(1 for c in r.commands if c.upper().startswith("RCPT"))
+    assert attempts >= 2  # retried with back-off before expiring
+    wait_until(lambda: not queued.queued_ids(), timeout=20, what="removal")

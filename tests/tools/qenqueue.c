@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /* Tests: enqueue the message on stdin into STATE_DIR/queue with the queue's
  * public key, as submitd does (lib/data/queue.h), and print its id.
- *     qenqueue STATE_DIR FROM RCPT[:NOTIFY] ...
+ *     qenqueue [-u] STATE_DIR FROM RCPT[:NOTIFY] ...
+ * -u marks the message as needing SMTPUTF8 (RFC 6531).
  * FROM "" is the null sender; NOTIFY is "never" or a list such as
  * "failure,delay" (the envelope's words). */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,11 @@ static unsigned notify_of(const char *s)
 
 int main(int argc, char **argv)
 {
+	bool utf8 = argc > 1 && strcmp(argv[1], "-u") == 0;
+	if (utf8) {
+		argv++;
+		argc--;
+	}
 	if (argc < 4) {
 		fprintf(stderr, "usage: qenqueue STATE_DIR FROM RCPT[:NOTIFY]...\n");
 		return 2;
@@ -42,7 +49,7 @@ int main(int argc, char **argv)
 		perror(path);
 		return 1;
 	}
-	struct queue_env env = {.body = SMTP_BODY_8BITMIME};
+	struct queue_env env = {.body = SMTP_BODY_8BITMIME, .smtputf8 = utf8};
 	fmt_msg(env.handler, sizeof(env.handler), "submitd");
 	fmt_msg(env.from, sizeof(env.from), "%s", argv[2]);
 	for (int i = 3; i < argc; i++) {
