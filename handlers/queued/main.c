@@ -406,6 +406,9 @@ static void wait_new(int ifd, int ms)
 				size_t nl = e->len > 0 ? strnlen(e->name, e->len) : 0;
 				if (nl > 9 && memcmp(e->name + nl - 9, ".envelope", 9) == 0)
 					news = true;
+				/* queue/wake: written by sealctl queue retry|release. */
+				if (nl == 4 && memcmp(e->name, "wake", 4) == 0)
+					news = true;
 				if (e->mask & IN_Q_OVERFLOW)
 					news = true;
 				off += (ssize_t)sizeof(struct inotify_event) + e->len;
@@ -445,6 +448,9 @@ static int setup(struct qd *q, const char *conf_flag)
 		log_fatal("state_dir too long");
 	/* An envelope renamed in is a new message (the commit point). */
 	if (ifd < 0 || inotify_add_watch(ifd, path, IN_MOVED_TO) < 0)
+		log_fatal("inotify on %s: %s", path, strerror(errno));
+	path[strlen(path) - strlen("/active")] = '\0';
+	if (inotify_add_watch(ifd, path, IN_CLOSE_WRITE) < 0)
 		log_fatal("inotify on %s: %s", path, strerror(errno));
 	return ifd;
 }

@@ -350,3 +350,55 @@ def test_lifetime_expires_with_5_4_7(lab, queued):
     attempts = sum(1 for c in r.commands if c.upper().startswith("RCPT"))
     assert attempts >= 2  # retried with back-off before expiring
     wait_until(lambda: not queued.queued_ids(), timeout=20, what="removal")
+
+
+def test_sealctl_queue_list_show_hold_release_delete(lab, queued):
+    r = lab["recv"]["tmp"]
+    r.rcpt_reply = "451 4.7.1 greylisted"
+    queued.start()
+    mid = queued.enqueue("alice@snd.q.test", "dave@tmp.q.test", "erin@a.q.test")
+    wait_until(lambda: lab["recv"]["a"].messages and "greylisted" in queued.log_text(),
+               timeout=20, what="first attempt")
+    wait_until(lambda: "tries=1  451" in queued.inst.sealctl("queue", "list").stdout,
+               timeout=10, what="the state saved")
+    out = queued.inst.sealctl("queue", "list").stdout
+    assert mid in out and "<alice@snd.q.test>" in out
+    assert "dave@tmp.q.test  pending  tries=1  451 4.7.1" in out and "greylisted" in out
+    assert "erin@a.q.test  sent  tries=1" in out
+    show = queued.inst.sealctl("queue", "show", mid).stdout
+    assert f"id {mid}\n" in show and "from alice@snd.q.test\n" in show
+    assert "sealmail-queue-state 1\n" in show and "Subject: hello" not in show
+    assert "Subject: hello" in queued.inst.sealctl("queue", "show", mid, "--body").stdout
+    # Held: never tried while held, even after the receiver is fixed.
+    queued.inst.sealctl("queue", "hold", mid)
+    assert "held" in queued.inst.sealctl("queue", "list").stdout
+    r.rcpt_reply = "250 2.1.5 ok"
+    time.sleep(4)  # two back-off periods
+    assert not r.messages and queued.queued_ids() == [mid]
+    queued.inst.sealctl("queue", "release", mid)
+    wait_until(lambda: r.messages and not queued.queued_ids(), timeout=10, what="released")
+    assert r.messages[0][1] == ["dave@tmp.q.test"]  # the sent recipient is not sent again
+    # delete: gone without delivery.
+    r.rcpt_reply = "451 4.7.1 greylisted"
+    mid2 = queued.enqueue("alice@snd.q.test", "dave@tmp.q.test")
+    queued.inst.sealctl("queue", "delete", mid2)
+    assert queued.queued_ids() == []
+    assert "queue is empty" in queued.inst.sealctl("queue", "list").stdout
+    bad = queued.inst.sealctl("queue", "show", "../../etc", check=False)
+    assert bad.returncode != 0
+
+
+@pytest.mark.parametrize("queued", ["queued.retry_min = 1h\nqueued.retry_max = 1h\n"],
+                         indirect=True)
+def test_sealctl_queue_retry_now(lab, queued):
+    r = lab["recv"]["tmp"]
+    r.rcpt_reply = "451 4.7.1 greylisted"
+    queued.start()
+    mid = queued.enqueue("alice@snd.q.test", "dave@tmp.q.test")
+    wait_until(lambda: "tries=1" in queued.inst.sealctl("queue", "list").stdout, timeout=20,
+               what="first attempt")
+    r.rcpt_reply = "250 2.1.5 ok"
+    time.sleep(2)
+    assert queued.queued_ids() == [mid] and not r.messages  # next try in an hour
+    queued.inst.sealctl("queue", "retry", mid)
+    wait_until(lambda: r.messages and not queued.queued_ids(), timeout=10, what="retry now")
