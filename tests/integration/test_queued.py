@@ -27,13 +27,15 @@ LAB = str(REPO / "tests" / "dnslab" / "dns-lab.sh")
 NET = f"127.{random.randint(100, 199)}.{random.randint(1, 254)}"
 HOSTS = {"a": 21, "b": 22, "tmp": 23, "rej": 24, "snd": 25, "tls": 26, "slow": 27,
          "chunk": 28, "exp": 29}
+POSTFIX_HOSTS = {"pf": 30, "pftls": 31}  # real Postfix receivers (tests/mtalab)
+MTALAB = str(REPO / "tests" / "mtalab" / "postfix-receiver.sh")
 
 
 def zone():
     lines = ["$ORIGIN q.test.", "$TTL 300",
              "@ IN SOA ns1.q.test. hostmaster.q.test. 1 3600 600 86400 300",
              "@ IN NS ns1", f"ns1 IN A {NET}.53", "null IN MX 0 ."]
-    for name, last in HOSTS.items():
+    for name, last in {**HOSTS, **POSTFIX_HOSTS}.items():
         lines += [f"{name} IN MX 10 mx-{name}", f"mx-{name} IN A {NET}.{last}"]
     return "\n".join(lines) + "\n"
 
@@ -163,7 +165,7 @@ def lab():
                            data_delay=1.5 if name == "slow" else 0.0,
                            chunking=name == "chunk")
             for name, last in HOSTS.items()}
-    yield {"dir": labdir, "recv": recv}
+    yield {"dir": labdir, "recv": recv, "tmp": tmp, "cert": cert}
     for r in recv.values():
         r.close()
     subprocess.run([LAB, "stop", str(labdir)], timeout=30)
@@ -198,7 +200,8 @@ class Queued:
         return sorted(p.name[:-len(".envelope")] for p in active.glob("*.envelope"))
 
     def log_text(self):
-        return Path(self.log).read_text(errors="replace")
+        p = Path(self.log)
+        return p.read_text(errors="replace") if p.exists() else ""
 
     def stop(self):
         print(self.log_text())  # shown when the test fails
@@ -402,3 +405,54 @@ def test_sealctl_queue_retry_now(lab, queued):
     assert queued.queued_ids() == [mid] and not r.messages  # next try in an hour
     queued.inst.sealctl("queue", "retry", mid)
     wait_until(lambda: r.messages and not queued.queued_ids(), timeout=10, what="retry now")
+
+
+@pytest.fixture
+def postfix(lab):
+    if not shutil.which("postfix"):
+        pytest.skip("needs Debian's postfix (tests/deps.sh)")
+    started = []
+
+    def start(name, *extra):
+        d = lab["tmp"] / f"postfix-{name}-{len(started)}"
+        d.mkdir()
+        os.chmod(lab["tmp"], 0o755)
+        os.chmod(d, 0o755)
+        subprocess.run([MTALAB, "start", str(d), f"{NET}.{POSTFIX_HOSTS[name]}",
+                        f"{name}.q.test", *(["--", *extra] if extra else [])],
+                       check=True, timeout=120)
+        started.append(d)
+        return d
+    yield start
+    for d in started:
+        subprocess.run([MTALAB, "stop", str(d)], timeout=60)
+
+
+def postfix_mail(d):
+    return sorted((d / "mail" / "all" / "new").glob("*"))
+
+
+def test_postfix_receiver(lab, queued, postfix):
+    d = postfix("pf")
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "kim@pf.q.test")
+    wait_until(lambda: postfix_mail(d) and not queued.queued_ids(), timeout=30,
+               what="delivery to Postfix")
+    text = postfix_mail(d)[0].read_text(errors="replace")
+    assert "Subject: hello" in text and "\n.leading dot\n" in text
+
+
+def test_postfix_451_then_starttls(lab, queued, postfix):
+    """A Postfix that answers 451 at RCPT, then one (fixed) that offers STARTTLS."""
+    cert, key = lab["cert"]
+    d = postfix("pftls", "smtpd_recipient_restrictions = check_recipient_access static:451")
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "lee@pftls.q.test")
+    wait_until(lambda: "451" in queued.log_text(), timeout=30, what="the deferral")
+    subprocess.run([MTALAB, "stop", str(d)], timeout=60)
+    d = postfix("pftls", f"smtpd_tls_cert_file = {cert}", f"smtpd_tls_key_file = {key}",
+                "smtpd_tls_security_level = may")
+    wait_until(lambda: postfix_mail(d) and not queued.queued_ids(), timeout=30,
+               what="delivery after the fix")
+    assert "TLSv1." in queued.log_text()
+    assert "TLS connection established" in (d / "maillog").read_text(errors="replace")
