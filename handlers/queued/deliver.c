@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,9 +119,15 @@ int qd_child_start(struct qd *q, int msgfd, const struct queue_env *env, const s
 		return -1;
 	}
 	if (pid == 0) {
-		/* The child never holds the queue key (docs/SENDING.md section 5). */
+		/* The child never holds the queue key (docs/SENDING.md section 5),
+		 * nor the queue's descriptor; it cannot be ptraced or dumped by
+		 * its user's other processes, and gains no privilege by exec. */
 		explicit_bzero(q->sk, sizeof(q->sk));
 		close(p[0]);
+		close(q->qfd);
+		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		signal(SIGTERM, SIG_DFL);
 		child_main(q, msgfd, env, d, idx, n, p[1]);
 		_exit(0);

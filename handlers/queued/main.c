@@ -167,6 +167,11 @@ static size_t children_wait_one(struct qd_child *ch, size_t nch)
 			pf[np++] = (struct pollfd){.fd = ch[i].fd, .events = POLLIN};
 		int pr = poll(pf, np, 1000);
 		(void)sd_notify(0, "WATCHDOG=1");
+		if (stop) {
+			/* Stopping: end the sessions; their recipients stay pending. */
+			for (size_t i = 0; i < nch; i++)
+				(void)kill(ch[i].pid, SIGTERM);
+		}
 		if (pr <= 0)
 			continue;
 		for (size_t i = 0; i < np; i++) {
