@@ -4,6 +4,7 @@
  * once, so that a compromised SMTP session (the client parses whatever a
  * remote MX sends) can read this one message but no other queued mail. It
  * reports one line per recipient: "INDEX CODE ENH TEXT". */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,7 +29,7 @@ static void child_report(int fd, const struct smtpc_result *res, size_t n, const
 		buf_printf(&out, "tls %s\n", res->tls_desc);
 	for (size_t i = 0; i < n; i++) {
 		const struct smtpc_reply *r = &res->rcpt[i];
-		buf_printf(&out, "%zu %d %s %s: %s\n", i, r->code, r->enh[0] ? r->enh : "-", host,
+		buf_printf(&out, "%zu %d %s %.255s: %s\n", i, r->code, r->enh[0] ? r->enh : "-", host,
 			   r->text);
 	}
 	const unsigned char *p = out.data;
@@ -76,7 +77,11 @@ static void child_main(struct qd *q, int msgfd, const struct queue_env *env, con
 			       .timeout_cap_ms = (int)q->conf->queued_smtp_timeout_cap_ms};
 	char lasterr[SMTPC_TEXT_MAX + 64] = "no address";
 	for (size_t a = 0; a < d->naddr; a++) {
-		o.sni = d->host[a];
+		struct in6_addr lit;
+		/* RFC 6066 section 3: SNI names a host, never an address. */
+		bool literal = inet_pton(AF_INET, d->host[a], &lit) == 1 ||
+			       inet_pton(AF_INET6, d->host[a], &lit) == 1;
+		o.sni = literal ? NULL : d->host[a];
 		o.tls = q->tls;
 		memset(res.rcpt, 0, n * sizeof(struct smtpc_reply));
 		res.tls = res.tls_failed = false;
@@ -110,12 +115,19 @@ int qd_child_start(struct qd *q, int msgfd, const struct queue_env *env, const s
 		   size_t *idx, size_t n, struct qd_child *ch)
 {
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	ch->cap = (n + 1) * QD_REPORT_LINE_MAX;
+	ch->buf = malloc(ch->cap);
+	if (ch->buf == NULL)
 		return -1;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(ch->buf);
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(p[0]);
 		close(p[1]);
+		free(ch->buf);
 		return -1;
 	}
 	if (pid == 0) {
@@ -138,6 +150,5 @@ int qd_child_start(struct qd *q, int msgfd, const struct queue_env *env, const s
 	ch->idx = idx;
 	ch->n = n;
 	ch->len = 0;
-	ch->eof = false;
 	return 0;
 }

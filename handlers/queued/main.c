@@ -121,8 +121,9 @@ static void child_finish(struct qd_child *ch, const struct qd *q, const struct q
 			 struct queue_state *st, const char *id)
 {
 	int status = 0;
-	(void)waitpid(ch->pid, &status, 0);
+	/* Closed first: a child still writing gets EPIPE, never blocks. */
 	close(ch->fd);
+	(void)waitpid(ch->pid, &status, 0);
 	bool *seen = calloc(ch->n, sizeof(bool));
 	int64_t now = now_s();
 	char *p = ch->buf, *end = ch->buf + ch->len;
@@ -155,6 +156,8 @@ static void child_finish(struct qd_child *ch, const struct qd *q, const struct q
 			outcome(q, env, &st->rcpt[ch->idx[i]], 451, "451 4.3.0 delivery process failed",
 				now);
 	free(seen);
+	free(ch->buf);
+	ch->buf = NULL;
 }
 
 /* Wait until one of the running children is done; WATCHDOG=1 meanwhile. */
@@ -177,10 +180,10 @@ static size_t children_wait_one(struct qd_child *ch, size_t nch)
 		for (size_t i = 0; i < np; i++) {
 			if (pf[i].revents == 0)
 				continue;
-			ssize_t r = read(ch[i].fd, ch[i].buf + ch[i].len, sizeof(ch[i].buf) - 1 - ch[i].len);
+			ssize_t r = read(ch[i].fd, ch[i].buf + ch[i].len, ch[i].cap - ch[i].len);
 			if (r > 0)
 				ch[i].len += (size_t)r;
-			if (r == 0 || (r < 0 && errno != EINTR) || ch[i].len >= sizeof(ch[i].buf) - 1)
+			if (r == 0 || (r < 0 && errno != EINTR) || ch[i].len == ch[i].cap)
 				return i;
 		}
 	}
@@ -207,6 +210,8 @@ static size_t group_due(const struct qd *q, const struct queue_env *env, const s
 			if (q->conf->relayhost[0] == '\0' &&
 			    strcasecmp(domain_of(env->rcpt[j].addr), domain_of(env->rcpt[i].addr)) != 0)
 				continue;
+			if (n - grp_start[ng - 1] == QD_RCPT_PER_CONN)
+				grp_start[ng++] = n; /* the next connection to the same place */
 			taken[j] = true;
 			idx[n++] = j;
 		}

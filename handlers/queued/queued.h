@@ -45,10 +45,14 @@ struct qd_child {
 	int fd;           /* results, read by the parent */
 	size_t *idx;      /* the envelope's recipient indexes */
 	size_t n;
-	char buf[65536];
-	size_t len;
-	bool eof;
+	char *buf; /* malloc'd: QD_REPORT_LINE_MAX per recipient and a tls line */
+	size_t cap, len;
 };
+/* One report line: index, code, enhanced code, host, reply text. */
+#define QD_REPORT_LINE_MAX 800
+/* Recipients per connection: RFC 5321 section 4.5.3.1.8 makes 100 the least
+ * a server must take in one transaction. */
+#define QD_RCPT_PER_CONN 100
 int qd_child_start(struct qd *q, int msgfd, const struct queue_env *env, const struct qd_dest *d,
 		   size_t *idx, size_t n, struct qd_child *ch);
 

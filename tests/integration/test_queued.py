@@ -456,3 +456,16 @@ def test_postfix_451_then_starttls(lab, queued, postfix):
                what="delivery after the fix")
     assert "TLSv1." in queued.log_text()
     assert "TLS connection established" in (d / "maillog").read_text(errors="replace")
+
+
+def test_many_recipients_in_connections_of_100(lab, queued):
+    """RFC 5321 section 4.5.3.1.8: 100 recipients per transaction; 250 at one
+    domain go in three, every report line read back (pipelined RCPTs)."""
+    rcpts = [f"r{i}@a.q.test" for i in range(250)]
+    queued.start()
+    queued.enqueue("alice@snd.q.test", *rcpts)
+    r = lab["recv"]["a"]
+    wait_until(lambda: len(r.messages) == 3 and not queued.queued_ids(), timeout=30,
+               what="three transactions")
+    assert sorted(len(m[1]) for m in r.messages) == [50, 100, 100]
+    assert sorted(a for m in r.messages for a in m[1]) == sorted(rcpts)
