@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BUILD, Instance, make_cert, wait_until
+from harness import BUILD, Instance, make_cert, proc_children, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = str(REPO / "tests" / "dnslab" / "dns-lab.sh")
@@ -469,3 +469,51 @@ def test_many_recipients_in_connections_of_100(lab, queued):
                what="three transactions")
     assert sorted(len(m[1]) for m in r.messages) == [50, 100, 100]
     assert sorted(a for m in r.messages for a in m[1]) == sorted(rcpts)
+
+
+BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def age_secret_key(path):
+    """The 32 raw bytes of an age-keygen identity file (bech32, BIP 173)."""
+    line = next(l for l in Path(path).read_text().splitlines()
+                if l.startswith("AGE-SECRET-KEY-1"))
+    data = [BECH32.index(c) for c in line.lower().rsplit("1", 1)[1][:-6]]
+    acc, bits, out = 0, 0, bytearray()
+    for v in data:
+        acc, bits = (acc << 5) | v, bits + 5
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xff)
+    assert len(out) == 32
+    return bytes(out)
+
+
+def memory_holds(pid, needle):
+    """Whether any readable mapping of pid contains needle."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            try:
+                mem.seek(lo)
+                if needle in mem.read(hi - lo):
+                    return True
+            except (OSError, ValueError, OverflowError):
+                continue
+    return False
+
+
+def test_delivery_child_holds_no_queue_key(lab, queued):
+    """The child that talks to a remote MX never has the queue's secret key in
+    its memory (docs/SENDING.md section 5); queued itself does (the control)."""
+    key = age_secret_key(Path(queued.inst.state) / "queue" / "queue.key")
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "mo@slow.q.test")  # the receiver waits 1.5 s after DATA
+    wait_until(lambda: proc_children(queued.proc.pid), timeout=20, what="a delivery child")
+    child = proc_children(queued.proc.pid)[0]
+    assert not memory_holds(child, key)
+    assert memory_holds(queued.proc.pid, key)
+    wait_until(lambda: not queued.queued_ids(), timeout=20, what="delivery")
