@@ -34,7 +34,9 @@ MTALAB = str(REPO / "tests" / "mtalab" / "postfix-receiver.sh")
 def zone():
     lines = ["$ORIGIN q.test.", "$TTL 300",
              "@ IN SOA ns1.q.test. hostmaster.q.test. 1 3600 600 86400 300",
-             "@ IN NS ns1", f"ns1 IN A {NET}.53", "null IN MX 0 ."]
+             "@ IN NS ns1", f"ns1 IN A {NET}.53", "null IN MX 0 .",
+             # fb: the first MX refuses connections (nothing listens), the second is a's.
+             "fb IN MX 10 mx-dead", "fb IN MX 20 mx-a", f"mx-dead IN A {NET}.40"]
     for name, last in {**HOSTS, **POSTFIX_HOSTS}.items():
         lines += [f"{name} IN MX 10 mx-{name}", f"mx-{name} IN A {NET}.{last}"]
     return "\n".join(lines) + "\n"
@@ -517,3 +519,18 @@ def test_delivery_child_holds_no_queue_key(lab, queued):
     assert not memory_holds(child, key)
     assert memory_holds(queued.proc.pid, key)
     wait_until(lambda: not queued.queued_ids(), timeout=20, what="delivery")
+
+
+def test_next_mx_when_the_first_refuses(lab, queued):
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "nina@fb.q.test")
+    r = lab["recv"]["a"]
+    wait_until(lambda: r.messages and not queued.queued_ids(), timeout=20, what="delivery")
+    assert r.messages[0][1] == ["nina@fb.q.test"]
+
+
+def test_no_such_domain_bounces_5_1_2(lab, queued):
+    queued.start()
+    queued.enqueue("alice@snd.q.test", "otto@nosuch.q.test")
+    _, status = dsn_of(lab)
+    assert "Status: 5.1.2" in status and "otto@nosuch.q.test" in status
