@@ -29,8 +29,8 @@ static void child_report(int fd, const struct smtpc_result *res, size_t n, const
 		buf_printf(&out, "tls %s\n", res->tls_desc);
 	for (size_t i = 0; i < n; i++) {
 		const struct smtpc_reply *r = &res->rcpt[i];
-		buf_printf(&out, "%zu %d %s %.255s: %s\n", i, r->code, r->enh[0] ? r->enh : "-", host,
-			   r->text);
+		buf_printf(&out, "%zu %d %s %.255s: %s\n", i, r->code, r->enh[0] ? r->enh : "-",
+		           host, r->text);
 	}
 	const unsigned char *p = out.data;
 	size_t left = out.len;
@@ -46,8 +46,8 @@ static void child_report(int fd, const struct smtpc_result *res, size_t n, const
 	buf_free(&out);
 }
 
-static void child_main(struct qd *q, int msgfd, const struct queue_env *env, const struct qd_dest *d,
-		       const size_t *idx, size_t n, int outfd)
+static void child_main(struct qd *q, int msgfd, const struct queue_env *env,
+                       const struct qd_dest *d, const size_t *idx, size_t n, int outfd)
 {
 	struct stat sb;
 	const unsigned char *data = (const unsigned char *)"";
@@ -68,31 +68,40 @@ static void child_main(struct qd *q, int msgfd, const struct queue_env *env, con
 		orcpt[i] = env->rcpt[idx[i]].orcpt;
 		notify[i] = env->rcpt[idx[i]].notify;
 	}
-	struct smtpc_msg msg = {.data = data, .len = (size_t)sb.st_size, .from = env->from,
-				.body = env->body, .smtputf8 = env->smtputf8, .envid = env->envid,
-				.ret = env->ret, .nrcpt = n, .rcpt = rcpt, .notify = notify,
-				.orcpt = orcpt};
-	struct smtpc_opts o = {.helo = q->conf->hostname, .tls = q->tls,
-			       .connect_timeout_ms = (int)q->conf->queued_connect_timeout_ms,
-			       .timeout_cap_ms = (int)q->conf->queued_smtp_timeout_cap_ms};
+	struct smtpc_msg msg = {.data = data,
+	                        .len = (size_t)sb.st_size,
+	                        .from = env->from,
+	                        .body = env->body,
+	                        .smtputf8 = env->smtputf8,
+	                        .envid = env->envid,
+	                        .ret = env->ret,
+	                        .nrcpt = n,
+	                        .rcpt = rcpt,
+	                        .notify = notify,
+	                        .orcpt = orcpt};
+	struct smtpc_opts o = {.helo = q->conf->hostname,
+	                       .tls = q->tls,
+	                       .connect_timeout_ms = (int)q->conf->queued_connect_timeout_ms,
+	                       .timeout_cap_ms = (int)q->conf->queued_smtp_timeout_cap_ms};
 	char lasterr[SMTPC_TEXT_MAX + 64] = "no address";
 	for (size_t a = 0; a < d->naddr; a++) {
 		struct in6_addr lit;
 		/* RFC 6066 section 3: SNI names a host, never an address. */
 		bool literal = inet_pton(AF_INET, d->host[a], &lit) == 1 ||
-			       inet_pton(AF_INET6, d->host[a], &lit) == 1;
+		               inet_pton(AF_INET6, d->host[a], &lit) == 1;
 		o.sni = literal ? NULL : d->host[a];
 		o.tls = q->tls;
 		memset(res.rcpt, 0, n * sizeof(struct smtpc_reply));
 		res.tls = res.tls_failed = false;
-		int rc = smtpc_deliver((const struct sockaddr *)&d->addr[a], d->addrlen[a], &o, &msg, &res);
+		int rc = smtpc_deliver((const struct sockaddr *)&d->addr[a], d->addrlen[a], &o,
+		                       &msg, &res);
 		if (rc < 0 && res.tls_failed) {
 			/* RFC 7435 section 3: opportunistic TLS that fails falls back to
 			 * plaintext with the same server. */
 			o.tls = NULL;
 			memset(res.rcpt, 0, n * sizeof(struct smtpc_reply));
-			rc = smtpc_deliver((const struct sockaddr *)&d->addr[a], d->addrlen[a], &o, &msg,
-					   &res);
+			rc = smtpc_deliver((const struct sockaddr *)&d->addr[a], d->addrlen[a], &o,
+			                   &msg, &res);
 		}
 		if (rc == 0) {
 			child_report(outfd, &res, n, d->host[a]);
@@ -112,7 +121,7 @@ static void child_main(struct qd *q, int msgfd, const struct queue_env *env, con
 }
 
 int qd_child_start(struct qd *q, int msgfd, const struct queue_env *env, const struct qd_dest *d,
-		   size_t *idx, size_t n, struct qd_child *ch)
+                   size_t *idx, size_t n, struct qd_child *ch)
 {
 	int p[2];
 	ch->cap = (n + 1) * QD_REPORT_LINE_MAX;

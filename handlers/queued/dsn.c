@@ -63,7 +63,8 @@ static void original(int msgfd, bool full, struct buf *out)
 	size_t n = in.len;
 	if (!full) {
 		for (size_t i = 0; i + 1 < in.len; i++) {
-			if (in.data[i] == '\n' && (in.data[i + 1] == '\n' || in.data[i + 1] == '\r')) {
+			if (in.data[i] == '\n' &&
+			    (in.data[i + 1] == '\n' || in.data[i + 1] == '\r')) {
 				n = i + 1;
 				break;
 			}
@@ -74,20 +75,25 @@ static void original(int msgfd, bool full, struct buf *out)
 }
 
 static void report(const struct qd *q, const struct queue_env *env, const struct queue_state *st,
-		   const size_t *b, size_t n, const char *boundary, struct buf *m)
+                   const size_t *b, size_t n, const char *boundary, struct buf *m)
 {
 	char date[64], arr[64];
 	rfc5322_date((int64_t)time(NULL), date, sizeof(date));
 	rfc5322_date(env->arrival, arr, sizeof(arr));
 	const char *h = q->conf->hostname;
-	buf_printf(m, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", h, env->from);
+	buf_printf(m, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", h,
+	           env->from);
 	buf_printf(m, "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n", date);
 	buf_printf(m, "Message-ID: <%s.dsn@%s>\r\nAuto-Submitted: auto-replied\r\n", env->id, h);
-	buf_printf(m, "MIME-Version: 1.0\r\nContent-Type: multipart/report; "
-		      "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n", boundary);
+	buf_printf(m,
+	           "MIME-Version: 1.0\r\nContent-Type: multipart/report; "
+	           "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n",
+	           boundary);
 	buf_printf(m, "--%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
-	buf_printf(m, "This is the mail system at %s.\r\n\r\nYour message could not be delivered "
-		      "to the following recipients:\r\n\r\n", h);
+	buf_printf(m,
+	           "This is the mail system at %s.\r\n\r\nYour message could not be delivered "
+	           "to the following recipients:\r\n\r\n",
+	           h);
 	for (size_t i = 0; i < n; i++)
 		buf_printf(m, "<%s>: %s\r\n", env->rcpt[b[i]].addr, st->rcpt[b[i]].error);
 	/* RFC 3464 section 2.2: per-message fields, then one block per recipient. */
@@ -113,8 +119,8 @@ static void report(const struct qd *q, const struct queue_env *env, const struct
 	}
 }
 
-int qd_dsn_enqueue(struct qd *q, const struct queue_env *env, const struct queue_state *st, int msgfd,
-		   const size_t *bounced, size_t n)
+int qd_dsn_enqueue(struct qd *q, const struct queue_env *env, const struct queue_state *st,
+                   int msgfd, const size_t *bounced, size_t n)
 {
 	char boundary[40];
 	rnd_hex(boundary, 12);
@@ -128,11 +134,11 @@ int qd_dsn_enqueue(struct qd *q, const struct queue_env *env, const struct queue
 	original(msgfd, full, &orig);
 	/* RFC 6533 section 3: internationalised headers go back as
 	 * message/global(-headers), and such a report needs SMTPUTF8 itself. */
-	bool utf8 = !ascii(orig.data, orig.len) || !ascii((const unsigned char *)env->from,
-							   strlen(env->from));
+	bool utf8 = !ascii(orig.data, orig.len) ||
+	            !ascii((const unsigned char *)env->from, strlen(env->from));
 	buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n", boundary,
-		   full ? (utf8 ? "message/global" : "message/rfc822")
-			: (utf8 ? "message/global-headers" : "text/rfc822-headers"));
+	           full ? (utf8 ? "message/global" : "message/rfc822")
+	                : (utf8 ? "message/global-headers" : "text/rfc822-headers"));
 	buf_append(&m, orig.data, orig.len);
 	buf_free(&orig);
 	buf_printf(&m, "\r\n--%s--\r\n", boundary);

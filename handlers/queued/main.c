@@ -96,7 +96,7 @@ static int64_t next_try(const struct qd *q, uint32_t attempts, int64_t now)
 
 /* Record one recipient's outcome ("CODE ENH TEXT"). */
 static void outcome(const struct qd *q, const struct queue_env *env, struct queue_rcpt_state *r,
-		    int code, const char *text, int64_t now)
+                    int code, const char *text, int64_t now)
 {
 	r->attempts++;
 	r->last_try = now;
@@ -118,7 +118,7 @@ static void outcome(const struct qd *q, const struct queue_env *env, struct queu
 
 /* Read what a child wrote; parse its lines when it is done. */
 static void child_finish(struct qd_child *ch, const struct qd *q, const struct queue_env *env,
-			 struct queue_state *st, const char *id)
+                         struct queue_state *st, const char *id)
 {
 	int status = 0;
 	/* Closed first: a child still writing gets EPIPE, never blocks. */
@@ -137,24 +137,26 @@ static void child_finish(struct qd_child *ch, const struct qd *q, const struct q
 		if (strncmp(p, "tls ", 4) == 0) {
 			log_event(LOG_INFO, "tls", "ID", id, "TLS", p + 4, NULL);
 		} else if (sscanf(p, "%zu %d %n", &i, &code, &off) == 2 && off > 0 && i < ch->n &&
-			   !seen[i]) {
+		           !seen[i]) {
 			char text[QUEUE_ERROR_MAX + 1];
 			const char *rest = p + off;
 			const char *enh = strncmp(rest, "- ", 2) == 0 ? "" : rest;
 			fmt_msg(text, sizeof(text), "%d %s", code, enh[0] ? enh : rest + 2);
 			seen[i] = true;
 			outcome(q, env, &st->rcpt[ch->idx[i]], code, text, now);
-			log_event(code / 100 == 2 ? LOG_INFO : LOG_NOTICE, "delivery", "ID", id, "RCPT",
-				  env->rcpt[ch->idx[i]].addr,
-				  "STATUS", code / 100 == 2 ? "sent" : code / 100 == 5 ? "bounced" : "deferred",
-				  "REPLY", text, NULL);
+			log_event(code / 100 == 2 ? LOG_INFO : LOG_NOTICE, "delivery", "ID", id,
+			          "RCPT", env->rcpt[ch->idx[i]].addr, "STATUS",
+			          code / 100 == 2   ? "sent"
+			          : code / 100 == 5 ? "bounced"
+			                            : "deferred",
+			          "REPLY", text, NULL);
 		}
 		p = nl + 1;
 	}
 	for (size_t i = 0; i < ch->n; i++)
 		if (seen == NULL || !seen[i])
-			outcome(q, env, &st->rcpt[ch->idx[i]], 451, "451 4.3.0 delivery process failed",
-				now);
+			outcome(q, env, &st->rcpt[ch->idx[i]], 451,
+			        "451 4.3.0 delivery process failed", now);
 	free(seen);
 	free(ch->buf);
 	ch->buf = NULL;
@@ -191,8 +193,8 @@ static size_t children_wait_one(struct qd_child *ch, size_t nch)
 
 /* Group the due recipients by domain (one group with a relayhost). idx gets
  * the recipients in group order, grp_start[g] where group g starts. */
-static size_t group_due(const struct qd *q, const struct queue_env *env, const struct queue_state *st,
-			int64_t now, size_t *idx, size_t *grp_start)
+static size_t group_due(const struct qd *q, const struct queue_env *env,
+                        const struct queue_state *st, int64_t now, size_t *idx, size_t *grp_start)
 {
 	size_t n = 0, ng = 0;
 	bool *taken = calloc(env->nrcpt + 1, sizeof(bool));
@@ -208,7 +210,8 @@ static size_t group_due(const struct qd *q, const struct queue_env *env, const s
 			if (taken[j] || rj->status != QUEUE_RCPT_PENDING || rj->next_try > now)
 				continue;
 			if (q->conf->relayhost[0] == '\0' &&
-			    strcasecmp(domain_of(env->rcpt[j].addr), domain_of(env->rcpt[i].addr)) != 0)
+			    strcasecmp(domain_of(env->rcpt[j].addr),
+			               domain_of(env->rcpt[i].addr)) != 0)
 				continue;
 			if (n - grp_start[ng - 1] == QD_RCPT_PER_CONN)
 				grp_start[ng++] = n; /* the next connection to the same place */
@@ -222,7 +225,8 @@ static size_t group_due(const struct qd *q, const struct queue_env *env, const s
 }
 
 /* Expire the recipients past queue_lifetime (RFC 5321 section 4.5.4.1). */
-static void expire(const struct qd *q, const struct queue_env *env, struct queue_state *st, int64_t now)
+static void expire(const struct qd *q, const struct queue_env *env, struct queue_state *st,
+                   int64_t now)
 {
 	int64_t end = env->arrival + (int64_t)(q->conf->queue_lifetime_ms / 1000);
 	for (size_t i = 0; i < env->nrcpt; i++) {
@@ -231,7 +235,7 @@ static void expire(const struct qd *q, const struct queue_env *env, struct queue
 			continue;
 		char text[QUEUE_ERROR_MAX + 1];
 		fmt_msg(text, sizeof(text), "550 5.4.7 delivery time expired%s%.400s",
-			r->error[0] ? "; last error: " : "", r->error);
+		        r->error[0] ? "; last error: " : "", r->error);
 		queue_state_set_error(r, text, strlen(text));
 		r->status = QUEUE_RCPT_BOUNCED;
 	}
@@ -239,7 +243,8 @@ static void expire(const struct qd *q, const struct queue_env *env, struct queue
 
 /* Deliver every group; each group's outcome lands in st. */
 static void deliver_groups(struct qd *q, const char *id, const struct queue_env *env,
-			   struct queue_state *st, int msgfd, size_t *idx, const size_t *gs, size_t ng)
+                           struct queue_state *st, int msgfd, size_t *idx, const size_t *gs,
+                           size_t ng)
 {
 	static struct qd_child ch[QD_CHILDREN_MAX];
 	size_t nch = 0, maxch = q->conf->queued_max_children;
@@ -253,10 +258,12 @@ static void deliver_groups(struct qd *q, const char *id, const struct queue_env 
 		qd_resolve(q, domain_of(env->rcpt[idx[gs[g]]].addr), d);
 		if (d->fail_code != 0) {
 			for (size_t i = 0; i < n; i++) {
-				outcome(q, env, &st->rcpt[idx[gs[g] + i]], d->fail_code, d->fail, now_s());
-				log_event(LOG_NOTICE, "delivery", "ID", id, "RCPT", env->rcpt[idx[gs[g] + i]].addr,
-					  "STATUS", d->fail_code / 100 == 5 ? "bounced" : "deferred",
-					  "REPLY", d->fail, NULL);
+				outcome(q, env, &st->rcpt[idx[gs[g] + i]], d->fail_code, d->fail,
+				        now_s());
+				log_event(LOG_NOTICE, "delivery", "ID", id, "RCPT",
+				          env->rcpt[idx[gs[g] + i]].addr, "STATUS",
+				          d->fail_code / 100 == 5 ? "bounced" : "deferred", "REPLY",
+				          d->fail, NULL);
 			}
 			continue;
 		}
@@ -269,7 +276,8 @@ static void deliver_groups(struct qd *q, const char *id, const struct queue_env 
 			nch++;
 		else
 			for (size_t i = 0; i < n; i++)
-				outcome(q, env, &st->rcpt[idx[gs[g] + i]], 451, "451 4.3.0 fork failed", now_s());
+				outcome(q, env, &st->rcpt[idx[gs[g] + i]], 451,
+				        "451 4.3.0 fork failed", now_s());
 	}
 	while (nch > 0) {
 		size_t k = children_wait_one(ch, nch);
@@ -282,8 +290,8 @@ static void deliver_groups(struct qd *q, const char *id, const struct queue_env 
 /* The bounced recipients whose DSN is due: newly bounced ones (before[i]
  * was pending) whose NOTIFY allows a failure report (RFC 3461 section
  * 4.1: absent NOTIFY means FAILURE,DELAY), never for the null sender. */
-static size_t dsn_due(const struct queue_env *env, const struct queue_state *st, const bool *was_pending,
-		      size_t *out)
+static size_t dsn_due(const struct queue_env *env, const struct queue_state *st,
+                      const bool *was_pending, size_t *out)
 {
 	size_t n = 0;
 	if (env->from[0] == '\0')
@@ -300,7 +308,8 @@ static size_t dsn_due(const struct queue_env *env, const struct queue_state *st,
 }
 
 /* One due message. Returns its earliest next try (or INT64_MAX). */
-static int64_t process_message(struct qd *q, const char *id, struct queue_env *env, struct queue_state *st)
+static int64_t process_message(struct qd *q, const char *id, struct queue_env *env,
+                               struct queue_state *st)
 {
 	int64_t now = now_s();
 	size_t *idx = calloc(env->nrcpt + 1, sizeof(size_t));
@@ -447,8 +456,8 @@ static int setup(struct qd *q, const char *conf_flag)
 		log_fatal("queue.pub: %s", strerror(errno));
 	q->dns = dns_new(q->conf, &err);
 	if (q->dns == NULL || dns_warm(q->dns) < 0)
-		log_event(LOG_WARNING, "resolver_unusable", "ERROR", q->dns == NULL ? err : "warm-up failed",
-			  NULL);
+		log_event(LOG_WARNING, "resolver_unusable", "ERROR",
+		          q->dns == NULL ? err : "warm-up failed", NULL);
 	tls_warm();
 	q->tls = tls_client_ctx(0, &err);
 	if (q->tls == NULL)
@@ -486,7 +495,8 @@ int main(int argc, char **argv)
 	size_t cleaned = 0;
 	(void)queue_clean(q.qfd, 86400, &cleaned);
 	(void)sd_notify(0, "READY=1");
-	log_event(LOG_INFO, "started", "RELAYHOST", q.conf->relayhost[0] ? q.conf->relayhost : NULL, NULL);
+	log_event(LOG_INFO, "started", "RELAYHOST", q.conf->relayhost[0] ? q.conf->relayhost : NULL,
+	          NULL);
 	int64_t last_clean = now_s();
 	while (!stop) {
 		int64_t next = scan(&q);

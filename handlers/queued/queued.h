@@ -14,7 +14,7 @@
 #include "sys/conf.h"
 
 #define QD_CHILDREN_MAX 64 /* children at once, whatever queued.max_children says */
-#define QD_ADDR_MAX 16 /* addresses tried per destination and attempt */
+#define QD_ADDR_MAX     16 /* addresses tried per destination and attempt */
 
 struct qd {
 	struct conf *conf;
@@ -42,8 +42,8 @@ void qd_resolve(struct qd *q, const char *domain, struct qd_dest *d);
 /* deliver.c: one destination in a child. The child never holds the key. */
 struct qd_child {
 	pid_t pid;
-	int fd;           /* results, read by the parent */
-	size_t *idx;      /* the envelope's recipient indexes */
+	int fd;      /* results, read by the parent */
+	size_t *idx; /* the envelope's recipient indexes */
 	size_t n;
 	char *buf; /* malloc'd: QD_REPORT_LINE_MAX per recipient and a tls line */
 	size_t cap, len;
@@ -54,11 +54,11 @@ struct qd_child {
  * a server must take in one transaction. */
 #define QD_RCPT_PER_CONN 100
 int qd_child_start(struct qd *q, int msgfd, const struct queue_env *env, const struct qd_dest *d,
-		   size_t *idx, size_t n, struct qd_child *ch);
+                   size_t *idx, size_t n, struct qd_child *ch);
 
 /* dsn.c: enqueue one RFC 3464 report for the recipients bounced[] (indexes,
  * n > 0). 0, or -1 (logged). */
 int qd_dsn_enqueue(struct qd *q, const struct queue_env *env, const struct queue_state *st,
-		   int msgfd, const size_t *bounced, size_t n);
+                   int msgfd, const size_t *bounced, size_t n);
 
 #endif

@@ -11,7 +11,8 @@
 #include "base/fmt.h"
 #include "queued.h"
 
-static void fail(struct qd_dest *d, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct qd_dest *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(struct qd_dest *d, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -112,22 +113,24 @@ void qd_resolve(struct qd *q, const char *domain, struct qd_dest *d)
 	enum dns_status st = dns_mx(q->dns, domain, &a);
 	if (st == DNS_OK && a.null_mx) {
 		/* RFC 7505 section 3: the domain accepts no mail. */
-		fail(d, 550, "550 5.1.10 %s publishes a null MX (RFC 7505): it accepts no mail", domain);
+		fail(d, 550, "550 5.1.10 %s publishes a null MX (RFC 7505): it accepts no mail",
+		     domain);
 	} else if (st == DNS_NXDOMAIN || st == DNS_NODATA || st == DNS_BADNAME) {
 		fail(d, 550, "550 5.1.2 no mail exchanger for %s", domain);
 	} else if (st != DNS_OK) {
 		/* TEMPFAIL and BOGUS: retry later (RFC 7672 section 2.1.1). */
 		d->fail_code = 451;
 		fmt_msg(d->fail, sizeof(d->fail), "451 4.4.3 MX lookup for %s: %s %s", domain,
-			dns_status_name(st), a.why);
+		        dns_status_name(st), a.why);
 	} else {
 		enum dns_status last = DNS_OK;
 		for (size_t i = 0; i < a.n && d->naddr < QD_ADDR_MAX; i++)
 			last = add_host(q, a.rr[i].name, 25, d);
 		if (d->naddr == 0) {
 			d->fail_code = 451;
-			fmt_msg(d->fail, sizeof(d->fail), "451 4.4.3 no address for the MX of %s (%s)",
-				domain, dns_status_name(last));
+			fmt_msg(d->fail, sizeof(d->fail),
+			        "451 4.4.3 no address for the MX of %s (%s)", domain,
+			        dns_status_name(last));
 		}
 	}
 	dns_answer_clear(&a);

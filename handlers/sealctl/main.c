@@ -50,7 +50,7 @@ static const char usage_text[] =
     "  user recipient ADDRESS\n"
     "  user identity ADDRESS [--password-stdin]\n"
     "  alias add SOURCE TARGET... | alias del SOURCE [TARGET] | alias list [SOURCE|DOMAIN]\n"
-    "  queue list | queue show ID [--body] | queue retry|hold|release|delete ID\n"
+    "  queue list | queue show ID [--body] | queue retry [ID] | queue hold|release|delete ID\n"
     "Secrets: --password-stdin reads one line each from stdin; otherwise they are\n"
     "typed at a prompt on the terminal (without echo). user add and user reset\n"
     "generate and print a password unless --password or --password-stdin is given.\n";

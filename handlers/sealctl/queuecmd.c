@@ -20,7 +20,7 @@
 #include "svc/queuekey.h"
 
 /* sealctl's exit codes (main.c). */
-#define EX_OK_Q 0
+#define EX_OK_Q   0
 #define EX_FAIL_Q 3
 
 static const char *age_text(int64_t s, char *out, size_t outsz)
@@ -66,7 +66,8 @@ static void list_one(int qfd, const struct queue_entry *e, const unsigned char *
 		printf("%s  (unreadable: %s)\n", e->id, err);
 		return;
 	}
-	printf("%s  %s  %llu  <%s>%s\n", e->id, age_text((int64_t)time(NULL) - env.arrival, age, sizeof(age)),
+	printf("%s  %s  %llu  <%s>%s\n", e->id,
+	       age_text((int64_t)time(NULL) - env.arrival, age, sizeof(age)),
 	       (unsigned long long)e->sealed_size, env.from, st.held ? "  held" : "");
 	for (size_t i = 0; i < env.nrcpt; i++) {
 		const struct queue_rcpt_state *r = &st.rcpt[i];
@@ -131,13 +132,15 @@ static int cmd_show(int qfd, const unsigned char *sk, const char *id, bool body)
 static int lock_message(int qfd, const char *id)
 {
 	char path[128];
-	if (fmt_name(path, sizeof(path), "active/%s.envelope", id) < 0 || !queue_id_parse(id, NULL)) {
+	if (fmt_name(path, sizeof(path), "active/%s.envelope", id) < 0 ||
+	    !queue_id_parse(id, NULL)) {
 		fprintf(stderr, "sealctl: %s: not a queue id\n", id);
 		return -1;
 	}
 	int fd = openat(qfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		fprintf(stderr, "sealctl: %s: %s\n", id, errno == ENOENT ? "no such message" : strerror(errno));
+		fprintf(stderr, "sealctl: %s: %s\n", id,
+		        errno == ENOENT ? "no such message" : strerror(errno));
 		return -1;
 	}
 	for (int i = 0; i < 300; i++) {
@@ -194,6 +197,22 @@ static int change(int qfd, const unsigned char *sk, const char *verb, const char
 	return rc;
 }
 
+static int retry_all(int qfd, const unsigned char *sk)
+{
+	struct queue_entry *e;
+	size_t n;
+	if (queue_list(qfd, &e, &n) < 0) {
+		fprintf(stderr, "sealctl: queue: %s\n", strerror(errno));
+		return EX_FAIL_Q;
+	}
+	int rc = EX_OK_Q;
+	for (size_t i = 0; i < n; i++)
+		if (change(qfd, sk, "retry", e[i].id) != EX_OK_Q)
+			rc = EX_FAIL_Q;
+	free(e);
+	return rc;
+}
+
 int sealctl_queue(const struct conf *c, int argc, char **argv)
 {
 	if (argc < 1)
@@ -201,9 +220,11 @@ int sealctl_queue(const struct conf *c, int argc, char **argv)
 	const char *verb = argv[0];
 	bool body = argc == 3 && strcmp(argv[2], "--body") == 0;
 	bool one = strcmp(verb, "show") == 0 || strcmp(verb, "hold") == 0 ||
-		   strcmp(verb, "release") == 0 || strcmp(verb, "retry") == 0 ||
-		   strcmp(verb, "delete") == 0;
-	if (strcmp(verb, "list") == 0 ? argc != 1 : !one || (argc != 2 && !(body && verb[0] == 's')))
+	           strcmp(verb, "release") == 0 || strcmp(verb, "retry") == 0 ||
+	           strcmp(verb, "delete") == 0;
+	bool all = strcmp(verb, "retry") == 0 && argc == 1; /* retry every message */
+	if (strcmp(verb, "list") == 0 ? argc != 1
+	                              : !one || (argc != 2 && !all && !(body && verb[0] == 's')))
 		return -1;
 	char path[4096];
 	if (fmt_name(path, sizeof(path), "%s/queue", c->state_dir) < 0)
@@ -220,6 +241,8 @@ int sealctl_queue(const struct conf *c, int argc, char **argv)
 			rc = cmd_list(qfd, sk);
 		else if (strcmp(verb, "show") == 0)
 			rc = cmd_show(qfd, sk, argv[1], body);
+		else if (all)
+			rc = retry_all(qfd, sk);
 		else
 			rc = change(qfd, sk, verb, argv[1]);
 	}

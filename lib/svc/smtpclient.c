@@ -85,10 +85,13 @@ unsigned smtpc_ehlo_keyword(const char *text, uint64_t *size_r)
 		const char *kw;
 		unsigned bit;
 	} kws[] = {
-		{"PIPELINING", SMTPC_EXT_PIPELINING}, {"STARTTLS", SMTPC_EXT_STARTTLS},
-		{"8BITMIME", SMTPC_EXT_8BITMIME},     {"SMTPUTF8", SMTPC_EXT_SMTPUTF8},
-		{"CHUNKING", SMTPC_EXT_CHUNKING},     {"BINARYMIME", SMTPC_EXT_BINARYMIME},
-		{"DSN", SMTPC_EXT_DSN},
+	    {"PIPELINING", SMTPC_EXT_PIPELINING},
+	    {"STARTTLS", SMTPC_EXT_STARTTLS},
+	    {"8BITMIME", SMTPC_EXT_8BITMIME},
+	    {"SMTPUTF8", SMTPC_EXT_SMTPUTF8},
+	    {"CHUNKING", SMTPC_EXT_CHUNKING},
+	    {"BINARYMIME", SMTPC_EXT_BINARYMIME},
+	    {"DSN", SMTPC_EXT_DSN},
 	};
 	for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
 		if (kw_is(text, kws[i].kw))
@@ -136,7 +139,7 @@ static int read_reply(struct sess *s, int ms, struct smtpc_reply *r, bool ehlo)
 		int rc = io_read_line(&s->io, &line, &len, SMTPC_LINE_MAX);
 		if (rc <= 0) {
 			fmt_msg(s->res->error, sizeof(s->res->error), "reading a reply: %s",
-				rc == 0 ? "connection closed" : io_strerror(s->io.err));
+			        rc == 0 ? "connection closed" : io_strerror(s->io.err));
 			return -1;
 		}
 		int f = smtpc_reply_feed(r, line, len);
@@ -155,7 +158,8 @@ static int send_flush(struct sess *s, int ms)
 {
 	io_set_idle(&s->io, tmo(s, ms));
 	if (io_flush(&s->io) < 0) {
-		fmt_msg(s->res->error, sizeof(s->res->error), "sending: %s", io_strerror(s->io.err));
+		fmt_msg(s->res->error, sizeof(s->res->error), "sending: %s",
+		        io_strerror(s->io.err));
 		return -1;
 	}
 	return 0;
@@ -164,10 +168,11 @@ static int send_flush(struct sess *s, int ms)
 static void reply_error(struct sess *s, const char *stage, const struct smtpc_reply *r)
 {
 	fmt_msg(s->res->error, sizeof(s->res->error), "%s: %d %s%s%s", stage, r->code, r->enh,
-		r->enh[0] ? " " : "", r->text);
+	        r->enh[0] ? " " : "", r->text);
 }
 
-static int connect_to(const struct sockaddr *addr, socklen_t addrlen, int ms, char *err, size_t errsz)
+static int connect_to(const struct sockaddr *addr, socklen_t addrlen, int ms, char *err,
+                      size_t errsz)
 {
 	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -238,14 +243,15 @@ static int open_session(struct sess *s)
 		if (r.code != 220)
 			return 0; /* opportunistic: go on in plaintext (RFC 3207 section 4) */
 		if (io_pending(&s->io) > 0) {
-			fmt_msg(s->res->error, sizeof(s->res->error), "data after the STARTTLS reply");
+			fmt_msg(s->res->error, sizeof(s->res->error),
+			        "data after the STARTTLS reply");
 			return -1; /* a response-injection attempt (CVE-2011-0411 class) */
 		}
 		io_set_line_deadline(&s->io, tmo(s, T_MAIL));
 		if (io_starttls_client(&s->io, s->o->tls, s->o->sni) < 0) {
 			s->res->tls_failed = true;
 			fmt_msg(s->res->error, sizeof(s->res->error), "TLS handshake failed: %s",
-				io_strerror(s->io.err));
+			        io_strerror(s->io.err));
 			return -1;
 		}
 		s->res->tls = true;
@@ -287,8 +293,8 @@ static void put_xtext(struct io *io, const char *s)
 	}
 }
 
-static void set_all(struct smtpc_result *res, size_t n, bool only_accepted, int code, const char *enh,
-		    const char *text)
+static void set_all(struct smtpc_result *res, size_t n, bool only_accepted, int code,
+                    const char *enh, const char *text)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct smtpc_reply *r = &res->rcpt[i];
@@ -300,7 +306,8 @@ static void set_all(struct smtpc_result *res, size_t n, bool only_accepted, int 
 	}
 }
 
-static void copy_all(struct smtpc_result *res, size_t n, bool only_accepted, const struct smtpc_reply *rep)
+static void copy_all(struct smtpc_result *res, size_t n, bool only_accepted,
+                     const struct smtpc_reply *rep)
 {
 	for (size_t i = 0; i < n; i++)
 		if (only_accepted ? res->rcpt[i].code / 100 == 2 : true)
@@ -337,12 +344,12 @@ static void send_rcpt(struct sess *s, const struct smtpc_msg *m, size_t i)
 		if (nt & SMTP_NOTIFY_NEVER)
 			io_puts(&s->io, " NOTIFY=NEVER");
 		else
-			io_printf(&s->io, " NOTIFY=%s%s%s%s%s",
-				  nt & SMTP_NOTIFY_SUCCESS ? "SUCCESS" : "",
-				  (nt & SMTP_NOTIFY_SUCCESS) && (nt & ~SMTP_NOTIFY_SUCCESS) ? "," : "",
-				  nt & SMTP_NOTIFY_FAILURE ? "FAILURE" : "",
-				  (nt & SMTP_NOTIFY_FAILURE) && (nt & SMTP_NOTIFY_DELAY) ? "," : "",
-				  nt & SMTP_NOTIFY_DELAY ? "DELAY" : "");
+			io_printf(
+			    &s->io, " NOTIFY=%s%s%s%s%s", nt & SMTP_NOTIFY_SUCCESS ? "SUCCESS" : "",
+			    (nt & SMTP_NOTIFY_SUCCESS) && (nt & ~SMTP_NOTIFY_SUCCESS) ? "," : "",
+			    nt & SMTP_NOTIFY_FAILURE ? "FAILURE" : "",
+			    (nt & SMTP_NOTIFY_FAILURE) && (nt & SMTP_NOTIFY_DELAY) ? "," : "",
+			    nt & SMTP_NOTIFY_DELAY ? "DELAY" : "");
 	}
 	if ((s->ext & SMTPC_EXT_DSN) && m->orcpt != NULL && m->orcpt[i][0] != '\0') {
 		/* ORCPT=addr-type;xtext (RFC 3461 section 4.2): the type as is. */
@@ -431,7 +438,8 @@ static int send_bdat(struct sess *s, const struct buf *msg, struct smtpc_reply *
 		bool last = off + n == msg->len;
 		io_printf(&s->io, "BDAT %zu%s\r\n", n, last ? " LAST" : "");
 		io_write(&s->io, msg->data + off, n);
-		if (send_flush(s, T_BLOCK) < 0 || read_reply(s, last ? T_END : T_BLOCK, r, false) < 0)
+		if (send_flush(s, T_BLOCK) < 0 ||
+		    read_reply(s, last ? T_END : T_BLOCK, r, false) < 0)
 			return -1;
 		if (r->code != 250)
 			return 0;
@@ -446,20 +454,20 @@ static bool refuse_early(struct sess *s, const struct smtpc_msg *m, size_t size)
 	if (m->smtputf8 && !(s->ext & SMTPC_EXT_SMTPUTF8)) {
 		/* RFC 6531 section 3.4: never downgrade; the message bounces. */
 		set_all(s->res, m->nrcpt, false, 553, "5.6.7",
-			"the message needs SMTPUTF8 and the server does not offer it");
+		        "the message needs SMTPUTF8 and the server does not offer it");
 		return true;
 	}
 	if (m->body == SMTP_BODY_BINARYMIME &&
 	    (s->ext & (SMTPC_EXT_BINARYMIME | SMTPC_EXT_CHUNKING)) !=
-		    (SMTPC_EXT_BINARYMIME | SMTPC_EXT_CHUNKING)) {
+	        (SMTPC_EXT_BINARYMIME | SMTPC_EXT_CHUNKING)) {
 		set_all(s->res, m->nrcpt, false, 554, "5.6.3",
-			"binary content and the server offers no BINARYMIME (RFC 3030)");
+		        "binary content and the server offers no BINARYMIME (RFC 3030)");
 		return true;
 	}
 	if (s->size_max > 0 && size > s->size_max) {
 		/* RFC 1870 section 6.1: the server announced it would refuse. */
 		set_all(s->res, m->nrcpt, false, 552, "5.3.4",
-			"message larger than the server's SIZE limit");
+		        "message larger than the server's SIZE limit");
 		return true;
 	}
 	return false;
@@ -504,9 +512,10 @@ out:
 }
 
 int smtpc_deliver(const struct sockaddr *addr, socklen_t addrlen, const struct smtpc_opts *opts,
-		  const struct smtpc_msg *msg, struct smtpc_result *res)
+                  const struct smtpc_msg *msg, struct smtpc_result *res)
 {
-	int fd = connect_to(addr, addrlen, opts->connect_timeout_ms, res->error, sizeof(res->error));
+	int fd =
+	    connect_to(addr, addrlen, opts->connect_timeout_ms, res->error, sizeof(res->error));
 	if (fd < 0)
 		return -1;
 	res->connected = true;

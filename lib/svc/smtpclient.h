@@ -22,13 +22,13 @@
 
 /* RFC 5321 section 4.5.3.1.5 makes 512 octets the least a reply line may
  * be; real servers send longer ones, so more is read but no more is kept. */
-#define SMTPC_LINE_MAX 2048
+#define SMTPC_LINE_MAX        2048
 #define SMTPC_REPLY_LINES_MAX 100 /* an EHLO reply lists a few dozen at most */
-#define SMTPC_TEXT_MAX 400        /* reply text kept (the first line) */
+#define SMTPC_TEXT_MAX        400 /* reply text kept (the first line) */
 
 struct smtpc_reply {
-	int code;          /* 200..599; 0 while incomplete */
-	char enh[16];      /* RFC 3463 enhanced code ("5.1.1"), "" if none */
+	int code;                      /* 200..599; 0 while incomplete */
+	char enh[16];                  /* RFC 3463 enhanced code ("5.1.1"), "" if none */
 	char text[SMTPC_TEXT_MAX + 1]; /* first line's text after the code (and enh) */
 	size_t lines;
 };
@@ -53,9 +53,9 @@ int smtpc_reply_feed(struct smtpc_reply *r, const char *line, size_t len);
 unsigned smtpc_ehlo_keyword(const char *text, uint64_t *size_r);
 
 struct smtpc_opts {
-	const char *helo;      /* our host name */
-	SSL_CTX *tls;          /* NULL: never STARTTLS */
-	const char *sni;       /* server name for SNI, or NULL */
+	const char *helo; /* our host name */
+	SSL_CTX *tls;     /* NULL: never STARTTLS */
+	const char *sni;  /* server name for SNI, or NULL */
 	int connect_timeout_ms;
 	/* 0: RFC 5321 section 4.5.3.2's values (5 min for the greeting, MAIL,
 	 * RCPT; 2 min DATA; 3 min per data block; 10 min after the final dot).
@@ -66,15 +66,15 @@ struct smtpc_opts {
 struct smtpc_msg {
 	const unsigned char *data; /* the message, LF or CRLF line ends */
 	size_t len;
-	const char *from;          /* "" is the null sender */
+	const char *from; /* "" is the null sender */
 	enum smtp_body body;
 	bool smtputf8;
-	const char *envid;         /* RFC 3461, passed on when the server has DSN */
+	const char *envid; /* RFC 3461, passed on when the server has DSN */
 	enum smtp_ret ret;
 	size_t nrcpt;
 	const char *const *rcpt;
-	const unsigned *notify;    /* per recipient, SMTP_NOTIFY_* (0: none) */
-	const char *const *orcpt;  /* per recipient, "" none */
+	const unsigned *notify;   /* per recipient, SMTP_NOTIFY_* (0: none) */
+	const char *const *orcpt; /* per recipient, "" none */
 };
 
 /* What one connection did. rcpt[i] is each recipient's outcome: a reply
@@ -83,11 +83,11 @@ struct smtpc_msg {
  * caller tries the next address). */
 struct smtpc_result {
 	bool connected;
-	bool tls;                 /* STARTTLS succeeded */
-	bool tls_failed;          /* STARTTLS offered but the handshake failed */
-	char tls_desc[96];        /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+	bool tls;                        /* STARTTLS succeeded */
+	bool tls_failed;                 /* STARTTLS offered but the handshake failed */
+	char tls_desc[96];               /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 	char error[SMTPC_TEXT_MAX + 64]; /* connection-level error, "" if none */
-	struct smtpc_reply *rcpt; /* nrcpt entries, zeroed by the caller */
+	struct smtpc_reply *rcpt;        /* nrcpt entries, zeroed by the caller */
 };
 
 /* Deliver msg over one connection to addr (port in it). 0 when the session
@@ -96,6 +96,6 @@ struct smtpc_result {
  * and STARTTLS offered, a failed handshake returns -1 with tls_failed: the
  * caller may try once more in plaintext (RFC 7435 section 3). */
 int smtpc_deliver(const struct sockaddr *addr, socklen_t addrlen, const struct smtpc_opts *opts,
-		  const struct smtpc_msg *msg, struct smtpc_result *res);
+                  const struct smtpc_msg *msg, struct smtpc_result *res);
 
 #endif

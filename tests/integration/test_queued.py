@@ -407,6 +407,16 @@ def test_sealctl_queue_retry_now(lab, queued):
     assert queued.queued_ids() == [mid] and not r.messages  # next try in an hour
     queued.inst.sealctl("queue", "retry", mid)
     wait_until(lambda: r.messages and not queued.queued_ids(), timeout=10, what="retry now")
+    # Without an id: every message.
+    r.rcpt_reply = "451 4.7.1 greylisted"
+    ids = [queued.enqueue("alice@snd.q.test", f"p{i}@tmp.q.test") for i in range(2)]
+    wait_until(lambda: queued.inst.sealctl("queue", "list").stdout.count("tries=1") == 2,
+               timeout=20, what="first attempts")
+    r.rcpt_reply = "250 2.1.5 ok"
+    queued.inst.sealctl("queue", "retry")
+    wait_until(lambda: len(r.messages) == 3 and not queued.queued_ids(), timeout=10,
+               what="retry of all")
+    assert len(ids) == 2
 
 
 @pytest.fixture

@@ -109,11 +109,11 @@ static void test_ehlo_keywords(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_single_and_multi_line),
-		cmocka_unit_test(test_enhanced_code_only_when_class_matches),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_text_printable_and_bounded),
-		cmocka_unit_test(test_ehlo_keywords),
+	    cmocka_unit_test(test_single_and_multi_line),
+	    cmocka_unit_test(test_enhanced_code_only_when_class_matches),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_text_printable_and_bounded),
+	    cmocka_unit_test(test_ehlo_keywords),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
