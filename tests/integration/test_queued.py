@@ -159,9 +159,14 @@ def lab():
     tmp = Path(tempfile.mkdtemp(prefix="sealmail-queued-"))
     z = tmp / "q.test.zone"
     z.write_text(zone())
+    # Signed under a key the resolver does not trust: every answer is bogus.
+    bz = tmp / "bogus.test.zone"
+    bz.write_text("$ORIGIN bogus.test.\n$TTL 300\n"
+                  "@ IN SOA ns1.bogus.test. hostmaster.bogus.test. 1 3600 600 86400 300\n"
+                  f"@ IN NS ns1\nns1 IN A {NET}.53\n@ IN MX 10 mx\nmx IN A {NET}.21\n")
     labdir = tmp / "lab"
     subprocess.run([LAB, "start", str(labdir), "--addr", f"{NET}.53", "--port", "5353",
-                    str(z)], check=True, stdout=subprocess.PIPE, timeout=120)
+                    str(z), f"{bz}:bogus"], check=True, stdout=subprocess.PIPE, timeout=120)
     cert = make_cert(str(tmp))
     recv = {name: Receiver(f"{NET}.{last}", cert=cert if name == "tls" else None,
                            data_delay=1.5 if name == "slow" else 0.0,
@@ -544,3 +549,16 @@ def test_no_such_domain_bounces_5_1_2(lab, queued):
     queued.enqueue("alice@snd.q.test", "otto@nosuch.q.test")
     _, status = dsn_of(lab)
     assert "Status: 5.1.2" in status and "otto@nosuch.q.test" in status
+
+
+def test_bogus_mx_defers_never_bounces(lab, queued):
+    """RFC 7672 section 2.1.1: a DNSSEC-bogus answer is a temporary failure of
+    the destination, never "no such domain"."""
+    queued.start()
+    mid = queued.enqueue("alice@snd.q.test", "pat@bogus.test")
+    wait_until(lambda: "tries=1" in queued.inst.sealctl("queue", "list").stdout, timeout=20,
+               what="the first attempt")
+    out = queued.inst.sealctl("queue", "list").stdout
+    assert "pat@bogus.test  pending  tries=1  451 4.4.3" in out and "bogus" in out
+    assert queued.queued_ids() == [mid]
+    assert not lab["recv"]["a"].messages and not lab["recv"]["snd"].messages
