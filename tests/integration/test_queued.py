@@ -349,7 +349,7 @@ def test_smtputf8_needed_and_not_offered_bounces(lab, queued):
     assert not any(c.startswith("MAIL") for c in lab["recv"]["a"].commands)
 
 
-@pytest.mark.parametrize("queued", ["queue_lifetime = 3s\n"], indirect=True)
+@pytest.mark.parametrize("queued", ["queue_lifetime = 6s\n"], indirect=True)
 def test_lifetime_expires_with_5_4_7(lab, queued):
     r = lab["recv"]["exp"]
     r.rcpt_reply = "451 4.3.0 try later"
