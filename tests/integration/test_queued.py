@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BUILD, Instance, make_cert, proc_children, wait_until
+from harness import BUILD, Instance, built_with_asan, make_cert, proc_children, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = str(REPO / "tests" / "dnslab" / "dns-lab.sh")
@@ -514,18 +514,22 @@ def memory_holds(pid, needle):
             if not perms.startswith("r"):
                 continue
             lo, hi = (int(x, 16) for x in addr.split("-"))
-            try:
-                mem.seek(lo)
-                if needle in mem.read(hi - lo):
-                    return True
-            except (OSError, ValueError, OverflowError):
-                continue
+            # In chunks that overlap by the needle's length.
+            for at in range(lo, hi, 1 << 24):
+                try:
+                    mem.seek(at)
+                    if needle in mem.read(min(hi - at, (1 << 24) + len(needle))):
+                        return True
+                except (OSError, ValueError, OverflowError):
+                    break
     return False
 
 
 def test_delivery_child_holds_no_queue_key(lab, queued):
     """The child that talks to a remote MX never has the queue's secret key in
     its memory (docs/SENDING.md section 5); queued itself does (the control)."""
+    if built_with_asan():
+        pytest.skip("ASan maps terabytes of shadow memory: too much to search")
     key = age_secret_key(Path(queued.inst.state) / "queue" / "queue.key")
     queued.start()
     queued.enqueue("alice@snd.q.test", "mo@slow.q.test")  # the receiver waits 1.5 s after DATA
