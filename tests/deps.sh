@@ -9,7 +9,7 @@ libseccomp-dev libsodium-dev libbsd-dev libcmocka-dev libmilter-dev
 openssl redis-server redis-tools systemd python3 python3-pytest
 swaks curl age isync offlineimap3 fetchmail opendkim opendkim-tools
 systemd-container debootstrap iproute2 fail2ban python3-systemd
-libunbound-dev dns-root-data nsd ldnsutils unbound-host testssl.sh"
+libunbound-dev dns-root-data nsd ldnsutils unbound-host testssl.sh postfix"
 missing=""
 for p in $PKGS; do
 	s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -26,6 +26,9 @@ echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 # The package index may be stale or absent on a fresh machine.
 apt-get update -qq || true
+# Postfix is a test receiver only (tests/mtalab): "No configuration" keeps it
+# from becoming the system's MTA and binding port 25 on every address.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 $cmd -qq >/dev/null
 # opendkim's package enables a system service; the tests run their own.
 exit 0

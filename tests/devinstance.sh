@@ -28,6 +28,8 @@ redis = unix:$RUN/redis.sock
 redis_password = $RUN/redis-password
 tls_cert = $RUN/tls/cert.pem
 tls_key = $RUN/tls/key.pem
+# Outbound mail goes to the sink below (or to SEALMAIL_RELAY), never by MX.
+relayhost = ${SEALMAIL_RELAY:-127.0.0.1:$((BASE + 1025))}
 CONF
 mkdir -p "$RUN/rundir"
 export SEALMAIL_CONF=$CONF LOG_TARGET=stderr
@@ -84,6 +86,19 @@ start imapd 127.0.0.1:$((BASE + 143))
 start imapd 127.0.0.1:$((BASE + 993)) --tls
 start pop3d 127.0.0.1:$((BASE + 110))
 start pop3d 127.0.0.1:$((BASE + 995)) --tls
+# queued delivers the outbound queue to relayhost: unless SEALMAIL_RELAY names
+# a real relay, a sink that prints every message it takes (Python's smtpd
+# DebuggingServer, Debian 12's python3.11) and delivers nothing.
+if [ -x "$B/queued" ]; then
+	if [ -z "${SEALMAIL_RELAY:-}" ]; then
+		python3 -W ignore -m smtpd -n -c DebuggingServer 127.0.0.1:$((BASE + 1025)) &
+		pids+=($!)
+		started+=("smtp sink 127.0.0.1:$((BASE + 1025)) (outbound mail is printed here)")
+	fi
+	"$TOP/$B/queued" >>"$RUN/logs/queued.log" 2>&1 &
+	pids+=($!)
+	started+=("queued -> ${SEALMAIL_RELAY:-the sink}")
+fi
 
 cat <<INFO
 
@@ -110,6 +125,7 @@ $([ -x "$B/submitd" ] && cat <<SUBMIT
 SUBMIT
 )
   admin:                SEALMAIL_CONF=$CONF $B/sealctl user list
+  outbound queue:       SEALMAIL_CONF=$CONF $B/sealctl queue list
   logs:                 $RUN/logs/
   redis:                redis-cli -s $RUN/redis.sock --user sealmail --askpass (password in $RUN/redis-password)
 (handlers not built yet are skipped; Ctrl-C stops everything)

@@ -47,8 +47,15 @@ MEM_SVC_MX=3G
 # The hardening every service shares, in both modes. Each line is justified
 # in docs/SECURITY.md; `systemd-analyze security` scores it.
 hardening() { # hardening USER
-	local user=$1 rw
-	if [ "$user" = sealmail-mx ]; then
+	local user=$1 rw creds
+	creds="LoadCredential=tls.crt:$ETC/tls.crt
+LoadCredential=tls.key:$ETC/tls.key"
+	if [ "$user" = sealmail-queue ]; then
+		# queued writes only the queue (state files, DSNs); its secret key
+		# is a credential, never a file it could rewrite.
+		rw="/var/lib/sealmail/queue"
+		creds="LoadCredential=queue.key:$ETC/queue.key"
+	elif [ "$user" = sealmail-mx ]; then
 		# The MX writes only users/<id>/spool/ (Unix permissions narrow
 		# users/ further); directory.db stays read-only even to the kernel.
 		rw="/var/lib/sealmail/users"
@@ -67,8 +74,7 @@ User=$user
 Group=$user
 UMask=0077
 LimitCORE=0
-LoadCredential=tls.crt:$ETC/tls.crt
-LoadCredential=tls.key:$ETC/tls.key
+$creds
 ProtectSystem=strict
 ReadWritePaths=$rw
 ProtectHome=yes
@@ -223,6 +229,32 @@ service_unit() {
 	} >"$OUT/$file"
 }
 
+# queued, the outbound delivery daemon (docs/SENDING.md section 3): one
+# long-running process, no socket; it forks a child per destination.
+queued_unit() {
+	{
+		unit_header "outbound delivery (queued)"
+		printf 'PartOf=sealmail.target\nAfter=network-online.target\nWants=network-online.target\n'
+		printf '\n[Service]\nType=notify\nExecStart=%s/queued\n' "$LIBEXEC"
+		# WATCHDOG=1 comes at least every 30 s, and every second while
+		# deliveries run; a hung loop is restarted.
+		printf 'WatchdogSec=60\nRestart=on-failure\nRestartSec=5\n'
+		printf 'StandardInput=null\nStandardOutput=journal\nStandardError=journal\n'
+		# The queue's files are group sealmail-mx (the enqueuers' group).
+		printf 'SupplementaryGroups=sealmail-mx\n'
+		hardening sealmail-queue
+		# It delivers to the Internet: outbound TCP anywhere (port limits
+		# belong to the delivery child's sandbox, docs/SENDING.md section 7).
+		printf 'IPAddressAllow=any\n'
+		printf '\n# --- resources ---\n'
+		printf '# The daemon, the resolver thread and up to queued.max_children (at most\n'
+		printf '# 1000) delivery children, each holding one message.\n'
+		printf 'MemoryMax=%s\nTasksMax=1100\nOOMPolicy=continue\n' "$MEM_SVC_MX"
+		printf '\n[Install]\nWantedBy=sealmail.target\n'
+	} >"$OUT/sealmail-queued.service"
+}
+queued_unit
+
 target_wants=()
 for row in "${HANDLERS[@]}"; do
 	IFS='|' read -r h user desc listen limits tlsname tlslisten def <<<"$row"
@@ -273,6 +305,8 @@ done
 	# Units of handlers that are not installed are simply not found; Wants=
 	# ignores them.
 	for w in "${target_wants[@]}"; do printf 'Wants=%s\n' "$w"; done
+	printf 'Wants=sealmail-queued.service\n'
+
 	printf '\n[Install]\nWantedBy=multi-user.target\n'
 } >"$OUT/sealmail.target"
 

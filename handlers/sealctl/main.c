@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "queuecmd.h"
 #include "data/account.h"
 #include "crypto/age.h"
 #include "sys/conf.h"
@@ -49,6 +50,7 @@ static const char usage_text[] =
     "  user recipient ADDRESS\n"
     "  user identity ADDRESS [--password-stdin]\n"
     "  alias add SOURCE TARGET... | alias del SOURCE [TARGET] | alias list [SOURCE|DOMAIN]\n"
+    "  queue list | queue show ID [--body] | queue retry [ID] | queue hold|release|delete ID\n"
     "Secrets: --password-stdin reads one line each from stdin; otherwise they are\n"
     "typed at a prompt on the terminal (without echo). user add and user reset\n"
     "generate and print a password unless --password or --password-stdin is given.\n";
@@ -696,6 +698,11 @@ int main(int argc, char **argv)
 		rc = cmd_user(argc - i - 1, argv + i + 1);
 	else if (strcmp(cmd, "alias") == 0)
 		rc = cmd_alias(argc - i - 1, argv + i + 1);
+	else if (strcmp(cmd, "queue") == 0) {
+		rc = sealctl_queue(conf, argc - i - 1, argv + i + 1);
+		if (rc < 0)
+			rc = usage();
+	}
 	else
 		rc = usage();
 	conf_free(&conf);

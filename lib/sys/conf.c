@@ -93,6 +93,20 @@ static const struct conf_key conf_keys[] = {
 	K("dns_trust_anchor", CONF_STR, dns_trust_anchor, "/usr/share/dns/root.key", 0, 0),
 	K("dns_unbound_conf", CONF_STR, dns_unbound_conf, "", 0, 0),
 	K("dns_timeout", CONF_DURATION, dns_timeout_ms, "10s", 100, 300000),
+	/* queued (docs/SENDING.md section 3). queue_key: a path (relative to
+	 * state_dir when it holds a '/'), or a credential name. */
+	K("queue_key", CONF_STR, queue_key, "queue/queue.key", 0, 0),
+	/* RFC 5321 section 4.5.4.1: give up after at least 4-5 days. */
+	K("queue_lifetime", CONF_DURATION, queue_lifetime_ms, "5d", 1000, 30ull * 86400000),
+	K("relayhost", CONF_STR, relayhost, "", 0, 0),
+	K("queued.max_children", CONF_UINT, queued_max_children, "10", 1, 1000),
+	K("queued.connect_timeout", CONF_DURATION, queued_connect_timeout_ms, "30s", 100, 300000),
+	/* RFC 5321 section 4.5.4.1: at least 30 minutes between tries; 5 min
+	 * doubling is what Postfix does for the first ones. */
+	K("queued.retry_min", CONF_DURATION, queued_retry_min_ms, "5m", 100, 86400000),
+	K("queued.retry_max", CONF_DURATION, queued_retry_max_ms, "4h", 100, 86400000),
+	/* Tests: caps every wait of the SMTP client (0: RFC 5321's times). */
+	K("queued.smtp_timeout_cap", CONF_DURATION, queued_smtp_timeout_cap_ms, "0", 0, 3600000),
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -157,6 +171,8 @@ int conf_parse_duration(const char *s, uint64_t *ms_out)
 		mult = 60000;
 	else if (strcmp(end, "h") == 0)
 		mult = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400000;
 	else
 		return 0;
 	uint64_t r;

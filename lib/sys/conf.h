@@ -73,6 +73,15 @@ struct conf {
 	char *dns_trust_anchor; /* DNSSEC trust anchor file; "" = no validation */
 	char *dns_unbound_conf; /* tests: a libunbound configuration file */
 	uint64_t dns_timeout_ms;
+
+	char *queue_key;          /* path under state_dir, or a credential name */
+	uint64_t queue_lifetime_ms;
+	char *relayhost;          /* "host[:port]": every message goes there; "" = MX */
+	uint64_t queued_max_children;
+	uint64_t queued_connect_timeout_ms;
+	uint64_t queued_retry_min_ms;
+	uint64_t queued_retry_max_ms;
+	uint64_t queued_smtp_timeout_cap_ms;
 };
 
 /* Defaults for every key. Caller frees with conf_free. */

@@ -108,6 +108,8 @@ static void test_sizes_and_durations(void **state)
 	assert_int_equal(v, 250);
 	assert_int_equal(conf_parse_duration("2h", &v), 1);
 	assert_int_equal(v, 7200000);
+	assert_int_equal(conf_parse_duration("5d", &v), 1);
+	assert_int_equal(v, 5ull * 86400000);
 	assert_int_equal(conf_parse_duration("5 m", &v), 0);
 }
 
