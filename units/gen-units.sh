@@ -52,9 +52,10 @@ hardening() { # hardening USER
 LoadCredential=tls.key:$ETC/tls.key"
 	if [ "$user" = sealmail-queue ]; then
 		# queued writes only the queue (state files, DSNs); its secret key
-		# is a credential, never a file it could rewrite.
+		# comes as a credential, which systemd reads as root from where
+		# `sealctl init` made it (docs/INSTALL.md: moving it to /etc).
 		rw="/var/lib/sealmail/queue"
-		creds="LoadCredential=queue.key:$ETC/queue.key"
+		creds="LoadCredential=queue.key:/var/lib/sealmail/queue/queue.key"
 	elif [ "$user" = sealmail-mx ]; then
 		# The MX writes only users/<id>/spool/ (Unix permissions narrow
 		# users/ further); directory.db stays read-only even to the kernel.

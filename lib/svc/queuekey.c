@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "base/fmt.h"
@@ -14,6 +16,13 @@ int queuekey_load(const struct conf *c, unsigned char sk[AGE_KEY_LEN], const cha
 	static char why[700];
 	char path[4096];
 	const char *v = c->queue_key;
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	/* Under the shipped unit systemd hands the key over as the credential
+	 * queue.key (read as root, wherever the unit names it): with the
+	 * default setting, that copy wins over the state directory's file. */
+	if (strcmp(v, QUEUEKEY_DEFAULT) == 0 && creds != NULL &&
+	    fmt_name(path, sizeof(path), "%s/queue.key", creds) == 0 && access(path, R_OK) == 0)
+		v = "queue.key";
 	if (v[0] != '/' && strchr(v, '/') != NULL) {
 		if (fmt_name(path, sizeof(path), "%s/%s", c->state_dir, v) < 0) {
 			*error_r = "queue_key: path too long";

@@ -389,6 +389,14 @@ for h in "${HANDLERS[@]}"; do
 	check "sealmail-$h-fork.service is running (accept loop)" \
 		systemctl is-active --quiet "sealmail-$h-fork.service"
 done
+if [ -x /usr/libexec/sealmail/queued ]; then
+	# Type=notify: active means queued read its key (the credential) and
+	# said READY; the submitted remote copy waits in its queue.
+	check "sealmail-queued.service is running (ready, key from its credential)" \
+		systemctl is-active --quiet sealmail-queued.service
+	check "sealctl queue list shows the submitted remote copy" \
+		bash -c 'sealctl queue list | grep -q bob@remote.example'
+fi
 
 step "mode 2: the Accept=yes sockets (one unit per connection)"
 alt=()

@@ -28,7 +28,7 @@ TIMEOUT=${SEALMAIL_SYSTEMD_TIMEOUT:-900}
 MACHINE=sealmail-test-$$
 # What the handlers link against (ldd build/*), plus what the test uses.
 PKGS=systemd,systemd-sysv,dbus,libsystemd0,libseccomp2,libssl3,libsqlcipher0,libhiredis0.14
-PKGS=$PKGS,libsodium23,redis-server,swaks,python3,openssl
+PKGS=$PKGS,libsodium23,libunbound8,dns-root-data,redis-server,swaks,python3,openssl
 # make SAN=1 builds link the sanitizer runtimes
 PKGS=$PKGS,libasan8,libubsan1
 STAMP="bookworm minbase $PKGS"
