@@ -19,16 +19,15 @@
  * header and the MIME tree are derived by the same library calls
  * msgcache.c makes), the replies of back.c and the view of select.c. A read
  * outside the message aborts: fetch.c must never ask for one. With FZ_DUMP
- * set in the environment, the output goes to stderr as well. */
-#include <stdarg.h>
+ * set in the environment, the output goes to stderr as well
+ * (fuzz_imapd.h). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../handlers/imapd/imapd.h"
+#include "fuzz_imapd.h"
 #include "proto/imapbody.h"
 #include "proto/imapenv.h"
 #include "proto/mime.h"
@@ -172,43 +171,9 @@ void imap_append_flags(struct buf *out, unsigned flags, const char *keywords, bo
 	buf_append_byte(out, ')');
 }
 
-static int fz_tagged; /* 0 none, 'O' OK, 'N' NO, 'B' BAD */
-
-static void fz_reply(struct imap_sess *s, const char *prefix, const char *fmt, va_list ap)
-{
-	struct buf b = BUF_INIT;
-	buf_append_str(&b, prefix);
-	buf_vprintf(&b, fmt, ap);
-	buf_append(&b, "\r\n", 2);
-	io_write(&s->io, b.data, b.len);
-	buf_free(&b);
-}
-
-#define FZ_REPLY(name, prefix, mark)                                                               \
-	void name(struct imap_sess *s, const char *fmt, ...)                                       \
-	{                                                                                          \
-		va_list ap;                                                                        \
-		if (mark != 0 && fz_tagged != 0)                                                   \
-			abort(); /* two tagged replies */                                          \
-		if (mark != 0)                                                                     \
-			fz_tagged = mark;                                                          \
-		va_start(ap, fmt);                                                                 \
-		fz_reply(s, prefix, fmt, ap);                                                      \
-		va_end(ap);                                                                        \
-	}
-FZ_REPLY(imap_untagged, "* ", 0)
-FZ_REPLY(imap_ok, "a OK ", 'O')
-FZ_REPLY(imap_no, "a NO ", 'N')
-FZ_REPLY(imap_bad, "a BAD ", 'B')
-
 void imap_set_state(struct imap_sess *s, enum imap_state st)
 {
 	s->state = st;
-}
-
-void imap_condstore_enable(struct imap_sess *s)
-{
-	s->condstore = true;
 }
 
 uint32_t imap_seq_of_uid(const struct imap_sel *sel, uint32_t uid)
@@ -352,7 +317,6 @@ static void fz_check_output(const unsigned char *p, size_t len, const unsigned c
 
 /* ---- the target ----------------------------------------------------------- */
 
-static int fz_memfd = -1;
 static const char *const fz_keywords[4] = {"", "$Forwarded", "$Label1 Junk", "NonJunk"};
 
 static void fz_run(const uint8_t *data, size_t size, struct imap_sess *s, const char *line,
@@ -372,11 +336,6 @@ static void fz_run(const uint8_t *data, size_t size, struct imap_sess *s, const 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (fz_memfd < 0) {
-		fz_memfd = memfd_create("fuzz_fetch", MFD_CLOEXEC);
-		if (fz_memfd < 0)
-			abort();
-	}
 	if (size < 1)
 		return 0;
 	unsigned ctl = data[0];
@@ -401,7 +360,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.condstore = (ctl & 2) != 0;
 	/* No QRESYNC: VANISHED (EARLIER) reads the expunged table of a store. */
 	s.qresync = false;
-	io_init(&s.io, -1, fz_memfd, 0);
+	fz_io_open(&s);
 
 	memset(&fz_mc, 0, sizeof(fz_mc));
 	fz_mc.raw = msg;
@@ -412,24 +371,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_mc.mi.keywords = fz_keywords[(ctl >> 4) & 3];
 	fz_mc.mi.modseq = ctl;
 	fz_mc.mi.internaldate = (int64_t)ctl * 86400 * 97;
-	fz_tagged = 0;
 
 	fz_run(data, size, &s, (const char *)line.data, line.len);
-	if (io_flush(&s.io) < 0)
-		abort();
 	fz_mc_clear(&fz_mc);
-
-	off_t olen = lseek(fz_memfd, 0, SEEK_CUR);
-	unsigned char *out = olen > 0 ? malloc((size_t)olen) : NULL;
-	if (olen > 0 && (out == NULL || pread(fz_memfd, out, (size_t)olen, 0) != olen))
-		abort();
-	if (getenv("FZ_DUMP") != NULL && olen > 0)
-		fwrite(out, 1, (size_t)olen, stderr);
-	fz_check_output(out, (size_t)(olen > 0 ? olen : 0), msg, msglen);
+	size_t olen;
+	unsigned char *out = fz_io_take(&s, &olen);
+	fz_check_output(out, olen, msg, msglen);
 	free(out);
-	if (ftruncate(fz_memfd, 0) < 0 || lseek(fz_memfd, 0, SEEK_SET) < 0)
-		abort();
-	io_cleanup(&s.io);
 	buf_free(&line);
 	return 0;
 }
