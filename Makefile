@@ -165,7 +165,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?=
 FUZZ_TARGETS ?= $(notdir $(FUZZ_BINS))
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -DSEALMAIL_VERSION=\"$(VERSION)\" -g -O1 -fsanitize=fuzzer,address,undefined \
-               -Ilib -Isandbox $(PKG_CFLAGS) -DSQLITE_HAS_CODEC
+               -fno-sanitize-recover=undefined -Ilib -Isandbox $(PKG_CFLAGS) -DSQLITE_HAS_CODEC
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build-fuzz/obj/%.o)
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -186,6 +186,13 @@ fuzz: deps $(addprefix build-fuzz/,$(FUZZ_TARGETS))
 	  $$f $$lim -print_final_stats=1 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>build-fuzz/$$n.log \
 	    || { tail -n 60 build-fuzz/$$n.log; exit 1; }; \
 	  echo "fuzz: $$n $$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$$n.log) execs"; done
+
+# Crash-loop soak (tests/soak/soak.py): traffic while processes are killed,
+# then every acknowledged message must be there exactly once.
+SOAK_SECONDS ?= 300
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@SEALMAIL_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/soak/soak.py $(SOAK_SECONDS)
 
 install: all
 	@B=$(B) DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" \

@@ -145,7 +145,8 @@ static void fz_check_message(const struct buf *raw)
 {
 	struct mime_header_iter it;
 	struct mime_header_field f;
-	mime_header_iter_init(&it, raw->data, raw->len);
+	mime_header_iter_init(&it, raw->data != NULL ? raw->data : (const unsigned char *)"",
+	                      raw->len);
 	while (mime_header_next(&it, &f) == 1)
 		if (f.has_colon && mime_header_name_is(&f, SPOOL_FLAGS_FIELD))
 			abort();
