@@ -80,7 +80,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 .SECONDARY:
 .PHONY: all check check-unit check-integration check-fuzz check-systemd run deps \
-        install bench fuzz clean format tests lint
+        install bench fuzz soak clean format tests lint
 all: $(PROGS)
 
 tests: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY)
@@ -113,7 +113,14 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/%-replay: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o $(LIBA)
+# Fuzz targets that drive handler code name the handler sources they need
+# (handlers are not in the library): FUZZ_EXTRA_<target>.
+FUZZ_EXTRA_fuzz_fetch := handlers/imapd/fetch.c
+FUZZ_EXTRA_fuzz_search := handlers/imapd/search.c
+
+.SECONDEXPANSION:
+$(B)/tests/%-replay: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay_main.o \
+                     $$(addprefix $(B)/obj/,$$(addsuffix .o,$$(basename $$(FUZZ_EXTRA_$$*)))) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -161,18 +168,42 @@ bench: deps
 	@$(MAKE) --no-print-directory all tests
 	@B=$(B) tests/bench/run.sh
 
-# libFuzzer builds (clang); run each target for FUZZ_SECONDS.
+# libFuzzer builds (clang). Each target runs for FUZZ_SECONDS, or for
+# FUZZ_RUNS executions when that is set (then FUZZ_SECONDS, when given too,
+# caps the time); FUZZ_TARGETS="fuzz_a fuzz_b" runs a subset. The library is
+# compiled once into build-fuzz/obj/.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?= $(notdir $(FUZZ_BINS))
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -DSEALMAIL_VERSION=\"$(VERSION)\" -g -O1 -fsanitize=fuzzer,address,undefined \
-               -Ilib -Isandbox $(PKG_CFLAGS) -DSQLITE_HAS_CODEC
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
-	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+               -fno-sanitize-recover=undefined -Ilib -Isandbox $(PKG_CFLAGS) -DSQLITE_HAS_CODEC
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build-fuzz/obj/%.o)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CLANG   $<"
+	@clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+build-fuzz/fuzz_%: build-fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS) \
+                   $$(addprefix build-fuzz/obj/,$$(addsuffix .o,$$(basename $$(FUZZ_EXTRA_fuzz_$$*))))
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(PKG_LIBS)
+-include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)
 
-fuzz: deps $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
-	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+# One line per target at the end: "fuzz: <target> <executions> execs".
+fuzz: deps $(addprefix build-fuzz/,$(FUZZ_TARGETS))
+	@for n in $(FUZZ_TARGETS); do f=build-fuzz/$$n; mkdir -p build-fuzz/corpus-$$n; \
+	  if [ -z "$(FUZZ_RUNS)" ]; then lim="-max_total_time=$(FUZZ_SECONDS)"; \
+	  elif [ "$(origin FUZZ_SECONDS)" = "command line" ]; then lim="-runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS)"; \
+	  else lim="-runs=$(FUZZ_RUNS)"; fi; \
+	  echo "fuzz: $$n ($$lim)"; \
+	  $$f $$lim -print_final_stats=1 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>build-fuzz/$$n.log \
+	    || { tail -n 60 build-fuzz/$$n.log; exit 1; }; \
+	  echo "fuzz: $$n $$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/$$n.log) execs"; done
+
+# Crash-loop soak (tests/soak/soak.py): traffic while processes are killed,
+# then every acknowledged message must be there exactly once.
+SOAK_SECONDS ?= 300
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@SEALMAIL_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/soak/soak.py $(SOAK_SECONDS)
 
 install: all
 	@B=$(B) DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" \

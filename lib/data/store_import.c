@@ -524,7 +524,11 @@ static int import_insert(struct import_run *r, const struct import_name *e, cons
 	store_kwset_free(&fl.kw);
 	/* INTERNALDATE: the spool name's delivery time (DESIGN 2). */
 	int64_t date = e->us / 1000000;
-	if (store_append_locked(r->st, folder_id, msg->data, msg->len, date, fl.flags,
+	/* An empty message (sent so, or nothing left once the field is gone)
+	 * has no buffer; the store and its text extraction get a pointer to
+	 * zero bytes, never NULL (NULL + 0 is undefined in C). */
+	const unsigned char *data = msg->data != NULL ? msg->data : (const unsigned char *)"";
+	if (store_append_locked(r->st, folder_id, data, msg->len, date, fl.flags,
 	                        buf_cstr(&r->kwtext), NULL, NULL) < 0) {
 		*error_r = "cannot insert message";
 		return -1;

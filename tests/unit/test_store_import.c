@@ -3,8 +3,13 @@
  * tests/unit/test_store.c does not reach: the lock-free path of an empty
  * spool, a re-import after a crash between COMMIT and the unlinks that
  * changes nothing, a recorded name that comes back, a spool name that is not
- * a regular file, an import that cannot take the lock, and routing to a
- * folder name beyond the limit. */
+ * a regular file, an import that cannot take the lock, routing to a
+ * folder name beyond the limit, and empty messages (found by
+ * tests/fuzz/fuzz_spoolimport.c: an empty plaintext reached the text
+ * extraction as a NULL pointer, NULL + 0 being undefined behaviour that
+ * clang's UBSan reports and gcc's does not; the seed
+ * tests/fuzz/corpus/fuzz_spoolimport/regression-empty-plaintext fails the
+ * libFuzzer build without the fix). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,7 +96,8 @@ static void test_reimport_after_commit_is_noop(void **state)
 	char names[3][SPOOL_NAME_MAX], a[128], b[128];
 	assert_int_equal(mkdirat(f->spoolfd, "aside", 0700), 0);
 	for (int i = 0; i < 3; i++) {
-		deliver_text(f, f->pk, i == 1 ? "\\Seen" : NULL, "Subject: n\r\n\r\nbody\r\n", names[i]);
+		deliver_text(f, f->pk, i == 1 ? "\\Seen" : NULL, "Subject: n\r\n\r\nbody\r\n",
+		             names[i]);
 		FMT(a, "new/%s", names[i]);
 		FMT(b, "aside/%s", names[i]);
 		assert_int_equal(linkat(f->spoolfd, a, f->spoolfd, b, 0), 0);
@@ -298,6 +304,36 @@ static void test_route_name_too_long(void **state)
 	store_close(&st);
 }
 
+/* Import one spool file of flags and msg: it lands in INBOX, empty. */
+static void import_empty(struct fixture *f, const char *flags, const char *msg)
+{
+	struct store *st = create(f);
+	deliver_text(f, f->pk, flags, msg, NULL);
+	struct store_import_stats stats;
+	assert_int_equal(store_import_spool(st, f->spoolfd, 1 << 20, &stats, NULL), 0);
+	assert_int_equal(stats.imported, 1);
+	assert_int_equal(stats.bad, 0);
+	struct store_folder inbox = folder(st, "INBOX");
+	struct buf raw = BUF_INIT;
+	assert_int_equal(store_fetch_raw(st, inbox.id, 1, &raw), 1);
+	assert_int_equal(raw.len, 0);
+	store_folder_clear(&inbox);
+	buf_free(&raw);
+	store_close(&st);
+}
+
+/* A sealed message of zero bytes is a message (an empty one). */
+static void test_empty_message_imported(void **state)
+{
+	import_empty(*state, NULL, "");
+}
+
+/* Nothing but the flags field: once it is stripped, the message is empty. */
+static void test_flags_only_message_imported(void **state)
+{
+	import_empty(*state, "\\Seen", "");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -306,6 +342,7 @@ int main(void)
 	    T(test_recorded_name_not_imported_again), T(test_not_regular_file_set_aside),
 	    T(test_links_and_fifos_removed),          T(test_inside_transaction_refused),
 	    T(test_failed_import_keeps_spool),        T(test_route_name_too_long),
+	    T(test_empty_message_imported),           T(test_flags_only_message_imported),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
