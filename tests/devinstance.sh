@@ -121,7 +121,8 @@ $([ -x "$B/submitd" ] && cat <<SUBMIT
                         accept the self-signed certificate
     send:               swaks --server 127.0.0.1:$((BASE + 587)) --auth PLAIN --auth-user demo@example.test \\
                           --auth-password '$PW' --from demo@example.test --to demo@example.test
-    (mail to other domains is sealed into $RUN/state/queue/active; nothing leaves the machine)
+    (mail to other domains is sealed into $RUN/state/queue/active, then queued hands it
+     to ${SEALMAIL_RELAY:-the sink, which prints it here}; nothing goes out by MX)
 SUBMIT
 )
   admin:                SEALMAIL_CONF=$CONF $B/sealctl user list
